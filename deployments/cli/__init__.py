@@ -1,0 +1,27 @@
+"""The `tandem` command: one entry point for every job a person runs by hand."""
+
+from __future__ import annotations
+
+import typer
+
+from deployments.cli import config as config_cli
+from deployments.cli import partner as partner_cli
+from deployments.cli import relationship as relationship_cli
+
+app = typer.Typer(
+    name="tandem",
+    help="Run collaborative relationships with MSME partners (ISO 44004 / GB/T 43834-2024).",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+app.add_typer(config_cli.config_app, name="config")
+app.add_typer(config_cli.db_app, name="db")
+app.add_typer(partner_cli.app, name="partner")
+app.add_typer(partner_cli.contact_app, name="contact")
+app.add_typer(relationship_cli.app, name="relationship")
+
+
+def main() -> None:
+    """Run the tandem command line."""
+    app()

@@ -1,0 +1,176 @@
+"""`tandem relationship`: open, list and show relationships."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from pydantic import ValidationError
+from rich.table import Table
+from sqlmodel import col, select
+
+from deployments.cli.common import actor, console, db, handle_errors, print_json
+from models.errors import InputRejected, Problem
+from models.relationships import (
+    RelationshipOpen,
+    find_relationship,
+    open_relationship,
+    relationship_public,
+)
+from models.tables import Partner, Relationship
+from models.tables.core import Criticality
+from models.validation import problems_from
+
+app = typer.Typer(help="Open, list and show relationships.", no_args_is_help=True)
+
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON.")]
+FLAG_NAMES = {
+    "partner": "PARTNER_REF",
+    "dependency_ratio": "--dependency",
+    "payment_term_days": "--payment-days",
+    "signed_on": "--signed-on",
+}
+
+
+def validate_open(**fields: object) -> RelationshipOpen:
+    """Validate `relationship open` input, naming flags in every problem."""
+    try:
+        return RelationshipOpen.model_validate(fields)
+    except ValidationError as exc:
+        problems = [
+            Problem(FLAG_NAMES.get(p.where, f"--{p.where.replace('_', '-')}"), p.message)
+            for p in problems_from(exc)
+        ]
+        raise InputRejected(problems, summary="relationship rejected") from exc
+
+
+@app.command("open")
+@handle_errors
+def open_(
+    partner: Annotated[str, typer.Argument(help="Partner id, registration id or COUNTRY:REGID.")],
+    manager: Annotated[str, typer.Option(help="Our relationship manager's email.")],
+    sponsor: Annotated[str, typer.Option(help="Our executive sponsor's email.")],
+    partner_contact: Annotated[str, typer.Option(help="The partner's primary contact email.")],
+    deputy: Annotated[str | None, typer.Option(help="Our deputy manager's email.")] = None,
+    backup_contact: Annotated[
+        str | None, typer.Option(help="The partner's backup contact email.")
+    ] = None,
+    criticality: Annotated[
+        Criticality, typer.Option(help="low, medium or high.")
+    ] = Criticality.medium,
+    dependency: Annotated[
+        float, typer.Option(help="Share of the partner's revenue from us, 0..1.")
+    ] = 0.0,
+    payment_days: Annotated[int, typer.Option(help="Contract payment term in days.")] = 60,
+    signed_on: Annotated[
+        str | None, typer.Option(help="Contract signing date, YYYY-MM-DD.")
+    ] = None,
+    key: Annotated[
+        str | None, typer.Option(help="Idempotency key (default from the partner).")
+    ] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Open a relationship; unknown emails become contacts on the side their flag implies."""
+    data = validate_open(
+        partner=partner,
+        manager=manager,
+        deputy=deputy,
+        sponsor=sponsor,
+        partner_contact=partner_contact,
+        backup_contact=backup_contact,
+        criticality=criticality,
+        dependency_ratio=dependency,
+        payment_term_days=payment_days,
+        signed_on=signed_on,
+        key=key,
+    )
+    with db() as session:
+        rel = open_relationship(session, data, actor=actor())
+        shown = relationship_public(session, rel)
+    if as_json:
+        print_json(shown)
+        return
+    console.print(
+        f"relationship {rel.id} ({rel.key}) opened with {shown['partner']['legal_name']}: "
+        f"{rel.size_class}, stage {rel.stage}"
+    )
+    for flag in rel.key_person_flags:
+        console.print(f"[yellow]key-person warning:[/yellow] {flag}")
+
+
+@app.command("list")
+@handle_errors
+def list_(
+    as_json: JsonFlag = False,
+    stage: Annotated[str | None, typer.Option(help="Only this lifecycle stage.")] = None,
+) -> None:
+    """List relationships with partner, size class (frozen at signing), stage and tier."""
+    with db() as session:
+        query = select(Relationship, Partner).join(Partner).order_by(col(Relationship.id))
+        if stage:
+            query = query.where(Relationship.stage == stage)
+        rows = [
+            {
+                "id": r.id,
+                "key": r.key,
+                "partner": p.legal_name,
+                "country": p.country,
+                "size_class": r.size_class,
+                "stage": r.stage,
+                "tier": r.tier,
+                "criticality": r.criticality,
+                "dependency_ratio": r.dependency_ratio,
+                "next_review_on": r.next_review_on.isoformat() if r.next_review_on else None,
+                "key_person_flags": r.key_person_flags,
+            }
+            for r, p in session.exec(query)
+        ]
+    if as_json:
+        print_json(rows)
+        return
+    table = Table(
+        "id", "partner", "country", "size", "stage", "tier", "criticality", "dependency", "flags"
+    )
+    for r in rows:
+        table.add_row(
+            str(r["id"]),
+            r["partner"],
+            r["country"],
+            r["size_class"],
+            r["stage"],
+            r["tier"] or "-",
+            r["criticality"],
+            f"{r['dependency_ratio']:.2f}",
+            str(len(r["key_person_flags"])) if r["key_person_flags"] else "",
+        )
+    console.print(table)
+
+
+@app.command("show")
+@handle_errors
+def show(
+    ref: Annotated[str, typer.Argument(help="Relationship id or key.")], as_json: JsonFlag = False
+) -> None:
+    """Show one relationship: parties, size class with reason, stage, tier, key-person flags."""
+    with db() as session:
+        data = relationship_public(session, find_relationship(session, ref))
+    if as_json:
+        print_json(data)
+        return
+    console.print(
+        f"[bold]relationship {data['id']}[/bold] ({data['key']}) with {data['partner']['legal_name']}"
+    )
+    console.print(
+        f"stage {data['stage']}, tier {data['tier'] or '-'}, criticality {data['criticality']}, "
+        f"dependency {data['dependency_ratio']:.2f}, payment term {data['payment_term_days']} days"
+    )
+    console.print(
+        f"size class {data['size_class']} frozen {data['size_frozen_at'][:10]} ({data['size_scheme']})"
+    )
+    for role in ("manager", "deputy", "sponsor", "partner_contact", "backup_contact"):
+        person = data[role]
+        console.print(f"  {role}: {person['email'] if person else '-'}")
+    for flag in data["key_person_flags"]:
+        console.print(f"[yellow]key-person warning:[/yellow] {flag}")
+    if data["next_review_on"]:
+        console.print(f"next review {data['next_review_on']}")

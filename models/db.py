@@ -1,0 +1,104 @@
+"""Engine, sessions and schema upgrades (Alembic) for Tandem's database."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from functools import lru_cache
+from importlib import resources
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import event
+from sqlalchemy.engine import Engine, make_url
+from sqlmodel import Session, create_engine
+
+from models.errors import SchemaOutOfDate
+from models.settings import get_settings
+
+
+def _on_sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
+    # Foreign keys are off by default in SQLite; WAL lets readers run beside one writer.
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.close()
+
+
+@lru_cache(maxsize=8)
+def engine_for(url: str) -> Engine:
+    """Return a pooled engine for a database URL (one per URL per process)."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        if parsed.database and parsed.database != ":memory:":
+            from pathlib import Path
+
+            Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+        event.listen(engine, "connect", _on_sqlite_connect)
+        return engine
+    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10)
+
+
+def get_engine() -> Engine:
+    """Return the engine for the configured database."""
+    return engine_for(get_settings().effective_database_url)
+
+
+@contextmanager
+def session_scope() -> Iterator[Session]:
+    """Open a session that commits on success and rolls back on any error."""
+    with Session(get_engine(), expire_on_commit=False) as session:
+        try:
+            yield session
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise
+
+
+def alembic_config(url: str | None = None) -> Config:
+    """Build the Alembic configuration for the packaged migrations."""
+    config = Config()
+    config.set_main_option("script_location", str(resources.files("models") / "migrations"))
+    config.set_main_option(
+        "sqlalchemy.url", (url or get_settings().effective_database_url).replace("%", "%%")
+    )
+    return config
+
+
+def head_revision() -> str | None:
+    """Return the newest migration this code ships."""
+    return ScriptDirectory.from_config(alembic_config()).get_current_head()
+
+
+def current_revision(engine: Engine | None = None) -> str | None:
+    """Return the revision the database is at, or None for an empty database."""
+    with (engine or get_engine()).connect() as connection:
+        return MigrationContext.configure(connection).get_current_revision()
+
+
+def upgrade_schema() -> tuple[str | None, str | None]:
+    """Create or upgrade the schema to the newest revision; safe to run twice."""
+    before = current_revision()
+    config = alembic_config()
+    with get_engine().begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "head")
+    return before, current_revision()
+
+
+def ensure_schema(*, auto_upgrade: bool = True) -> None:
+    """Upgrade an empty or older database on first use, or say how to."""
+    current, head = current_revision(), head_revision()
+    if current == head:
+        return
+    if not auto_upgrade:
+        raise SchemaOutOfDate(
+            f"database is at revision {current or 'none'}, code needs {head}: run `tandem db upgrade`"
+        )
+    upgrade_schema()

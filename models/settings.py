@@ -1,0 +1,111 @@
+"""Tandem's settings: one class, read from `TANDEM_*` environment variables and an optional `.env`."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+Language = Literal["en", "zh-CN"]
+LANGUAGES: tuple[str, ...] = ("en", "zh-CN")
+
+# Values a real deployment must never run with: refused wherever a secret is read.
+PLACEHOLDER_SECRETS = frozenset({"changeme", "changethis", "secret", "password", "xxx"})
+
+
+class Settings(BaseSettings):
+    """Effective configuration of one Tandem installation."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="TANDEM_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
+    )
+
+    home: Path = Field(
+        default=Path("~/.tandem"),
+        description="Folder for the default database, keys and documents.",
+    )
+    database_url: str | None = Field(
+        default=None, description="SQLAlchemy URL; default: SQLite in home."
+    )
+    default_language: Language = Field(
+        default="en", description="Language when a contact has none."
+    )
+    timezone: str = Field(default="UTC", description="The organization's timezone (IANA name).")
+    organization_name: str = Field(default="Our organization", description="Our name in documents.")
+    library_overlay: Path | None = Field(
+        default=None, description="Folder of extra checklist YAML files."
+    )
+    secret_key: SecretStr | None = Field(
+        default=None,
+        description="Key for encrypting channels and signing links; default: a key file in home.",
+    )
+
+    smtp_host: str | None = None
+    smtp_port: int = 25
+    smtp_tls: Literal["none", "starttls", "ssl"] = "none"
+    smtp_user: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_from: str = "tandem@localhost"
+    smtp_password_block: str | None = Field(
+        default=None, description="Prefect Secret block holding the SMTP password."
+    )
+    apprise_config: Path | None = Field(
+        default=None, description="Apprise YAML config with team channels by tag."
+    )
+
+    quiet_hours_start: int = Field(
+        default=20, ge=0, le=23, description="Local hour from which nothing is sent."
+    )
+    quiet_hours_end: int = Field(
+        default=8, ge=0, le=23, description="Local hour until which nothing is sent."
+    )
+    business_days: str = Field(
+        default="1,2,3,4,5", description="ISO weekdays on which messages go out."
+    )
+
+    portal_base_url: str = "http://127.0.0.1:8000"
+    portal_link_days: int = Field(default=30, ge=1, le=365)
+    dashboard_token: SecretStr | None = None
+    dashboard_trusted_header: str | None = None
+
+    @field_validator("home", "library_overlay", "apprise_config")
+    @classmethod
+    def _expand(cls, value: Path | None) -> Path | None:
+        return value.expanduser() if value is not None else None
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown timezone {value!r}") from exc
+        return value
+
+    @model_validator(mode="after")
+    def _no_placeholder_secrets(self) -> Settings:
+        for name in ("secret_key", "smtp_password", "dashboard_token"):
+            value = getattr(self, name)
+            if value is not None and value.get_secret_value().lower() in PLACEHOLDER_SECRETS:
+                raise ValueError(f"TANDEM_{name.upper()} is a placeholder; set a real value")
+        return self
+
+    @property
+    def effective_database_url(self) -> str:
+        """Return the configured database URL, or the SQLite file in home."""
+        return self.database_url or f"sqlite:///{self.home / 'tandem.db'}"
+
+    @property
+    def tz(self) -> ZoneInfo:
+        """Return the organization's timezone."""
+        return ZoneInfo(self.timezone)
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """Return the process-wide settings (cleared by tests with `get_settings.cache_clear()`)."""
+    return Settings()

@@ -1,0 +1,168 @@
+"""Foundation tables: partners, contacts, relationships and the audit trail."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import BigInteger, Column, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from models.base import JSONType, UTCDateTime, utcnow
+
+
+class Side(StrEnum):
+    """Which side of the relationship a person or item belongs to."""
+
+    ours = "ours"
+    partner = "partner"
+
+
+class Criticality(StrEnum):
+    """How much the partner's supply matters to us."""
+
+    low = "low"
+    medium = "medium"
+    high = "high"
+
+
+class Stage(StrEnum):
+    """Lifecycle stage of one relationship."""
+
+    proposed = "proposed"
+    onboarding = "onboarding"
+    governance = "governance"
+    active = "active"
+    exiting = "exiting"
+    exited = "exited"
+
+
+class Tier(StrEnum):
+    """Governance tier chosen by the proportionality engine."""
+
+    light = "light"
+    standard = "standard"
+    enhanced = "enhanced"
+
+
+def _created() -> Any:
+    return Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
+
+
+def _updated() -> Any:
+    return Field(
+        default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False, onupdate=utcnow)
+    )
+
+
+class PartnerBase(SQLModel):
+    """Fields a partner is described by."""
+
+    legal_name: str = Field(min_length=1, max_length=300)
+    registration_id: str = Field(min_length=1, max_length=64)
+    country: str = Field(min_length=2, max_length=2, index=True)
+    industry: str = Field(max_length=40)
+    employees: int = Field(ge=0)
+    annual_revenue: int = Field(ge=0, sa_type=BigInteger, description="Whole currency units.")
+    currency: str = Field(min_length=3, max_length=3)
+    total_assets: int | None = Field(default=None, ge=0, sa_type=BigInteger)
+    linked_employees: int = Field(default=0, ge=0)
+    linked_revenue: int = Field(default=0, ge=0, sa_type=BigInteger)
+    linked_assets: int = Field(default=0, ge=0, sa_type=BigInteger)
+    partner_enterprise_employees: int = Field(default=0, ge=0)
+    partner_enterprise_revenue: int = Field(default=0, ge=0, sa_type=BigInteger)
+    partner_enterprise_assets: int = Field(default=0, ge=0, sa_type=BigInteger)
+    preferred_language: str = Field(default="en", max_length=5)
+
+
+class Partner(PartnerBase, table=True):
+    """An MSME (or larger) enterprise we work with."""
+
+    __table_args__ = (
+        UniqueConstraint("country", "registration_id", name="uq_partner_country_regid"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    created_at: datetime = _created()
+    updated_at: datetime = _updated()
+
+
+class Contact(SQLModel, table=True):
+    """A person on either side; chat channels are stored encrypted, shown masked."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    email: str = Field(max_length=254, unique=True, index=True)
+    name: str = Field(default="", max_length=200)
+    side: str = Field(max_length=10)
+    partner_id: int | None = Field(default=None, foreign_key="partner.id", index=True)
+    language: str = Field(default="en", max_length=5)
+    timezone: str | None = Field(default=None, max_length=64)
+    role: str = Field(default="", max_length=80)
+    teams: str = Field(default="", max_length=200, description="Comma-separated team tags.")
+    channels_encrypted: str | None = Field(
+        default=None, description="Fernet token of the URL list."
+    )
+    channels_masked: list[str] = Field(
+        default_factory=list, sa_column=Column(JSONType, nullable=False)
+    )
+    created_at: datetime = _created()
+    updated_at: datetime = _updated()
+
+
+class Relationship(SQLModel, table=True):
+    """One collaborative relationship between us and a partner, through its lifecycle."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    key: str = Field(
+        max_length=120, unique=True, description="Idempotency key of the relationship."
+    )
+    partner_id: int = Field(foreign_key="partner.id", index=True)
+    manager_id: int = Field(foreign_key="contact.id")
+    deputy_id: int | None = Field(default=None, foreign_key="contact.id")
+    sponsor_id: int = Field(foreign_key="contact.id")
+    partner_contact_id: int = Field(foreign_key="contact.id")
+    backup_contact_id: int | None = Field(default=None, foreign_key="contact.id")
+    criticality: str = Field(default="medium", max_length=10)
+    dependency_ratio: float = Field(default=0.0, ge=0, le=1)
+    payment_term_days: int = Field(default=60, ge=0, le=365)
+    signed_on: date | None = None
+    stage: str = Field(default="proposed", max_length=12, index=True)
+    stage_changed_at: datetime = _created()
+    tier: str | None = Field(default=None, max_length=10)
+    tier_proposed: str | None = Field(default=None, max_length=10)
+    tier_explanation: dict[str, Any] = Field(
+        default_factory=dict, sa_column=Column(JSONType, nullable=False)
+    )
+    tier_override_reason: str | None = None
+    next_review_on: date | None = Field(default=None, index=True)
+    size_class: str = Field(max_length=10, description="Frozen at signing.")
+    size_scheme: str = Field(max_length=20)
+    size_explanation: dict[str, Any] = Field(
+        default_factory=dict, sa_column=Column(JSONType, nullable=False)
+    )
+    size_frozen_at: datetime = _created()
+    objectives: dict[str, Any] = Field(
+        default_factory=dict, sa_column=Column(JSONType, nullable=False)
+    )
+    key_person_flags: list[str] = Field(
+        default_factory=list, sa_column=Column(JSONType, nullable=False)
+    )
+    created_at: datetime = _created()
+    updated_at: datetime = _updated()
+
+
+class AuditEvent(SQLModel, table=True):
+    """Who did what to which record, when and why."""
+
+    __tablename__ = "audit_event"
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = _created()
+    actor: str = Field(max_length=254)
+    action: str = Field(max_length=80, index=True)
+    entity: str = Field(max_length=40)
+    entity_id: str = Field(max_length=64)
+    relationship_id: int | None = Field(default=None, index=True)
+    reason: str | None = None
+    data: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSONType, nullable=False))

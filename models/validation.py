@@ -1,0 +1,36 @@
+"""Field checks shared by every input boundary (CLI flags, CSV rows, flow parameters, forms)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+from pydantic import ValidationError
+
+from models.errors import Problem
+
+_EMAIL = re.compile(
+    r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$"
+)
+
+
+def normalize_email(value: str) -> str:
+    """Return the email trimmed and lower-cased, or raise ValueError if it is not one."""
+    email = value.strip().lower()
+    if len(email) > 254 or not _EMAIL.match(email):
+        raise ValueError(f"{value!r} is not a valid email address")
+    return email
+
+
+def problems_from(
+    exc: ValidationError, *, where: str = "", columns: Iterable[str] = ()
+) -> list[Problem]:
+    """Turn a pydantic ValidationError into Problems naming the field (as a column if it is one)."""
+    known = set(columns)
+    out: list[Problem] = []
+    for error in exc.errors():
+        field = ".".join(str(part) for part in error["loc"]) or "?"
+        message = error["msg"].removeprefix("Value error, ")
+        label = f"column {field}" if field in known else field
+        out.append(Problem(f"{where}, {label}" if where else label, message))
+    return out
