@@ -102,3 +102,19 @@ def ensure_schema(*, auto_upgrade: bool = True) -> None:
             f"database is at revision {current or 'none'}, code needs {head}: run `tandem db upgrade`"
         )
     upgrade_schema()
+
+
+def insert_ignore(session: Session, table: Any, rows: list[dict[str, Any]], *, unique: list[str]) -> int:
+    """Insert rows, skipping any that clash with a unique key (concurrent or repeated runs)."""
+    if not rows:
+        return 0
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    elif dialect == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert
+    else:  # pragma: no cover - only SQLite and PostgreSQL are supported
+        raise NotImplementedError(f"unsupported database {dialect}")
+    statement = insert(table.__table__).values(rows).on_conflict_do_nothing(index_elements=unique)
+    result = session.execute(statement)
+    return int(result.rowcount or 0)

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-29 02:27:57.798263
+Create Date: 2026-11-29 02:29:44.931296
 """
 
 from collections.abc import Sequence
@@ -126,6 +126,23 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_relationship_partner_id'), ['partner_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_relationship_stage'), ['stage'], unique=False)
 
+    op.create_table('approval',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('relationship_id', sa.Integer(), nullable=False),
+    sa.Column('kind', sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
+    sa.Column('decision', sqlmodel.sql.sqltypes.AutoString(length=10), nullable=False),
+    sa.Column('decided_by', sqlmodel.sql.sqltypes.AutoString(length=254), nullable=False),
+    sa.Column('tier', sqlmodel.sql.sqltypes.AutoString(length=10), nullable=True),
+    sa.Column('comment', sqlmodel.sql.sqltypes.AutoString(), nullable=True),
+    sa.Column('flow_run_id', sqlmodel.sql.sqltypes.AutoString(length=40), nullable=True),
+    sa.Column('decided_at', models.base.UTCDateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['relationship_id'], ['relationship.id'], ),
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('relationship_id', 'kind', name='uq_approval')
+    )
+    with op.batch_alter_table('approval', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_approval_relationship_id'), ['relationship_id'], unique=False)
+
     op.create_table('checklist_generation',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('relationship_id', sa.Integer(), nullable=False),
@@ -185,11 +202,75 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_checklist_item_relationship_id'), ['relationship_id'], unique=False)
         batch_op.create_index('ix_checklist_item_status_due', ['status', 'due_on'], unique=False)
 
+    op.create_table('document',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('relationship_id', sa.Integer(), nullable=False),
+    sa.Column('kind', sqlmodel.sql.sqltypes.AutoString(length=30), nullable=False),
+    sa.Column('period', sqlmodel.sql.sqltypes.AutoString(length=10), nullable=False),
+    sa.Column('language', sqlmodel.sql.sqltypes.AutoString(length=5), nullable=False),
+    sa.Column('fmt', sqlmodel.sql.sqltypes.AutoString(length=5), nullable=False),
+    sa.Column('content', sa.Text(), nullable=False),
+    sa.Column('created_at', models.base.UTCDateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['relationship_id'], ['relationship.id'], ),
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('relationship_id', 'kind', 'period', 'language', 'fmt', name='uq_document')
+    )
+    with op.batch_alter_table('document', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_document_relationship_id'), ['relationship_id'], unique=False)
+
+    op.create_table('exit_plan',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('relationship_id', sa.Integer(), nullable=False),
+    sa.Column('notice_days', sa.Integer(), nullable=False),
+    sa.Column('transition_support_days', sa.Integer(), nullable=False),
+    sa.Column('final_payment_days', sa.Integer(), nullable=False),
+    sa.Column('legal_limit_days', sa.Integer(), nullable=False),
+    sa.Column('basis', sa.JSON(), nullable=False),
+    sa.Column('drafted_at', models.base.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('exit_reason', sqlmodel.sql.sqltypes.AutoString(), nullable=True),
+    sa.Column('exit_trigger', sqlmodel.sql.sqltypes.AutoString(length=30), nullable=True),
+    sa.Column('exit_started_on', sa.Date(), nullable=True),
+    sa.Column('notice_ends_on', sa.Date(), nullable=True),
+    sa.Column('final_payment_due_on', sa.Date(), nullable=True),
+    sa.ForeignKeyConstraint(['relationship_id'], ['relationship.id'], ),
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('relationship_id')
+    )
+    op.create_table('risk',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('relationship_id', sa.Integer(), nullable=False),
+    sa.Column('key', sqlmodel.sql.sqltypes.AutoString(length=60), nullable=False),
+    sa.Column('created_by_side', sqlmodel.sql.sqltypes.AutoString(length=8), nullable=False),
+    sa.Column('title', sa.JSON(), nullable=False),
+    sa.Column('mitigation', sa.JSON(), nullable=False),
+    sa.Column('likelihood', sa.Integer(), nullable=False),
+    sa.Column('impact', sa.Integer(), nullable=False),
+    sa.Column('score', sa.Integer(), nullable=False),
+    sa.Column('owner_role', sqlmodel.sql.sqltypes.AutoString(length=40), nullable=False),
+    sa.Column('status', sqlmodel.sql.sqltypes.AutoString(length=10), nullable=False),
+    sa.Column('source', sqlmodel.sql.sqltypes.AutoString(length=40), nullable=False),
+    sa.Column('created_at', models.base.UTCDateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['relationship_id'], ['relationship.id'], ),
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('relationship_id', 'key', name='uq_risk')
+    )
+    with op.batch_alter_table('risk', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_risk_relationship_id'), ['relationship_id'], unique=False)
+
     # ### end Alembic commands ###
 
 
 def downgrade() -> None:
     # ### commands auto generated by Alembic - please adjust! ###
+    with op.batch_alter_table('risk', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_risk_relationship_id'))
+
+    op.drop_table('risk')
+    op.drop_table('exit_plan')
+    with op.batch_alter_table('document', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_document_relationship_id'))
+
+    op.drop_table('document')
     with op.batch_alter_table('checklist_item', schema=None) as batch_op:
         batch_op.drop_index('ix_checklist_item_status_due')
         batch_op.drop_index(batch_op.f('ix_checklist_item_relationship_id'))
@@ -201,6 +282,10 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_checklist_generation_relationship_id'))
 
     op.drop_table('checklist_generation')
+    with op.batch_alter_table('approval', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_approval_relationship_id'))
+
+    op.drop_table('approval')
     with op.batch_alter_table('relationship', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_relationship_stage'))
         batch_op.drop_index(batch_op.f('ix_relationship_partner_id'))

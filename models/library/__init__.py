@@ -1,0 +1,43 @@
+"""Checklist content library: one YAML file per principle (clauses 5.1-5.12), validated on load."""
+
+from models.library.loader import (
+    Library,
+    LibraryFile,
+    check_library,
+    clear_library_cache,
+    load_library,
+    partner_must_minutes,
+    validate_library,
+)
+from models.library.schema import (
+    CLAUSES,
+    CRITICALITIES,
+    SIZE_CLASSES,
+    STAGES,
+    TIERS,
+    Applies,
+    Condition,
+    Item,
+    ItemSpec,
+    parse_condition,
+)
+
+__all__ = [
+    "CLAUSES",
+    "CRITICALITIES",
+    "SIZE_CLASSES",
+    "STAGES",
+    "TIERS",
+    "Applies",
+    "Condition",
+    "Item",
+    "ItemSpec",
+    "Library",
+    "LibraryFile",
+    "check_library",
+    "clear_library_cache",
+    "load_library",
+    "parse_condition",
+    "partner_must_minutes",
+    "validate_library",
+]
