@@ -120,6 +120,12 @@ def _row(
         "status": ItemStatus.open.value,
         "created_at": utcnow(),
         "updated_at": utcnow(),
+        # Every row carries every key: a multi-row INSERT takes its columns from the first row.
+        "done_by": None,
+        "done_at": None,
+        "evidence": None,
+        "evidence_link": None,
+        "reused_from_id": None,
     }
     if reused is not None:
         row.update(
@@ -423,4 +429,48 @@ def evidence_map(session: Session, relationship_id: int, lang: str = "en") -> di
         "language": lang,
         "clauses": clauses,
         "generated_at": utcnow().isoformat(),
+    }
+
+
+def checklist_view(
+    session: Session,
+    relationship_id: int,
+    *,
+    stage: str | None = None,
+    period: str | None = None,
+    lang: str = "en",
+) -> dict[str, Any]:
+    """Return a checklist grouped by principle, with the budget and what was left out, for display."""
+    rel = session.get(Relationship, relationship_id)
+    if rel is None:
+        raise NotFound(f"no relationship {relationship_id}")
+    partner = session.get(Partner, rel.partner_id)
+    library = load_library()
+    items = [
+        item_public(i, library, lang) for i in items_of(session, relationship_id, stage=stage, period=period)
+    ]
+    titles = {f.clause: f.title for f in library.files if not f.overlay}
+    groups = [
+        {
+            "clause": c,
+            "title": titles.get(c, {}).get(lang, c),
+            "items": [i for i in items if i["clause"] == c],
+        }
+        for c in CLAUSES
+    ]
+    query = select(ChecklistGeneration).where(ChecklistGeneration.relationship_id == relationship_id)
+    if stage is not None:
+        query = query.where(ChecklistGeneration.stage == stage)
+    generations = list(session.exec(query))
+    return {
+        "relationship": rel.model_dump(mode="json"),
+        "partner": partner.model_dump(mode="json"),  # type: ignore[union-attr]
+        "stage": stage or "all",
+        "period": period or "",
+        "tier": tier_of(rel, partner),  # type: ignore[arg-type]
+        "groups": [g for g in groups if g["items"]],
+        "items": items,
+        "budget_minutes": sum(g.budget_minutes for g in generations),
+        "used_minutes": sum(i["effort_minutes"] for i in items if not i["reused_from_id"]),
+        "left_out": [x for g in generations for x in g.left_out],
     }

@@ -108,6 +108,10 @@ def insert_ignore(session: Session, table: Any, rows: list[dict[str, Any]], *, u
     """Insert rows, skipping any that clash with a unique key (concurrent or repeated runs)."""
     if not rows:
         return 0
+    columns = set(rows[0])
+    if any(set(row) != columns for row in rows):
+        # A multi-row INSERT takes its columns from the first row and would drop the others' extras.
+        raise ValueError("insert_ignore needs every row to have the same keys")
     dialect = session.get_bind().dialect.name
     if dialect == "postgresql":
         from sqlalchemy.dialects.postgresql import insert

@@ -43,9 +43,7 @@ class RelationshipOpen(BaseModel):
     deputy: str | None = Field(default=None, description="Our deputy manager's email.")
     sponsor: str = Field(description="Our executive sponsor's email.")
     partner_contact: str = Field(description="The partner's primary contact email.")
-    backup_contact: str | None = Field(
-        default=None, description="The partner's backup contact email."
-    )
+    backup_contact: str | None = Field(default=None, description="The partner's backup contact email.")
     criticality: Criticality = Criticality.medium
     dependency_ratio: float = Field(default=0.0, ge=0, le=1)
     payment_term_days: int = Field(default=60, ge=0, le=365)
@@ -110,9 +108,7 @@ def _resolve_contacts(
 
 
 def _unique_key(session: Session, base: str) -> str:
-    taken = set(
-        session.exec(select(Relationship.key).where(col(Relationship.key).startswith(base)))
-    )
+    taken = set(session.exec(select(Relationship.key).where(col(Relationship.key).startswith(base))))
     if base not in taken:
         return base
     n = 2
@@ -135,19 +131,17 @@ def open_relationship(session: Session, data: RelationshipOpen, *, actor: str) -
     if data.key:
         existing = session.exec(select(Relationship).where(Relationship.key == data.key)).first()
         if existing is not None:
-            raise Conflict(
-                f"relationship key {data.key!r} is already used by relationship {existing.id}"
-            )
+            raise Conflict(f"relationship key {data.key!r} is already used by relationship {existing.id}")
     current = live_relationship(session, partner.id)  # type: ignore[arg-type]
-    if current is not None:
+    # A second live relationship with the same partner (another business unit) needs its own key.
+    if current is not None and not data.key:
         raise Conflict(
             f"partner {partner.legal_name} already has relationship {current.id} ({current.stage})"
         )
     contacts = _resolve_contacts(session, data, partner, actor)
     size = classify_partner(partner)
     rel = Relationship(
-        key=data.key
-        or _unique_key(session, f"{partner.country.lower()}-{partner.registration_id.lower()}"),
+        key=data.key or _unique_key(session, f"{partner.country.lower()}-{partner.registration_id.lower()}"),
         partner_id=partner.id,  # type: ignore[arg-type]
         manager_id=contacts["manager"].id,  # type: ignore[union-attr,arg-type]
         deputy_id=contacts["deputy"].id if contacts["deputy"] else None,

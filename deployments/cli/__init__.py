@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import typer
 
+from deployments.cli import checklist as checklist_cli
 from deployments.cli import config as config_cli
+from deployments.cli import library as library_cli
 from deployments.cli import partner as partner_cli
 from deployments.cli import relationship as relationship_cli
 
@@ -20,6 +22,8 @@ app.add_typer(config_cli.db_app, name="db")
 app.add_typer(partner_cli.app, name="partner")
 app.add_typer(partner_cli.contact_app, name="contact")
 app.add_typer(relationship_cli.app, name="relationship")
+app.add_typer(library_cli.app, name="library")
+app.add_typer(checklist_cli.app, name="checklist")
 
 
 def main() -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 import typer
 from pydantic import ValidationError
@@ -10,7 +10,11 @@ from rich.table import Table
 from sqlmodel import col, select
 
 from deployments.cli.common import actor, console, db, handle_errors, print_json
+from models.audit import events_for
+from models.checklists import evidence_map, tier_of
 from models.errors import InputRejected, Problem
+from models.lifecycle import change_contact
+from models.partners import find_contact
 from models.relationships import (
     RelationshipOpen,
     find_relationship,
@@ -20,6 +24,7 @@ from models.relationships import (
 from models.tables import Partner, Relationship
 from models.tables.core import Criticality
 from models.validation import problems_from
+from notifications.documents import render_document
 
 app = typer.Typer(help="Open, list and show relationships.", no_args_is_help=True)
 
@@ -52,22 +57,12 @@ def open_(
     sponsor: Annotated[str, typer.Option(help="Our executive sponsor's email.")],
     partner_contact: Annotated[str, typer.Option(help="The partner's primary contact email.")],
     deputy: Annotated[str | None, typer.Option(help="Our deputy manager's email.")] = None,
-    backup_contact: Annotated[
-        str | None, typer.Option(help="The partner's backup contact email.")
-    ] = None,
-    criticality: Annotated[
-        Criticality, typer.Option(help="low, medium or high.")
-    ] = Criticality.medium,
-    dependency: Annotated[
-        float, typer.Option(help="Share of the partner's revenue from us, 0..1.")
-    ] = 0.0,
+    backup_contact: Annotated[str | None, typer.Option(help="The partner's backup contact email.")] = None,
+    criticality: Annotated[Criticality, typer.Option(help="low, medium or high.")] = Criticality.medium,
+    dependency: Annotated[float, typer.Option(help="Share of the partner's revenue from us, 0..1.")] = 0.0,
     payment_days: Annotated[int, typer.Option(help="Contract payment term in days.")] = 60,
-    signed_on: Annotated[
-        str | None, typer.Option(help="Contract signing date, YYYY-MM-DD.")
-    ] = None,
-    key: Annotated[
-        str | None, typer.Option(help="Idempotency key (default from the partner).")
-    ] = None,
+    signed_on: Annotated[str | None, typer.Option(help="Contract signing date, YYYY-MM-DD.")] = None,
+    key: Annotated[str | None, typer.Option(help="Idempotency key (default from the partner).")] = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Open a relationship; unknown emails become contacts on the side their flag implies."""
@@ -128,9 +123,7 @@ def list_(
     if as_json:
         print_json(rows)
         return
-    table = Table(
-        "id", "partner", "country", "size", "stage", "tier", "criticality", "dependency", "flags"
-    )
+    table = Table("id", "partner", "country", "size", "stage", "tier", "criticality", "dependency", "flags")
     for r in rows:
         table.add_row(
             str(r["id"]),
@@ -170,7 +163,77 @@ def show(
     for role in ("manager", "deputy", "sponsor", "partner_contact", "backup_contact"):
         person = data[role]
         console.print(f"  {role}: {person['email'] if person else '-'}")
+    if data["tier_explanation"]:
+        console.print(f"proposed tier {data['tier_proposed']}: {data['tier_explanation']['reason']['en']}")
+    if data["tier_override_reason"]:
+        console.print(f"tier overridden by the sponsor: {data['tier_override_reason']}")
     for flag in data["key_person_flags"]:
         console.print(f"[yellow]key-person warning:[/yellow] {flag}")
     if data["next_review_on"]:
         console.print(f"next review {data['next_review_on']}")
+
+
+@app.command("evidence")
+@handle_errors
+def evidence(
+    ref: Annotated[str, typer.Argument(help="Relationship id or key.")],
+    fmt: Annotated[Literal["md", "html", "json"], typer.Option("--format", help="md, html or json.")] = "md",
+    lang: Annotated[Literal["en", "zh-CN"], typer.Option("--lang", help="en or zh-CN.")] = "en",
+) -> None:
+    """Print the evidence map: for each clause 5.1 to 5.12, the items, their state and evidence."""
+    with db() as session:
+        rel = find_relationship(session, ref)
+        partner = session.get(Partner, rel.partner_id)
+        data = evidence_map(session, rel.id, lang)  # type: ignore[arg-type]
+        data.update(
+            relationship=rel.model_dump(mode="json"),
+            partner=partner.model_dump(mode="json"),  # type: ignore[union-attr]
+            tier=tier_of(rel, partner),
+        )  # type: ignore[arg-type]
+    if fmt == "json":
+        print_json(data)
+    else:
+        typer.echo(render_document("evidence_map", lang, fmt, data))
+
+
+@app.command("timeline")
+@handle_errors
+def timeline(
+    ref: Annotated[str, typer.Argument(help="Relationship id or key.")], as_json: JsonFlag = False
+) -> None:
+    """Show stages, approvals and every audit event of a relationship, oldest first."""
+    with db() as session:
+        rel = find_relationship(session, ref)
+        rows = [e.model_dump(mode="json") for e in events_for(session, relationship_id=rel.id)]  # type: ignore[arg-type]
+    if as_json:
+        print_json(rows)
+        return
+    table = Table("when (UTC)", "who", "what", "why / details", title=f"relationship {ref} timeline")
+    for e in rows:
+        detail = e["reason"] or ", ".join(f"{k}={v}" for k, v in e["data"].items() if v not in (None, "", []))
+        table.add_row(e["at"][:19].replace("T", " "), e["actor"], e["action"], detail[:120])
+    console.print(table)
+
+
+@app.command("set-contact")
+@handle_errors
+def set_contact(
+    ref: Annotated[str, typer.Argument(help="Relationship id or key.")],
+    role: Annotated[str, typer.Option(help="manager, deputy, sponsor, partner-contact or backup-contact.")],
+    email: Annotated[
+        str | None, typer.Option(help="The new person (a known contact); omit to clear.")
+    ] = None,
+    reason: Annotated[str | None, typer.Option(help="Why (handover, leaving, ...).")] = None,
+) -> None:
+    """Hand a role to another person and re-run the key-person check."""
+    with db() as session:
+        rel = find_relationship(session, ref)
+        contact = find_contact(session, email) if email else None
+        if email and contact is None:
+            raise InputRejected(
+                [Problem("--email", f"{email} is not a known contact (add it with tandem contact add)")]
+            )
+        flags = change_contact(session, rel, role=role, contact=contact, actor=actor(), reason=reason)
+    console.print(f"relationship {ref}: {role} is now {email or 'nobody'}")
+    for flag in flags:
+        console.print(f"[yellow]key-person warning:[/yellow] {flag}")

@@ -179,7 +179,9 @@ def _content_sources(path: Path | None, problems: list[Problem]) -> list[_Source
     return sources
 
 
-def _folder_sources(folder: Path, *, shipped: bool, problems: list[Problem], label: str) -> list[_Source]:
+def _folder_sources(
+    folder: Path, *, shipped: bool, problems: list[Problem], label: str
+) -> list[_Source]:
     """Return the YAML files of a folder, sorted by name (budgets.yaml excluded)."""
     if not folder.is_dir():
         problems.append(Problem(str(folder), f"{label} folder does not exist"))
@@ -214,24 +216,31 @@ def _read_yaml(name: str, path: Traversable, problems: list[Problem]) -> Any:
 
 
 def _load_file(source: _Source, problems: list[Problem]) -> tuple[LibraryFile, list[Item]] | None:
-    """Validate one file; return it and its valid items, or None if its header is broken."""
+    """Validate one file; return it and its valid items, or None if anything at its top is wrong.
+
+    Items are checked even when the top of the file is broken, so one run reports everything.
+    """
     raw = _read_yaml(source.name, source.path, problems)
     if raw is None:
         return None
     if not isinstance(raw, dict):
         problems.append(Problem(source.name, "top level must be a mapping with id, clause, items"))
         return None
+    header: FileHeader | None = None
     try:
         header = FileHeader.model_validate(raw)
     except ValidationError as exc:
         problems += _pydantic_problems(exc, source.name, raw)
-        return None
-    problems += _header_problems(header, source)
+    else:
+        problems += _header_problems(header, source)
+    raw_items = raw.get("items")
     items: list[Item] = []
-    for index, raw_item in enumerate(header.items):
+    for index, raw_item in enumerate(raw_items if isinstance(raw_items, list) else []):
         item = _load_item(raw_item, index, header, source, problems)
         if item is not None:
             items.append(item)
+    if header is None:
+        return None
     library_file = LibraryFile(
         name=source.name,
         id=header.id,
@@ -253,7 +262,9 @@ def _header_problems(header: FileHeader, source: _Source) -> list[Problem]:
         found.append(Problem(source.name, f"locales must include {', '.join(missing)}"))
     if len(set(header.locales)) != len(header.locales):
         found.append(Problem(source.name, "locales are listed twice"))
-    found += [Problem(source.name, m) for m in _text_problems("title", header.title, header)]
+    found += [
+        Problem(source.name, m) for m in _text_problems("title", header.title, header.locales)
+    ]
     expected = f"tandem.{header.clause}"
     if source.shipped and header.id != expected:
         found.append(Problem(source.name, f"file id {header.id!r} should be {expected!r}"))
@@ -261,7 +272,7 @@ def _header_problems(header: FileHeader, source: _Source) -> list[Problem]:
 
 
 def _load_item(
-    raw: Any, index: int, header: FileHeader, source: _Source, problems: list[Problem]
+    raw: Any, index: int, header: FileHeader | None, source: _Source, problems: list[Problem]
 ) -> Item | None:
     """Validate one item of a file; record its problems and return it only if clean."""
     where = _item_where(source.name, raw, index)
@@ -275,7 +286,7 @@ def _load_item(
         return None
     found = [Problem(where, msg) for msg in _item_rule_problems(spec, header, source)]
     problems += found
-    if found:
+    if found or header is None:
         return None
     return Item(**spec.model_dump(), source_file=source.name, file_version=header.version)
 
@@ -286,15 +297,17 @@ def _item_where(file_name: str, raw: Any, index: int) -> str:
     return f"{file_name}: {item_id if isinstance(item_id, str) else f'items[{index}]'}"
 
 
-def _item_rule_problems(spec: ItemSpec, header: FileHeader, source: _Source) -> list[str]:
-    """Check the cross-field rules of one item."""
+def _item_rule_problems(spec: ItemSpec, header: FileHeader | None, source: _Source) -> list[str]:
+    """Check the cross-field rules of one item (file rules only if the file's top is valid)."""
+    locales = header.locales if header is not None else LANGUAGES
     found: list[str] = []
     for name in TEXT_FIELDS:
-        found += _text_problems(name, getattr(spec, name), header)
-    if source.shipped and spec.clause != header.clause:
-        found.append(f"item clause {spec.clause} differs from file clause {header.clause}")
-    if source.shipped and not spec.id.startswith(f"{header.id}."):
-        found.append(f"item id must start with the file id '{header.id}.'")
+        found += _text_problems(name, getattr(spec, name), locales)
+    if header is not None and source.shipped:
+        if spec.clause != header.clause:
+            found.append(f"item clause {spec.clause} differs from file clause {header.clause}")
+        if not spec.id.startswith(f"{header.id}."):
+            found.append(f"item id must start with the file id '{header.id}.'")
     if spec.owner_side == "partner" and spec.owner_role not in PARTNER_ROLES:
         found.append(f"owner_role {spec.owner_role} is ours, but owner_side is partner")
     if spec.owner_side == "ours" and spec.owner_role in PARTNER_ROLES:
@@ -304,15 +317,18 @@ def _item_rule_problems(spec: ItemSpec, header: FileHeader, source: _Source) -> 
     return found
 
 
-def _text_problems(name: str, text: Mapping[str, str], header: FileHeader) -> list[str]:
+def _text_problems(name: str, text: Mapping[str, str], locales: Iterable[str]) -> list[str]:
     """Check that a localized text has every declared locale, non-empty, and nothing else."""
+    declared = tuple(locales)
     found = [
         f"{name}: missing {lang} translation"
-        for lang in header.locales
+        for lang in declared
         if not str(text.get(lang) or "").strip()
     ]
     found += [
-        f"{name}: locale {lang!r} is not declared in locales" for lang in text if lang not in header.locales
+        f"{name}: locale {lang!r} is not declared in locales"
+        for lang in text
+        if lang not in declared
     ]
     return found
 
@@ -406,7 +422,13 @@ def _budget_problems(items: list[Item], budgets: BudgetsSpec) -> list[Problem]:
     for tier, stage in itertools.product(TIERS, STAGES):
         worst = max(
             (
-                (*partner_must_minutes(items, tier=tier, stage=stage, size_class=s, criticality=c), s, c)
+                (
+                    *partner_must_minutes(
+                        items, tier=tier, stage=stage, size_class=s, criticality=c
+                    ),
+                    s,
+                    c,
+                )
                 for s, c in itertools.product(SIZE_CLASSES, CRITICALITIES)
             ),
             key=lambda row: row[0],

@@ -37,7 +37,9 @@ PARTNER_ROLES = frozenset({"partner_contact", "partner_backup"})
 
 _ID = r"^[a-z0-9]+(?:[.-][a-z0-9]+)*$"
 Identifier = Annotated[str, StringConstraints(pattern=_ID, max_length=120)]
-Clause = Literal["5.1", "5.2", "5.3", "5.4", "5.5", "5.6", "5.7", "5.8", "5.9", "5.10", "5.11", "5.12"]
+Clause = Literal[
+    "5.1", "5.2", "5.3", "5.4", "5.5", "5.6", "5.7", "5.8", "5.9", "5.10", "5.11", "5.12"
+]
 LocalizedText = dict[str, str]
 
 
@@ -163,9 +165,14 @@ class Applies(Strict):
         facts: Mapping[str, object] | None = None,
     ) -> bool:
         """Return whether these restrictions admit the given profile (None = not checked)."""
-        checks = ((self.tiers, tier), (self.size_classes, size_class), (self.criticality, criticality))
+        checks = (
+            (self.tiers, tier),
+            (self.size_classes, size_class),
+            (self.criticality, criticality),
+        )
         if any(
-            allowed is not None and value is not None and value not in allowed for allowed, value in checks
+            allowed is not None and value is not None and value not in allowed
+            for allowed, value in checks
         ):
             return False
         if facts is None:
@@ -235,7 +242,9 @@ class Item(ItemSpec):
         facts: Mapping[str, object] | None = None,
     ) -> bool:
         """Return whether the item applies to a relationship with this profile."""
-        return self.applies.matches(tier=tier, size_class=size_class, criticality=criticality, facts=facts)
+        return self.applies.matches(
+            tier=tier, size_class=size_class, criticality=criticality, facts=facts
+        )
 
 
 class FileHeader(Strict):

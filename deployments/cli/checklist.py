@@ -1,0 +1,153 @@
+"""`tandem checklist`: generate a proportionate checklist, show it, and close its items."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+import typer
+from rich.table import Table
+
+from deployments.cli.common import actor, console, db, handle_errors, print_json
+from models.checklists import (
+    STAGES,
+    checklist_view,
+    generate_checklist,
+    mark_done,
+    mark_not_applicable,
+    waive,
+)
+from models.lifecycle import store_proposed_tier
+from models.relationships import find_relationship
+from notifications.documents import render_document
+
+app = typer.Typer(help="Proportionate checklists per relationship and stage.", no_args_is_help=True)
+
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON.")]
+Lang = Literal["en", "zh-CN"]
+
+
+def _stage(value: str | None) -> str | None:
+    if value is not None and value not in STAGES:
+        raise typer.BadParameter(f"use one of {', '.join(STAGES)}", param_hint="--stage")
+    return value
+
+
+@app.command("generate")
+@handle_errors
+def generate(
+    ref: Annotated[str, typer.Argument(help="Relationship id or key.")],
+    stage: Annotated[str, typer.Option(help="onboarding, governance, review or exit.")],
+    period: Annotated[str, typer.Option(help="Review period such as 2026Q4 (review stage only).")] = "",
+    as_json: JsonFlag = False,
+) -> None:
+    """Create the stage's items for the relationship's tier; running it again changes nothing."""
+    _stage(stage)
+    with db() as session:
+        rel = find_relationship(session, ref)
+        if rel.tier is None:
+            store_proposed_tier(session, rel, actor=actor())
+        result = generate_checklist(session, rel.id, stage, actor=actor(), period=period)  # type: ignore[arg-type]
+    if as_json:
+        print_json(result.__dict__)
+        return
+    console.print(
+        f"{result.stage} checklist for relationship {result.relationship_id} ({result.tier} tier): "
+        f"{result.added} item(s) added, {result.total} in all; partner effort "
+        f"{result.used_minutes} of {result.budget_minutes} min"
+    )
+    for left in result.left_out:
+        console.print(f"  left out {left['item']}: {left['reason']}", highlight=False)
+
+
+@app.command("show")
+@handle_errors
+def show(
+    ref: Annotated[str, typer.Argument(help="Relationship id or key.")],
+    stage: Annotated[str | None, typer.Option(help="Only this stage.")] = None,
+    period: Annotated[str | None, typer.Option(help="Only this review period.")] = None,
+    lang: Annotated[Lang, typer.Option("--lang", help="en or zh-CN.")] = "en",
+    fmt: Annotated[
+        Literal["table", "md", "html"], typer.Option("--format", help="table, md or html.")
+    ] = "table",
+    as_json: JsonFlag = False,
+) -> None:
+    """Show a checklist grouped by principle, each item with why it applies."""
+    _stage(stage)
+    with db() as session:
+        rel = find_relationship(session, ref)
+        view = checklist_view(session, rel.id, stage=stage, period=period, lang=lang)  # type: ignore[arg-type]
+    if as_json:
+        print_json(view)
+    elif fmt != "table":
+        typer.echo(render_document("checklist", lang, fmt, view))
+    else:
+        _print_table(view)
+
+
+def _print_table(view: dict[str, object]) -> None:
+    table = Table(
+        "id",
+        "clause",
+        "stage",
+        "item",
+        "owner",
+        "due",
+        "status",
+        "min",
+        title=(
+            f"relationship {view['relationship']['id']} · tier {view['tier']} · partner effort "  # type: ignore[index]
+            f"{view['used_minutes']}/{view['budget_minutes']} min"
+        ),
+    )
+    for i in view["items"]:  # type: ignore[attr-defined]
+        table.add_row(
+            str(i["id"]),
+            i["clause"],
+            i["stage"] + (f" {i['period']}" if i["period"] else ""),
+            i["title_text"],
+            f"{i['owner_side']}/{i['owner_role']}",
+            i["due_on"],
+            i["status"],
+            str(i["effort_minutes"] or ""),
+        )
+    console.print(table)
+
+
+@app.command("done")
+@handle_errors
+def done(
+    item: Annotated[int, typer.Argument(help="Checklist item id.")],
+    by: Annotated[str, typer.Option(help="Email of the person who did it.")],
+    evidence: Annotated[str | None, typer.Option(help="Evidence note.")] = None,
+    link: Annotated[str | None, typer.Option(help="Evidence link (http/https).")] = None,
+) -> None:
+    """Mark an item done, with who did it and the evidence."""
+    with db() as session:
+        closed = mark_done(session, item, by=by, evidence=evidence, link=link)
+    console.print(f"item {closed.id} done by {closed.done_by}")
+
+
+@app.command("waive")
+@handle_errors
+def waive_(
+    item: Annotated[int, typer.Argument(help="Checklist item id.")],
+    by: Annotated[str, typer.Option(help="The relationship manager's (or deputy's) email.")],
+    reason: Annotated[str, typer.Option(help="Why the item is waived (required).")],
+) -> None:
+    """Waive an item: a reason is required and the manager approves it."""
+    with db() as session:
+        closed = waive(session, item, by=by, reason=reason)
+    console.print(f"item {closed.id} waived by {closed.done_by}: {closed.waived_reason}")
+
+
+@app.command("not-applicable")
+@handle_errors
+def not_applicable(
+    item: Annotated[int, typer.Argument(help="Checklist item id.")],
+    by: Annotated[str, typer.Option(help="The relationship manager's (or deputy's) email.")],
+    reason: Annotated[str, typer.Option(help="Why it does not apply (required).")],
+) -> None:
+    """Mark an item not applicable, with a reason."""
+    with db() as session:
+        closed = mark_not_applicable(session, item, by=by, reason=reason)
+    console.print(f"item {closed.id} marked not applicable by {closed.done_by}")

@@ -1,0 +1,75 @@
+"""`tandem checklist` and `tandem relationship evidence`, driven as a manager would."""
+
+from __future__ import annotations
+
+import json
+
+from typer.testing import CliRunner
+
+from deployments.cli import app
+
+runner = CliRunner()
+
+
+def tandem(*args: str) -> tuple[int, str]:
+    """Run the CLI and return exit code and output."""
+    result = runner.invoke(app, list(args))
+    return result.exit_code, result.output
+
+
+def _setup() -> None:
+    assert tandem("partner", "add", "--name", "巧手包装", "--registration-id", "QS1", "--country", "CN",
+                  "--industry", "industry", "--employees", "18", "--revenue", "4000000", "--currency", "CNY",
+                  "--language", "zh-CN")[0] == 0
+    assert tandem("relationship", "open", "QS1", "--manager", "rm@ours.example", "--deputy", "dep@ours.example",
+                  "--sponsor", "vp@ours.example", "--partner-contact", "liu@qs.example",
+                  "--criticality", "low")[0] == 0
+
+
+def test_generate_show_done_waive_and_evidence(tandem_env: str) -> None:
+    _setup()
+    code, out = tandem("checklist", "generate", "1", "--stage", "onboarding")
+    assert code == 0 and "light tier" in out and "left out" in out
+    again = json.loads(tandem("checklist", "generate", "1", "--stage", "onboarding", "--json")[1])
+    assert again["added"] == 0 and again["used_minutes"] <= again["budget_minutes"] == 60
+    items = json.loads(tandem("checklist", "show", "1", "--json")[1])["items"]
+    partner_item = next(i for i in items if i["owner_side"] == "partner")
+    code, out = tandem("checklist", "done", str(partner_item["id"]), "--by", "liu@qs.example",
+                       "--evidence", "已上传营业执照")
+    assert code == 0, out
+    ours = next(i for i in items if i["owner_side"] == "ours")
+    assert tandem("checklist", "waive", str(ours["id"]), "--by", "liu@qs.example", "--reason", "x")[0] == 1
+    assert tandem("checklist", "waive", str(ours["id"]), "--by", "rm@ours.example")[0] == 2
+    assert tandem("checklist", "waive", str(ours["id"]), "--by", "rm@ours.example", "--reason", "n/a here")[0] == 0
+    code, out = tandem("checklist", "show", "1", "--lang", "zh-CN", "--format", "md")
+    assert code == 0 and "事项清单" in out and "已完成" in out and "已豁免" in out
+    code, out = tandem("checklist", "show", "1", "--format", "html")
+    assert code == 0 and out.lstrip().startswith("<!doctype html>")
+    evidence = json.loads(tandem("relationship", "evidence", "1", "--format", "json")[1])
+    done = [i for c in evidence["clauses"] for i in c["items"] if i["status"] == "done"]
+    assert done[0]["evidence"] == "已上传营业执照"
+    code, out = tandem("relationship", "evidence", "1", "--lang", "zh-CN")
+    assert code == 0 and "证据索引" in out
+    timeline = json.loads(tandem("relationship", "timeline", "1", "--json")[1])
+    actions = [e["action"] for e in timeline]
+    assert actions[0] == "relationship.opened" and "checklist.item.waived" in actions
+
+
+def test_bad_stage_and_unknown_item(tandem_env: str) -> None:
+    _setup()
+    assert tandem("checklist", "generate", "1", "--stage", "forever")[0] == 2
+    code, out = tandem("checklist", "done", "999", "--by", "rm@ours.example")
+    assert code == 1 and "no checklist item 999" in out
+
+
+def test_set_contact_reruns_key_person_check(tandem_env: str) -> None:
+    _setup()
+    shown = json.loads(tandem("relationship", "show", "1", "--json")[1])
+    assert shown["key_person_flags"] == ["partner: no backup contact"]
+    assert tandem("contact", "add", "wang@qs.example", "--side", "partner", "--partner", "QS1")[0] == 0
+    code, out = tandem("relationship", "set-contact", "1", "--role", "backup-contact", "--email", "wang@qs.example")
+    assert code == 0 and "key-person warning" not in out
+    code, out = tandem("relationship", "set-contact", "1", "--role", "deputy")
+    assert code == 0 and "no deputy manager" in out
+    code, out = tandem("relationship", "set-contact", "1", "--role", "deputy", "--email", "wang@qs.example")
+    assert code == 1 and "partner-side contact" in out
