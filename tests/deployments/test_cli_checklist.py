@@ -18,12 +18,47 @@ def tandem(*args: str) -> tuple[int, str]:
 
 
 def _setup() -> None:
-    assert tandem("partner", "add", "--name", "巧手包装", "--registration-id", "QS1", "--country", "CN",
-                  "--industry", "industry", "--employees", "18", "--revenue", "4000000", "--currency", "CNY",
-                  "--language", "zh-CN")[0] == 0
-    assert tandem("relationship", "open", "QS1", "--manager", "rm@ours.example", "--deputy", "dep@ours.example",
-                  "--sponsor", "vp@ours.example", "--partner-contact", "liu@qs.example",
-                  "--criticality", "low")[0] == 0
+    assert (
+        tandem(
+            "partner",
+            "add",
+            "--name",
+            "巧手包装",
+            "--registration-id",
+            "QS1",
+            "--country",
+            "CN",
+            "--industry",
+            "industry",
+            "--employees",
+            "18",
+            "--revenue",
+            "4000000",
+            "--currency",
+            "CNY",
+            "--language",
+            "zh-CN",
+        )[0]
+        == 0
+    )
+    assert (
+        tandem(
+            "relationship",
+            "open",
+            "QS1",
+            "--manager",
+            "rm@ours.example",
+            "--deputy",
+            "dep@ours.example",
+            "--sponsor",
+            "vp@ours.example",
+            "--partner-contact",
+            "liu@qs.example",
+            "--criticality",
+            "low",
+        )[0]
+        == 0
+    )
 
 
 def test_generate_show_done_waive_and_evidence(tandem_env: str) -> None:
@@ -34,13 +69,17 @@ def test_generate_show_done_waive_and_evidence(tandem_env: str) -> None:
     assert again["added"] == 0 and again["used_minutes"] <= again["budget_minutes"] == 60
     items = json.loads(tandem("checklist", "show", "1", "--json")[1])["items"]
     partner_item = next(i for i in items if i["owner_side"] == "partner")
-    code, out = tandem("checklist", "done", str(partner_item["id"]), "--by", "liu@qs.example",
-                       "--evidence", "已上传营业执照")
+    code, out = tandem(
+        "checklist", "done", str(partner_item["id"]), "--by", "liu@qs.example", "--evidence", "已上传营业执照"
+    )
     assert code == 0, out
     ours = next(i for i in items if i["owner_side"] == "ours")
     assert tandem("checklist", "waive", str(ours["id"]), "--by", "liu@qs.example", "--reason", "x")[0] == 1
     assert tandem("checklist", "waive", str(ours["id"]), "--by", "rm@ours.example")[0] == 2
-    assert tandem("checklist", "waive", str(ours["id"]), "--by", "rm@ours.example", "--reason", "n/a here")[0] == 0
+    assert (
+        tandem("checklist", "waive", str(ours["id"]), "--by", "rm@ours.example", "--reason", "n/a here")[0]
+        == 0
+    )
     code, out = tandem("checklist", "show", "1", "--lang", "zh-CN", "--format", "md")
     assert code == 0 and "事项清单" in out and "已完成" in out and "已豁免" in out
     code, out = tandem("checklist", "show", "1", "--format", "html")
@@ -67,7 +106,9 @@ def test_set_contact_reruns_key_person_check(tandem_env: str) -> None:
     shown = json.loads(tandem("relationship", "show", "1", "--json")[1])
     assert shown["key_person_flags"] == ["partner: no backup contact"]
     assert tandem("contact", "add", "wang@qs.example", "--side", "partner", "--partner", "QS1")[0] == 0
-    code, out = tandem("relationship", "set-contact", "1", "--role", "backup-contact", "--email", "wang@qs.example")
+    code, out = tandem(
+        "relationship", "set-contact", "1", "--role", "backup-contact", "--email", "wang@qs.example"
+    )
     assert code == 0 and "key-person warning" not in out
     code, out = tandem("relationship", "set-contact", "1", "--role", "deputy")
     assert code == 0 and "no deputy manager" in out

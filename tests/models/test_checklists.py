@@ -26,21 +26,44 @@ from notifications.documents import render_document
 
 @pytest.fixture
 def rel_id(session: Session) -> int:
-    add_partner(session, PartnerCreate(
-        legal_name="<script>alert(1)</script> {{ 7*7 }} 小微", registration_id="X1", country="CN",
-        industry="software_it", employees=12, annual_revenue=2_000_000, currency="CNY",
-        preferred_language="zh-CN"), actor="test")
-    rel = open_relationship(session, RelationshipOpen(
-        partner="X1", manager="rm@ours.example", deputy="dep@ours.example", sponsor="vp@ours.example",
-        partner_contact="boss@x1.example", criticality="medium", dependency_ratio=0.2), actor="test")
+    add_partner(
+        session,
+        PartnerCreate(
+            legal_name="<script>alert(1)</script> {{ 7*7 }} 小微",
+            registration_id="X1",
+            country="CN",
+            industry="software_it",
+            employees=12,
+            annual_revenue=2_000_000,
+            currency="CNY",
+            preferred_language="zh-CN",
+        ),
+        actor="test",
+    )
+    rel = open_relationship(
+        session,
+        RelationshipOpen(
+            partner="X1",
+            manager="rm@ours.example",
+            deputy="dep@ours.example",
+            sponsor="vp@ours.example",
+            partner_contact="boss@x1.example",
+            criticality="medium",
+            dependency_ratio=0.2,
+        ),
+        actor="test",
+    )
     generate_checklist(session, rel.id, "onboarding", actor="test")  # type: ignore[arg-type]
     session.commit()
     return rel.id  # type: ignore[return-value]
 
 
 def _first(session: Session, rel_id: int, **where: str) -> ChecklistItem:
-    return next(i for i in items_of(session, rel_id, stage="onboarding")
-                if all(getattr(i, k) == v for k, v in where.items()))
+    return next(
+        i
+        for i in items_of(session, rel_id, stage="onboarding")
+        if all(getattr(i, k) == v for k, v in where.items())
+    )
 
 
 def test_owners_resolve_to_real_contacts(session: Session, rel_id: int) -> None:

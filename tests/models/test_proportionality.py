@@ -48,11 +48,24 @@ def test_tier_rule_table(size: str, criticality: str, dependency: float, tier: s
     assert "{" not in decision.reason["en"] + decision.reason["zh-CN"]
 
 
-def _open(session: Session, ref: str, criticality: str, dependency: float, n: int, key: str | None = None) -> int:
-    rel = open_relationship(session, RelationshipOpen(
-        partner=ref, manager="rm@ours.example", deputy="dep@ours.example", sponsor="vp@ours.example",
-        partner_contact=f"pc{n}@partner{n}.example", backup_contact=f"bk{n}@partner{n}.example",
-        criticality=Criticality(criticality), dependency_ratio=dependency, key=key), actor="test")
+def _open(
+    session: Session, ref: str, criticality: str, dependency: float, n: int, key: str | None = None
+) -> int:
+    rel = open_relationship(
+        session,
+        RelationshipOpen(
+            partner=ref,
+            manager="rm@ours.example",
+            deputy="dep@ours.example",
+            sponsor="vp@ours.example",
+            partner_contact=f"pc{n}@partner{n}.example",
+            backup_contact=f"bk{n}@partner{n}.example",
+            criticality=Criticality(criticality),
+            dependency_ratio=dependency,
+            key=key,
+        ),
+        actor="test",
+    )
     return rel.id  # type: ignore[return-value]
 
 
@@ -91,12 +104,21 @@ def test_micro_low_is_markedly_lighter_than_medium_high_dependent(portfolio: Ses
 
 @pytest.mark.parametrize("criticality", ["low", "medium", "high"])
 @pytest.mark.parametrize("dependency", [0.05, 0.35, 0.7])
-def test_every_sample_checklist_stays_within_its_budget(portfolio: Session, criticality: str,
-                                                         dependency: float) -> None:
+def test_every_sample_checklist_stays_within_its_budget(
+    portfolio: Session, criticality: str, dependency: float
+) -> None:
     library = load_library()
-    refs = [f"{c}:{r}" for c, r in [("CN", "91320500MA1JG0001A"), ("CN", "91330100MA2YZ0002B"),
-                                    ("CN", "91440300MA5HX0003C"), ("CN", "91320200MA1HL0009J"),
-                                    ("DE", "HRB 701234"), ("FR", "RCS 433 221 100")]]
+    refs = [
+        f"{c}:{r}"
+        for c, r in [
+            ("CN", "91320500MA1JG0001A"),
+            ("CN", "91330100MA2YZ0002B"),
+            ("CN", "91440300MA5HX0003C"),
+            ("CN", "91320200MA1HL0009J"),
+            ("DE", "HRB 701234"),
+            ("FR", "RCS 433 221 100"),
+        ]
+    ]
     for n, ref in enumerate(refs):
         rel = _open(portfolio, ref, criticality, dependency, n)
         for stage in STAGES:
@@ -169,7 +191,7 @@ def test_ask_once_reuses_evidence_from_another_relationship(portfolio: Session) 
     keyed = [i for i in items_of(portfolio, first, stage="onboarding") if i.evidence_key]
     assert keyed, "the library has ask-once items at onboarding"
     for item in keyed:
-        mark_done(portfolio, item.id, by=f"pc1@partner1.example", evidence=f"file {item.evidence_key}")  # type: ignore[arg-type]
+        mark_done(portfolio, item.id, by="pc1@partner1.example", evidence=f"file {item.evidence_key}")  # type: ignore[arg-type]
     portfolio.commit()
     second = _open(portfolio, MEDIUM_CN, "high", 0.6, 2, key="second-unit")
     generate_checklist(portfolio, second, "onboarding", actor="test")
