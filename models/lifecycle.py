@@ -40,6 +40,7 @@ TRANSITIONS: dict[Stage, dict[Stage, str]] = {
     Stage.exiting: {Stage.exited: "exit-relationship (when the exit checklist is closed)"},
     Stage.exited: {},
 }
+PAST_TENSE = {"approve": "approved", "reject": "rejected"}
 EXIT_TRIGGERS = ("planned-end", "performance", "partner-request", "breach", "strategy-change")
 
 
@@ -138,7 +139,7 @@ def record_approval(
         if (existing.decision, existing.tier) == (decision.decision, tier):
             return existing
         if rel.stage != Stage.proposed.value:
-            raise Conflict(f"relationship {rel.id} was already {existing.decision}d by {existing.decided_by}")
+            raise Conflict(f"relationship {rel.id} was already {PAST_TENSE[existing.decision]} by {existing.decided_by}")
     approval = existing or Approval(
         relationship_id=rel.id,
         kind=kind,
@@ -155,7 +156,7 @@ def record_approval(
     audit.record(
         session,
         actor=approval.decided_by,
-        action=f"{kind}.{decision.decision}d",
+        action=f"{kind}.{PAST_TENSE[decision.decision]}",
         entity="relationship",
         entity_id=rel.id,
         relationship_id=rel.id,

@@ -1,0 +1,189 @@
+"""Lifecycle commands: `tandem onboard`, `approve`, `reject`, `governance` and `exit` run the flows."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated, Any
+
+import typer
+from pydantic import ValidationError
+
+from deployments.cli.common import console, handle_errors, print_json
+from models.errors import InputRejected, Problem
+from models.lifecycle import EXIT_TRIGGERS, ApprovalDecision
+from models.tables.core import Criticality, Tier
+from models.validation import problems_from
+
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON.")]
+FLAGS = {
+    "dependency_ratio": "--dependency",
+    "payment_term_days": "--payment-days",
+    "partner_ref": "PARTNER_REF",
+    "approval_tier": "--tier",
+    "approval_comment": "--comment",
+    "approval_timeout_hours": "--timeout-hours",
+}
+
+
+def _flag(field: str) -> str:
+    head = field.split(".")[0]
+    return FLAGS.get(head, f"--{head.replace('_', '-')}")
+
+
+def _validated(model: Any, data: dict[str, Any], summary: str) -> Any:
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        problems = [Problem(_flag(p.where), p.message) for p in problems_from(exc)]
+        raise InputRejected(problems, summary=summary) from exc
+
+
+def _show(result: dict[str, Any], as_json: bool) -> None:
+    if as_json:
+        print_json(result)
+        return
+    for key, value in result.items():
+        console.print(f"{key}: {value}", highlight=False)
+
+
+def onboard(
+    partner: Annotated[str, typer.Argument(help="Partner id, registration id or COUNTRY:REGID.")],
+    manager: Annotated[str, typer.Option(help="Our relationship manager's email.")],
+    sponsor: Annotated[str, typer.Option(help="Our executive sponsor's email.")],
+    partner_contact: Annotated[str, typer.Option(help="The partner's primary contact email.")],
+    deputy: Annotated[str | None, typer.Option(help="Our deputy manager's email.")] = None,
+    backup_contact: Annotated[str | None, typer.Option(help="The partner's backup contact email.")] = None,
+    criticality: Annotated[Criticality, typer.Option(help="low, medium or high.")] = Criticality.medium,
+    dependency: Annotated[float, typer.Option(help="Share of the partner's revenue from us, 0..1.")] = 0.0,
+    payment_days: Annotated[int, typer.Option(help="Contract payment term in days.")] = 60,
+    objective: Annotated[list[str] | None, typer.Option(help="Our objective (repeatable).")] = None,
+    partner_objective: Annotated[
+        list[str] | None, typer.Option(help="The partner's objective (repeatable).")
+    ] = None,
+    key: Annotated[str | None, typer.Option(help="Idempotency key of the relationship.")] = None,
+    wait: Annotated[
+        bool, typer.Option("--wait", help="Follow the run to its end, waiting for the sponsor.")
+    ] = False,
+    approve_as: Annotated[
+        str | None, typer.Option(help="Sponsor email: approve in the same command.")
+    ] = None,
+    tier: Annotated[Tier | None, typer.Option(help="With --approve-as: override the proposed tier.")] = None,
+    comment: Annotated[str | None, typer.Option(help="With --approve-as: reason for an override.")] = None,
+    timeout_hours: Annotated[float, typer.Option(help="With --wait: tell the manager after this long.")] = 72,
+    as_json: JsonFlag = False,
+) -> None:
+    """Run `onboard-partner`: open the relationship, get the sponsor's approval, generate the checklist."""
+    from flows.onboard_partner import OnboardingRequest, onboard_partner
+
+    request = _validated(
+        OnboardingRequest,
+        {
+            "partner_ref": partner,
+            "manager": manager,
+            "deputy": deputy,
+            "sponsor": sponsor,
+            "partner_contact": partner_contact,
+            "backup_contact": backup_contact,
+            "criticality": criticality,
+            "dependency_ratio": dependency,
+            "payment_term_days": payment_days,
+            "key": key,
+            "objectives": {"ours": objective or [], "partner": partner_objective or []},
+            "approve_as": approve_as,
+            "approval_tier": tier,
+            "approval_comment": comment,
+            "wait_for_approval": wait,
+            "approval_timeout_hours": timeout_hours,
+        },
+        "onboarding rejected",
+    )
+    result = onboard_partner(request)
+    _show(result, as_json)
+    if result["outcome"] == "awaiting-approval" and not as_json:
+        console.print(f"the sponsor approves with: tandem approve {result['relationship_id']} --by {sponsor}")
+
+
+def approve(
+    ref: Annotated[str, typer.Argument(help="Relationship id or key, or the waiting flow run's id.")],
+    by: Annotated[str, typer.Option(help="The executive sponsor's email.")],
+    tier: Annotated[Tier | None, typer.Option(help="Override the proposed tier (needs --comment).")] = None,
+    comment: Annotated[str | None, typer.Option(help="Why (required to override the tier).")] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Approve an onboarding as its sponsor: resume the waiting run, or continue the onboarding."""
+    from deployments.approvals import decide_onboarding
+
+    decision = _validated(
+        ApprovalDecision,
+        {"decision": "approve", "by": by, "tier": tier, "comment": comment},
+        "approval rejected",
+    )
+    _show(decide_onboarding(ref, decision), as_json)
+
+
+def reject(
+    ref: Annotated[str, typer.Argument(help="Relationship id or key, or the waiting flow run's id.")],
+    by: Annotated[str, typer.Option(help="The executive sponsor's email.")],
+    reason: Annotated[str, typer.Option(help="Why the onboarding is rejected.")],
+    as_json: JsonFlag = False,
+) -> None:
+    """Reject an onboarding as its sponsor; the relationship stays proposed with the reason recorded."""
+    from deployments.approvals import decide_onboarding
+
+    decision = _validated(
+        ApprovalDecision, {"decision": "reject", "by": by, "comment": reason}, "rejection rejected"
+    )
+    _show(decide_onboarding(ref, decision), as_json)
+
+
+def governance(
+    ref: Annotated[str, typer.Argument(help="Relationship id or key.")],
+    as_of: Annotated[str | None, typer.Option(help="Stage start date, YYYY-MM-DD.")] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Run `setup-governance` once onboarding is done; run it again to activate when governance is done."""
+    from flows.setup_governance import setup_governance
+
+    _show(setup_governance(ref, _date(as_of)), as_json)
+
+
+def exit_(
+    ref: Annotated[str, typer.Argument(help="Relationship id or key.")],
+    reason: Annotated[str, typer.Option(help="Why the relationship ends.")],
+    trigger: Annotated[str, typer.Option(help=f"One of: {', '.join(EXIT_TRIGGERS)}.")],
+    by: Annotated[str, typer.Option(help="Manager, deputy or sponsor email.")],
+    as_of: Annotated[str | None, typer.Option(help="Exit start date, YYYY-MM-DD.")] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Run `exit-relationship`: start the planned exit, or close it when the exit checklist is done."""
+    from flows.exit_relationship import exit_relationship
+
+    if trigger not in EXIT_TRIGGERS:
+        raise InputRejected(
+            [Problem("--trigger", f"use one of {', '.join(EXIT_TRIGGERS)}")], summary="exit rejected"
+        )
+    _show(exit_relationship(ref, reason, trigger, by, _date(as_of)), as_json)  # type: ignore[arg-type]
+
+
+def _date(text: str | None) -> date | None:
+    if text is None:
+        return None
+    try:
+        return date.fromisoformat(text)
+    except ValueError as exc:
+        raise InputRejected([Problem("--as-of", f"{text!r} is not a date YYYY-MM-DD")]) from exc
+
+
+COMMANDS: dict[str, Any] = {
+    "onboard": onboard,
+    "approve": approve,
+    "reject": reject,
+    "governance": governance,
+    "exit": exit_,
+}
+
+
+def register(app: typer.Typer) -> None:
+    """Add the lifecycle commands to the top-level app."""
+    for name, command in COMMANDS.items():
+        app.command(name)(handle_errors(command))

@@ -1,0 +1,32 @@
+"""`exit-relationship`: a planned exit that protects the partner (clause 5.12): notice from the
+plan, an exit checklist, final payment on time, everyone told; `exited` when the checklist closes."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any, Literal
+
+from prefect import flow, get_run_logger
+
+from tasks.lifecycle import begin_exit, close_exit_if_done, relationship_state
+
+ExitTrigger = Literal["planned-end", "performance", "partner-request", "breach", "strategy-change"]
+
+
+@flow(name="exit-relationship", log_prints=False)
+def exit_relationship(
+    relationship: str, reason: str, trigger: ExitTrigger, by: str, as_of: date | None = None
+) -> dict[str, Any]:
+    """Start or continue the exit of one relationship."""
+    logger = get_run_logger()
+    state = relationship_state(relationship)
+    started: dict[str, Any] = {}
+    if state["stage"] != "exited":
+        started = begin_exit(state["id"], reason, trigger, by, as_of)
+    result = close_exit_if_done(state["id"])
+    logger.info("relationship %s is %s", state["id"], result["stage"])
+    return {**started, **result}
+
+
+if __name__ == "__main__":
+    exit_relationship("1", reason="planned end of contract", trigger="planned-end", by="rm@example.com")

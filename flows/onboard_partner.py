@@ -1,0 +1,178 @@
+"""`onboard-partner`: register (or find) the partner, open the relationship, get the sponsor's
+approval of the governance tier, then generate the onboarding checklist and the exit plan."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any, Literal
+
+from prefect import flow, get_run_logger
+from prefect.context import FlowRunContext
+from prefect.exceptions import FlowPauseTimeout
+from prefect.flow_runs import pause_flow_run, suspend_flow_run
+from prefect.input import RunInput
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from models.partners import PartnerCreate
+from models.tables.core import Criticality, Tier
+from models.validation import normalize_email
+from tasks.lifecycle import (
+    Objectives,
+    finish_onboarding,
+    open_or_reuse_relationship,
+    prepare_partner,
+    propose_tier,
+    record_decision,
+    recorded_decision,
+    request_approval,
+    tell_manager_approval_timed_out,
+)
+
+APPROVAL_KEY = "sponsor-approval"
+
+
+class SponsorDecision(RunInput):
+    """The executive sponsor's answer, as the Prefect UI form and `tandem approve` send it."""
+
+    decision: Literal["approve", "reject"] = Field(description="Approve the onboarding or reject it.")
+    by: str = Field(description="The sponsor's email address.")
+    tier: Tier | None = Field(default=None, description="Override the proposed tier (give a comment).")
+    comment: str | None = Field(default=None, description="Reason for an override or a rejection.")
+
+
+class OnboardingRequest(BaseModel):
+    """Everything onboarding needs; the Prefect UI renders it as a form."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    partner_ref: str | None = Field(
+        default=None, description="An existing partner: id, registration id or CC:ID."
+    )
+    new_partner: PartnerCreate | None = Field(default=None, description="Or the fields of a new partner.")
+    manager: str = Field(description="Our relationship manager's email.")
+    deputy: str | None = Field(default=None, description="Our deputy manager's email.")
+    sponsor: str = Field(description="Our executive sponsor's email.")
+    partner_contact: str = Field(description="The partner's primary contact email.")
+    backup_contact: str | None = Field(default=None, description="The partner's backup contact email.")
+    criticality: Criticality = Criticality.medium
+    dependency_ratio: float = Field(
+        default=0.0, ge=0, le=1, description="Share of the partner's revenue from us."
+    )
+    payment_term_days: int = Field(default=60, ge=0, le=365, description="Contract payment term in days.")
+    objectives: Objectives = Field(default_factory=Objectives)
+    key: str | None = Field(default=None, description="Idempotency key of the relationship.")
+    approve_as: str | None = Field(default=None, description="Sponsor email to record the approval up front.")
+    approval_tier: Tier | None = Field(default=None, description="With approve_as: override the tier.")
+    approval_comment: str | None = Field(default=None, description="With approve_as: the reason.")
+    wait_for_approval: bool = Field(default=True, description="Pause (or suspend) until the sponsor decides.")
+    approval_timeout_hours: float = Field(default=72, gt=0, description="Then the manager is told.")
+    approval_poll_seconds: int = Field(default=10, ge=1, le=300)
+    as_of: date | None = Field(default=None, description="Stage start date (default: today).")
+
+    @field_validator("manager", "deputy", "sponsor", "partner_contact", "backup_contact", "approve_as")
+    @classmethod
+    def _email(cls, value: str | None) -> str | None:
+        return None if value in (None, "") else normalize_email(value)
+
+    @model_validator(mode="after")
+    def _one_partner(self) -> OnboardingRequest:
+        if (self.partner_ref is None) == (self.new_partner is None):
+            raise ValueError("give exactly one of partner_ref and new_partner")
+        return self
+
+    def relationship_fields(self) -> dict[str, Any]:
+        """Return the fields `relationship open` takes."""
+        fields = (
+            "manager",
+            "deputy",
+            "sponsor",
+            "partner_contact",
+            "backup_contact",
+            "criticality",
+            "dependency_ratio",
+            "payment_term_days",
+            "key",
+        )
+        data = self.model_dump(mode="json", include=set(fields))
+        data["objectives"] = self.objectives.model_dump()
+        return data
+
+
+def _flow_run() -> tuple[str | None, bool]:
+    context = FlowRunContext.get()
+    if context is None or context.flow_run is None:
+        return None, False
+    return str(context.flow_run.id), context.flow_run.deployment_id is not None
+
+
+def wait_for_sponsor(timeout_hours: float, poll_seconds: int, *, under_deployment: bool) -> SponsorDecision:
+    """Wait for the sponsor: suspend under a deployment (no process waits), else pause in place."""
+    timeout = int(timeout_hours * 3600)
+    if under_deployment:
+        # The run exits now and starts again from the top on resume; every step before is idempotent.
+        return suspend_flow_run(wait_for_input=SponsorDecision, timeout=timeout, key=APPROVAL_KEY)
+    return pause_flow_run(
+        wait_for_input=SponsorDecision, timeout=timeout, poll_interval=poll_seconds, key=APPROVAL_KEY
+    )
+
+
+@flow(name="onboard-partner", log_prints=False)
+def onboard_partner(request: OnboardingRequest) -> dict[str, Any]:
+    """Onboard one partner, with the executive sponsor's approval of its governance tier."""
+    logger = get_run_logger()
+    run_id, under_deployment = _flow_run()
+    new = request.new_partner.model_dump(mode="json") if request.new_partner else None
+    partner_id = prepare_partner(request.partner_ref, new)
+    rel_id = open_or_reuse_relationship(partner_id, request.relationship_fields())
+    tier = propose_tier(rel_id)
+    logger.info("relationship %s: proposed tier %s (%s)", rel_id, tier["tier"], tier["rule"])
+    approval = recorded_decision(rel_id)
+    if approval is None and request.approve_as:
+        approval = record_decision(
+            rel_id,
+            {
+                "decision": "approve",
+                "by": request.approve_as,
+                "tier": request.approval_tier,
+                "comment": request.approval_comment,
+            },
+            run_id,
+        )
+    if approval is None:
+        request_approval(rel_id, run_id)
+        if not request.wait_for_approval:
+            logger.info("relationship %s awaits the sponsor's approval", rel_id)
+            return {"relationship_id": rel_id, "outcome": "awaiting-approval", "proposed_tier": tier["tier"]}
+        try:
+            answer = wait_for_sponsor(
+                request.approval_timeout_hours,
+                request.approval_poll_seconds,
+                under_deployment=under_deployment,
+            )
+        except FlowPauseTimeout:
+            tell_manager_approval_timed_out(rel_id, request.approval_timeout_hours)
+            raise
+        approval = record_decision(rel_id, answer.model_dump(mode="json"), run_id)
+    if approval["decision"] == "reject":
+        logger.info("relationship %s rejected by %s: %s", rel_id, approval["decided_by"], approval["comment"])
+        return {
+            "relationship_id": rel_id,
+            "outcome": "rejected",
+            "reason": approval["comment"],
+            "stage": "proposed",
+        }
+    summary = finish_onboarding(rel_id, request.as_of)
+    logger.info("relationship %s onboarding on the %s tier", rel_id, summary["tier"])
+    return {"outcome": "onboarding", **summary}
+
+
+if __name__ == "__main__":
+    onboard_partner(
+        OnboardingRequest(
+            partner_ref="1",
+            manager="rm@example.com",
+            sponsor="vp@example.com",
+            partner_contact="owner@partner.example",
+            approve_as="vp@example.com",
+        )
+    )

@@ -1,0 +1,28 @@
+"""`setup-governance`: once onboarding is complete, write the joint charter, seed the risk register
+and generate the governance checklist; once that is closed, make the relationship active."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from prefect import flow, get_run_logger
+
+from tasks.lifecycle import activate_if_governed, relationship_state, start_governance
+
+
+@flow(name="setup-governance", log_prints=False)
+def setup_governance(relationship: str, as_of: date | None = None) -> dict[str, Any]:
+    """Set up joint governance for one relationship, or activate it when governance is done."""
+    logger = get_run_logger()
+    state = relationship_state(relationship)
+    started: dict[str, Any] = {}
+    if state["stage"] in ("onboarding", "governance"):
+        started = start_governance(state["id"], as_of)
+    result = activate_if_governed(state["id"], as_of)
+    logger.info("relationship %s is %s", state["id"], result["stage"])
+    return {**started, **result}
+
+
+if __name__ == "__main__":
+    setup_governance("1")

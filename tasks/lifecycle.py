@@ -1,0 +1,408 @@
+"""Lifecycle tasks: thin Prefect wrappers over the plain functions in models and notifications.
+
+Each task opens its own session and takes ids and plain data, so a rerun repeats nothing that
+already happened (database keys and upserts make every step idempotent).
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from prefect import task
+from pydantic import BaseModel, ConfigDict, Field
+
+from models.base import utcnow
+from models.calendar import today_local
+from models.checklists import checklist_view, generate_checklist, open_required
+from models.db import ensure_schema, session_scope
+from models.errors import NotFound
+from models.lifecycle import (
+    ApprovalDecision,
+    activate,
+    apply_approval,
+    approval_of,
+    charter_context,
+    draft_exit_plan,
+    record_approval,
+    relationship_or_404,
+    seed_risks,
+    start_exit,
+    store_proposed_tier,
+    transition,
+)
+from models.partners import PartnerCreate, add_partner, existing_registrations, find_partner
+from models.relationships import RelationshipOpen, find_relationship, open_relationship
+from models.tables import Contact, Document, Partner, Relationship
+from models.tables.core import Stage
+from notifications.documents import render_document
+from notifications.outbox import cancel_reminders, queue_message
+from tasks.events import emit_relationship_event, emit_stage_change, publish_markdown
+
+ACTOR = "flow"
+LANGS = ("en", "zh-CN")
+
+
+class Objectives(BaseModel):
+    """Both sides' business objectives for the relationship (clause 5.3)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    ours: list[str] = Field(default_factory=list, description="What we want from the relationship.")
+    partner: list[str] = Field(default_factory=list, description="What the partner wants from it.")
+
+
+@task(retries=2, retry_delay_seconds=[1, 5])
+def prepare_partner(partner_ref: str | None, new_partner: dict[str, Any] | None) -> int:
+    """Return the partner's id, registering the new partner once (a rerun finds it)."""
+    ensure_schema()
+    with session_scope() as session:
+        if new_partner is None:
+            return find_partner(session, partner_ref or "").id  # type: ignore[return-value]
+        data = PartnerCreate.model_validate(new_partner)
+        if existing_registrations(session, {(data.country, data.registration_id)}):
+            return find_partner(session, f"{data.country}:{data.registration_id}").id  # type: ignore[return-value]
+        return add_partner(session, data, actor=ACTOR).id  # type: ignore[return-value]
+
+
+@task(retries=2, retry_delay_seconds=[1, 5])
+def open_or_reuse_relationship(partner_id: int, request: dict[str, Any]) -> int:
+    """Open the relationship, or return the one a previous run of the same request opened."""
+    data = RelationshipOpen.model_validate({**request, "partner": str(partner_id)})
+    with session_scope() as session:
+        partner = session.get(Partner, partner_id)
+        key = data.key or f"{partner.country.lower()}-{partner.registration_id.lower()}"  # type: ignore[union-attr]
+        data = data.model_copy(update={"key": key})
+        try:
+            existing = find_relationship(session, key)
+        except NotFound:
+            return open_relationship(session, data, actor=ACTOR).id  # type: ignore[return-value]
+        if existing.stage == Stage.exited.value:
+            return open_relationship(
+                session, data.model_copy(update={"key": f"{key}-{utcnow():%Y%m%d}"}), actor=ACTOR
+            ).id  # type: ignore[return-value]
+        return existing.id  # type: ignore[return-value]
+
+
+@task
+def propose_tier(relationship_id: int) -> dict[str, Any]:
+    """Propose and store the governance tier with its reason."""
+    with session_scope() as session:
+        return store_proposed_tier(
+            session, relationship_or_404(session, relationship_id), actor=ACTOR
+        ).to_dict()
+
+
+@task
+def recorded_decision(relationship_id: int) -> dict[str, Any] | None:
+    """Return the sponsor's recorded decision on this onboarding, if there is one."""
+    with session_scope() as session:
+        approval = approval_of(session, relationship_id)
+        return approval.model_dump(mode="json") if approval else None
+
+
+@task
+def record_decision(
+    relationship_id: int, decision: dict[str, Any], flow_run_id: str | None
+) -> dict[str, Any]:
+    """Record the sponsor's decision (validated: only the sponsor decides)."""
+    with session_scope() as session:
+        rel = relationship_or_404(session, relationship_id)
+        approval = record_approval(
+            session, rel, ApprovalDecision.model_validate(decision), flow_run_id=flow_run_id
+        )
+        return approval.model_dump(mode="json")
+
+
+def _people(session: Any, rel: Relationship) -> dict[str, Contact | None]:
+    ids = {
+        "manager": rel.manager_id,
+        "deputy": rel.deputy_id,
+        "sponsor": rel.sponsor_id,
+        "partner_contact": rel.partner_contact_id,
+        "backup_contact": rel.backup_contact_id,
+    }
+    return {role: session.get(Contact, cid) if cid else None for role, cid in ids.items()}
+
+
+def _message_context(session: Any, rel: Relationship, recipient: Contact, **extra: Any) -> dict[str, Any]:
+    partner = session.get(Partner, rel.partner_id)
+    manager = session.get(Contact, rel.manager_id)
+    return {
+        "partner_name": partner.legal_name,
+        "relationship_id": rel.id,
+        "recipient_name": recipient.name or recipient.email,
+        "manager_name": manager.name or manager.email,
+        "manager_email": manager.email,
+        "portal_url": None,
+        **extra,
+    }
+
+
+@task
+def request_approval(relationship_id: int, flow_run_id: str | None) -> None:
+    """Ask the sponsor to approve (one message per relationship), and note which run waits."""
+    from models import audit
+
+    with session_scope() as session:
+        rel = relationship_or_404(session, relationship_id)
+        sponsor = session.get(Contact, rel.sponsor_id)
+        context = _message_context(
+            session,
+            rel,
+            sponsor,
+            tier=rel.tier_proposed,
+            tier_reason=rel.tier_explanation["reason"]["en"],
+            approve_command=f"tandem approve {rel.id} --by {sponsor.email}",
+        )  # type: ignore[union-attr]
+        queue_message(
+            session,
+            kind="approval_request",
+            context=context,
+            recipient=sponsor,
+            relationship_id=rel.id,
+            dedupe="onboarding",
+        )
+        audit.record(
+            session,
+            actor=ACTOR,
+            action="onboarding.awaiting_approval",
+            entity="relationship",
+            entity_id=rel.id,
+            relationship_id=rel.id,
+            data={"flow_run_id": flow_run_id},
+        )
+
+
+@task
+def tell_manager_approval_timed_out(relationship_id: int, hours: float) -> None:
+    """Tell the manager that the sponsor has not decided within the timeout."""
+    with session_scope() as session:
+        rel = relationship_or_404(session, relationship_id)
+        manager = session.get(Contact, rel.manager_id)
+        sponsor = session.get(Contact, rel.sponsor_id)
+        context = _message_context(
+            session,
+            rel,
+            manager,
+            escalation_reason=f"the sponsor {sponsor.email} has not approved "  # type: ignore[union-attr]
+            f"the onboarding within {hours:g} hours",
+            items=[],
+            days_overdue=0,
+        )
+        queue_message(
+            session,
+            kind="escalation",
+            context=context,
+            recipient=manager,
+            relationship_id=rel.id,
+            dedupe="approval-timeout",
+        )
+
+
+@task(retries=2, retry_delay_seconds=[1, 5])
+def finish_onboarding(relationship_id: int, as_of: date | None) -> dict[str, Any]:
+    """Apply the approval, generate the checklist, draft the exit plan, welcome both sides, move on."""
+    with session_scope() as session:
+        rel = relationship_or_404(session, relationship_id)
+        approval = approval_of(session, relationship_id)
+        if approval is None or approval.decision != "approve":
+            raise NotFound(f"relationship {relationship_id} has no approval to apply")
+        apply_approval(session, rel, approval, actor=ACTOR)
+        result = generate_checklist(session, relationship_id, "onboarding", actor=ACTOR, start_on=as_of)
+        plan = draft_exit_plan(session, rel, actor=ACTOR)
+        people = _people(session, rel)
+        for role in ("manager", "partner_contact"):
+            person = people[role]
+            queue_message(
+                session,
+                kind="welcome",
+                recipient=person,
+                relationship_id=rel.id,
+                dedupe="onboarding",
+                context=_message_context(session, rel, person, tier=rel.tier),
+            )  # type: ignore[arg-type]
+        change = transition(
+            session,
+            rel,
+            Stage.onboarding,
+            actor=approval.decided_by,
+            reason=f"approved by {approval.decided_by}",
+        )
+        view = checklist_view(session, relationship_id, stage="onboarding")
+    emit_stage_change(change, tier=rel.tier)
+    publish_markdown(
+        render_document("checklist", "en", "md", view),
+        key=f"onboarding-checklist-{relationship_id}",
+        description=f"Onboarding checklist for relationship {relationship_id}",
+    )
+    return {
+        "relationship_id": relationship_id,
+        "stage": rel.stage,
+        "tier": rel.tier,
+        "checklist_items": result.total,
+        "partner_minutes": result.used_minutes,
+        "budget_minutes": result.budget_minutes,
+        "notice_days": plan.notice_days,
+    }
+
+
+@task
+def onboarding_complete(relationship_id: int) -> bool:
+    """Return whether every required onboarding item is closed; emit the event automations start on."""
+    with session_scope() as session:
+        rel = relationship_or_404(session, relationship_id)
+        complete = rel.stage == Stage.onboarding.value and not open_required(
+            session, relationship_id, "onboarding"
+        )
+    if complete:
+        emit_relationship_event("tandem.relationship.onboarding-complete", relationship_id)
+    return complete
+
+
+def _store_documents(session: Any, rel_id: int, kind: str, renders: dict[tuple[str, str], str]) -> None:
+    from sqlmodel import select
+
+    for (lang, fmt), content in renders.items():
+        doc = session.exec(
+            select(Document).where(
+                Document.relationship_id == rel_id,
+                Document.kind == kind,
+                Document.period == "",
+                Document.language == lang,
+                Document.fmt == fmt,
+            )
+        ).first()
+        doc = doc or Document(relationship_id=rel_id, kind=kind, language=lang, fmt=fmt, content="")
+        doc.content, doc.created_at = content, utcnow()
+        session.add(doc)
+
+
+@task(retries=2, retry_delay_seconds=[1, 5])
+def start_governance(relationship_id: int, as_of: date | None) -> dict[str, Any]:
+    """Move to governance; write the charter in both languages; seed risks; generate its checklist."""
+    with session_scope() as session:
+        rel = relationship_or_404(session, relationship_id)
+        missing = open_required(session, relationship_id, "onboarding") if rel.stage == "onboarding" else []
+        if missing:
+            from models.errors import TransitionRefused
+
+            titles = ", ".join(f"#{i.id} {i.title.get('en', i.item_key)}" for i in missing[:10])
+            raise TransitionRefused(
+                f"onboarding is not complete: {len(missing)} required item(s) open: {titles}"
+            )
+        change = transition(
+            session, rel, Stage.governance, actor=ACTOR, reason="onboarding checklist complete"
+        )
+        seeded = seed_risks(session, rel)
+        context = charter_context(session, rel)
+        renders = {
+            (lang, fmt): render_document("charter", lang, fmt, context)
+            for lang in LANGS
+            for fmt in ("md", "html")
+        }
+        _store_documents(session, relationship_id, "charter", renders)
+        result = generate_checklist(session, relationship_id, "governance", actor=ACTOR, start_on=as_of)
+    emit_stage_change(change)
+    publish_markdown(
+        renders["en", "md"],
+        key=f"charter-{relationship_id}",
+        description=f"Joint governance charter, relationship {relationship_id}",
+    )
+    return {
+        "relationship_id": relationship_id,
+        "stage": "governance",
+        "risks_seeded": seeded,
+        "governance_items": result.total,
+    }
+
+
+@task
+def activate_if_governed(relationship_id: int, as_of: date | None) -> dict[str, Any]:
+    """Move to active with the first review date once the governance checklist is closed."""
+    with session_scope() as session:
+        rel = relationship_or_404(session, relationship_id)
+        open_items = open_required(session, relationship_id, "governance")
+        change = None
+        if rel.stage == Stage.governance.value and not open_items:
+            change = activate(session, rel, actor=ACTOR, as_of=as_of)
+        stage, review = rel.stage, rel.next_review_on
+    emit_stage_change(change)
+    return {
+        "relationship_id": relationship_id,
+        "stage": stage,
+        "open_governance_items": len(open_items),
+        "next_review_on": review.isoformat() if review else None,
+    }
+
+
+@task(retries=2, retry_delay_seconds=[1, 5])
+def begin_exit(
+    relationship_id: int, reason: str, trigger: str, by: str, as_of: date | None
+) -> dict[str, Any]:
+    """Start the exit: notice from the plan, exit checklist, reminders cancelled, everyone told."""
+    with session_scope() as session:
+        rel = relationship_or_404(session, relationship_id)
+        plan, change = start_exit(session, rel, reason=reason, trigger=trigger, by=by, as_of=as_of)
+        result = generate_checklist(session, relationship_id, "exit", actor=by, start_on=plan.exit_started_on)
+        cancelled = cancel_reminders(session, relationship_id=relationship_id, reason=f"exit: {reason}")
+        for person in _people(session, rel).values():
+            if person is None:
+                continue
+            queue_message(
+                session,
+                kind="exit_notice",
+                recipient=person,
+                relationship_id=rel.id,
+                dedupe="exit",
+                context=_message_context(
+                    session, rel, person, notice_days=plan.notice_days, exit_reason=reason
+                ),
+            )
+        view = checklist_view(session, relationship_id, stage="exit")
+        summary = {
+            "relationship_id": relationship_id,
+            "stage": rel.stage,
+            "notice_days": plan.notice_days,
+            "notice_ends_on": plan.notice_ends_on.isoformat() if plan.notice_ends_on else None,
+            "final_payment_due_on": plan.final_payment_due_on.isoformat()
+            if plan.final_payment_due_on
+            else None,
+            "exit_items": result.total,
+            "reminders_cancelled": cancelled,
+        }
+    emit_stage_change(change, reason=reason, trigger=trigger)
+    publish_markdown(
+        render_document("checklist", "en", "md", view),
+        key=f"exit-checklist-{relationship_id}",
+        description=f"Exit checklist for relationship {relationship_id}",
+    )
+    return summary
+
+
+@task
+def close_exit_if_done(relationship_id: int) -> dict[str, Any]:
+    """Move an exiting relationship to exited once every required exit item is closed."""
+    with session_scope() as session:
+        rel = relationship_or_404(session, relationship_id)
+        open_items = open_required(session, relationship_id, "exit")
+        change = None
+        if rel.stage == Stage.exiting.value and not open_items:
+            change = transition(session, rel, Stage.exited, actor=ACTOR, reason="exit checklist closed")
+        stage = rel.stage
+    emit_stage_change(change)
+    return {"relationship_id": relationship_id, "stage": stage, "open_exit_items": len(open_items)}
+
+
+@task
+def relationship_state(ref: str) -> dict[str, Any]:
+    """Resolve a relationship reference (id or key) to its id and current stage."""
+    ensure_schema()
+    with session_scope() as session:
+        rel = find_relationship(session, ref)
+        return {"id": rel.id, "stage": rel.stage, "tier": rel.tier}
+
+
+def today() -> date:
+    """Return today in the organization's timezone."""
+    return today_local()
