@@ -1,0 +1,205 @@
+"""`make demo`: the main job end to end on the embedded default (SQLite and a local Prefect).
+
+Imports the bundled sample partners, onboards several with scripted sponsor approvals, sets up
+governance for one, exits one, and prints where each stands.
+"""
+
+from __future__ import annotations
+
+import os
+from importlib import resources
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+console = Console(width=140)
+SAMPLE = Path(str(resources.files("deployments.samples") / "partners.csv"))
+SPONSOR = "li.wei@bigco.example"
+MANAGER = "zhang.hua@bigco.example"
+DEPUTY = "chen.jing@bigco.example"
+
+# (partner registration, partner contact, backup contact, criticality, dependency, payment days)
+ONBOARD = [
+    ("CN:91320500MA1JG0001A", "wang.jianguo@jinggong.example.cn", None, "low", 0.10, 45),
+    ("CN:91330100MA2YZ0002B", "li.xiaoyan@yunzhan.example.cn", "ops@yunzhan.example.cn", "medium", 0.25, 60),
+    ("CN:91440300MA5HX0003C", "chen.zhiqiang@huaxin.example.cn", "cfo@huaxin.example.cn", "high", 0.60, 60),
+    (
+        "DE:HRB 701234",
+        "anna.mueller@mueller-praezision.example.de",
+        "office@mueller-praezision.example.de",
+        "high",
+        0.35,
+        30,
+    ),
+    ("FR:RCS 812 345 678", "claire@atelier-lumiere.example.fr", None, "low", 0.05, 30),
+    (
+        "SE:556677-8899",
+        "lars.nilsson@nordicsensor.example.se",
+        "cto@nordicsensor.example.se",
+        "medium",
+        0.15,
+        45,
+    ),
+]
+
+
+def _prepare_environment() -> None:
+    home = Path(os.environ.setdefault("TANDEM_HOME", str(Path.cwd() / ".demo"))).expanduser()
+    home.mkdir(parents=True, exist_ok=True)
+    os.environ.setdefault("PREFECT_HOME", str(home / "prefect"))
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
+    os.environ.setdefault("TANDEM_TIMEZONE", "Asia/Shanghai")
+    os.environ.setdefault("TANDEM_ORGANIZATION_NAME", "BigCo Manufacturing")
+
+
+def _import_partners() -> None:
+    from models.db import session_scope, upgrade_schema
+    from models.importer import import_partners
+
+    upgrade_schema()
+    with session_scope() as session:
+        plan = import_partners(session, SAMPLE, actor="demo")
+    console.print(f"[bold]1.[/bold] imported {len(plan.rows)} sample partners from {SAMPLE.name}")
+    _print_partners()
+
+
+def _print_partners() -> None:
+    from sqlmodel import col, select
+
+    from models.db import session_scope
+    from models.partners import classify_partner
+    from models.tables import Partner
+
+    table = Table("id", "partner", "country", "industry", "staff", "size", "scheme", title="Sample partners")
+    with session_scope() as session:
+        for p in session.exec(select(Partner).order_by(col(Partner.id))):
+            size = classify_partner(p)
+            table.add_row(str(p.id), p.legal_name, p.country, p.industry, str(p.employees), size.size_class,
+                          size.scheme)
+    console.print(table)
+
+
+def _onboard_all() -> list[int]:
+    from flows.onboard_partner import OnboardingRequest, onboard_partner
+
+    ids = []
+    for ref, contact, backup, criticality, dependency, days in ONBOARD:
+        result = onboard_partner(
+            OnboardingRequest(
+                partner_ref=ref,
+                manager=MANAGER,
+                deputy=DEPUTY,
+                sponsor=SPONSOR,
+                partner_contact=contact,
+                backup_contact=backup,
+                criticality=criticality,
+                dependency_ratio=dependency,  # type: ignore[arg-type]
+                payment_term_days=days,
+                approve_as=SPONSOR,
+            )
+        )
+        ids.append(result["relationship_id"])
+        console.print(
+            f"   onboarded {ref}: tier {result['tier']}, {result['checklist_items']} items, "
+            f"partner effort {result['partner_minutes']}/{result['budget_minutes']} min"
+        )
+    console.print(f"[bold]2.[/bold] onboarded {len(ids)} partners with scripted sponsor approvals")
+    return ids
+
+
+def _answer_required(relationship_id: int, stage: str) -> int:
+    """Close the stage's required items as the people who own them would."""
+    from models.checklists import mark_done, open_required
+    from models.db import session_scope
+    from models.tables import Contact, Relationship
+
+    with session_scope() as session:
+        rel = session.get(Relationship, relationship_id)
+        items = open_required(session, relationship_id, stage)
+        for item in items:
+            owner = session.get(Contact, item.owner_contact_id) if item.owner_contact_id else None
+            by = owner.email if owner else session.get(Contact, rel.manager_id).email  # type: ignore[union-attr]
+            mark_done(session, item.id, by=by, evidence="demo: answered")  # type: ignore[arg-type]
+    return len(items)
+
+
+def _govern(relationship_id: int) -> None:
+    from flows.setup_governance import setup_governance
+
+    closed = _answer_required(relationship_id, "onboarding")
+    governed = setup_governance(str(relationship_id))
+    closed_governance = _answer_required(relationship_id, "governance")
+    active = setup_governance(str(relationship_id))
+    console.print(
+        f"[bold]3.[/bold] relationship {relationship_id}: {closed} onboarding items answered, charter and "
+        f"{governed['risks_seeded']} risks set up, {closed_governance} governance items closed -> "
+        f"{active['stage']}, first review {active['next_review_on']}"
+    )
+
+
+def _exit(relationship_id: int) -> None:
+    from flows.exit_relationship import exit_relationship
+
+    started = exit_relationship(
+        str(relationship_id), reason="store concept discontinued", trigger="strategy-change", by=SPONSOR
+    )
+    console.print(
+        f"[bold]4.[/bold] relationship {relationship_id} exiting: {started['notice_days']} days' notice "
+        f"until {started['notice_ends_on']}, final payment by {started['final_payment_due_on']}"
+    )
+
+
+def _print_portfolio() -> None:
+    from sqlmodel import col, select
+
+    from models.db import session_scope
+    from models.tables import Partner, Relationship
+
+    table = Table(
+        "id",
+        "partner",
+        "size (frozen)",
+        "scheme",
+        "stage",
+        "tier",
+        "key-person flags",
+        title="Where each relationship stands",
+    )
+    with session_scope() as session:
+        for rel, partner in session.exec(
+            select(Relationship, Partner).join(Partner).order_by(col(Relationship.id))
+        ):
+            table.add_row(
+                str(rel.id),
+                partner.legal_name,
+                rel.size_class,
+                rel.size_scheme,
+                rel.stage,
+                rel.tier or "-",
+                "; ".join(rel.key_person_flags) or "-",
+            )
+    console.print(table)
+
+
+def main() -> None:
+    """Run the demo from an empty TANDEM_HOME."""
+    _prepare_environment()
+    from prefect.settings import temporary_settings
+
+    with temporary_settings(updates={"flows.heartbeat_frequency": None}):
+        _import_partners()
+        ids = _onboard_all()
+        _govern(ids[1])
+        _exit(ids[4])
+    _print_portfolio()
+    console.print(
+        f"database: {os.environ['TANDEM_HOME']}/tandem.db · try: TANDEM_HOME={os.environ['TANDEM_HOME']} "
+        ".venv/bin/tandem relationship list"
+    )
+
+
+if __name__ == "__main__":
+    main()
