@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEMO_HOME ?= $(CURDIR)/.demo
-PYTEST_ARGS ?=
+PYTEST_ARGS ?= -n 2
 
 .PHONY: install demo test test-pg lint browser clean
 
@@ -27,7 +27,14 @@ demo: install
 	rm -rf $(DEMO_HOME)
 	TANDEM_HOME=$(DEMO_HOME) $(BIN)/python -m deployments.demo
 
-test: install lint
+# The browser tests drive Debian's chromium (system package), and Chinese pages need a CJK font:
+# install both once, as root, when missing.
+CJK_FONT := /usr/share/fonts/truetype/wqy/wqy-microhei.ttc
+browser:
+	@test -x /usr/bin/chromium -a -f $(CJK_FONT) || \
+		{ apt-get update && apt-get install -y chromium fonts-wqy-microhei; }
+
+test: install lint browser
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 clean:

@@ -119,6 +119,11 @@ def insert_ignore(session: Session, table: Any, rows: list[dict[str, Any]], *, u
         from sqlalchemy.dialects.sqlite import insert
     else:  # pragma: no cover - only SQLite and PostgreSQL are supported
         raise NotImplementedError(f"unsupported database {dialect}")
-    statement = insert(table.__table__).values(rows).on_conflict_do_nothing(index_elements=unique)
-    result = session.execute(statement)
-    return int(result.rowcount or 0)
+    # One cached statement executed over all rows (SQLAlchemy batches it as "insertmanyvalues");
+    # RETURNING counts exactly the rows that were new, on both databases.
+    statement = (
+        insert(table.__table__)
+        .on_conflict_do_nothing(index_elements=unique)
+        .returning(table.__table__.c.id)
+    )
+    return len(session.execute(statement, rows).all())

@@ -13,7 +13,6 @@ from functools import lru_cache
 from importlib import resources
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field
 from sqlmodel import Session, select
 
@@ -30,6 +29,7 @@ from models.sizing import EU_COUNTRIES
 from models.tables import Approval, Contact, ExitPlan, Partner, Relationship, Risk
 from models.tables.core import Stage, Tier
 from models.validation import normalize_email
+from models.yamlio import load_yaml
 
 # Every allowed change, and the flow or command that makes it.
 TRANSITIONS: dict[Stage, dict[Stage, str]] = {
@@ -139,7 +139,9 @@ def record_approval(
         if (existing.decision, existing.tier) == (decision.decision, tier):
             return existing
         if rel.stage != Stage.proposed.value:
-            raise Conflict(f"relationship {rel.id} was already {PAST_TENSE[existing.decision]} by {existing.decided_by}")
+            raise Conflict(
+                f"relationship {rel.id} was already {PAST_TENSE[existing.decision]} by {existing.decided_by}"
+            )
     approval = existing or Approval(
         relationship_id=rel.id,
         kind=kind,
@@ -230,7 +232,7 @@ class _ExitRules(BaseModel):
 def exit_rules() -> _ExitRules:
     """Load the exit-planning rules."""
     text = (resources.files("models.data") / "exit_rules.yaml").read_text(encoding="utf-8")
-    return _ExitRules.model_validate(yaml.safe_load(text))
+    return _ExitRules.model_validate(load_yaml(text))
 
 
 def legal_payment_limit(country: str) -> tuple[int, str]:
@@ -353,7 +355,7 @@ class _RiskTable(BaseModel):
 def standard_risks() -> _RiskTable:
     """Load the standard risk table."""
     text = (resources.files("models.data") / "standard_risks.yaml").read_text(encoding="utf-8")
-    return _RiskTable.model_validate(yaml.safe_load(text))
+    return _RiskTable.model_validate(load_yaml(text))
 
 
 def _holds(when: str, facts: dict[str, float]) -> bool:

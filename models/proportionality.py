@@ -9,10 +9,10 @@ from functools import lru_cache
 from importlib import resources
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
 from models.library import Item, Library
+from models.yamlio import load_yaml
 
 TierName = Literal["light", "standard", "enhanced"]
 PRIORITY_ORDER = {"must": 0, "should": 1, "could": 2}
@@ -109,7 +109,7 @@ class TierDecision:
 def tier_rules() -> _RuleTable:
     """Load and validate the shipped tier rule table."""
     text = (resources.files("models.data") / "tier_rules.yaml").read_text(encoding="utf-8")
-    return _RuleTable.model_validate(yaml.safe_load(text))
+    return _RuleTable.model_validate(load_yaml(text))
 
 
 def propose_tier(profile: Profile) -> TierDecision:

@@ -22,10 +22,10 @@ from functools import lru_cache
 from importlib.resources import files
 from typing import Annotated, Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from models.errors import InputRejected, Problem
+from models.yamlio import load_yaml
 
 SizeClass = Literal["micro", "small", "medium", "large"]
 Metric = Literal["employees", "revenue", "assets"]
@@ -165,7 +165,7 @@ class _FxTable(_Strict):
 
 
 def _load_yaml(name: str) -> Any:
-    return yaml.safe_load(files("models.data").joinpath(name).read_text(encoding="utf-8"))
+    return load_yaml(files("models.data").joinpath(name).read_text(encoding="utf-8"))
 
 
 @lru_cache(maxsize=1)

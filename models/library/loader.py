@@ -28,6 +28,7 @@ from models.library.schema import (
     ItemSpec,
 )
 from models.settings import LANGUAGES, get_settings
+from models.yamlio import load_yaml
 
 BUDGETS_FILE = "budgets.yaml"
 TEXT_FIELDS = ("title", "guidance", "evidence")
@@ -200,7 +201,7 @@ def _is_yaml(entry: Traversable) -> bool:
 def _read_yaml(name: str, path: Traversable, problems: list[Problem]) -> Any:
     """Parse one YAML file; on failure or an empty file record a problem and return None."""
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = load_yaml(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
         problems.append(Problem(name, f"YAML syntax error: {' '.join(str(exc).split())}"))
         return None
