@@ -35,6 +35,8 @@ from sqlmodel import Session  # noqa: E402
 from models.db import engine_for, get_engine, upgrade_schema  # noqa: E402
 from models.settings import get_settings  # noqa: E402
 
+pytest_plugins = ["tests.support.servers"]
+
 ON_POSTGRES = BASE_DATABASE_URL.startswith("postgresql")
 RUN_ID = uuid.uuid4().hex[:8]
 

@@ -7,8 +7,15 @@ import typer
 from deployments.cli import checklist as checklist_cli
 from deployments.cli import config as config_cli
 from deployments.cli import library as library_cli
+from deployments.cli import lifecycle as lifecycle_cli
+from deployments.cli import notify as notify_cli
+from deployments.cli import ops as ops_cli
 from deployments.cli import partner as partner_cli
+from deployments.cli import payment as payment_cli
 from deployments.cli import relationship as relationship_cli
+from deployments.cli import report as report_cli
+from deployments.cli import review as review_cli
+from deployments.cli import web as web_cli
 
 app = typer.Typer(
     name="tandem",
@@ -24,6 +31,16 @@ app.add_typer(partner_cli.contact_app, name="contact")
 app.add_typer(relationship_cli.app, name="relationship")
 app.add_typer(library_cli.app, name="library")
 app.add_typer(checklist_cli.app, name="checklist")
+lifecycle_cli.register(app)
+app.command("remind")(notify_cli.remind)
+app.add_typer(notify_cli.outbox_app, name="outbox")
+app.add_typer(notify_cli.notify_app, name="notify")
+app.add_typer(review_cli.app, name="review")
+app.add_typer(payment_cli.app, name="payment")
+app.add_typer(report_cli.app, name="report")
+app.command("web")(web_cli.web)
+app.add_typer(web_cli.portal_app, name="portal")
+ops_cli.register(app)
 
 
 def main() -> None:

@@ -5,6 +5,9 @@ from sqlmodel import SQLModel
 from models.tables.checklist import ChecklistGeneration, ChecklistItem, ItemStatus
 from models.tables.core import AuditEvent, Contact, Partner, Relationship
 from models.tables.governance import Approval, Document, ExitPlan, Risk
+from models.tables.outbox import DeliveryStatus, MessageStatus, OutboxDelivery, OutboxMessage
+from models.tables.portal import PortalLink
+from models.tables.review import Payment, Review, ReviewAction, ReviewStatus, ScorecardEntry
 
 metadata = SQLModel.metadata
 
@@ -17,8 +20,18 @@ __all__ = [
     "ChecklistGeneration",
     "ChecklistItem",
     "Contact",
+    "DeliveryStatus",
     "ItemStatus",
+    "MessageStatus",
+    "OutboxDelivery",
+    "OutboxMessage",
     "Partner",
+    "PortalLink",
     "Relationship",
+    "Payment",
+    "Review",
+    "ReviewAction",
+    "ReviewStatus",
+    "ScorecardEntry",
     "metadata",
 ]

@@ -1,0 +1,462 @@
+"""The outbox: every message is rendered and stored once (idempotency key), then delivered per target.
+
+Message statuses: queued -> sending (claimed under a lease) -> sent | failed (retried with exponential
+backoff) -> dead (after MAX_ATTEMPTS; the relationship manager is told) ; queued/failed -> cancelled.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from functools import lru_cache
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import jinja2
+from icalendar import Calendar, Event, vCalAddress
+from sqlalchemy import or_, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlmodel import Session, col, select
+
+from models import audit
+from models.base import utcnow
+from models.errors import InputRejected, NotFound, Problem
+from models.reminders import SendWindow, parse_business_days
+from models.settings import Settings, get_settings
+from models.tables import (
+    ChecklistItem,
+    Contact,
+    MessageStatus,
+    OutboxDelivery,
+    OutboxMessage,
+    Partner,
+    Relationship,
+)
+from models.tables.checklist import ItemStatus
+from notifications.channels import SmtpConfig, Target, contact_targets, team_targets
+from notifications.render import ALL_KINDS, render_message
+
+# Reminder kinds share one idempotency family: a recipient gets at most one reminder message a day.
+REMINDER_KINDS = frozenset({"item_due_soon", "item_overdue", "escalation", "digest"})
+MAX_ATTEMPTS = 6
+BACKOFF_BASE = timedelta(minutes=1)
+BACKOFF_CAP = timedelta(hours=6)
+LEASE = timedelta(minutes=10)
+OPEN_STATUSES = (MessageStatus.queued.value, MessageStatus.failed.value)
+
+
+@dataclass(frozen=True)
+class Attachment:
+    """A file sent with a message (email only: chat channels drop attachments)."""
+
+    filename: str
+    content_type: str
+    data: bytes
+
+
+def idempotency_key(who: str, kind: str, relationship_id: int | None, period: str, dedupe: str) -> str:
+    """Return the outbox key of (recipient or team, kind family, relationship, period, dedupe)."""
+    family = "reminder" if kind in REMINDER_KINDS else kind
+    raw = "\x1f".join([who, family, str(relationship_id or ""), period, dedupe])
+    return hashlib.sha256(raw.encode()).hexdigest()
+
+
+def send_window(tz_name: str | None, settings: Settings | None = None) -> SendWindow:
+    """Return the send window (quiet hours, business days) in a timezone, default the organization's."""
+    settings = settings or get_settings()
+    try:
+        tz = ZoneInfo(tz_name) if tz_name else settings.tz
+    except (KeyError, ValueError):
+        tz = settings.tz  # a bad stored timezone must not block delivery
+    return SendWindow(
+        tz=tz,
+        quiet_start=settings.quiet_hours_start,
+        quiet_end=settings.quiet_hours_end,
+        business_days=parse_business_days(settings.business_days),
+    )
+
+
+def recipient_language(session: Session, recipient: Contact | None, settings: Settings) -> str:
+    """Return the language a recipient reads: theirs, else their partner's, else the default."""
+    if recipient is not None and recipient.language:
+        return recipient.language
+    if recipient is not None and recipient.partner_id is not None:
+        partner = session.get(Partner, recipient.partner_id)
+        if partner is not None and partner.preferred_language:
+            return partner.preferred_language
+    return settings.default_language
+
+
+def _localized(context: Mapping[str, Any], tz: ZoneInfo) -> dict[str, Any]:
+    # Datetimes are shown in the reader's timezone.
+    return {k: v.astimezone(tz) if isinstance(v, datetime) else v for k, v in context.items()}
+
+
+def targets_of(
+    session: Session, message: OutboxMessage, smtp: SmtpConfig | None, settings: Settings | None = None
+) -> list[Target]:
+    """Return where a stored message goes now (resolved at delivery, so changed channels apply)."""
+    if message.team:
+        return team_targets(message.team, settings)
+    contact = session.get(Contact, message.recipient_id) if message.recipient_id else None
+    if contact is None:
+        return []
+    return contact_targets(contact, smtp, needs_email=bool(message.attachments))
+
+
+def _render(kind: str, language: str, context: Mapping[str, Any]) -> Any:
+    try:
+        return render_message(kind, language, context)
+    except jinja2.UndefinedError as exc:
+        raise InputRejected([Problem(f"message {kind}", str(exc))], summary="message not rendered") from exc
+
+
+@lru_cache(maxsize=4)
+def _insert_statement(dialect: str) -> Any:
+    # Built once per dialect with values bound at execution: SQLAlchemy then reuses the compiled form
+    # (a statement built with `.values(**row)` is compiled anew for every message, about 4 ms).
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    return insert(OutboxMessage.__table__).on_conflict_do_nothing(index_elements=["key"])  # type: ignore[attr-defined]
+
+
+def _insert_if_new(session: Session, row: OutboxMessage) -> bool:
+    """Insert a message unless its key exists; True if inserted (safe under concurrent writers)."""
+    values = row.model_dump(exclude={"id"})
+    statement = _insert_statement(session.get_bind().dialect.name)
+    return bool(session.connection().execute(statement, values).rowcount)
+
+
+def _by_key(session: Session, key: str) -> OutboxMessage | None:
+    return session.exec(select(OutboxMessage).where(OutboxMessage.key == key)).first()
+
+
+def queue_message(
+    session: Session,
+    *,
+    kind: str,
+    context: Mapping[str, Any],
+    recipient: Contact | None = None,
+    team: str | None = None,
+    relationship_id: int | None = None,
+    period: str = "",
+    language: str | None = None,
+    attachments: Sequence[Attachment] = (),
+    not_before: datetime | None = None,
+    dedupe: str = "",
+    item_ids: Sequence[int] = (),
+) -> OutboxMessage | None:
+    """Render and store a message once per key; None if the recipient has nowhere to send."""
+    return queue(
+        session,
+        kind=kind,
+        context=context,
+        recipient=recipient,
+        team=team,
+        relationship_id=relationship_id,
+        period=period,
+        language=language,
+        attachments=attachments,
+        not_before=not_before,
+        dedupe=dedupe,
+        item_ids=item_ids,
+    )[0]
+
+
+def queue(
+    session: Session,
+    *,
+    kind: str,
+    context: Mapping[str, Any],
+    recipient: Contact | None = None,
+    team: str | None = None,
+    relationship_id: int | None = None,
+    period: str = "",
+    language: str | None = None,
+    attachments: Sequence[Attachment] = (),
+    not_before: datetime | None = None,
+    dedupe: str = "",
+    item_ids: Sequence[int] = (),
+    now: datetime | None = None,
+    respect_quiet_hours: bool = True,
+) -> tuple[OutboxMessage | None, bool]:
+    """Like `queue_message` (at a given logical time), also saying whether this call queued it."""
+    if (recipient is None) == (team is None):
+        raise InputRejected([Problem("recipient", "give exactly one of recipient or team")])
+    if kind not in ALL_KINDS:
+        raise InputRejected([Problem("kind", f"unknown message kind {kind!r}")])
+    who = f"contact:{recipient.id}" if recipient is not None else f"team:{team}"
+    key = idempotency_key(who, kind, relationship_id, period, dedupe)
+    existing = _by_key(session, key)
+    if existing is not None:
+        return existing, False
+    settings = get_settings()
+    # A contact's message is kept even when no channel is configured yet (nothing lost): delivery
+    # then fails with a clear "no channel" error and is retried once SMTP or a chat URL is set.
+    if team is not None and not team_targets(team, settings):
+        return None, False
+    lang = language or recipient_language(session, recipient, settings)
+    window = send_window(recipient.timezone if recipient is not None else None, settings)
+    rendered = _render(kind, lang, _localized(context, window.tz))
+    now = now or utcnow()
+    row = OutboxMessage(
+        key=key,
+        kind=kind,
+        recipient_id=recipient.id if recipient is not None else None,
+        team=team,
+        relationship_id=relationship_id,
+        period=period,
+        language=lang,
+        subject=rendered.subject[:300],
+        body_text=rendered.text,
+        body_html=rendered.html,
+        attachments=[_attachment_json(a) for a in attachments],
+        item_ids=list(item_ids),
+        context=dict(context) if kind in REMINDER_KINDS else {},
+        not_before=window.next_allowed(max(now, not_before or now)) if respect_quiet_hours else not_before,
+        next_attempt_at=now,
+    )
+    inserted = _insert_if_new(session, row)
+    return _by_key(session, key), inserted
+
+
+def _attachment_json(attachment: Attachment) -> dict[str, str]:
+    return {
+        "filename": attachment.filename,
+        "content_type": attachment.content_type,
+        "data": base64.b64encode(attachment.data).decode(),
+    }
+
+
+def attachments_of(message: OutboxMessage) -> list[tuple[str, str, bytes]]:
+    """Return a stored message's attachments as (filename, content type, bytes)."""
+    return [(a["filename"], a["content_type"], base64.b64decode(a["data"])) for a in message.attachments]
+
+
+def make_ics(
+    *,
+    uid: str,
+    summary: str,
+    description: str,
+    start: datetime,
+    end: datetime,
+    organizer: str,
+    attendees: Sequence[str],
+) -> Attachment:
+    """Build a calendar invitation (VCALENDAR with one VEVENT) as an .ics attachment."""
+    if start.tzinfo is None or end.tzinfo is None:
+        raise InputRejected([Problem("start", "meeting times must be timezone-aware")])
+    calendar = Calendar()
+    calendar.add("prodid", "-//Tandem//Notifications//EN")
+    calendar.add("version", "2.0")
+    calendar.add("method", "REQUEST")
+    event = Event()
+    event.add("uid", uid)
+    event.add("dtstamp", utcnow())
+    event.add("dtstart", start.astimezone(UTC))
+    event.add("dtend", end.astimezone(UTC))
+    event.add("summary", summary)
+    event.add("description", description)
+    event.add("organizer", vCalAddress(f"mailto:{organizer}"))
+    for attendee in attendees:
+        address = vCalAddress(f"mailto:{attendee}")
+        address.params["ROLE"] = "REQ-PARTICIPANT"
+        address.params["RSVP"] = "TRUE"
+        event.add("attendee", address, encode=0)
+    calendar.add_component(event)
+    return Attachment(filename="invite.ics", content_type="text/calendar", data=calendar.to_ical())
+
+
+def _drop_relationship(message: OutboxMessage, relationship_id: int) -> bool:
+    """Remove one relationship's entries from a queued reminder; True if something was removed."""
+    groups = message.context.get("groups", [])
+    kept = [g for g in groups if g.get("relationship_id") != relationship_id]
+    if len(kept) == len(groups) and message.relationship_id != relationship_id:
+        return False
+    open_ids = {e["item_id"] for g in kept for e in g["entries"]}
+    _rerender(message, kept, open_ids)
+    return True
+
+
+def _rerender(message: OutboxMessage, groups: list[dict[str, Any]], open_ids: set[int]) -> None:
+    """Re-render a reminder with only the given groups (cancelled if none is left)."""
+    groups = [{**g, "entries": [e for e in g["entries"] if e["item_id"] in open_ids]} for g in groups]
+    groups = [g for g in groups if g["entries"]]
+    if not groups:
+        message.status = MessageStatus.cancelled.value
+        message.cancelled_reason = "every item it reminded of is closed"
+        return
+    context = {**message.context, "groups": groups, "total": sum(len(g["entries"]) for g in groups)}
+    kind = reminder_kind(groups)
+    rendered = render_message(kind, message.language, context)
+    message.kind, message.context = kind, context
+    message.subject, message.body_text, message.body_html = (
+        rendered.subject[:300],
+        rendered.text,
+        rendered.html,
+    )
+    message.item_ids = sorted(open_ids & set(message.item_ids))
+
+
+def reminder_kind(groups: Sequence[Mapping[str, Any]]) -> str:
+    """Return the template for a reminder: the single item's own kind, else the digest."""
+    entries = [e for g in groups for e in g["entries"]]
+    if len(entries) != 1:
+        return "digest"
+    return {"due_soon": "item_due_soon", "overdue": "item_overdue"}.get(entries[0]["state"], "escalation")
+
+
+def cancel_reminders(session: Session, *, relationship_id: int, reason: str) -> int:
+    """Cancel queued reminders about a relationship (digests keep their other relationships); return count."""
+    query = select(OutboxMessage).where(
+        col(OutboxMessage.status).in_(OPEN_STATUSES), col(OutboxMessage.kind).in_(REMINDER_KINDS)
+    )
+    count = 0
+    for message in session.exec(query):
+        if not _drop_relationship(message, relationship_id):
+            continue
+        if message.status == MessageStatus.cancelled.value:
+            message.cancelled_reason = reason
+        count += 1
+        session.add(message)
+    if count:
+        audit.record(
+            session,
+            actor="system",
+            action="outbox.reminders_cancelled",
+            entity="relationship",
+            entity_id=relationship_id,
+            relationship_id=relationship_id,
+            reason=reason,
+            data={"messages": count},
+        )
+    session.flush()
+    return count
+
+
+def refresh_reminder(session: Session, message: OutboxMessage) -> bool:
+    """Re-check a reminder's items just before sending; False if it was cancelled (all closed)."""
+    if message.kind not in REMINDER_KINDS or not message.item_ids:
+        return True
+    query = select(ChecklistItem.id).where(
+        col(ChecklistItem.id).in_(message.item_ids), ChecklistItem.status == ItemStatus.open.value
+    )
+    open_ids = set(session.exec(query))
+    if open_ids != set(message.item_ids):
+        _rerender(message, list(message.context.get("groups", [])), open_ids)
+        session.add(message)
+    return message.status != MessageStatus.cancelled.value
+
+
+def backoff(attempts: int) -> timedelta:
+    """Return the wait before the next attempt after `attempts` failures (exponential, capped)."""
+    return min(BACKOFF_BASE * (2 ** max(attempts - 1, 0)), BACKOFF_CAP)
+
+
+def claim(
+    session: Session, *, limit: int, now: datetime | None = None, lease: timedelta = LEASE
+) -> list[int]:
+    """Claim up to `limit` due messages under a lease (status sending); return their ids, oldest first."""
+    now = now or utcnow()
+    due = or_(
+        col(OutboxMessage.status).in_(OPEN_STATUSES)
+        & (col(OutboxMessage.next_attempt_at) <= now)
+        & (col(OutboxMessage.not_before).is_(None) | (col(OutboxMessage.not_before) <= now)),
+        # A lease that ran out means the worker died mid-delivery: take the message over.
+        (OutboxMessage.status == MessageStatus.sending.value) & (col(OutboxMessage.lease_until) < now),
+    )
+    candidates = list(
+        session.exec(
+            select(OutboxMessage.id).where(due).order_by(col(OutboxMessage.next_attempt_at)).limit(limit)
+        )
+    )
+    if not candidates:
+        return []
+    token = uuid.uuid4().hex
+    # Compare-and-set: a row another worker claimed in between no longer matches `due`.
+    session.exec(
+        update(OutboxMessage)
+        .where(col(OutboxMessage.id).in_(candidates), due)
+        .values(status=MessageStatus.sending.value, lease_until=now + lease, claim_token=token)
+    )
+    session.commit()
+    claimed = select(OutboxMessage.id).where(OutboxMessage.claim_token == token)
+    return sorted(session.exec(claimed))
+
+
+def find_message(session: Session, message_id: int) -> OutboxMessage:
+    """Return one outbox message or raise NotFound."""
+    message = session.get(OutboxMessage, message_id)
+    if message is None:
+        raise NotFound(f"no outbox message {message_id}")
+    return message
+
+
+def retry_message(session: Session, message_id: int, *, actor: str) -> OutboxMessage:
+    """Put a dead or failed message back in the queue with fresh attempts."""
+    message = find_message(session, message_id)
+    if message.status not in (MessageStatus.dead.value, MessageStatus.failed.value):
+        raise InputRejected(
+            [
+                Problem(
+                    f"message {message_id}", f"is {message.status}; only dead or failed messages are retried"
+                )
+            ],
+            summary="retry refused",
+        )
+    message.status, message.attempts = MessageStatus.queued.value, 0
+    message.next_attempt_at, message.last_error = utcnow(), None
+    session.add(message)
+    audit.record(
+        session,
+        actor=actor,
+        action="outbox.retried",
+        entity="outbox_message",
+        entity_id=message.id,
+        relationship_id=message.relationship_id,
+    )
+    session.flush()
+    return message
+
+
+def list_messages(session: Session, *, status: str | None = None, limit: int = 200) -> list[OutboxMessage]:
+    """Return outbox messages, newest first, optionally of one status."""
+    query = select(OutboxMessage).order_by(col(OutboxMessage.id).desc()).limit(limit)
+    if status:
+        query = query.where(OutboxMessage.status == status)
+    return list(session.exec(query))
+
+
+def message_public(message: OutboxMessage, deliveries: Sequence[OutboxDelivery] = ()) -> dict[str, Any]:
+    """Return a message as plain data for people: no bodies, targets masked."""
+    data = message.model_dump(
+        mode="json", exclude={"body_text", "body_html", "attachments", "context", "claim_token", "key"}
+    )
+    data["attachments"] = [a["filename"] for a in message.attachments]
+    data["deliveries"] = [
+        d.model_dump(mode="json", include={"channel", "target_masked", "status", "attempts", "result"})
+        for d in deliveries
+    ]
+    return data
+
+
+def deliveries_of(session: Session, message_id: int) -> list[OutboxDelivery]:
+    """Return a message's per-target deliveries."""
+    query = (
+        select(OutboxDelivery).where(OutboxDelivery.message_id == message_id).order_by(col(OutboxDelivery.id))
+    )
+    return list(session.exec(query))
+
+
+def manager_of(session: Session, message: OutboxMessage) -> Contact | None:
+    """Return the relationship manager who answers for a message (for dead-letter reports)."""
+    rel_ids = [message.relationship_id] if message.relationship_id else []
+    rel_ids += [g["relationship_id"] for g in message.context.get("groups", [])]
+    for rel_id in rel_ids:
+        rel = session.get(Relationship, rel_id)
+        if rel is not None:
+            return session.get(Contact, rel.manager_id)
+    return None

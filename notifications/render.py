@@ -1,0 +1,89 @@
+"""Message rendering: one Jinja environment (autoescaped HTML and Markdown, strict variables)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date, datetime
+from functools import lru_cache
+from typing import Any
+
+import jinja2
+
+from models.settings import LANGUAGES
+
+MESSAGE_KINDS = (
+    "welcome",
+    "approval_request",
+    "item_due_soon",
+    "item_overdue",
+    "escalation",
+    "review_invitation",
+    "review_pack_ready",
+    "exit_notice",
+    "digest",
+)
+# Tandem's own operational messages: not part of the business vocabulary others queue.
+SYSTEM_KINDS = ("delivery_failed", "channel_test")
+ALL_KINDS = MESSAGE_KINDS + SYSTEM_KINDS
+_ESCAPED_SUFFIXES = (".html", ".htm", ".md", ".xml")
+
+
+@dataclass(frozen=True)
+class RenderedMessage:
+    """A message ready to send: subject, plain text for chat and HTML for email."""
+
+    subject: str
+    text: str
+    html: str
+
+
+def _autoescape(name: str | None) -> bool:
+    # Names end in `.j2`; the extension before it says what the output is.
+    return bool(name) and str(name).removesuffix(".j2").endswith(_ESCAPED_SUFFIXES)
+
+
+def _when(value: datetime | date | str | None) -> str:
+    """Format a date or an aware datetime (already in the reader's timezone) for people."""
+    if isinstance(value, datetime):
+        return value.strftime("%Y-%m-%d %H:%M (UTC%z)").replace("UTC+0000", "UTC")
+    if isinstance(value, date):
+        return value.isoformat()
+    return "" if value is None else str(value)
+
+
+@lru_cache(maxsize=1)
+def environment() -> jinja2.Environment:
+    """Return the one Jinja environment for messages and documents."""
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("notifications", "templates"),
+        autoescape=_autoescape,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=False,
+    )
+    env.filters["when"] = _when
+    return env
+
+
+def render(template: str, context: Mapping[str, Any]) -> str:
+    """Render any packaged template by path, e.g. `documents/charter.en.md.j2`."""
+    return environment().get_template(template).render(**context)
+
+
+def _language(language: str) -> str:
+    return language if language in LANGUAGES else LANGUAGES[0]
+
+
+def render_message(kind: str, language: str, context: Mapping[str, Any]) -> RenderedMessage:
+    """Render one message kind in one language: subject, plain text and HTML."""
+    if kind not in ALL_KINDS:
+        raise ValueError(f"unknown message kind {kind!r}; known: {', '.join(ALL_KINDS)}")
+    base = f"messages/{_language(language)}/{kind}"
+    subject = " ".join(render(f"{base}.subject.txt.j2", context).split())
+    return RenderedMessage(
+        subject=subject,
+        text=render(f"{base}.txt.j2", context).strip() + "\n",
+        html=render(f"{base}.html.j2", context),
+    )

@@ -1,0 +1,53 @@
+"""Prefect tasks for reminders and delivery: thin wrappers over notifications' plain functions."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from prefect import get_run_logger, task
+from prefect.cache_policies import NO_CACHE
+
+from models.db import ensure_schema, session_scope
+from models.settings import get_settings
+from notifications.delivery import deliver_due
+from notifications.reminders import sweep
+
+
+def smtp_password() -> str | None:
+    """Resolve the SMTP password: the Prefect Secret block if one is named, else settings (or none)."""
+    settings = get_settings()
+    if settings.smtp_password_block:
+        from prefect.blocks.system import Secret
+
+        # Resolved here, inside the run, so the secret is never a task or flow parameter.
+        return str(Secret.load(settings.smtp_password_block).get())
+    return settings.smtp_password.get_secret_value() if settings.smtp_password else None
+
+
+# The sweep is idempotent (outbox keys), so Prefect may retry it; NO_CACHE: every call must run.
+@task(name="sweep-reminders", retries=2, retry_delay_seconds=[5, 30], cache_policy=NO_CACHE)
+def sweep_reminders(as_of: datetime | None, dry_run: bool) -> dict[str, Any]:
+    """Sweep due items and queue today's digests; return the sweep report."""
+    ensure_schema()
+    with session_scope() as session:
+        report = sweep(session, as_of=as_of, dry_run=dry_run)
+    get_run_logger().info(
+        "swept %s due item(s): %s digest(s) queued, %s already queued, %s not on cadence today",
+        report.items,
+        report.queued,
+        report.already_queued,
+        report.not_today,
+    )
+    return report.as_dict()
+
+
+# No Prefect retries: the outbox owns retries and backoff per message.
+@task(name="deliver-batch", cache_policy=NO_CACHE)
+def deliver_batch(limit: int, max_workers: int, per_minute: int | None) -> dict[str, Any]:
+    """Claim and deliver one batch of due outbox messages; return the batch report."""
+    ensure_schema()
+    report = deliver_due(
+        limit=limit, max_workers=max_workers, per_minute=per_minute, smtp_password=smtp_password()
+    )
+    return report.as_dict()

@@ -1,0 +1,136 @@
+"""Small builders for notification tests: partners, contacts, relationships and checklist items."""
+
+from __future__ import annotations
+
+import itertools
+from datetime import date
+from typing import Any
+
+from sqlmodel import Session
+
+from models.partners import ContactCreate, add_contact
+from models.tables import ChecklistItem, Contact, Partner, Relationship
+from models.tables.core import Side
+
+_serial = itertools.count(1)
+
+
+def partner(session: Session, *, name: str = "Yunzhan Software", language: str = "zh-CN") -> Partner:
+    """Store a partner."""
+    n = next(_serial)
+    row = Partner(
+        legal_name=name,
+        registration_id=f"R{n}",
+        country="CN",
+        industry="software_it",
+        employees=35,
+        annual_revenue=6_000_000,
+        currency="CNY",
+        preferred_language=language,
+    )
+    session.add(row)
+    session.flush()
+    return row
+
+
+def contact(
+    session: Session,
+    email: str,
+    *,
+    side: Side = Side.ours,
+    partner_id: int | None = None,
+    language: str = "en",
+    timezone: str | None = None,
+    channels: list[str] | None = None,
+    name: str = "",
+) -> Contact:
+    """Store a contact (channels encrypted, as the registry does)."""
+    data = ContactCreate(
+        email=email,
+        name=name or email.split("@")[0].title(),
+        side=side,
+        language=language,
+        timezone=timezone,
+        channels=channels or [],
+    )
+    return add_contact(session, data, actor="test", partner_id=partner_id)
+
+
+def relationship(
+    session: Session,
+    *,
+    tier: str | None = "standard",
+    partner_name: str = "Yunzhan Software",
+    partner_language: str = "zh-CN",
+    partner_channels: list[str] | None = None,
+    with_deputy: bool = True,
+    stage: str = "active",
+) -> Relationship:
+    """Store a relationship with manager, deputy, sponsor and a partner contact."""
+    n = next(_serial)
+    p = partner(session, name=partner_name, language=partner_language)
+    manager = contact(session, f"manager{n}@example.org", name=f"Manager {n}")
+    deputy = contact(session, f"deputy{n}@example.org", name=f"Deputy {n}") if with_deputy else None
+    sponsor = contact(session, f"sponsor{n}@example.org", name=f"Sponsor {n}")
+    owner = contact(
+        session,
+        f"owner{n}@partner.example.cn",
+        side=Side.partner,
+        partner_id=p.id,
+        language=partner_language,
+        timezone="Asia/Shanghai",
+        channels=partner_channels,
+        name=f"王{n}",
+    )
+    rel = Relationship(
+        key=f"rel-{n}",
+        partner_id=p.id,  # type: ignore[arg-type]
+        manager_id=manager.id,  # type: ignore[arg-type]
+        deputy_id=deputy.id if deputy else None,
+        sponsor_id=sponsor.id,  # type: ignore[arg-type]
+        partner_contact_id=owner.id,  # type: ignore[arg-type]
+        tier=tier,
+        stage=stage,
+        size_class="small",
+        size_scheme="CN-2011-300",
+    )
+    session.add(rel)
+    session.flush()
+    return rel
+
+
+def item(
+    session: Session,
+    rel: Relationship,
+    *,
+    due_on: date,
+    owner_role: str = "manager",
+    owner_side: str = "ours",
+    status: str = "open",
+    key: str | None = None,
+    title: dict[str, Any] | None = None,
+) -> ChecklistItem:
+    """Store one checklist item of a relationship."""
+    n = next(_serial)
+    row = ChecklistItem(
+        relationship_id=rel.id,  # type: ignore[arg-type]
+        stage="active",
+        item_key=key or f"item-{n}",
+        clause="5.1",
+        owner_side=owner_side,
+        owner_role=owner_role,
+        priority="normal",
+        due_on=due_on,
+        title=title or {"en": f"Item {n}", "zh-CN": f"事项 {n}"},
+        status=status,
+    )
+    session.add(row)
+    session.flush()
+    return row
+
+
+def get_settings_clear() -> None:
+    """Re-read settings after a test changed the environment."""
+    from models.settings import get_settings
+
+    get_settings.cache_clear()
