@@ -1,4 +1,4 @@
-"""Lifecycle flows under a real Prefect server: approval pause and resume, rejection, reruns, the full path."""
+"""Lifecycle flows under a real Prefect server: approval pause and resume, rejection, reruns, full path."""
 
 from __future__ import annotations
 
@@ -16,8 +16,8 @@ from flows.onboard_partner import OnboardingRequest, onboard_partner
 from flows.setup_governance import setup_governance
 from models.checklists import items_of, mark_done, open_required
 from models.db import get_engine, session_scope
-from models.lifecycle import ApprovalDecision
 from models.library import clear_library_cache
+from models.lifecycle import ApprovalDecision
 from models.partners import PartnerCreate
 from models.settings import get_settings
 from models.tables import (
