@@ -35,7 +35,7 @@ browser:
 		{ apt-get update && apt-get install -y chromium fonts-wqy-microhei; }
 
 test: install lint browser
-	$(BIN)/pytest $(PYTEST_ARGS)
+	$(BIN)/pytest -m 'not integration' $(PYTEST_ARGS)  # integration: its own step in .ci/run
 
 clean:
 	rm -rf $(VENV) $(DEMO_HOME) .pytest_cache

@@ -16,6 +16,7 @@ from sqlalchemy import Row
 from sqlmodel import Session, col, select
 
 from models.base import utcnow
+from models.portal import portal_url_for
 from models.reminders import EntryState, entry_state, escalation_level
 from models.settings import get_settings
 from models.tables import ChecklistItem, Contact, Partner, Relationship
@@ -265,6 +266,13 @@ def sweep(session: Session, *, as_of: datetime | None = None, dry_run: bool = Fa
     return report
 
 
+def _portal_url(session: Session, recipient: Contact | None, relationship_id: int) -> str | None:
+    if recipient is None or recipient.side != "partner":
+        return None
+    rel = session.get(Relationship, relationship_id)
+    return portal_url_for(session, recipient, rel) if rel is not None else None
+
+
 def _queue_digest(session: Session, planner: _Planner, digest: Digest, report: SweepReport) -> None:
     recipient = planner.contacts.get(digest.recipient_id) if digest.recipient_id else None  # type: ignore[arg-type]
     language = recipient.language if recipient is not None else get_settings().default_language
@@ -282,6 +290,9 @@ def _queue_digest(session: Session, planner: _Planner, digest: Digest, report: S
         report.unreachable += 1
         report.digests.append({**summary, "status": "unreachable"})
         return
+    for group in groups:
+        # A partner answers through its personal portal link, one per relationship (no account needed).
+        group["portal_url"] = _portal_url(session, recipient, group["relationship_id"])
     context = {
         "recipient_name": (recipient.name or recipient.email) if recipient is not None else digest.team,
         "as_of": digest.local_day.isoformat(),

@@ -32,6 +32,7 @@ from models.lifecycle import (
     transition,
 )
 from models.partners import PartnerCreate, add_partner, existing_registrations, find_partner
+from models.portal import portal_url_for
 from models.relationships import RelationshipOpen, find_relationship, open_relationship
 from models.tables import Contact, Document, Partner, Relationship
 from models.tables.core import Stage
@@ -128,13 +129,15 @@ def _people(session: Any, rel: Relationship) -> dict[str, Contact | None]:
 def _message_context(session: Any, rel: Relationship, recipient: Contact, **extra: Any) -> dict[str, Any]:
     partner = session.get(Partner, rel.partner_id)
     manager = session.get(Contact, rel.manager_id)
+    # The partner answers through its personal portal link; our staff use the dashboard.
+    portal = portal_url_for(session, recipient, rel) if recipient.side == "partner" else None
     return {
         "partner_name": partner.legal_name,
         "relationship_id": rel.id,
         "recipient_name": recipient.name or recipient.email,
         "manager_name": manager.name or manager.email,
         "manager_email": manager.email,
-        "portal_url": None,
+        "portal_url": portal,
         **extra,
     }
 

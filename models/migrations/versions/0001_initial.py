@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-29 02:29:44.931296
+Create Date: 2026-11-29 02:46:19.714238
 """
 
 from collections.abc import Sequence
@@ -236,6 +236,104 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('relationship_id')
     )
+    op.create_table('outbox_message',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('key', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+    sa.Column('kind', sqlmodel.sql.sqltypes.AutoString(length=40), nullable=False),
+    sa.Column('recipient_id', sa.Integer(), nullable=True),
+    sa.Column('team', sqlmodel.sql.sqltypes.AutoString(length=80), nullable=True),
+    sa.Column('relationship_id', sa.Integer(), nullable=True),
+    sa.Column('period', sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
+    sa.Column('language', sqlmodel.sql.sqltypes.AutoString(length=5), nullable=False),
+    sa.Column('subject', sqlmodel.sql.sqltypes.AutoString(length=300), nullable=False),
+    sa.Column('body_text', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+    sa.Column('body_html', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+    sa.Column('attachments', sa.JSON(), nullable=False),
+    sa.Column('item_ids', sa.JSON(), nullable=False),
+    sa.Column('context', sa.JSON(), nullable=False),
+    sa.Column('status', sqlmodel.sql.sqltypes.AutoString(length=10), nullable=False),
+    sa.Column('attempts', sa.Integer(), nullable=False),
+    sa.Column('next_attempt_at', models.base.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('not_before', models.base.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('lease_until', models.base.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('claim_token', sqlmodel.sql.sqltypes.AutoString(length=32), nullable=True),
+    sa.Column('last_error', sqlmodel.sql.sqltypes.AutoString(), nullable=True),
+    sa.Column('cancelled_reason', sqlmodel.sql.sqltypes.AutoString(), nullable=True),
+    sa.Column('sent_at', models.base.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('created_at', models.base.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', models.base.UTCDateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['recipient_id'], ['contact.id'], ),
+    sa.ForeignKeyConstraint(['relationship_id'], ['relationship.id'], ),
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('key', name='uq_outbox_message_key')
+    )
+    with op.batch_alter_table('outbox_message', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_outbox_message_claim_token'), ['claim_token'], unique=False)
+        batch_op.create_index(batch_op.f('ix_outbox_message_kind'), ['kind'], unique=False)
+        batch_op.create_index(batch_op.f('ix_outbox_message_recipient_id'), ['recipient_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_outbox_message_relationship_id'), ['relationship_id'], unique=False)
+        batch_op.create_index('ix_outbox_message_status_next', ['status', 'next_attempt_at'], unique=False)
+
+    op.create_table('payment',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('relationship_id', sa.Integer(), nullable=False),
+    sa.Column('invoice_id', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+    sa.Column('delivered_on', sa.Date(), nullable=False),
+    sa.Column('invoiced_on', sa.Date(), nullable=False),
+    sa.Column('paid_on', sa.Date(), nullable=True),
+    sa.Column('amount_minor', sa.BigInteger(), nullable=False),
+    sa.Column('currency', sqlmodel.sql.sqltypes.AutoString(length=3), nullable=False),
+    sa.Column('created_at', models.base.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', models.base.UTCDateTime(timezone=True), nullable=False),
+    sa.CheckConstraint('amount_minor >= 0', name='ck_payment_amount'),
+    sa.ForeignKeyConstraint(['relationship_id'], ['relationship.id'], ),
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('relationship_id', 'invoice_id', name='uq_payment_invoice')
+    )
+    op.create_table('portal_link',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('token_id', sqlmodel.sql.sqltypes.AutoString(length=32), nullable=False),
+    sa.Column('contact_id', sa.Integer(), nullable=False),
+    sa.Column('relationship_id', sa.Integer(), nullable=False),
+    sa.Column('issued_by', sqlmodel.sql.sqltypes.AutoString(length=254), nullable=False),
+    sa.Column('created_at', models.base.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('expires_at', models.base.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('revoked_at', models.base.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('revoked_by', sqlmodel.sql.sqltypes.AutoString(length=254), nullable=True),
+    sa.ForeignKeyConstraint(['contact_id'], ['contact.id'], ),
+    sa.ForeignKeyConstraint(['relationship_id'], ['relationship.id'], ),
+    sa.PrimaryKeyConstraint('id')
+    )
+    with op.batch_alter_table('portal_link', schema=None) as batch_op:
+        batch_op.create_index('ix_portal_link_contact_rel', ['contact_id', 'relationship_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_portal_link_relationship_id'), ['relationship_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_portal_link_token_id'), ['token_id'], unique=True)
+
+    op.create_table('review',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('relationship_id', sa.Integer(), nullable=False),
+    sa.Column('period', sqlmodel.sql.sqltypes.AutoString(length=10), nullable=False),
+    sa.Column('as_of', sa.Date(), nullable=False),
+    sa.Column('status', sqlmodel.sql.sqltypes.AutoString(length=8), nullable=False),
+    sa.Column('tier', sqlmodel.sql.sqltypes.AutoString(length=10), nullable=False),
+    sa.Column('health', sa.Integer(), nullable=True),
+    sa.Column('health_delta', sa.Integer(), nullable=True),
+    sa.Column('trend', sqlmodel.sql.sqltypes.AutoString(length=8), nullable=False),
+    sa.Column('kpis', sa.JSON(), nullable=False),
+    sa.Column('health_components', sa.JSON(), nullable=False),
+    sa.Column('scorecards', sa.JSON(), nullable=False),
+    sa.Column('findings', sa.JSON(), nullable=False),
+    sa.Column('meeting_on', sa.Date(), nullable=True),
+    sa.Column('created_at', models.base.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('completed_at', models.base.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('updated_at', models.base.UTCDateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['relationship_id'], ['relationship.id'], ),
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('relationship_id', 'period', name='uq_review')
+    )
+    with op.batch_alter_table('review', schema=None) as batch_op:
+        batch_op.create_index('ix_review_period_status', ['period', 'status'], unique=False)
+
     op.create_table('risk',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('relationship_id', sa.Integer(), nullable=False),
@@ -257,15 +355,97 @@ def upgrade() -> None:
     with op.batch_alter_table('risk', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_risk_relationship_id'), ['relationship_id'], unique=False)
 
+    op.create_table('scorecard_entry',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('relationship_id', sa.Integer(), nullable=False),
+    sa.Column('period', sqlmodel.sql.sqltypes.AutoString(length=10), nullable=False),
+    sa.Column('side', sqlmodel.sql.sqltypes.AutoString(length=8), nullable=False),
+    sa.Column('principle', sqlmodel.sql.sqltypes.AutoString(length=5), nullable=False),
+    sa.Column('score', sa.Integer(), nullable=False),
+    sa.Column('comment', sa.Text(), nullable=True),
+    sa.Column('scored_by', sqlmodel.sql.sqltypes.AutoString(length=254), nullable=False),
+    sa.Column('created_at', models.base.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', models.base.UTCDateTime(timezone=True), nullable=False),
+    sa.CheckConstraint('score BETWEEN 1 AND 5', name='ck_scorecard_score'),
+    sa.ForeignKeyConstraint(['relationship_id'], ['relationship.id'], ),
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('relationship_id', 'period', 'side', 'principle', name='uq_scorecard_entry')
+    )
+    op.create_table('outbox_delivery',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('message_id', sa.Integer(), nullable=False),
+    sa.Column('target_hash', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+    sa.Column('channel', sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
+    sa.Column('target_masked', sqlmodel.sql.sqltypes.AutoString(length=300), nullable=False),
+    sa.Column('status', sqlmodel.sql.sqltypes.AutoString(length=10), nullable=False),
+    sa.Column('attempts', sa.Integer(), nullable=False),
+    sa.Column('result', sqlmodel.sql.sqltypes.AutoString(), nullable=True),
+    sa.Column('sent_at', models.base.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('updated_at', models.base.UTCDateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['message_id'], ['outbox_message.id'], ),
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('message_id', 'target_hash', name='uq_outbox_delivery_target')
+    )
+    with op.batch_alter_table('outbox_delivery', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_outbox_delivery_message_id'), ['message_id'], unique=False)
+
+    op.create_table('review_action',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('review_id', sa.Integer(), nullable=False),
+    sa.Column('relationship_id', sa.Integer(), nullable=False),
+    sa.Column('rule_id', sqlmodel.sql.sqltypes.AutoString(length=60), nullable=False),
+    sa.Column('kind', sqlmodel.sql.sqltypes.AutoString(length=30), nullable=False),
+    sa.Column('owner_role', sqlmodel.sql.sqltypes.AutoString(length=40), nullable=False),
+    sa.Column('title', sa.JSON(), nullable=False),
+    sa.Column('detail', sa.JSON(), nullable=False),
+    sa.Column('status', sqlmodel.sql.sqltypes.AutoString(length=10), nullable=False),
+    sa.Column('due_on', sa.Date(), nullable=True),
+    sa.Column('created_at', models.base.UTCDateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['relationship_id'], ['relationship.id'], ),
+    sa.ForeignKeyConstraint(['review_id'], ['review.id'], ),
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('review_id', 'rule_id', name='uq_review_action')
+    )
+    with op.batch_alter_table('review_action', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_review_action_relationship_id'), ['relationship_id'], unique=False)
+
     # ### end Alembic commands ###
 
 
 def downgrade() -> None:
     # ### commands auto generated by Alembic - please adjust! ###
+    with op.batch_alter_table('review_action', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_review_action_relationship_id'))
+
+    op.drop_table('review_action')
+    with op.batch_alter_table('outbox_delivery', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_outbox_delivery_message_id'))
+
+    op.drop_table('outbox_delivery')
+    op.drop_table('scorecard_entry')
     with op.batch_alter_table('risk', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_risk_relationship_id'))
 
     op.drop_table('risk')
+    with op.batch_alter_table('review', schema=None) as batch_op:
+        batch_op.drop_index('ix_review_period_status')
+
+    op.drop_table('review')
+    with op.batch_alter_table('portal_link', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_portal_link_token_id'))
+        batch_op.drop_index(batch_op.f('ix_portal_link_relationship_id'))
+        batch_op.drop_index('ix_portal_link_contact_rel')
+
+    op.drop_table('portal_link')
+    op.drop_table('payment')
+    with op.batch_alter_table('outbox_message', schema=None) as batch_op:
+        batch_op.drop_index('ix_outbox_message_status_next')
+        batch_op.drop_index(batch_op.f('ix_outbox_message_relationship_id'))
+        batch_op.drop_index(batch_op.f('ix_outbox_message_recipient_id'))
+        batch_op.drop_index(batch_op.f('ix_outbox_message_kind'))
+        batch_op.drop_index(batch_op.f('ix_outbox_message_claim_token'))
+
+    op.drop_table('outbox_message')
     op.drop_table('exit_plan')
     with op.batch_alter_table('document', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_document_relationship_id'))

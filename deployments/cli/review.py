@@ -1,0 +1,124 @@
+"""`tandem review`: run the quarterly review sweep, show a review, record a side's scores."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from deployments.cli.common import actor, console, db, handle_errors, print_json
+from models.errors import InputRejected, Problem
+from models.relationships import find_relationship
+from models.reviews import review_public
+from models.scorecards import SIDES, import_scores
+
+app = typer.Typer(help="Periodic reviews: run the sweep, show a review, record scores.", no_args_is_help=True)
+
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON.")]
+
+
+def _date(value: str | None, flag: str) -> date | None:
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError as exc:
+        raise InputRejected([Problem(flag, f"{value!r} is not a date like 2027-01-04")]) from exc
+
+
+@app.command("run")
+@handle_errors
+def run(
+    period: Annotated[
+        str | None, typer.Option(help="Quarter like 2026Q4 (default: the last complete one).")
+    ] = None,
+    as_of: Annotated[
+        str | None, typer.Option(help="Measure as of this date, YYYY-MM-DD (default: today).")
+    ] = None,
+    batch_size: Annotated[int, typer.Option(help="Relationships per task.")] = 200,
+    as_json: JsonFlag = False,
+) -> None:
+    """Run the `quarterly-review` flow now: review every relationship that is due."""
+    from flows.quarterly_review import quarterly_review
+    from models.periods import parse_period
+
+    day = _date(as_of, "--as-of")
+    if period is not None:
+        period = parse_period(period).name
+    with db():
+        pass  # upgrade the schema before the flow's tasks open their own sessions
+    result = quarterly_review(period=period, as_of=day, batch_size=batch_size)
+    if as_json:
+        print_json(result)
+        return
+    console.print(
+        f"quarterly review {result['period']} as of {result['as_of']}: {result['reviewed']} reviewed "
+        f"of {result['due']} due, {result['escalated']} escalated to a sponsor, "
+        f"{result['messages']} message(s) queued"
+    )
+
+
+@app.command("show")
+@handle_errors
+def show(
+    ref: Annotated[str, typer.Argument(help="Relationship id or key.")],
+    period: Annotated[
+        str | None, typer.Option(help="Quarter like 2026Q4 (default: the latest review).")
+    ] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Show a review: KPIs, both scorecards with their gaps, health, trend and actions."""
+    with db() as session:
+        data = review_public(session, ref, period)
+    if as_json:
+        print_json(data)
+        return
+    rel, pay, items = data["relationship"], data["kpis"]["payments"], data["kpis"]["checklist"]
+    console.print(
+        f"[bold]review {data['period']}[/bold] of #{rel['id']} {rel['partner_name']} ({data['status']})"
+    )
+    delta = f" ({data['health_delta']:+d})" if data["health_delta"] is not None else ""
+    console.print(
+        f"health {data['health'] if data['health'] is not None else '-'} / 100, {data['trend']}{delta}"
+    )
+    console.print(
+        f"days to pay: avg {pay['days_to_pay_avg']}, worst {pay['days_to_pay_worst']}, "
+        f"due {pay['due_days']}, "
+        f"legal limit {pay['legal_limit_days'] or '-'}; late {pay['late']}/{pay['invoices']}, "
+        f"beyond the limit {pay['beyond_legal_limit']}; interest "
+        + (", ".join(f"{i['amount']} {i['currency']}" for i in data["interest"]) or "-")
+    )
+    console.print(
+        f"checklist: completion {items['completion']}, overdue {items['overdue_items']}; "
+        f"partner burden {items['burden_minutes']}/{items['burden_budget_minutes']} min"
+    )
+    table = Table("principle", "ours", "partner", "gap")
+    for row in data["scorecards"]["rows"]:
+        gap = "" if row["gap"] is None else f"{row['gap']:+d}" + (" !" if row["partner_lower"] else "")
+        table.add_row(row["principle"], str(row["ours"] or "-"), str(row["partner"] or "-"), gap)
+    console.print(table)
+    for action in data["actions"]:
+        console.print(
+            f"[yellow]action[/yellow] ({action['owner_role']}, due {action['due_on']}): "
+            f"{action['title']['en']}"
+        )
+
+
+@app.command("score")
+@handle_errors
+def score(
+    ref: Annotated[str, typer.Argument(help="Relationship id or key.")],
+    period: Annotated[str, typer.Option(help="Quarter like 2026Q4.")],
+    side: Annotated[str, typer.Option(help="Who scores: ours or partner.")],
+    file: Annotated[Path, typer.Option("--file", help="Scores YAML: scores: {'5.1': 4, ...}.")],
+) -> None:
+    """Record one side's scores of the twelve principles for a period (replaces that side's earlier ones)."""
+    if side not in SIDES:
+        raise InputRejected([Problem("--side", f"side must be ours or partner, not {side!r}")])
+    with db() as session:
+        rel = find_relationship(session, ref)
+        stored = import_scores(session, rel, file, period=period, side=side, actor=actor())
+    console.print(f"{stored} score(s) recorded for relationship {rel.id}, {period}, side {side}")

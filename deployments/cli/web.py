@@ -1,0 +1,60 @@
+"""`tandem web` serves the portal and dashboard; `tandem portal` issues and revokes partners' links."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from deployments.cli.common import actor, console, db, handle_errors
+from models.errors import InputRejected, Problem
+from models.partners import find_contact
+from models.portal import issue_link, link_url, revoke_link
+from models.relationships import find_relationship
+
+portal_app = typer.Typer(help="Partners' personal portal links.", no_args_is_help=True)
+
+
+@handle_errors
+def web(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+) -> None:
+    """Serve the partner portal and the staff dashboard (see docs/WEB.md)."""
+    import uvicorn
+
+    from deployments.web import create_app
+
+    with db():
+        pass  # upgrade the schema before serving
+    uvicorn.run(create_app(), host=host, port=port, proxy_headers=True, server_header=False)
+
+
+@portal_app.command("link")
+@handle_errors
+def link(
+    ref: Annotated[str, typer.Argument(help="Relationship id or key.")],
+    contact: Annotated[str, typer.Option("--contact", help="The partner contact's email.")],
+) -> None:
+    """Issue a new personal link for a partner contact and print it."""
+    with db() as session:
+        rel = find_relationship(session, ref)
+        person = find_contact(session, contact)
+        if person is None:
+            raise InputRejected([Problem("--contact", f"{contact} is not a known contact")])
+        row, token = issue_link(session, rel, person, actor=actor())
+    console.print(link_url(token), soft_wrap=True, highlight=False)
+    console.print(
+        f"link {row.id} (id {row.token_id}) expires {row.expires_at:%Y-%m-%d %H:%M} UTC", highlight=False
+    )
+
+
+@portal_app.command("revoke")
+@handle_errors
+def revoke(
+    ref: Annotated[str, typer.Argument(help="The link, its token, its token id or its number.")],
+) -> None:
+    """Revoke a personal link at once."""
+    with db() as session:
+        row = revoke_link(session, ref, actor=actor())
+    console.print(f"link {row.id} (id {row.token_id}) revoked", highlight=False)

@@ -1,0 +1,175 @@
+"""Partner portal routes: open items, marking one done, scoring the principles, payment status."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, File, Form, HTTPException, Request, UploadFile
+from fastapi.responses import HTMLResponse, RedirectResponse
+from sqlmodel import Session
+from starlette.concurrency import run_in_threadpool
+
+from deployments.web.pages import language_of, page
+from deployments.web.security import BodyTooLarge, client_key, csrf_for, csrf_valid, require
+from models.calendar import today_local
+from models.checklists import item_public
+from models.db import session_scope
+from models.errors import InputRejected, NotFound, Problem
+from models.library import load_library
+from models.portal import (
+    LinkRefused,
+    PortalAccess,
+    complete_item,
+    current_period,
+    open_items,
+    partner_item,
+    payment_status,
+    submit_scores,
+    verify_link,
+)
+from models.scorecards import PRINCIPLES, scores_of
+from models.tables import Contact, ItemStatus
+
+router = APIRouter(prefix="/portal")
+TEXT_MAX = 2000
+
+
+def open_link(request: Request, session: Session, token: str) -> PortalAccess:
+    """Verify a portal link, counting a failure against the client and refusing clients over the limit."""
+    limiter, client = request.app.state.limiter, client_key(request)
+    if limiter.blocked(client):
+        raise HTTPException(status_code=429, detail="too many failed links")
+    try:
+        return verify_link(session, token)
+    except LinkRefused:
+        limiter.fail(client)
+        raise
+
+
+def _csrf_scope(access: PortalAccess) -> str:
+    return f"portal:{access.link.token_id}"
+
+
+def _home_context(
+    session: Session, access: PortalAccess, *, token: str, lang: str, done: int | None
+) -> dict[str, Any]:
+    today, library = today_local(), load_library()
+    items = [
+        {**item_public(i, library, lang), "is_overdue": i.due_on < today} for i in open_items(session, access)
+    ]
+    period = current_period(today)
+    done_title = None
+    if done is not None:
+        try:
+            item = partner_item(session, access, done)
+        except NotFound:
+            item = None
+        if item is not None and item.status == ItemStatus.done.value:
+            done_title = item.title.get(lang) or item.title.get("en", "")
+    return {
+        "token": token,
+        "contact": access.contact,
+        "partner": access.partner,
+        "manager": session.get(Contact, access.relationship.manager_id),
+        "items": items,
+        "period": period.name,
+        "scored": len(scores_of(session, access.relationship.id, period.name)["partner"]),  # type: ignore[arg-type]
+        "payments": payment_status(session, access.relationship, access.partner, as_of=today),
+        "expires_on": access.link.expires_at.date().isoformat(),
+        "csrf": csrf_for(_csrf_scope(access)),
+        "done_title": done_title,
+    }
+
+
+@router.get("/{token}", response_class=HTMLResponse)
+def home(request: Request, token: str, done: int | None = None, saved: int | None = None) -> HTMLResponse:
+    """Show the partner its open items, the scores to give and its payments."""
+    with session_scope() as session:
+        access = open_link(request, session, token)
+        lang = language_of(request, access.contact.language)
+        context = _home_context(session, access, token=token, lang=lang, done=done)
+    context["max_size"] = _size(request.app.state.max_upload)
+    context["saved"] = saved
+    return page(request, "portal_home.html.j2", context, lang=lang)
+
+
+def _size(limit: int) -> str:
+    return f"{limit // (1024 * 1024)} MB" if limit >= 1024 * 1024 else f"{limit // 1024} KB"
+
+
+def _read_upload(file: UploadFile | None, limit: int) -> bytes | None:
+    if file is None or not file.filename:
+        return None
+    data = file.file.read(limit + 1)
+    if len(data) > limit:
+        raise BodyTooLarge()
+    return data or None
+
+
+@router.post("/{token}/items/{item_id}/done")
+def item_done(
+    request: Request,
+    token: str,
+    item_id: int,
+    csrf: Annotated[str, Form()] = "",
+    note: Annotated[str, Form(max_length=TEXT_MAX)] = "",
+    link: Annotated[str, Form(max_length=TEXT_MAX)] = "",
+    file: Annotated[UploadFile | None, File()] = None,
+) -> RedirectResponse:
+    """Mark one of the partner's items done, with a note, an evidence link or a checked file."""
+    with session_scope() as session:
+        access = open_link(request, session, token)
+        require(csrf_valid(_csrf_scope(access), csrf), detail="missing or bad CSRF token")
+        data = _read_upload(file, request.app.state.max_upload)
+        complete_item(session, access, item_id, note=note, link=link.strip() or None, upload=data)
+    return RedirectResponse(f"/portal/{token}?done={item_id}#done", status_code=303)
+
+
+@router.get("/{token}/scores", response_class=HTMLResponse)
+def scores_form(request: Request, token: str) -> HTMLResponse:
+    """Show the twelve principles to score for the current period, with any scores already given."""
+    with session_scope() as session:
+        access = open_link(request, session, token)
+        lang = language_of(request, access.contact.language)
+        period = current_period()
+        given = scores_of(session, access.relationship.id, period.name)["partner"]  # type: ignore[arg-type]
+    context = {
+        "token": token,
+        "period": period.name,
+        "principles": PRINCIPLES,
+        "given": given,
+        "csrf": csrf_for(_csrf_scope(access)),
+    }
+    return page(request, "portal_scores.html.j2", context, lang=lang)
+
+
+def _parse_scores(form: dict[str, str]) -> dict[str, int]:
+    scores: dict[str, int] = {}
+    problems: list[Problem] = []
+    for principle in PRINCIPLES:
+        value = form.get(f"score-{principle}", "").strip()
+        if not value:
+            continue  # skipped: the partner cannot judge this principle
+        if not value.isdigit():
+            problems.append(Problem(principle, "score must be 1 to 5"))
+            continue
+        scores[principle] = int(value)
+    if problems:
+        raise InputRejected(problems)
+    return scores
+
+
+def _save_scores(request: Request, token: str, form: dict[str, str]) -> int:
+    with session_scope() as session:
+        access = open_link(request, session, token)
+        require(csrf_valid(_csrf_scope(access), form.get("csrf")), detail="missing or bad CSRF token")
+        return submit_scores(session, access, _parse_scores(form))
+
+
+@router.post("/{token}/scores")
+async def scores_submit(request: Request, token: str) -> RedirectResponse:
+    """Store the partner's scores for the current period (replacing its earlier ones for it)."""
+    async with request.form(max_files=0, max_fields=40) as form:
+        fields = {k: v for k, v in form.items() if isinstance(v, str)}
+    stored = await run_in_threadpool(_save_scores, request, token, fields)
+    return RedirectResponse(f"/portal/{token}?saved={stored}#scores", status_code=303)

@@ -1,0 +1,158 @@
+"""Web security: response headers, request-body limits, CSRF tokens and a limiter for failed attempts."""
+
+from __future__ import annotations
+
+import secrets
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+
+from fastapi import HTTPException, Request
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from models.portal import scope_ok, sign_scope
+
+# No inline script or style anywhere; pages carry tokens in their URL, so no referrer and no cache.
+CSP = (
+    "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; "
+    "frame-ancestors 'none'; base-uri 'none'"
+)
+SECURITY_HEADERS: dict[str, str] = {
+    "content-security-policy": CSP,
+    "x-frame-options": "DENY",
+    "x-content-type-options": "nosniff",
+    "referrer-policy": "no-referrer",
+    "cross-origin-opener-policy": "same-origin",
+    "permissions-policy": "camera=(), microphone=(), geolocation=()",
+    "cache-control": "no-store",
+}
+CSRF_COOKIE = "tandem_csrf"
+
+
+class SecurityHeaders:
+    """ASGI middleware adding the security headers to every response that does not set its own."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                present = {name.lower() for name, _ in message.get("headers", [])}
+                extra = [
+                    (k.encode(), v.encode()) for k, v in SECURITY_HEADERS.items() if k.encode() not in present
+                ]
+                message["headers"] = list(message.get("headers", [])) + extra
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+class BodyTooLarge(HTTPException):
+    """A request body is larger than the limit (raised while it streams in)."""
+
+    def __init__(self) -> None:
+        super().__init__(status_code=413, detail="request body too large")
+
+
+class BodyLimit:
+    """ASGI middleware refusing request bodies over a size: by Content-Length first, then as it streams."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app, self.max_bytes = app, max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        length = dict(scope.get("headers", [])).get(b"content-length")
+        if length is not None and length.isdigit() and int(length) > self.max_bytes:
+            await _plain(send, 413, b"request body too large")
+            return
+        seen = 0
+
+        async def counting() -> Message:
+            nonlocal seen
+            message = await receive()
+            seen += len(message.get("body", b""))
+            if seen > self.max_bytes:
+                raise BodyTooLarge()
+            return message
+
+        await self.app(scope, counting, send)
+
+
+async def _plain(send: Send, status: int, body: bytes) -> None:
+    headers = [(b"content-type", b"text/plain; charset=utf-8"), (b"content-length", str(len(body)).encode())]
+    headers += [(k.encode(), v.encode()) for k, v in SECURITY_HEADERS.items()]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+class FailureLimiter:
+    """Count failed attempts per client in a sliding window; a client over the limit is refused."""
+
+    def __init__(
+        self,
+        limit: int = 10,
+        window_seconds: float = 600.0,
+        clock: Callable[[], float] = time.monotonic,
+        max_clients: int = 10_000,
+    ) -> None:
+        self.limit, self.window, self.clock, self.max_clients = limit, window_seconds, clock, max_clients
+        self._failures: OrderedDict[str, list[float]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def _recent(self, client: str) -> list[float]:
+        since = self.clock() - self.window
+        recent = [t for t in self._failures.get(client, []) if t > since]
+        if recent:
+            self._failures[client] = recent
+        else:
+            self._failures.pop(client, None)
+        return recent
+
+    def blocked(self, client: str) -> bool:
+        """Say whether a client has used up its failed attempts for now."""
+        with self._lock:
+            return len(self._recent(client)) >= self.limit
+
+    def fail(self, client: str) -> None:
+        """Record one failed attempt of a client."""
+        with self._lock:
+            recent = self._recent(client)
+            self._failures[client] = [*recent, self.clock()]
+            self._failures.move_to_end(client)
+            while len(self._failures) > self.max_clients:  # bounded memory under a spray of addresses
+                self._failures.popitem(last=False)
+
+
+def client_key(request: Request) -> str:
+    """Return who is asking, for rate limits (the proxy's forwarded address when uvicorn trusts it)."""
+    return request.client.host if request.client else "unknown"
+
+
+def csrf_for(scope: str) -> str:
+    """Return the CSRF token of a form scope (a portal link's id, or a dashboard browser's cookie)."""
+    return sign_scope(f"csrf:{scope}")
+
+
+def csrf_valid(scope: str, token: str | None) -> bool:
+    """Say whether a submitted CSRF token belongs to the scope."""
+    return scope_ok(f"csrf:{scope}", token)
+
+
+def browser_id(request: Request) -> str:
+    """Return the browser's random CSRF cookie value, or a new one to set."""
+    return request.cookies.get(CSRF_COOKIE) or secrets.token_urlsafe(16)
+
+
+def require(condition: bool, status: int = 403, detail: str = "forbidden") -> None:
+    """Refuse the request unless a condition holds."""
+    if not condition:
+        raise HTTPException(status_code=status, detail=detail)

@@ -1,0 +1,107 @@
+"""Flow `quarterly-review`: review every relationship that is due, a batch of relationships per task."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated, Any
+
+from prefect import flow, get_run_logger
+from prefect.artifacts import (
+    create_markdown_artifact,
+    create_progress_artifact,
+    create_table_artifact,
+    update_progress_artifact,
+)
+from pydantic import Field
+
+from models.reviews import batches
+from models.settings import get_settings
+from tasks.review import find_due, pack_markdown, review_batch_task
+
+
+def _summary_markdown(period: str, as_of: date, totals: dict[str, int], worst: list[dict[str, Any]]) -> str:
+    lines = [
+        f"# Quarterly review {period} (as of {as_of})",
+        "",
+        f"- relationships reviewed: {totals['reviewed']}",
+        f"- escalated to a sponsor: {totals['escalated']}",
+        f"- messages queued: {totals['messages']}",
+        "",
+        "| relationship | partner | health | trend | actions |",
+        "|---|---|---|---|---|",
+    ]
+    lines += [
+        f"| {w['relationship_id']} | {w['partner']} | {w['health'] if w['health'] is not None else '-'} "
+        f"| {w['trend']} | {w['actions']} |"
+        for w in worst
+    ]
+    return "\n".join(lines) + "\n"
+
+
+@flow(name="quarterly-review", log_prints=False)
+def quarterly_review(
+    period: Annotated[
+        str | None, Field(description="Quarter to review, like 2026Q4 (default: the last complete one).")
+    ] = None,
+    as_of: Annotated[date | None, Field(description="Measure KPIs as of this date (default: today).")] = None,
+    batch_size: Annotated[int, Field(ge=1, le=2000, description="Relationships per task.")] = 200,
+    pack_artifacts: Annotated[
+        int, Field(ge=0, le=25, description="Review packs also published as artifacts, lowest health first.")
+    ] = 25,
+) -> dict[str, Any]:
+    """Review every due relationship; rerunning after a crash finishes the rest without duplicates."""
+    logger = get_run_logger()
+    name, day, due = find_due(period, as_of)
+    groups = batches(due, batch_size)
+    logger.info(
+        "quarterly-review %s as of %s: %s relationship(s) due in %s batch(es)",
+        name,
+        day,
+        len(due),
+        len(groups),
+    )
+    progress = create_progress_artifact(
+        0.0, key=f"quarterly-review-{name.lower()}", description=f"Reviews of {name} done (%)"
+    )
+    totals = {"reviewed": 0, "escalated": 0, "messages": 0}
+    worst: list[dict[str, Any]] = []
+    # Batches run one after another: each is one transaction, and SQLite has a single writer anyway.
+    for index, group in enumerate(groups, start=1):
+        report = review_batch_task(group, name, day)
+        for key in totals:
+            totals[key] += report[key]
+        worst = sorted(worst + report["worst"], key=lambda w: (w["health"] is None, w["health"] or 0))[:25]
+        update_progress_artifact(progress, 100.0 * index / len(groups))  # type: ignore[arg-type]
+    if not groups:
+        update_progress_artifact(progress, 100.0)  # type: ignore[arg-type]
+    _publish_artifacts(name, day, totals, worst, pack_artifacts)
+    logger.info(
+        "quarterly-review %s: %s reviewed, %s escalated", name, totals["reviewed"], totals["escalated"]
+    )
+    return {"period": name, "as_of": day.isoformat(), "due": len(due), **totals}
+
+
+def _publish_artifacts(
+    period: str, as_of: date, totals: dict[str, int], worst: list[dict[str, Any]], packs: int
+) -> None:
+    """Publish the sweep summary, and the packs of the relationships needing most attention."""
+    create_markdown_artifact(
+        markdown=_summary_markdown(period, as_of, totals, worst),
+        key=f"quarterly-review-summary-{period.lower()}",
+        description=f"Quarterly review {period}",
+    )
+    if worst:
+        create_table_artifact(table=worst, key=f"quarterly-review-worst-{period.lower()}")
+    language = get_settings().default_language
+    for row in worst[:packs]:
+        markdown = pack_markdown(row["relationship_id"], period, language)
+        if markdown:
+            create_markdown_artifact(
+                markdown=markdown,
+                key=f"review-pack-{row['relationship_id']}-{period.lower()}",
+                description=f"Review pack {period}: {row['partner']}",
+            )
+
+
+if __name__ == "__main__":
+    quarterly_review()
