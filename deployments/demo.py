@@ -7,6 +7,7 @@ governance for one, exits one, and prints where each stands.
 from __future__ import annotations
 
 import os
+from datetime import date
 from importlib import resources
 from pathlib import Path
 
@@ -14,7 +15,11 @@ from rich.console import Console
 from rich.table import Table
 
 console = Console(width=140)
-SAMPLE = Path(str(resources.files("deployments.samples") / "partners.csv"))
+SAMPLES = Path(str(resources.files("deployments.samples")))
+SAMPLE = SAMPLES / "partners.csv"
+PERIOD = "2026Q4"
+# The demo's relationships started in June, so their first quarterly review falls in 2026Q4.
+GOVERNED_ON = date(2026, 6, 1)
 SPONSOR = "li.wei@bigco.example"
 MANAGER = "zhang.hua@bigco.example"
 DEPUTY = "chen.jing@bigco.example"
@@ -77,8 +82,9 @@ def _print_partners() -> None:
     with session_scope() as session:
         for p in session.exec(select(Partner).order_by(col(Partner.id))):
             size = classify_partner(p)
-            table.add_row(str(p.id), p.legal_name, p.country, p.industry, str(p.employees), size.size_class,
-                          size.scheme)
+            table.add_row(
+                str(p.id), p.legal_name, p.country, p.industry, str(p.employees), size.size_class, size.scheme
+            )
     console.print(table)
 
 
@@ -130,14 +136,38 @@ def _govern(relationship_id: int) -> None:
     from flows.setup_governance import setup_governance
 
     closed = _answer_required(relationship_id, "onboarding")
-    governed = setup_governance(str(relationship_id))
+    governed = setup_governance(str(relationship_id), GOVERNED_ON)
     closed_governance = _answer_required(relationship_id, "governance")
-    active = setup_governance(str(relationship_id))
+    active = setup_governance(str(relationship_id), GOVERNED_ON)
     console.print(
-        f"[bold]3.[/bold] relationship {relationship_id}: {closed} onboarding items answered, charter and "
+        f"   relationship {relationship_id}: {closed} onboarding items answered, charter and "
         f"{governed['risks_seeded']} risks set up, {closed_governance} governance items closed -> "
         f"{active['stage']}, first review {active['next_review_on']}"
     )
+
+
+def _review() -> None:
+    """Load payments and both sides' scores, run the quarterly review, write the portfolio report."""
+    from flows.portfolio_report import portfolio_report
+    from flows.quarterly_review import quarterly_review
+    from models.db import session_scope
+    from models.payments import import_payments
+    from models.relationships import find_relationship
+    from models.scorecards import import_scores
+
+    with session_scope() as session:
+        plan = import_payments(session, SAMPLES / "payments.csv", actor="demo")
+        rel = find_relationship(session, "cn-91320500ma1jg0001a")
+        for side in ("ours", "partner"):
+            import_scores(
+                session, rel, SAMPLES / f"scores_{side}.yaml", period=PERIOD, side=side, actor="demo"
+            )
+    console.print(f"[bold]5.[/bold] imported {len(plan.new)} invoices and both sides' {PERIOD} scores")
+    result = quarterly_review(period=PERIOD)
+    console.print(f"   quarterly-review {PERIOD}: {result}", highlight=False)
+    out = Path(os.environ["TANDEM_HOME"]) / "portfolio.html"
+    report = portfolio_report(out=str(out))
+    console.print(f"[bold]6.[/bold] portfolio report of {report['count']} relationships written to {out}")
 
 
 def _exit(relationship_id: int) -> None:
@@ -192,8 +222,11 @@ def main() -> None:
     with temporary_settings(updates={"flows.heartbeat_frequency": None}):
         _import_partners()
         ids = _onboard_all()
-        _govern(ids[1])
+        console.print("[bold]3.[/bold] governance set up for three relationships")
+        for relationship_id in ids[:3]:
+            _govern(relationship_id)
         _exit(ids[4])
+        _review()
     _print_portfolio()
     console.print(
         f"database: {os.environ['TANDEM_HOME']}/tandem.db · try: TANDEM_HOME={os.environ['TANDEM_HOME']} "
