@@ -22,7 +22,7 @@ from models.partners import (
     find_contact,
 )
 from models.tables.core import Side
-from models.validation import problems_from
+from models.validation import problems_from, read_upload
 
 PARTNER_COLUMNS = tuple(PartnerCreate.model_fields)
 CONTACT_COLUMNS = ("contact_name", "contact_email", "contact_language", "contact_channels")
@@ -63,17 +63,13 @@ def decode(raw: bytes) -> tuple[str, str]:
             return raw.decode(encoding), encoding
         except UnicodeDecodeError:
             continue
-    raise InputRejected(
-        [Problem("file", "wrong encoding: not UTF-8 or GB18030; save as CSV UTF-8")]
-    )
+    raise InputRejected([Problem("file", "wrong encoding: not UTF-8 or GB18030; save as CSV UTF-8")])
 
 
 def _row_problems(line: int, row: dict[str, str]) -> tuple[ImportRow | None, list[Problem]]:
     where = f"row {line}"
     values = {k: (v or "").strip() for k, v in row.items() if k is not None}
-    partner_data: dict[str, Any] = {
-        k: values[k] for k in PARTNER_COLUMNS if values.get(k, "") != ""
-    }
+    partner_data: dict[str, Any] = {k: values[k] for k in PARTNER_COLUMNS if values.get(k, "") != ""}
     problems: list[Problem] = []
     partner = contact = None
     try:
@@ -101,13 +97,9 @@ def _row_problems(line: int, row: dict[str, str]) -> tuple[ImportRow | None, lis
             }
             for p in problems_from(exc, where=where, columns=renamed):
                 column = p.where.split("column ", 1)[-1]
-                problems.append(
-                    Problem(f"{where}, column {renamed.get(column, column)}", p.message)
-                )
+                problems.append(Problem(f"{where}, column {renamed.get(column, column)}", p.message))
     elif values.get("contact_channels") or values.get("contact_name"):
-        problems.append(
-            Problem(f"{where}, column contact_email", "missing value (a contact needs an email)")
-        )
+        problems.append(Problem(f"{where}, column contact_email", "missing value (a contact needs an email)"))
     if problems or partner is None:
         return None, problems
     return ImportRow(line, partner, contact), []
@@ -123,12 +115,8 @@ def plan_import(session: Session, raw: bytes) -> ImportPlan:
     if not header:
         plan.problems.append(Problem("file", "empty file: no header row"))
         return plan
-    plan.problems += [
-        Problem("header", f"unknown column {h!r}") for h in header if h not in COLUMNS
-    ]
-    plan.problems += [
-        Problem("header", f"missing column {c!r}") for c in REQUIRED_COLUMNS if c not in header
-    ]
+    plan.problems += [Problem("header", f"unknown column {h!r}") for h in header if h not in COLUMNS]
+    plan.problems += [Problem("header", f"missing column {c!r}") for c in REQUIRED_COLUMNS if c not in header]
     if plan.problems:
         return plan
     seen: dict[tuple[str, str], int] = {}
@@ -185,14 +173,9 @@ def plan_import(session: Session, raw: bytes) -> ImportPlan:
     return plan
 
 
-def import_partners(
-    session: Session, path: Path, *, actor: str, dry_run: bool = False
-) -> ImportPlan:
+def import_partners(session: Session, path: Path, *, actor: str, dry_run: bool = False) -> ImportPlan:
     """Import partners from a CSV file in one transaction, or raise InputRejected listing every problem."""
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise InputRejected([Problem(str(path), f"cannot read file: {exc.strerror}")]) from exc
+    raw = read_upload(path)
     plan = plan_import(session, raw)
     if plan.problems:
         raise InputRejected(plan.problems, summary=f"{path.name}: nothing imported")

@@ -16,7 +16,7 @@ from models.settings import LANGUAGES
 from models.sizing import Figures, SizeResult, classify, industry_codes
 from models.tables import Contact, Partner
 from models.tables.core import Side
-from models.validation import normalize_email, problems_from
+from models.validation import currency_code, normalize_email, problems_from
 
 
 def _language(value: str) -> str:
@@ -57,9 +57,7 @@ class PartnerCreate(BaseModel):
     @field_validator("currency")
     @classmethod
     def _currency(cls, value: str) -> str:
-        if not value.isalpha():
-            raise ValueError(f"currency must be a three-letter ISO code, not {value!r}")
-        return value.upper()
+        return currency_code(value)
 
     @field_validator("industry")
     @classmethod

@@ -20,7 +20,7 @@ from models.errors import Conflict, InputRejected, Problem
 from models.importer import decode
 from models.relationships import find_relationship
 from models.tables import Payment, Relationship
-from models.validation import problems_from
+from models.validation import currency_code, problems_from, read_upload
 
 # Currencies without minor units (ISO 4217 exponent 0); every other currency has two decimals.
 ZERO_DECIMAL_CURRENCIES = frozenset({"JPY", "KRW", "VND", "ISK", "CLP", "HUF"})
@@ -65,9 +65,7 @@ class PaymentCreate(BaseModel):
     @field_validator("currency")
     @classmethod
     def _currency(cls, value: str) -> str:
-        if not value.isalpha():
-            raise ValueError(f"currency must be a three-letter ISO code, not {value!r}")
-        return value.upper()
+        return currency_code(value)
 
     @field_validator("amount")
     @classmethod
@@ -248,10 +246,7 @@ def import_payments(session: Session, path: Path, *, actor: str, dry_run: bool =
 
     A row identical to a stored invoice is skipped; a stored unpaid invoice may be given its paid date.
     """
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise InputRejected([Problem(str(path), f"cannot read file: {exc.strerror}")]) from exc
+    raw = read_upload(path)
     plan = plan_payments(session, raw)
     if plan.problems:
         raise InputRejected(plan.problems, summary=f"{path.name}: nothing imported")

@@ -25,7 +25,7 @@ from pydantic import (
 )
 
 from models.errors import InputRejected, Problem
-from models.validation import problems_from
+from models.validation import COMPARISONS, problems_from
 
 FACTS: tuple[str, ...] = (
     "health",
@@ -56,14 +56,6 @@ OwnerRole = Literal["manager", "deputy", "sponsor"]
 Facts = Mapping[str, float | int | None]
 
 _CONDITION = re.compile(r"^\s*([a-z_]+)\s*(>=|<=|==|!=|>|<)\s*(-?\d+(?:\.\d+)?)\s*$")
-_COMPARE = {
-    ">": lambda a, b: a > b,
-    ">=": lambda a, b: a >= b,
-    "<": lambda a, b: a < b,
-    "<=": lambda a, b: a <= b,
-    "==": lambda a, b: a == b,
-    "!=": lambda a, b: a != b,
-}
 
 
 @dataclass(frozen=True)
@@ -77,7 +69,7 @@ class FactCondition:
     def holds(self, facts: Facts) -> bool:
         """Return whether the fact has a value and it satisfies the test."""
         fact = facts.get(self.fact)
-        return fact is not None and bool(_COMPARE[self.op](fact, self.value))
+        return fact is not None and bool(COMPARISONS[self.op](fact, self.value))
 
     def __str__(self) -> str:
         return f"{self.fact} {self.op} {self.value:g}"

@@ -11,17 +11,20 @@ from contextlib import contextmanager
 from typing import Any, ParamSpec, TypeVar
 
 import typer
+from pydantic import BaseModel, ValidationError
 from rich.console import Console
 from sqlmodel import Session
 
 from models.db import ensure_schema, session_scope
-from models.errors import InputRejected, TandemError
+from models.errors import InputRejected, Problem, TandemError
+from models.validation import problems_from
 
 console = Console()
 err_console = Console(stderr=True)
 
 P = ParamSpec("P")
 R = TypeVar("R")
+M = TypeVar("M", bound=BaseModel)
 
 EXIT_REJECTED = 1
 
@@ -69,3 +72,15 @@ def db() -> Iterator[Session]:
 def print_json(data: Any) -> None:
     """Print data as JSON (UTF-8, not escaped) on stdout."""
     sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2, default=str) + "\n")
+
+
+def validated(model: type[M], data: dict[str, Any], *, summary: str, flags: dict[str, str]) -> M:
+    """Validate CLI input into a model, naming the command-line flag in every problem."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        problems = []
+        for p in problems_from(exc):
+            head = p.where.split(".")[0]
+            problems.append(Problem(flags.get(head, f"--{head.replace('_', '-')}"), p.message))
+        raise InputRejected(problems, summary=summary) from exc

@@ -6,13 +6,11 @@ from datetime import date
 from typing import Annotated, Any
 
 import typer
-from pydantic import ValidationError
 
-from deployments.cli.common import console, handle_errors, print_json
+from deployments.cli.common import console, handle_errors, print_json, validated
 from models.errors import InputRejected, Problem
 from models.lifecycle import EXIT_TRIGGERS, ApprovalDecision
 from models.tables.core import Criticality, Tier
-from models.validation import problems_from
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 FLAGS = {
@@ -25,17 +23,8 @@ FLAGS = {
 }
 
 
-def _flag(field: str) -> str:
-    head = field.split(".")[0]
-    return FLAGS.get(head, f"--{head.replace('_', '-')}")
-
-
 def _validated(model: Any, data: dict[str, Any], summary: str) -> Any:
-    try:
-        return model.model_validate(data)
-    except ValidationError as exc:
-        problems = [Problem(_flag(p.where), p.message) for p in problems_from(exc)]
-        raise InputRejected(problems, summary=summary) from exc
+    return validated(model, data, summary=summary, flags=FLAGS)
 
 
 def _show(result: dict[str, Any], as_json: bool) -> None:

@@ -5,11 +5,10 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 import typer
-from pydantic import ValidationError
 from rich.table import Table
 from sqlmodel import col, select
 
-from deployments.cli.common import actor, console, db, handle_errors, print_json
+from deployments.cli.common import actor, console, db, handle_errors, print_json, validated
 from models.audit import events_for
 from models.checklists import evidence_map, tier_of
 from models.errors import InputRejected, Problem
@@ -23,7 +22,6 @@ from models.relationships import (
 )
 from models.tables import Partner, Relationship
 from models.tables.core import Criticality
-from models.validation import problems_from
 from notifications.documents import render_document
 
 app = typer.Typer(help="Open, list and show relationships.", no_args_is_help=True)
@@ -39,14 +37,7 @@ FLAG_NAMES = {
 
 def validate_open(**fields: object) -> RelationshipOpen:
     """Validate `relationship open` input, naming flags in every problem."""
-    try:
-        return RelationshipOpen.model_validate(fields)
-    except ValidationError as exc:
-        problems = [
-            Problem(FLAG_NAMES.get(p.where, f"--{p.where.replace('_', '-')}"), p.message)
-            for p in problems_from(exc)
-        ]
-        raise InputRejected(problems, summary="relationship rejected") from exc
+    return validated(RelationshipOpen, dict(fields), summary="relationship rejected", flags=FLAG_NAMES)
 
 
 @app.command("open")

@@ -19,6 +19,8 @@ from pydantic import (
     field_validator,
 )
 
+from models.validation import COMPARISONS
+
 Stage = Literal["onboarding", "governance", "review", "exit"]
 OwnerSide = Literal["ours", "partner", "joint"]
 Priority = Literal["must", "should", "could"]
@@ -37,9 +39,7 @@ PARTNER_ROLES = frozenset({"partner_contact", "partner_backup"})
 
 _ID = r"^[a-z0-9]+(?:[.-][a-z0-9]+)*$"
 Identifier = Annotated[str, StringConstraints(pattern=_ID, max_length=120)]
-Clause = Literal[
-    "5.1", "5.2", "5.3", "5.4", "5.5", "5.6", "5.7", "5.8", "5.9", "5.10", "5.11", "5.12"
-]
+Clause = Literal["5.1", "5.2", "5.3", "5.4", "5.5", "5.6", "5.7", "5.8", "5.9", "5.10", "5.11", "5.12"]
 LocalizedText = dict[str, str]
 
 
@@ -55,14 +55,6 @@ _STRING_FIELDS: dict[str, frozenset[str] | None] = {
     "country": None,  # any ISO 3166 alpha-2 code
     "criticality": frozenset(CRITICALITIES),
     "size_class": frozenset(SIZE_CLASSES),
-}
-_COMPARE = {
-    ">": lambda a, b: a > b,
-    ">=": lambda a, b: a >= b,
-    "<": lambda a, b: a < b,
-    "<=": lambda a, b: a <= b,
-    "==": lambda a, b: a == b,
-    "!=": lambda a, b: a != b,
 }
 
 
@@ -82,9 +74,9 @@ class Condition:
         if self.field in _NUMERIC_FIELDS:
             if isinstance(fact, bool) or not isinstance(fact, int | float):
                 raise TypeError(f"fact {self.field!r} must be a number, got {fact!r}")
-            return bool(_COMPARE[self.op](fact, self.value))
+            return bool(COMPARISONS[self.op](fact, self.value))
         text = str(fact).upper() if self.field == "country" else str(fact)
-        return bool(_COMPARE[self.op](text, self.value))
+        return bool(COMPARISONS[self.op](text, self.value))
 
     def __str__(self) -> str:
         return f"{self.field} {self.op} {self.value}"
@@ -171,8 +163,7 @@ class Applies(Strict):
             (self.criticality, criticality),
         )
         if any(
-            allowed is not None and value is not None and value not in allowed
-            for allowed, value in checks
+            allowed is not None and value is not None and value not in allowed for allowed, value in checks
         ):
             return False
         if facts is None:
@@ -242,9 +233,7 @@ class Item(ItemSpec):
         facts: Mapping[str, object] | None = None,
     ) -> bool:
         """Return whether the item applies to a relationship with this profile."""
-        return self.applies.matches(
-            tier=tier, size_class=size_class, criticality=criticality, facts=facts
-        )
+        return self.applies.matches(tier=tier, size_class=size_class, criticality=criticality, facts=facts)
 
 
 class FileHeader(Strict):
