@@ -40,7 +40,6 @@ TAGS = ["tandem"]
 
 ONBOARDING_COMPLETE = "tandem.relationship.onboarding-complete"
 GOVERNANCE_AUTOMATION = "setup-governance-on-onboarding-complete"
-EMAIL_RATE_LIMIT = "tandem-email-rate"
 
 ISO_DAYS = ("MO", "TU", "WE", "TH", "FR", "SA", "SU")
 Trigger = Literal["manual", "cron", "rrule", "event"]

@@ -17,7 +17,8 @@ from prefect.client.schemas.actions import (
 )
 from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
 
-from deployments.definitions import EMAIL_RATE_LIMIT, POOL_DEPLOYMENT, build_deployments
+from deployments.definitions import POOL_DEPLOYMENT, build_deployments
+from tasks.notify import EMAIL_RATE_LIMIT
 
 
 @dataclass

@@ -17,7 +17,7 @@ import re
 import threading
 import time
 from collections import deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -334,6 +334,8 @@ class RateLimiter:
         self.per_minute = per_minute
         self._sent: dict[str, deque[float]] = {}
         self._lock = threading.Lock()
+        # Called before every email: the hook that holds a rate shared by all workers (set by tasks).
+        self.before_email: Callable[[], None] | None = None
 
     def limit_for(self, target: Target) -> int:
         """Return the per-minute limit for a target (0 means none)."""
@@ -343,6 +345,8 @@ class RateLimiter:
 
     def wait(self, target: Target) -> float:
         """Block until the target may take one more message; return the seconds waited."""
+        if target.channel == "email" and self.before_email is not None:
+            self.before_email()
         limit = self.limit_for(target)
         if limit <= 0:
             return 0.0

@@ -10,6 +10,7 @@ so only the sends in flight at the crash (at most `max_workers`) can arrive twic
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -320,6 +321,7 @@ def deliver_due(
     smtp_password: str | None = None,
     now: datetime | None = None,
     max_attempts: int = MAX_ATTEMPTS,
+    before_email: Callable[[], None] | None = None,
 ) -> DeliveryReport:
     """Claim up to `limit` due messages and deliver them with at most `max_workers` sends at a time."""
     now = now or utcnow()
@@ -327,10 +329,12 @@ def deliver_due(
         ids = claim(session, limit=limit, now=now)
     if not ids:
         return DeliveryReport()
+    limiter = shared_limiter(per_minute)
+    limiter.before_email = before_email
     report = deliver_claimed(
         ids,
         smtp=smtp_config(password=smtp_password),
-        limiter=shared_limiter(per_minute),
+        limiter=limiter,
         max_workers=max_workers,
         now=now,
         max_attempts=max_attempts,

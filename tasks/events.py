@@ -8,6 +8,7 @@ from typing import Any
 from prefect.artifacts import create_markdown_artifact
 from prefect.context import FlowRunContext, TaskRunContext
 from prefect.events import emit_event
+from prefect.events.worker import EventsWorker
 
 from models.lifecycle import StageChange
 
@@ -31,13 +32,15 @@ def emit_stage_change(change: StageChange | None, **payload: Any) -> None:
     )
 
 
-def emit_relationship_event(event: str, relationship_id: int, **payload: Any) -> None:
-    """Emit a named Tandem event about one relationship."""
+def emit_relationship_event(event: str, relationship_id: int, *, flush: bool = False, **payload: Any) -> None:
+    """Emit a named Tandem event about one relationship (flush: wait until sent, for short processes)."""
     emit_event(
         event=event,
         resource={"prefect.resource.id": f"tandem.relationship.{relationship_id}"},
         payload={"relationship_id": relationship_id, **payload},
     )
+    if flush:
+        EventsWorker.drain_all()
 
 
 def artifact_key(*parts: object) -> str:

@@ -250,17 +250,26 @@ def finish_onboarding(relationship_id: int, as_of: date | None) -> dict[str, Any
     }
 
 
-@task
-def onboarding_complete(relationship_id: int) -> bool:
-    """Return whether every required onboarding item is closed; emit the event automations start on."""
+def announce_if_onboarding_complete(relationship_id: int, *, flush: bool = False) -> bool:
+    """Emit `tandem.relationship.onboarding-complete` once every required onboarding item is closed.
+
+    Called whenever an item closes (CLI, portal) so the automation `tandem deploy` creates can start
+    `setup-governance`; a repeat before governance starts is harmless (that flow is idempotent).
+    """
     with session_scope() as session:
         rel = relationship_or_404(session, relationship_id)
         complete = rel.stage == Stage.onboarding.value and not open_required(
             session, relationship_id, "onboarding"
         )
     if complete:
-        emit_relationship_event("tandem.relationship.onboarding-complete", relationship_id)
+        emit_relationship_event("tandem.relationship.onboarding-complete", relationship_id, flush=flush)
     return complete
+
+
+@task
+def onboarding_complete(relationship_id: int) -> bool:
+    """Return whether every required onboarding item is closed; emit the event automations start on."""
+    return announce_if_onboarding_complete(relationship_id)
 
 
 def _store_documents(session: Any, rel_id: int, kind: str, renders: dict[tuple[str, str], str]) -> None:

@@ -125,6 +125,7 @@ def done(
     with db() as session:
         closed = mark_done(session, item, by=by, evidence=evidence, link=link)
     console.print(f"item {closed.id} done by {closed.done_by}")
+    _announce(closed.relationship_id)
 
 
 @app.command("waive")
@@ -138,6 +139,7 @@ def waive_(
     with db() as session:
         closed = waive(session, item, by=by, reason=reason)
     console.print(f"item {closed.id} waived by {closed.done_by}: {closed.waived_reason}")
+    _announce(closed.relationship_id)
 
 
 @app.command("not-applicable")
@@ -151,3 +153,15 @@ def not_applicable(
     with db() as session:
         closed = mark_not_applicable(session, item, by=by, reason=reason)
     console.print(f"item {closed.id} marked not applicable by {closed.done_by}")
+    _announce(closed.relationship_id)
+
+
+def _announce(relationship_id: int) -> None:
+    """Tell Prefect when onboarding is complete, so the governance automation can start."""
+    from tasks.lifecycle import announce_if_onboarding_complete
+
+    if announce_if_onboarding_complete(relationship_id, flush=True):
+        console.print(
+            f"onboarding of relationship {relationship_id} is complete: run `tandem governance "
+            f"{relationship_id}` (or let the automation start setup-governance)"
+        )

@@ -29,6 +29,7 @@ from models.portal import (
 )
 from models.scorecards import PRINCIPLES, scores_of
 from models.tables import Contact, ItemStatus
+from tasks.lifecycle import announce_if_onboarding_complete
 
 router = APIRouter(prefix="/portal")
 TEXT_MAX = 2000
@@ -122,6 +123,9 @@ def item_done(
         require(csrf_valid(_csrf_scope(access), csrf), detail="missing or bad CSRF token")
         data = _read_upload(file, request.app.state.max_upload)
         complete_item(session, access, item_id, note=note, link=link.strip() or None, upload=data)
+        relationship_id = access.relationship.id
+    # The partner's answer may complete onboarding: tell Prefect so the governance automation starts.
+    announce_if_onboarding_complete(relationship_id)  # type: ignore[arg-type]
     return RedirectResponse(f"/portal/{token}?done={item_id}#done", status_code=303)
 
 

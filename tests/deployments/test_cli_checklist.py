@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from typing import Any
 
+import pytest
 from typer.testing import CliRunner
 
 from deployments.cli import app
@@ -114,3 +117,39 @@ def test_set_contact_reruns_key_person_check(tandem_env: str) -> None:
     assert code == 0 and "no deputy manager" in out
     code, out = tandem("relationship", "set-contact", "1", "--role", "deputy", "--email", "wang@qs.example")
     assert code == 1 and "partner-side contact" in out
+
+
+@pytest.fixture
+def events(monkeypatch: pytest.MonkeyPatch, prefect_server: None) -> Iterator[Any]:
+    """Capture the events Tandem emits, with Prefect's own asserting events client."""
+    from prefect.events.clients import AssertingEventsClient
+    from prefect.events.worker import EventsWorker
+
+    worker = EventsWorker.instance(AssertingEventsClient)
+    monkeypatch.setattr(EventsWorker, "instance", lambda *_: worker)
+    yield worker
+    worker.drain()
+
+
+def test_closing_the_last_onboarding_item_announces_completion(tandem_env: str, events: Any) -> None:
+    from models.checklists import open_required
+    from models.db import session_scope
+    from models.tables import Relationship
+
+    _setup()
+    tandem("checklist", "generate", "1", "--stage", "onboarding")
+    with session_scope() as s:
+        s.get(Relationship, 1).stage = "onboarding"  # type: ignore[union-attr]
+        required = [i.id for i in open_required(s, 1, "onboarding")]
+    for item in required[:-1]:
+        code, out = tandem("checklist", "done", str(item), "--by", "rm@ours.example")
+        assert code == 0 and "is complete" not in out
+    code, out = tandem("checklist", "done", str(required[-1]), "--by", "rm@ours.example")
+    assert code == 0 and "onboarding of relationship 1 is complete" in out
+    announced = [e for e in _emitted(events) if e.event == "tandem.relationship.onboarding-complete"]
+    assert len(announced) == 1 and announced[0].payload["relationship_id"] == 1  # not before the last
+
+
+def _emitted(worker: Any) -> list[Any]:
+    worker.drain()
+    return list(worker._client.events)

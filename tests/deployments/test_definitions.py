@@ -28,7 +28,6 @@ from typer.testing import CliRunner
 import flows
 from deployments.cli import app, ops
 from deployments.definitions import (
-    EMAIL_RATE_LIMIT,
     GOVERNANCE_AUTOMATION,
     POOL_DEPLOYMENT,
     SERVE_DEPLOYMENT,
@@ -40,6 +39,7 @@ from deployments.definitions import (
 )
 from deployments.deploy import email_rate
 from models.settings import Settings
+from tasks.notify import EMAIL_RATE_LIMIT
 
 REPO = Path(__file__).resolve().parents[2]
 DOC = REPO / "docs" / "DEPLOYMENT.md"
