@@ -184,15 +184,16 @@ def tell_manager_approval_timed_out(relationship_id: int, hours: float) -> None:
         rel = relationship_or_404(session, relationship_id)
         manager = session.get(Contact, rel.manager_id)
         sponsor = session.get(Contact, rel.sponsor_id)
-        context = _message_context(
-            session,
-            rel,
-            manager,
-            escalation_reason=f"the sponsor {sponsor.email} has not approved "  # type: ignore[union-attr]
-            f"the onboarding within {hours:g} hours",
-            items=[],
-            days_overdue=0,
-        )
+        partner = session.get(Partner, rel.partner_id)
+        waiting = {  # one escalated entry, in the shape reminder digests use
+            "title": f"Sponsor approval by {sponsor.email} (waited {hours:g} h)",  # type: ignore[union-attr]
+            "state": "escalated",
+            "days": max(1, round(hours / 24)),
+            "due_on": today_local().isoformat(),
+            "owner_name": sponsor.name or sponsor.email,  # type: ignore[union-attr]
+        }
+        groups = [{"relationship_id": rel.id, "partner_name": partner.legal_name, "entries": [waiting]}]  # type: ignore[union-attr]
+        context = _message_context(session, rel, manager, groups=groups)  # type: ignore[arg-type]
         queue_message(
             session,
             kind="escalation",

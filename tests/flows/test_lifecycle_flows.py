@@ -24,6 +24,7 @@ from models.tables import (
     Approval,
     AuditEvent,
     ChecklistItem,
+    Contact,
     Document,
     ExitPlan,
     Partner,
@@ -254,3 +255,15 @@ def test_full_path_proposed_to_exited() -> None:
             e.data["to"] for e in s.exec(select(AuditEvent).where(AuditEvent.action == "relationship.stage"))
         ]
     assert stages == ["onboarding", "governance", "active", "exiting", "exited"]
+
+
+def test_an_unanswered_approval_times_out_and_the_manager_is_told() -> None:
+    from prefect.exceptions import FlowPauseTimeout
+
+    with pytest.raises(FlowPauseTimeout):
+        onboard_partner(request(approval_timeout_hours=0.001, approval_poll_seconds=1))  # 3.6 s
+    with Session(get_engine()) as s:
+        assert s.exec(select(Relationship)).one().stage == "proposed"
+        told = s.exec(select(OutboxMessage).where(OutboxMessage.kind == "escalation")).one()
+        manager = s.exec(select(Contact).where(Contact.email == "rm@ours.example")).one()
+    assert told.recipient_id == manager.id and "vp@ours.example" in told.body_text
