@@ -24,7 +24,8 @@ os.environ.update(
         "PREFECT_SERVER_SERVICES_EVENT_PERSISTER_ENABLED": "false",
     }
 )
-BASE_DATABASE_URL = os.environ.pop("TANDEM_DATABASE_URL", "")
+from tests.support.database import BASE_DATABASE_URL, ON_POSTGRES  # noqa: E402  (before the clean-up)
+
 for _name in [n for n in os.environ if n.startswith("TANDEM_")]:
     os.environ.pop(_name)  # a developer's own settings must not leak into tests
 
@@ -37,7 +38,6 @@ from models.settings import get_settings  # noqa: E402
 
 pytest_plugins = ["tests.support.servers"]
 
-ON_POSTGRES = BASE_DATABASE_URL.startswith("postgresql")
 RUN_ID = uuid.uuid4().hex[:8]
 
 

@@ -16,8 +16,8 @@ from models.reviews import batches, due_relationship_ids, resolve_scope
 from models.tables import ChecklistItem, Document, Review, ReviewAction
 from models.tables.outbox import OutboxMessage
 from tasks import review as review_tasks
-from tests.conftest import ON_POSTGRES
 from tests.models.review_data import active_relationship, all_principles, invoice, scores
+from tests.support.database import ON_POSTGRES
 
 PERIOD, AS_OF = "2026Q4", date(2027, 1, 5)
 
