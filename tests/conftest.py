@@ -42,8 +42,9 @@ RUN_ID = uuid.uuid4().hex[:8]
 
 
 def _schema_url(schema: str) -> str:
+    # application_name tags every connection of the test, so teardown can end any it left open.
     sep = "&" if "?" in BASE_DATABASE_URL else "?"
-    return f"{BASE_DATABASE_URL}{sep}options=-csearch_path%3D{schema}"
+    return f"{BASE_DATABASE_URL}{sep}application_name={schema}&options=-csearch_path%3D{schema}"
 
 
 @pytest.fixture(autouse=True)
@@ -68,6 +69,11 @@ def tandem_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]
     get_settings.cache_clear()
     if schema is not None:
         with admin.connect() as conn:
+            # A session a test forgot to close would hold its locks and block the DROP for ever.
+            conn.execute(
+                text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = :app"),
+                {"app": schema},
+            )
             conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
         admin.dispose()
 

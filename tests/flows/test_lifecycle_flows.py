@@ -133,7 +133,8 @@ def test_onboarding_pauses_for_the_sponsor_and_resumes_with_typed_input() -> Non
         welcomes = s.exec(select(OutboxMessage).where(OutboxMessage.kind == "welcome")).all()
         assert len(welcomes) == 2
         assert any("欢迎" in m.subject or "欢迎" in m.body_text for m in welcomes)  # partner's language
-    assert items_of(Session(get_engine()), 1, stage="onboarding")
+    with Session(get_engine()) as s:
+        assert items_of(s, 1, stage="onboarding")
 
 
 def test_rejection_leaves_the_relationship_proposed_with_the_reason() -> None:
