@@ -11,6 +11,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import and_, or_, update
@@ -24,7 +25,7 @@ from models.checklists import profile_of, tier_of
 from models.errors import NotFound
 from models.health import components, health_score, health_weights, poor_streak, trend
 from models.kpis import checklist_kpis, jurisdiction_for, payment_kpis, response_kpis
-from models.library import Library, load_library
+from models.library import Item, Library, load_library
 from models.payments import from_minor
 from models.periods import Period, last_complete_period, parse_period
 from models.proportionality import Selection, select_items
@@ -112,8 +113,11 @@ def insert_many(session: Session, table: Any, rows: list[dict[str, Any]], *, uni
     """
     if not rows:
         return
-    keys = sorted({k for row in rows for k in row})
-    full = [{k: row.get(k) for k in keys} for row in rows]  # executemany needs the same keys in every row
+    first = rows[0].keys()
+    full = rows
+    if any(row.keys() != first for row in rows):  # executemany needs the same keys in every row
+        keys = sorted({k for row in rows for k in row})
+        full = [{k: row.get(k) for k in keys} for row in rows]
     dialect = session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     statement = insert(table.__table__).on_conflict_do_nothing(index_elements=unique)
@@ -207,36 +211,86 @@ def generate_review_checklists(
     todo = [(r, p) for r, p in rels if r.id not in done]
     reused = _reusable_evidence(session, {p.id for _, p in todo}, library)  # type: ignore[misc]
     teams = _team_owners(session)
-    cache: dict[Any, Selection] = {}
+    plans = _review_plans(library, period=period, start=scope.as_of)
+    now = utcnow()
+    stamp = {"created_at": now, "updated_at": now}
     items: list[dict[str, Any]] = []
     generations: list[dict[str, Any]] = []
-    now = utcnow()
     for rel, partner in todo:
-        tier, profile = tier_of(rel, partner), profile_of(rel, partner)
         evidence = reused.get(partner.id, {})  # type: ignore[arg-type]
-        key = (tier, profile, frozenset(evidence))
-        if key not in cache:
-            ids = {k: item.id for k, item in evidence.items()}
-            cache[key] = select_items(library, profile, tier=tier, stage="review", reused=ids)  # type: ignore[arg-type]
-        selection = cache[key]
-        for choice in selection.chosen:
-            spec = choice.item
-            items.append(
-                checklist_row(
-                    rel,
-                    spec,
-                    stage="review",
-                    period=period,
-                    tier=tier,
-                    start=scope.as_of,
-                    owner=_owner(rel, spec.owner_role, teams),
-                    reused=evidence.get(spec.evidence_key) if spec.evidence_key else None,
-                )
-            )
-        generations.append(_generation_row(rel, selection, period=period, start=scope.as_of, now=now))
+        plan = plans.plan(rel, partner, evidence)
+        for spec, template in plan.rows:
+            owner = _owner(rel, spec.owner_role, teams)
+            given = evidence.get(spec.evidence_key) if spec.evidence_key else None
+            if given is None:
+                items.append({**template, "relationship_id": rel.id, "owner_contact_id": owner, **stamp})
+            else:  # reused evidence makes a different row: let the one row builder make it
+                items.append(plans.row(rel, spec, plan.selection.tier, owner=owner, reused=given))
+        generations.append(
+            {**plan.generation, "relationship_id": rel.id, "generated_at": now, "updated_at": now}
+        )
     insert_many(session, ChecklistItem, items, unique=["relationship_id", "stage", "period", "item_key"])
     insert_many(session, ChecklistGeneration, generations, unique=["relationship_id", "stage", "period"])
     return len(items)
+
+
+@dataclass
+class _Plan:
+    """One review checklist profile: its selection, item rows and generation row, minus the relationship."""
+
+    selection: Selection
+    rows: list[tuple[Item, dict[str, Any]]]
+    generation: dict[str, Any]
+
+
+class _ReviewPlans:
+    """Selections and row templates per review profile, computed once and stamped per relationship.
+
+    The selection depends on a relationship only through its tier, size class, criticality, the
+    truth of the library's conditions and the evidence already given, so those make the key.
+    """
+
+    def __init__(self, library: Library, *, period: str, start: date) -> None:
+        self.library, self.period, self.start = library, period, start
+        found = {c for i in library.items_for(stage="review") for c in i.applies.conditions}
+        self.conditions = sorted(found, key=str)
+        self.plans: dict[Any, _Plan] = {}
+
+    def plan(self, rel: Relationship, partner: Partner, evidence: dict[str, ChecklistItem]) -> _Plan:
+        """Return the plan for a relationship's profile (computed on first use)."""
+        tier, profile = tier_of(rel, partner), profile_of(rel, partner)
+        facts = profile.facts()
+        truth = tuple(c.evaluate(facts) for c in self.conditions)
+        key = (tier, profile.size_class, profile.criticality, truth, frozenset(evidence))
+        if key not in self.plans:
+            ids = {k: item.id for k, item in evidence.items()}
+            selection = select_items(self.library, profile, tier=tier, stage="review", reused=ids)  # type: ignore[arg-type]
+            rows = [(c.item, self.row(rel, c.item, tier, owner=None, reused=None)) for c in selection.chosen]
+            generation = _generation_row(rel, selection, period=self.period, start=self.start, now=utcnow())
+            self.plans[key] = _Plan(selection, rows, generation)
+        return self.plans[key]
+
+    def row(
+        self, rel: Relationship, spec: Item, tier: str, *, owner: int | None, reused: ChecklistItem | None
+    ) -> dict[str, Any]:
+        """Return one checklist row exactly as generate_checklist makes it."""
+        return checklist_row(
+            rel,
+            spec,
+            stage="review",
+            period=self.period,
+            tier=tier,
+            start=self.start,
+            owner=owner,
+            reused=reused,
+        )
+
+
+@lru_cache(maxsize=4)
+def _review_plans(library: Library, *, period: str, start: date) -> _ReviewPlans:
+    # One sweep runs many batches in one process: their relationships share a few hundred profiles.
+    # The library is loaded once and never changed in place, so it keys the cache by identity.
+    return _ReviewPlans(library, period=period, start=start)
 
 
 def _generation_row(

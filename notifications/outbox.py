@@ -115,23 +115,52 @@ def _render(kind: str, language: str, context: Mapping[str, Any]) -> Any:
         raise InputRejected([Problem(f"message {kind}", str(exc))], summary="message not rendered") from exc
 
 
+@dataclass(frozen=True)
+class MessageSpec:
+    """One message to queue: the arguments of `queue_message`, as data for `queue_many`."""
+
+    kind: str
+    context: Mapping[str, Any]
+    recipient: Contact | None = None
+    team: str | None = None
+    relationship_id: int | None = None
+    period: str = ""
+    language: str | None = None
+    attachments: Sequence[Attachment] = ()
+    not_before: datetime | None = None
+    dedupe: str = ""
+    item_ids: Sequence[int] = ()
+
+
+KEYS_PER_QUERY = 500  # well under SQLite's bound-parameter limit
+
+
 @lru_cache(maxsize=4)
 def _insert_statement(dialect: str) -> Any:
-    # Built once per dialect with values bound at execution: SQLAlchemy then reuses the compiled form
-    # (a statement built with `.values(**row)` is compiled anew for every message, about 4 ms).
+    # Built once per dialect with values bound at execution, so SQLAlchemy reuses the compiled form;
+    # executed over many rows it becomes one batched INSERT, and RETURNING names the rows that were new.
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    return insert(OutboxMessage.__table__).on_conflict_do_nothing(index_elements=["key"])  # type: ignore[attr-defined]
+    table = OutboxMessage.__table__  # type: ignore[attr-defined]
+    return insert(table).on_conflict_do_nothing(index_elements=["key"]).returning(table.c.key)
 
 
-def _insert_if_new(session: Session, row: OutboxMessage) -> bool:
-    """Insert a message unless its key exists; True if inserted (safe under concurrent writers)."""
-    values = row.model_dump(exclude={"id"})
-    statement = _insert_statement(session.get_bind().dialect.name)
-    return bool(session.connection().execute(statement, values).rowcount)
+def _by_keys(session: Session, keys: Sequence[str]) -> dict[str, OutboxMessage]:
+    found: dict[str, OutboxMessage] = {}
+    unique = list(dict.fromkeys(keys))
+    for start in range(0, len(unique), KEYS_PER_QUERY):
+        chunk = unique[start : start + KEYS_PER_QUERY]
+        query = select(OutboxMessage).where(col(OutboxMessage.key).in_(chunk))
+        found.update((m.key, m) for m in session.exec(query))
+    return found
 
 
-def _by_key(session: Session, key: str) -> OutboxMessage | None:
-    return session.exec(select(OutboxMessage).where(OutboxMessage.key == key)).first()
+def _spec_key(spec: MessageSpec) -> str:
+    if (spec.recipient is None) == (spec.team is None):
+        raise InputRejected([Problem("recipient", "give exactly one of recipient or team")])
+    if spec.kind not in ALL_KINDS:
+        raise InputRejected([Problem("kind", f"unknown message kind {spec.kind!r}")])
+    who = f"contact:{spec.recipient.id}" if spec.recipient is not None else f"team:{spec.team}"
+    return idempotency_key(who, spec.kind, spec.relationship_id, spec.period, spec.dedupe)
 
 
 def queue_message(
@@ -184,43 +213,114 @@ def queue(
     respect_quiet_hours: bool = True,
 ) -> tuple[OutboxMessage | None, bool]:
     """Like `queue_message` (at a given logical time), also saying whether this call queued it."""
-    if (recipient is None) == (team is None):
-        raise InputRejected([Problem("recipient", "give exactly one of recipient or team")])
-    if kind not in ALL_KINDS:
-        raise InputRejected([Problem("kind", f"unknown message kind {kind!r}")])
-    who = f"contact:{recipient.id}" if recipient is not None else f"team:{team}"
-    key = idempotency_key(who, kind, relationship_id, period, dedupe)
-    existing = _by_key(session, key)
-    if existing is not None:
-        return existing, False
-    settings = get_settings()
-    # A contact's message is kept even when no channel is configured yet (nothing lost): delivery
-    # then fails with a clear "no channel" error and is retried once SMTP or a chat URL is set.
-    if team is not None and not team_targets(team, settings):
-        return None, False
-    lang = language or recipient_language(session, recipient, settings)
-    window = send_window(recipient.timezone if recipient is not None else None, settings)
-    rendered = _render(kind, lang, _localized(context, window.tz))
-    now = now or utcnow()
-    row = OutboxMessage(
-        key=key,
+    spec = MessageSpec(
         kind=kind,
-        recipient_id=recipient.id if recipient is not None else None,
+        context=context,
+        recipient=recipient,
         team=team,
         relationship_id=relationship_id,
         period=period,
-        language=lang,
-        subject=rendered.subject[:300],
-        body_text=rendered.text,
-        body_html=rendered.html,
-        attachments=[_attachment_json(a) for a in attachments],
-        item_ids=list(item_ids),
-        context=dict(context) if kind in REMINDER_KINDS else {},
-        not_before=window.next_allowed(max(now, not_before or now)) if respect_quiet_hours else not_before,
-        next_attempt_at=now,
+        language=language,
+        attachments=attachments,
+        not_before=not_before,
+        dedupe=dedupe,
+        item_ids=item_ids,
     )
-    inserted = _insert_if_new(session, row)
-    return _by_key(session, key), inserted
+    return queue_many(session, [spec], now=now, respect_quiet_hours=respect_quiet_hours)[0]
+
+
+def queue_many(
+    session: Session,
+    specs: Sequence[MessageSpec],
+    *,
+    now: datetime | None = None,
+    respect_quiet_hours: bool = True,
+) -> list[tuple[OutboxMessage | None, bool]]:
+    """Queue many messages as `queue` would, one after another, in three statements; one result each.
+
+    Every spec is checked and rendered before anything is written, so one that cannot be rendered
+    rejects the whole call. A key given twice is queued once: the later spec gets the stored row.
+    """
+    keys = [_spec_key(spec) for spec in specs]
+    existing = _by_keys(session, keys)
+    settings = get_settings()
+    now = now or utcnow()
+    rows: dict[str, dict[str, Any]] = {}
+    skipped: set[str] = set()
+    windows: dict[str | None, tuple[SendWindow, datetime | None]] = {}
+    for key, spec in zip(keys, specs, strict=True):
+        if key in existing or key in rows or key in skipped:
+            continue
+        # A contact's message is kept even when no channel is configured yet (nothing lost): delivery
+        # then fails with a clear "no channel" error and is retried once SMTP or a chat URL is set.
+        if spec.team is not None and not team_targets(spec.team, settings):
+            skipped.add(key)
+            continue
+        rows[key] = _message_row(session, key, spec, settings, now, respect_quiet_hours, windows)
+    inserted: set[str] = set()
+    if rows:
+        statement = _insert_statement(session.get_bind().dialect.name)
+        inserted = set(session.connection().execute(statement, list(rows.values())).scalars())
+    stored = {**existing, **_by_keys(session, list(rows))} if rows else existing
+    results: list[tuple[OutboxMessage | None, bool]] = []
+    for key in keys:
+        results.append((stored.get(key), key in inserted))
+        inserted.discard(key)  # only the first spec of a key queued it
+    return results
+
+
+def _message_row(
+    session: Session,
+    key: str,
+    spec: MessageSpec,
+    settings: Settings,
+    now: datetime,
+    respect_quiet_hours: bool,
+    windows: dict[str | None, tuple[SendWindow, datetime | None]],
+) -> dict[str, Any]:
+    """Render one message and return its outbox row (the values `OutboxMessage` would hold)."""
+    recipient = spec.recipient
+    lang = spec.language or recipient_language(session, recipient, settings)
+    tz_name = recipient.timezone if recipient is not None else None
+    if tz_name not in windows:
+        window = send_window(tz_name, settings)
+        # Within one call `now` is fixed, so the next allowed time is the same for every message here.
+        windows[tz_name] = (window, window.next_allowed(now) if respect_quiet_hours else None)
+    window, next_now = windows[tz_name]
+    if not respect_quiet_hours:
+        not_before = spec.not_before
+    elif spec.not_before is None or spec.not_before <= now:
+        not_before = next_now
+    else:
+        not_before = window.next_allowed(spec.not_before)
+    rendered = _render(spec.kind, lang, _localized(spec.context, window.tz))
+    created = utcnow()
+    return {
+        "key": key,
+        "kind": spec.kind,
+        "recipient_id": recipient.id if recipient is not None else None,
+        "team": spec.team,
+        "relationship_id": spec.relationship_id,
+        "period": spec.period,
+        "language": lang,
+        "subject": rendered.subject[:300],
+        "body_text": rendered.text,
+        "body_html": rendered.html,
+        "attachments": [_attachment_json(a) for a in spec.attachments],
+        "item_ids": list(spec.item_ids),
+        "context": dict(spec.context) if spec.kind in REMINDER_KINDS else {},
+        "status": MessageStatus.queued.value,
+        "attempts": 0,
+        "next_attempt_at": now,
+        "not_before": not_before,
+        "lease_until": None,
+        "claim_token": None,
+        "last_error": None,
+        "cancelled_reason": None,
+        "sent_at": None,
+        "created_at": created,
+        "updated_at": created,
+    }
 
 
 def _attachment_json(attachment: Attachment) -> dict[str, str]:

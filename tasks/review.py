@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
+from functools import lru_cache
 from typing import Any
 
 from prefect import get_run_logger, task
@@ -24,7 +25,7 @@ from models.reviews import (
 )
 from models.settings import LANGUAGES, get_settings
 from models.tables import Contact, Document
-from notifications.outbox import make_ics, queue_message
+from notifications.outbox import Attachment, MessageSpec, make_ics, queue_many
 from notifications.render import render
 
 PACK_KIND = "review_pack"
@@ -88,14 +89,21 @@ def store_packs(session: Session, prepared: Sequence[Prepared]) -> int:
 
 def _upsert_documents(session: Session, rows: list[dict[str, Any]]) -> None:
     # A rerun recomputes the review, so the pack it stores must replace the earlier one.
-    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    statement = _upsert_statement(session.get_bind().dialect.name)
     for start in range(0, len(rows), CHUNK):
-        statement = insert(Document).values(rows[start : start + CHUNK])
-        statement = statement.on_conflict_do_update(
-            index_elements=["relationship_id", "kind", "period", "language", "fmt"],
-            set_={"content": statement.excluded.content, "created_at": statement.excluded.created_at},
-        )
-        session.execute(statement)
+        session.execute(statement, rows[start : start + CHUNK])
+
+
+@lru_cache(maxsize=4)
+def _upsert_statement(dialect: str) -> Any:
+    # Built once, values bound at execution: SQLAlchemy compiles it once and runs it as executemany
+    # (a statement with the rows in `.values()` is compiled anew for every call).
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    statement = insert(Document)
+    return statement.on_conflict_do_update(
+        index_elements=["relationship_id", "kind", "period", "language", "fmt"],
+        set_={"content": statement.excluded.content, "created_at": statement.excluded.created_at},
+    )
 
 
 def meeting_times(day: date) -> tuple[datetime, datetime]:
@@ -104,11 +112,17 @@ def meeting_times(day: date) -> tuple[datetime, datetime]:
     return start, start + timedelta(minutes=MEETING_MINUTES)
 
 
-def queue_review_messages(session: Session, p: Prepared) -> int:
-    """Invite the partner (.ics), tell the manager the pack is ready, and the sponsor on escalation."""
+def queue_review_messages(session: Session, prepared: Sequence[Prepared]) -> int:
+    """Invite each partner (.ics), tell managers their packs are ready, and sponsors on escalation."""
+    contacts = _contacts(session, prepared)
+    specs = [spec for p in prepared for spec in review_message_specs(p, contacts)]
+    return sum(1 for message, _ in queue_many(session, specs) if message is not None)
+
+
+def review_message_specs(p: Prepared, contacts: dict[int, Contact]) -> list[MessageSpec]:
+    """Return the messages of one review: the partner's invitation, the manager's and sponsor's notices."""
     ctx = p.context
-    contacts = _contacts(session, p)
-    manager, partner = ctx["contacts"]["manager"], ctx["contacts"]["partner_contact"]
+    manager = ctx["contacts"]["manager"]
     start, end = meeting_times(date.fromisoformat(ctx["meeting_on"]))
     base = {
         "period": ctx["period"],
@@ -120,7 +134,34 @@ def queue_review_messages(session: Session, p: Prepared) -> int:
         "trend": ctx["trend"],
         "actions": [a["title"] for a in ctx["actions"]],
     }
-    invite = make_ics(
+    roles = ["partner_contact", "manager"] + (["sponsor"] if p.escalated else [])
+    specs = []
+    for role in roles:
+        recipient = contacts.get(p.recipients[role]["id"] or 0)
+        if recipient is None:
+            continue
+        context = {**base, "recipient_name": recipient.name or recipient.email}
+        attachments: list[Attachment] = []
+        if role == "partner_contact":
+            context["meeting_start"] = start
+            attachments.append(_invitation(p, start, end))
+        specs.append(
+            MessageSpec(
+                kind="review_invitation" if role == "partner_contact" else "review_pack_ready",
+                context=context,
+                recipient=recipient,
+                relationship_id=p.relationship_id,
+                period=ctx["period"],
+                attachments=attachments,
+            )
+        )
+    return specs
+
+
+def _invitation(p: Prepared, start: datetime, end: datetime) -> Attachment:
+    ctx = p.context
+    manager, partner = ctx["contacts"]["manager"], ctx["contacts"]["partner_contact"]
+    return make_ics(
         uid=f"tandem-review-{p.relationship_id}-{ctx['period']}@tandem",
         summary=f"{ctx['period']} review: {ctx['relationship']['partner_name']}",
         description=f"Joint review of relationship #{p.relationship_id} ({ctx['period']}).",
@@ -129,58 +170,18 @@ def queue_review_messages(session: Session, p: Prepared) -> int:
         organizer=manager["email"],
         attendees=[partner["email"], manager["email"]],
     )
-    sent = [
-        _queue(
-            session,
-            "review_invitation",
-            base,
-            contacts.get("partner_contact"),
-            p,
-            meeting_start=start,
-            attachments=[invite],
-        ),
-        _queue(session, "review_pack_ready", base, contacts.get("manager"), p),
-    ]
-    if p.escalated:
-        sent.append(_queue(session, "review_pack_ready", base, contacts.get("sponsor"), p))
-    return sum(sent)
 
 
-def _contacts(session: Session, p: Prepared) -> dict[str, Contact]:
-    ids = {role: person["id"] for role, person in p.recipients.items() if person["id"]}
-    found = {c.id: c for c in session.exec(select(Contact).where(col(Contact.id).in_(list(ids.values()))))}
-    return {role: found[i] for role, i in ids.items() if i in found}
-
-
-def _queue(
-    session: Session,
-    kind: str,
-    base: dict[str, Any],
-    recipient: Contact | None,
-    p: Prepared,
-    **extra: Any,
-) -> int:
-    if recipient is None:
-        return 0
-    context = {**base, "recipient_name": recipient.name or recipient.email, **extra}
-    attachments = context.pop("attachments", [])
-    message = queue_message(
-        session,
-        kind=kind,
-        context=context,
-        recipient=recipient,
-        relationship_id=p.relationship_id,
-        period=p.context["period"],
-        attachments=attachments,
-    )
-    return 1 if message is not None else 0
+def _contacts(session: Session, prepared: Sequence[Prepared]) -> dict[int, Contact]:
+    ids = {person["id"] for p in prepared for person in p.recipients.values() if person["id"]}
+    return {c.id: c for c in session.exec(select(Contact).where(col(Contact.id).in_(ids)))}  # type: ignore[misc]
 
 
 def publish(session: Session, prepared: Sequence[Prepared]) -> BatchReport:
     """Store the packs, queue the messages and mark the reviews ready, in the caller's transaction."""
     report = BatchReport(reviewed=len(prepared), escalated=sum(1 for p in prepared if p.escalated))
     store_packs(session, prepared)
-    report.messages = sum(queue_review_messages(session, p) for p in prepared)
+    report.messages = queue_review_messages(session, prepared)
     mark_ready(session, [p.review_id for p in prepared])
     report.worst = [
         {

@@ -116,3 +116,50 @@ def test_batched_review_checklist_matches_generate_checklist(session: Session) -
     assert got == expected and len(got) > 5
     enhanced = session.exec(select(ChecklistItem).where(col(ChecklistItem.relationship_id) == b.id)).all()
     assert len(enhanced) > len(got)
+
+
+def _rows(session: Session, rel_id: int) -> list[dict[str, object]]:
+    skip = {"id", "created_at", "updated_at", "done_at"}
+    items = session.exec(
+        select(ChecklistItem)
+        .where(ChecklistItem.relationship_id == rel_id, ChecklistItem.stage == "review")
+        .order_by(col(ChecklistItem.item_key))
+    ).all()
+    return [i.model_dump(exclude=skip) for i in items]
+
+
+def test_batched_rows_equal_generate_checklist_rows_for_shared_profiles_and_reused_evidence(
+    session: Session,
+) -> None:
+    # Two relationships share one profile (one template, two owners); the third partner has already
+    # given the dependency-ratio evidence, which the review checklist reuses instead of asking again.
+    rels = [active_relationship(session), active_relationship(session), active_relationship(session)]
+    given = ChecklistItem(
+        relationship_id=rels[2].id,  # type: ignore[arg-type]
+        stage="onboarding",
+        item_key="tandem.5.3.economic-dependency-ratio",
+        clause="5.3",
+        owner_side="partner",
+        owner_role="partner_contact",
+        priority="must",
+        due_on=date(2026, 1, 5),
+        evidence_key="data.dependency-ratio",
+        status="done",
+        done_by="owner@partner.example.cn",
+        evidence="18% of revenue",
+    )
+    session.add(given)
+    session.commit()
+    expected = {}
+    for rel in rels:
+        generate_checklist(session, rel.id, "review", actor="test", period="2026Q4", start_on=SCOPE.as_of)  # type: ignore[arg-type]
+        expected[rel.id] = _rows(session, rel.id)  # type: ignore[arg-type]
+    session.rollback()
+    assert all(not _rows(session, rel.id) for rel in rels)  # type: ignore[arg-type]
+    sweep(session)
+    for rel in rels:
+        assert _rows(session, rel.id) == expected[rel.id]  # type: ignore[arg-type]
+    owners = {r["owner_contact_id"] for rel in rels[:2] for r in _rows(session, rel.id)}  # type: ignore[arg-type]
+    assert {rels[0].manager_id, rels[1].manager_id} <= owners
+    reused = [r for r in _rows(session, rels[2].id) if r["reused_from_id"] == given.id]  # type: ignore[arg-type]
+    assert len(reused) == 1 and reused[0]["status"] == "done" and reused[0]["effort_minutes"] == 0

@@ -14,7 +14,15 @@ from models.db import get_engine
 from models.errors import InputRejected
 from models.tables import MessageStatus, OutboxMessage
 from models.tables.core import Side
-from notifications.outbox import cancel_reminders, make_ics, queue, queue_message, retry_message
+from notifications.outbox import (
+    MessageSpec,
+    cancel_reminders,
+    make_ics,
+    queue,
+    queue_many,
+    queue_message,
+    retry_message,
+)
 from notifications.reminders import sweep
 from tests.support import factories as f
 
@@ -82,6 +90,46 @@ def test_quiet_hours_and_weekends_push_not_before_in_the_recipients_timezone(
     night = datetime(2026, 3, 3, 22, 0, tzinfo=UTC)
     message, _ = queue(session, kind="welcome", context=welcome_context(), recipient=manager, now=night)
     assert message is not None and message.not_before == datetime(2026, 3, 4, 8, 0, tzinfo=UTC)
+
+
+def test_queue_many_queues_each_spec_as_queue_would_one_after_another(
+    session: Session, smtp_settings: Callable[..., None]
+) -> None:
+    rel = f.relationship(session)
+    owner = session.get(f.Contact, rel.partner_contact_id)  # Asia/Shanghai, reads zh-CN
+    manager = session.get(f.Contact, rel.manager_id)  # no timezone: the organization's (UTC)
+    saturday = datetime(2026, 3, 7, 3, 0, tzinfo=UTC)
+    earlier, _ = queue(session, kind="welcome", context=welcome_context(), recipient=manager, now=saturday)
+    specs = [
+        MessageSpec(kind="welcome", context=welcome_context(), recipient=owner, relationship_id=rel.id),
+        MessageSpec(kind="welcome", context=welcome_context("x"), recipient=owner, relationship_id=rel.id),
+        MessageSpec(kind="welcome", context=welcome_context(), recipient=manager),  # queued before
+        MessageSpec(kind="welcome", context=welcome_context(), team="nobody"),  # the team has no channel
+        MessageSpec(kind="welcome", context=welcome_context(), recipient=owner, language="en", dedupe="en"),
+    ]
+    results = queue_many(session, specs, now=saturday)
+    session.commit()
+    assert [created for _, created in results] == [True, False, False, False, True]
+    first, again, before, nobody, english = (message for message, _ in results)
+    assert first is not None and again is not None and first.id == again.id
+    assert before is not None and earlier is not None and before.id == earlier.id and nobody is None
+    assert first.language == "zh-CN" and first.subject.startswith("欢迎") and "Yunzhan" in first.body_text
+    assert first.not_before == datetime(2026, 3, 9, 0, 0, tzinfo=UTC)  # Monday 08:00 Shanghai
+    assert english is not None and english.language == "en" and english.id != first.id
+    assert len(session.exec(select(OutboxMessage)).all()) == 3
+    assert queue_many(session, []) == []
+
+
+def test_queue_many_writes_nothing_when_one_message_cannot_be_rendered(session: Session) -> None:
+    rel = f.relationship(session)
+    owner = session.get(f.Contact, rel.partner_contact_id)
+    good = MessageSpec(kind="welcome", context=welcome_context(), recipient=owner)
+    bad = MessageSpec(kind="welcome", context={"partner_name": "only this"}, recipient=owner, dedupe="2")
+    with pytest.raises(InputRejected):
+        queue_many(session, [good, bad])
+    with pytest.raises(InputRejected):
+        queue_many(session, [good, MessageSpec(kind="welcome", context=welcome_context())])
+    assert session.exec(select(OutboxMessage)).all() == []
 
 
 def test_concurrent_queueing_of_one_key_stores_one_row(
