@@ -59,6 +59,8 @@ def environment() -> jinja2.Environment:
         loader=jinja2.PackageLoader("notifications", "templates"),
         autoescape=_autoescape,
         undefined=jinja2.StrictUndefined,
+        # Templates ship inside the package and never change while running: skip the mtime checks.
+        auto_reload=False,
         trim_blocks=True,
         lstrip_blocks=True,
         keep_trailing_newline=False,

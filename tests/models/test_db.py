@@ -23,3 +23,16 @@ def test_migrations_match_the_table_definitions(schema: str) -> None:
     assert differences == [], (
         "models changed without a migration: python -m models.migrations.regenerate"
     )
+
+
+def test_the_run_uses_the_database_ci_asked_for(tandem_env: str) -> None:
+    import os
+
+    import pytest
+
+    from models.db import get_engine
+
+    expected = os.environ.get("PYTEST_EXPECT_DIALECT")
+    if not expected:
+        pytest.skip("CI sets PYTEST_EXPECT_DIALECT to check each run's database")
+    assert get_engine().dialect.name == expected
