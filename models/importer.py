@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -105,19 +106,27 @@ def _row_problems(line: int, row: dict[str, str]) -> tuple[ImportRow | None, lis
     return ImportRow(line, partner, contact), []
 
 
-def plan_import(session: Session, raw: bytes) -> ImportPlan:
-    """Validate a whole CSV file against itself and the database; write nothing."""
+def open_csv(
+    raw: bytes, *, columns: Sequence[str], required: Sequence[str]
+) -> tuple[csv.DictReader[str] | None, list[Problem], str]:
+    """Decode a spreadsheet export and check its header: the row reader (None if the header is bad),
+    the header's problems, and the encoding found."""
     text, encoding = decode(raw)
-    plan = ImportPlan(encoding=encoding.replace("-sig", ""))
     reader = csv.DictReader(io.StringIO(text, newline=""))
     header = [h.strip() for h in (reader.fieldnames or [])]
     reader.fieldnames = header
     if not header:
-        plan.problems.append(Problem("file", "empty file: no header row"))
-        return plan
-    plan.problems += [Problem("header", f"unknown column {h!r}") for h in header if h not in COLUMNS]
-    plan.problems += [Problem("header", f"missing column {c!r}") for c in REQUIRED_COLUMNS if c not in header]
-    if plan.problems:
+        return None, [Problem("file", "empty file: no header row")], encoding
+    problems = [Problem("header", f"unknown column {h!r}") for h in header if h not in columns]
+    problems += [Problem("header", f"missing column {c!r}") for c in required if c not in header]
+    return (None if problems else reader), problems, encoding
+
+
+def plan_import(session: Session, raw: bytes) -> ImportPlan:
+    """Validate a whole CSV file against itself and the database; write nothing."""
+    reader, problems, encoding = open_csv(raw, columns=COLUMNS, required=REQUIRED_COLUMNS)
+    plan = ImportPlan(encoding=encoding.replace("-sig", ""), problems=problems)
+    if reader is None:
         return plan
     seen: dict[tuple[str, str], int] = {}
     emails: dict[str, int] = {}

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal, InvalidOperation
@@ -17,7 +15,7 @@ from models import audit
 from models.base import utcnow
 from models.calendar import today_local
 from models.errors import Conflict, InputRejected, Problem
-from models.importer import decode
+from models.importer import open_csv
 from models.relationships import find_relationship
 from models.tables import Payment, Relationship
 from models.validation import currency_code, problems_from, read_upload
@@ -160,17 +158,9 @@ def _compare_stored(line: int, row: PaymentCreate, stored: Payment, plan: Paymen
 
 def plan_payments(session: Session, raw: bytes) -> PaymentPlan:
     """Validate a whole payments CSV against itself and the database; write nothing."""
-    text, _ = decode(raw)
-    plan = PaymentPlan()
-    reader = csv.DictReader(io.StringIO(text, newline=""))
-    header = [h.strip() for h in (reader.fieldnames or [])]
-    reader.fieldnames = header
-    if not header:
-        plan.problems.append(Problem("file", "empty file: no header row"))
-        return plan
-    plan.problems += [Problem("header", f"unknown column {h!r}") for h in header if h not in COLUMNS]
-    plan.problems += [Problem("header", f"missing column {c!r}") for c in REQUIRED_COLUMNS if c not in header]
-    if plan.problems:
+    reader, problems, _ = open_csv(raw, columns=COLUMNS, required=REQUIRED_COLUMNS)
+    plan = PaymentPlan(problems=problems)
+    if reader is None:
         return plan
     rows: list[tuple[int, PaymentCreate]] = []
     for index, raw_row in enumerate(reader):
