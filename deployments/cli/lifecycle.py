@@ -8,6 +8,18 @@ from typing import Annotated, Any
 import typer
 
 from deployments.cli.common import console, handle_errors, print_json, validated
+from deployments.cli.options import (
+    BackupContact,
+    CriticalityOpt,
+    Dependency,
+    Deputy,
+    Key,
+    Manager,
+    PartnerContact,
+    PartnerRef,
+    PaymentDays,
+    Sponsor,
+)
 from models.errors import InputRejected, Problem
 from models.lifecycle import EXIT_TRIGGERS, ApprovalDecision
 from models.tables.core import Criticality, Tier
@@ -36,20 +48,20 @@ def _show(result: dict[str, Any], as_json: bool) -> None:
 
 
 def onboard(
-    partner: Annotated[str, typer.Argument(help="Partner id, registration id or COUNTRY:REGID.")],
-    manager: Annotated[str, typer.Option(help="Our relationship manager's email.")],
-    sponsor: Annotated[str, typer.Option(help="Our executive sponsor's email.")],
-    partner_contact: Annotated[str, typer.Option(help="The partner's primary contact email.")],
-    deputy: Annotated[str | None, typer.Option(help="Our deputy manager's email.")] = None,
-    backup_contact: Annotated[str | None, typer.Option(help="The partner's backup contact email.")] = None,
-    criticality: Annotated[Criticality, typer.Option(help="low, medium or high.")] = Criticality.medium,
-    dependency: Annotated[float, typer.Option(help="Share of the partner's revenue from us, 0..1.")] = 0.0,
-    payment_days: Annotated[int, typer.Option(help="Contract payment term in days.")] = 60,
+    partner: PartnerRef,
+    manager: Manager,
+    sponsor: Sponsor,
+    partner_contact: PartnerContact,
+    deputy: Deputy = None,
+    backup_contact: BackupContact = None,
+    criticality: CriticalityOpt = Criticality.medium,
+    dependency: Dependency = 0.0,
+    payment_days: PaymentDays = 60,
     objective: Annotated[list[str] | None, typer.Option(help="Our objective (repeatable).")] = None,
     partner_objective: Annotated[
         list[str] | None, typer.Option(help="The partner's objective (repeatable).")
     ] = None,
-    key: Annotated[str | None, typer.Option(help="Idempotency key of the relationship.")] = None,
+    key: Key = None,
     wait: Annotated[
         bool, typer.Option("--wait", help="Follow the run to its end, waiting for the sponsor.")
     ] = False,

@@ -9,6 +9,18 @@ from rich.table import Table
 from sqlmodel import col, select
 
 from deployments.cli.common import actor, console, db, handle_errors, print_json, validated
+from deployments.cli.options import (
+    BackupContact,
+    CriticalityOpt,
+    Dependency,
+    Deputy,
+    Key,
+    Manager,
+    PartnerContact,
+    PartnerRef,
+    PaymentDays,
+    Sponsor,
+)
 from models.audit import events_for
 from models.checklists import evidence_map, tier_of
 from models.errors import InputRejected, Problem
@@ -43,17 +55,17 @@ def validate_open(**fields: object) -> RelationshipOpen:
 @app.command("open")
 @handle_errors
 def open_(
-    partner: Annotated[str, typer.Argument(help="Partner id, registration id or COUNTRY:REGID.")],
-    manager: Annotated[str, typer.Option(help="Our relationship manager's email.")],
-    sponsor: Annotated[str, typer.Option(help="Our executive sponsor's email.")],
-    partner_contact: Annotated[str, typer.Option(help="The partner's primary contact email.")],
-    deputy: Annotated[str | None, typer.Option(help="Our deputy manager's email.")] = None,
-    backup_contact: Annotated[str | None, typer.Option(help="The partner's backup contact email.")] = None,
-    criticality: Annotated[Criticality, typer.Option(help="low, medium or high.")] = Criticality.medium,
-    dependency: Annotated[float, typer.Option(help="Share of the partner's revenue from us, 0..1.")] = 0.0,
-    payment_days: Annotated[int, typer.Option(help="Contract payment term in days.")] = 60,
+    partner: PartnerRef,
+    manager: Manager,
+    sponsor: Sponsor,
+    partner_contact: PartnerContact,
+    deputy: Deputy = None,
+    backup_contact: BackupContact = None,
+    criticality: CriticalityOpt = Criticality.medium,
+    dependency: Dependency = 0.0,
+    payment_days: PaymentDays = 60,
     signed_on: Annotated[str | None, typer.Option(help="Contract signing date, YYYY-MM-DD.")] = None,
-    key: Annotated[str | None, typer.Option(help="Idempotency key (default from the partner).")] = None,
+    key: Key = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Open a relationship; unknown emails become contacts on the side their flag implies."""
