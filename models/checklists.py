@@ -55,8 +55,22 @@ def tier_of(rel: Relationship, partner: Partner) -> str:
     return rel.tier or rel.tier_proposed or propose_tier(profile_of(rel, partner)).tier
 
 
-def owner_for(session: Session, rel: Relationship, role: str) -> int | None:
-    """Resolve an item's owner role to a real contact of this relationship."""
+def team_owners(session: Session) -> dict[str, int]:
+    """Return the first of our contacts in each team tag, in one query."""
+    owners: dict[str, int] = {}
+    query = (
+        select(Contact.id, Contact.teams)
+        .where(Contact.side == "ours", col(Contact.teams) != "")
+        .order_by(col(Contact.id))
+    )
+    for contact_id, teams in session.exec(query):
+        for tag in teams.split(","):
+            owners.setdefault(tag, contact_id)  # type: ignore[arg-type]
+    return owners
+
+
+def owner_for(rel: Relationship, role: str, teams: dict[str, int]) -> int | None:
+    """Resolve an item's owner role to a real contact of this relationship (None: the team's channel)."""
     fixed = {
         "manager": rel.manager_id,
         "deputy": rel.deputy_id or rel.manager_id,
@@ -64,13 +78,7 @@ def owner_for(session: Session, rel: Relationship, role: str) -> int | None:
         "partner_contact": rel.partner_contact_id,
         "partner_backup": rel.backup_contact_id or rel.partner_contact_id,
     }
-    if role in fixed:
-        return fixed[role]
-    tag = role.removeprefix("team:")
-    for contact in session.exec(select(Contact).where(Contact.side == "ours", col(Contact.teams) != "")):
-        if tag in contact.teams.split(","):
-            return contact.id
-    return None  # the team's shared channel (Apprise tag) gets it
+    return fixed[role] if role in fixed else teams.get(role.removeprefix("team:"))
 
 
 def reusable_evidence(session: Session, partner_id: int) -> dict[str, ChecklistItem]:
@@ -188,6 +196,7 @@ def generate_checklist(
         existing=[i.item_key for i in existing],
         reused={key: item.id for key, item in reused.items() if item.id is not None},  # type: ignore[misc]
     )
+    teams = team_owners(session)
     rows = [
         _row(
             rel,
@@ -196,7 +205,7 @@ def generate_checklist(
             period=period,
             tier=tier,
             start=start,
-            owner=owner_for(session, rel, c.item.owner_role),
+            owner=owner_for(rel, c.item.owner_role, teams),
             reused=reused.get(c.item.evidence_key) if c.item.evidence_key else None,
         )
         for c in selection.chosen

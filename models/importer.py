@@ -191,7 +191,7 @@ def import_partners(session: Session, path: Path, *, actor: str, dry_run: bool =
     if dry_run:
         return plan
     for row in plan.rows:
-        partner = add_partner(session, row.partner, actor=actor)
+        partner = add_partner(session, row.partner, actor=actor, checked=True)
         if row.contact is not None:
             add_contact(session, row.contact, actor=actor, partner_id=partner.id)
     return plan

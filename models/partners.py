@@ -172,10 +172,11 @@ def existing_registrations(session: Session, keys: set[tuple[str, str]]) -> set[
     return found
 
 
-def add_partner(session: Session, data: PartnerCreate, *, actor: str) -> Partner:
+def add_partner(session: Session, data: PartnerCreate, *, actor: str, checked: bool = False) -> Partner:
     """Store a new partner and audit it; refuse a duplicate registration."""
     key = (data.country, data.registration_id)
-    if existing_registrations(session, {key}):
+    # `checked`: the caller already looked the whole batch up in one query (the CSV import).
+    if not checked and existing_registrations(session, {key}):
         raise Conflict(f"partner {data.country}:{data.registration_id} already exists")
     partner = Partner(**data.model_dump())
     session.add(partner)

@@ -21,7 +21,7 @@ from sqlmodel import Session, col, select
 from models.base import utcnow
 from models.calendar import add_business_days, add_months, today_local
 from models.checklists import _row as checklist_row  # same rows as generate_checklist, made in bulk
-from models.checklists import profile_of, tier_of
+from models.checklists import owner_for, profile_of, team_owners, tier_of
 from models.errors import NotFound
 from models.health import components, health_score, health_weights, poor_streak, trend
 from models.kpis import checklist_kpis, jurisdiction_for, payment_kpis, response_kpis
@@ -210,7 +210,7 @@ def generate_review_checklists(
     )
     todo = [(r, p) for r, p in rels if r.id not in done]
     reused = _reusable_evidence(session, {p.id for _, p in todo}, library)  # type: ignore[misc]
-    teams = _team_owners(session)
+    teams = team_owners(session)
     plans = _review_plans(library, period=period, start=scope.as_of)
     now = utcnow()
     stamp = {"created_at": now, "updated_at": now}
@@ -220,7 +220,7 @@ def generate_review_checklists(
         evidence = reused.get(partner.id, {})  # type: ignore[arg-type]
         plan = plans.plan(rel, partner, evidence)
         for spec, template in plan.rows:
-            owner = _owner(rel, spec.owner_role, teams)
+            owner = owner_for(rel, spec.owner_role, teams)
             given = evidence.get(spec.evidence_key) if spec.evidence_key else None
             if given is None:
                 items.append({**template, "relationship_id": rel.id, "owner_contact_id": owner, **stamp})
@@ -310,31 +310,6 @@ def _generation_row(
         "generated_at": now,
         "updated_at": now,
     }
-
-
-def _owner(rel: Relationship, role: str, teams: dict[str, int]) -> int | None:
-    fixed = {
-        "manager": rel.manager_id,
-        "deputy": rel.deputy_id or rel.manager_id,
-        "sponsor": rel.sponsor_id,
-        "partner_contact": rel.partner_contact_id,
-        "partner_backup": rel.backup_contact_id or rel.partner_contact_id,
-    }
-    return fixed[role] if role in fixed else teams.get(role.removeprefix("team:"))
-
-
-def _team_owners(session: Session) -> dict[str, int]:
-    """Return the first of our contacts in each team tag (as owner_for picks it)."""
-    owners: dict[str, int] = {}
-    query = (
-        select(Contact.id, Contact.teams)
-        .where(Contact.side == "ours", col(Contact.teams) != "")
-        .order_by(col(Contact.id))
-    )
-    for contact_id, teams in session.exec(query):
-        for tag in teams.split(","):
-            owners.setdefault(tag, contact_id)  # type: ignore[arg-type]
-    return owners
 
 
 def _reusable_evidence(
