@@ -1,6 +1,7 @@
 """Benchmark the `quarterly-review` sweep: N active relationships with a year of payments and scorecards.
 
-    python -m benchmarks.review_sweep --relationships 10000 [--database-url URL] [--batch-size 200]
+    python -m benchmarks.review_sweep --relationships 10000 [--database-url URL] [--batch-size 500]
+        [--workers 2]
 
 Seeds a fresh database (SQLite file in a temporary folder by default; with a PostgreSQL URL, a fresh
 schema that is dropped afterwards) in a child process, starts a Prefect test server, then times one
@@ -263,7 +264,7 @@ def _drop_schema(base_url: str, schema: str) -> None:
     admin.dispose()
 
 
-def run(relationships: int, database_url: str | None, batch_size: int) -> dict[str, Any]:
+def run(relationships: int, database_url: str | None, batch_size: int, workers: int) -> dict[str, Any]:
     """Seed, start Prefect, time one sweep, clean up; return the figures."""
     home = tempfile.mkdtemp(prefix="tandem-bench-")
     schema = None
@@ -280,7 +281,7 @@ def run(relationships: int, database_url: str | None, batch_size: int) -> dict[s
             raise SystemExit(f"seeding failed with exit code {child.exitcode}")
         seeded = time.perf_counter() - started
         return {
-            **_sweep(url, home, batch_size),
+            **_sweep(url, home, batch_size, workers),
             "relationships": relationships,
             "seed_seconds": round(seeded, 1),
         }
@@ -293,7 +294,7 @@ def run(relationships: int, database_url: str | None, batch_size: int) -> dict[s
         shutil.rmtree(home, ignore_errors=True)
 
 
-def _sweep(url: str, home: str, batch_size: int) -> dict[str, Any]:
+def _sweep(url: str, home: str, batch_size: int, workers: int) -> dict[str, Any]:
     _configure(url, home)
     from prefect import flow
     from prefect.settings import temporary_settings
@@ -313,17 +314,27 @@ def _sweep(url: str, home: str, batch_size: int) -> dict[str, Any]:
         with temporary_settings(updates={"flows.heartbeat_frequency": None}):
             warm_up()
             started = time.perf_counter()
-            result = quarterly_review(period=PERIOD, as_of=AS_OF, batch_size=batch_size)
+            result = quarterly_review(period=PERIOD, as_of=AS_OF, batch_size=batch_size, workers=workers)
             seconds = time.perf_counter() - started
     with Session(get_engine()) as session:
         ready = session.exec(
             select(func.count()).select_from(Review).where(Review.period == PERIOD, Review.status == "ready")
         ).one()
+    flow_rss = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+    worker_rss = result["batch_peak_rss_mb"]
     return {
         "seconds": round(seconds, 2),
-        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        # The largest of the flow's process and the batch worker processes; with workers, each runs
+        # in its own process and the machine holds them all at once (reported as total).
+        "peak_rss_mb": max(flow_rss, worker_rss),
+        "flow_rss_mb": flow_rss,
+        "worker_peak_rss_mb": worker_rss if workers > 1 else None,
+        "total_peak_rss_mb": round(
+            flow_rss + (workers * result["batch_peak_rss_mb"] if workers > 1 else 0), 1
+        ),
         "database": get_engine().dialect.name,
         "batch_size": batch_size,
+        "workers": workers,
         "reviewed": result["reviewed"],
         "reviews_ready": ready,
         "escalated": result["escalated"],
@@ -339,9 +350,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--database-url", default=None, help="SQLAlchemy URL (default: a temporary SQLite file)"
     )
-    parser.add_argument("--batch-size", type=int, default=200)
+    parser.add_argument("--batch-size", type=int, default=500)
+    parser.add_argument("--workers", type=int, default=2, help="batch worker processes (1: in the flow)")
     args = parser.parse_args(argv)
-    figures = run(args.relationships, args.database_url, args.batch_size)
+    figures = run(args.relationships, args.database_url, args.batch_size, args.workers)
     ordered = {k: figures[k] for k in ("relationships", "seconds", "peak_rss_mb")}
     print(json.dumps({**ordered, **figures}), flush=True)
     sys.stdout.flush()

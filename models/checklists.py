@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -71,6 +72,11 @@ def team_owners(session: Session) -> dict[str, int]:
 
 def owner_for(rel: Relationship, role: str, teams: dict[str, int]) -> int | None:
     """Resolve an item's owner role to a real contact of this relationship (None: the team's channel)."""
+    return owner_map(rel, teams)(role)
+
+
+def owner_map(rel: Relationship, teams: dict[str, int]) -> Callable[[str], int | None]:
+    """Return a resolver of owner roles for one relationship (its people read once, for many items)."""
     fixed = {
         "manager": rel.manager_id,
         "deputy": rel.deputy_id or rel.manager_id,
@@ -78,7 +84,11 @@ def owner_for(rel: Relationship, role: str, teams: dict[str, int]) -> int | None
         "partner_contact": rel.partner_contact_id,
         "partner_backup": rel.backup_contact_id or rel.partner_contact_id,
     }
-    return fixed[role] if role in fixed else teams.get(role.removeprefix("team:"))
+
+    def resolve(role: str) -> int | None:
+        return fixed[role] if role in fixed else teams.get(role.removeprefix("team:"))
+
+    return resolve
 
 
 def reusable_evidence(session: Session, partner_id: int) -> dict[str, ChecklistItem]:

@@ -196,6 +196,11 @@ def _day(value: datetime | None) -> date | None:
     return value.date() if value is not None else None
 
 
+def _n(item: ItemLike) -> int:
+    """Return how many identical items one entry stands for (the sweep reads items grouped)."""
+    return getattr(item, "n", 1)
+
+
 def checklist_kpis(
     items: Sequence[ItemLike],
     *,
@@ -207,22 +212,22 @@ def checklist_kpis(
 ) -> dict[str, Any]:
     """Return checklist completion, overdue items by side, and partner burden against the budget."""
     past_due = [i for i in items if i.due_on < as_of]
-    closed = sum(1 for i in past_due if i.status != ItemStatus.open.value)
     overdue = [i for i in past_due if i.status == ItemStatus.open.value]
+    due_count, overdue_count = sum(map(_n, past_due)), sum(map(_n, overdue))
     asked = [
         i
         for i in items
         if (i.stage == "review" and i.period == period)
         or (i.stage != "review" and start <= (_day(i.created_at) or start) <= end)
     ]
-    minutes = sum(i.effort_minutes for i in asked)  # the partner's scorecard is an item (5.11) too
+    minutes = sum(i.effort_minutes * _n(i) for i in asked)  # the partner's scorecard is an item (5.11) too
     return {
-        "items_past_due": len(past_due),
-        "completion": round(closed / len(past_due), 3) if past_due else None,
-        "overdue_items": len(overdue),
-        "overdue_ours": sum(1 for i in overdue if i.owner_side == "ours"),
-        "overdue_partner": sum(1 for i in overdue if i.owner_side == "partner"),
-        "overdue_joint": sum(1 for i in overdue if i.owner_side == "joint"),
+        "items_past_due": due_count,
+        "completion": round((due_count - overdue_count) / due_count, 3) if due_count else None,
+        "overdue_items": overdue_count,
+        "overdue_ours": sum(_n(i) for i in overdue if i.owner_side == "ours"),
+        "overdue_partner": sum(_n(i) for i in overdue if i.owner_side == "partner"),
+        "overdue_joint": sum(_n(i) for i in overdue if i.owner_side == "joint"),
         "burden_minutes": minutes,
         "burden_budget_minutes": budget_minutes,
         "burden_ratio": round(minutes / budget_minutes, 3) if budget_minutes else None,
@@ -235,11 +240,13 @@ def response_kpis(items: Sequence[ItemLike], *, start: date, end: date, as_of: d
         (i.done_at.date() - i.created_at.date()).days
         for i in items
         if i.owner_side == "ours" and i.done_at is not None and start <= i.done_at.date() <= min(end, as_of)
+        for _ in range(_n(i))
     ]
     waiting = [
         (as_of - i.created_at.date()).days
         for i in items
         if i.owner_side == "ours" and i.status == ItemStatus.open.value and i.due_on < as_of
+        for _ in range(_n(i))
     ]
     return {
         "answered": len(answered),

@@ -201,28 +201,31 @@ def load_rules(path: Path | None = None) -> RuleBook:
     return parse_rules((resources.files("models.data") / "review_rules.yaml").read_text(encoding="utf-8"))
 
 
-def _fill(text: str, facts: Facts) -> str:
+def _shown(facts: Facts) -> dict[str, Any]:
+    """Return the facts as action titles show them: '-' for missing, floats without trailing zeros."""
     values = {}
     for name in FACTS:
         value = facts.get(name)
         values[name] = "-" if value is None else f"{value:g}" if isinstance(value, float) else value
-    return text.format_map(values)
+    return values
 
 
 def evaluate(facts: Facts, rules: RuleBook | None = None) -> list[Fired]:
     """Return the rules whose conditions all hold for these findings, in rule order."""
     book = rules or load_rules()
     fired = []
+    shown: dict[str, Any] | None = None
     for rule in book.rules:
         if all(c.holds(facts) for c in rule.when):
             used = {c.fact: facts.get(c.fact) for c in rule.when}
+            shown = shown if shown is not None else _shown(facts)
             fired.append(
                 Fired(
                     rule_id=rule.id,
                     kind=rule.action.kind,
                     owner_role=rule.action.owner_role,
                     due_days=rule.action.due_days,
-                    title={lang: _fill(text, facts) for lang, text in rule.action.title.items()},
+                    title={lang: text.format_map(shown) for lang, text in rule.action.title.items()},
                     facts=used,
                     risk=rule.action.risk,
                 )

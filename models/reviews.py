@@ -7,21 +7,22 @@ crash, or two sweeps at once, converge on one review per relationship and period
 
 from __future__ import annotations
 
-from collections import defaultdict
+import json
+from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import and_, or_, update
+from sqlalchemy import and_, bindparam, func, or_, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, select
 
-from models.base import utcnow
+from models.base import UTCDateTime, utcnow
 from models.calendar import add_business_days, add_months, today_local
 from models.checklists import _row as checklist_row  # same rows as generate_checklist, made in bulk
-from models.checklists import owner_for, profile_of, team_owners, tier_of
+from models.checklists import owner_map, profile_of, team_owners, tier_of
 from models.errors import NotFound
 from models.health import components, health_score, health_weights, poor_streak, trend
 from models.kpis import checklist_kpis, jurisdiction_for, payment_kpis, response_kpis
@@ -72,6 +73,8 @@ class Prepared:
     context: dict[str, Any]
     escalated: bool
     recipients: dict[str, dict[str, Any]] = field(default_factory=dict)
+    tier: str = ""
+    values: dict[str, Any] = field(default_factory=dict)  # the review row's computed columns
 
 
 def resolve_scope(period: str | None, as_of: date | None) -> SweepScope:
@@ -128,27 +131,47 @@ def insert_many(session: Session, table: Any, rows: list[dict[str, Any]], *, uni
 # ---------------------------------------------------------------- the batch
 
 
+@dataclass
+class BatchPlan:
+    """A batch reviewed from reads alone: every row to write once its reviews are claimed."""
+
+    scope: SweepScope
+    actor: str
+    prepared: list[Prepared]
+    checklists: ChecklistPlan
+    next_review: dict[int, date]
+
+
 def review_batch(
     session: Session, relationship_ids: Sequence[int], scope: SweepScope, *, actor: str = ACTOR
 ) -> list[Prepared]:
-    """Review a batch of relationships for one period: claim, checklist, KPIs, health, actions."""
+    """Review a batch in one transaction: compute everything, then write what this sweep claimed."""
+    return write_batch(session, prepare_batch(session, relationship_ids, scope, actor=actor))
+
+
+def prepare_batch(
+    session: Session, relationship_ids: Sequence[int], scope: SweepScope, *, actor: str = ACTOR
+) -> BatchPlan:
+    """Compute a batch's reviews (checklist, KPIs, health, actions) without writing anything.
+
+    Reads only, so sweeps in several processes compute in parallel and hold the database's write
+    lock just for `write_batch`.
+    """
     rels = _load_relationships(session, relationship_ids)
-    if not rels:
-        return []
-    reviews = _claim_reviews(session, rels, scope)
-    open_rels = [(r, p) for r, p in rels if reviews[r.id].status == ReviewStatus.open.value]  # type: ignore[index]
-    if not open_rels:
-        return []
+    finished = _finished(session, [r.id for r, _ in rels], scope)  # type: ignore[misc]
+    rels = [(r, p) for r, p in rels if r.id not in finished]
     library = load_library()
-    generate_review_checklists(session, open_rels, scope, library=library, actor=actor)
-    facts = _BatchFacts.load(session, [r.id for r, _ in open_rels], scope)  # type: ignore[misc]
-    contacts = _contacts(session, open_rels)
-    prepared = [
-        _review_one(rel, partner, reviews[rel.id], facts, contacts, scope, library)  # type: ignore[index]
-        for rel, partner in open_rels
-    ]
-    _store(session, prepared, open_rels, scope, library, actor=actor)
-    return prepared
+    checklists = plan_review_checklists(session, rels, scope, library=library)
+    ids = [r.id for r, _ in rels]
+    facts = _BatchFacts.load(session, ids, scope)  # type: ignore[arg-type]
+    contacts = _contacts(session, rels)
+    prepared = []
+    for rel, partner in rels:
+        items = facts.items.get(rel.id, []) + checklists.items.get(rel.id, [])  # type: ignore[arg-type]
+        prepared.append(_review_one(rel, partner, items, facts, contacts, scope, library))
+    cadence = library.review_cadence_months
+    next_review = {p.relationship_id: add_months(scope.period.start, cadence[p.tier]) for p in prepared}
+    return BatchPlan(scope, actor, prepared, checklists, next_review)
 
 
 def _load_relationships(session: Session, ids: Sequence[int]) -> list[tuple[Relationship, Partner]]:
@@ -161,42 +184,139 @@ def _load_relationships(session: Session, ids: Sequence[int]) -> list[tuple[Rela
     return [(r, p) for r, p in session.exec(query)]
 
 
-def _claim_reviews(
-    session: Session, rels: list[tuple[Relationship, Partner]], scope: SweepScope
-) -> dict[int, Review]:
+def _finished(session: Session, ids: list[int], scope: SweepScope) -> set[int]:
+    query = select(Review.relationship_id).where(
+        col(Review.relationship_id).in_(ids),
+        Review.period == scope.period.name,
+        Review.status != ReviewStatus.open.value,
+    )
+    return set(session.exec(query))
+
+
+def write_batch(session: Session, plan: BatchPlan) -> list[Prepared]:
+    """Claim the batch's reviews and write the rest for those this sweep won; return those.
+
+    The review row is the claim: inserted ready, or taking over an unfinished (open) one, keyed by
+    relationship and period. A review another sweep already finished is not returned, and nothing
+    else of it is written, so two sweeps at once still make one review each.
+    """
+    won = _claim(session, plan)
+    prepared = [p for p in plan.prepared if p.relationship_id in won]
+    for p in prepared:
+        p.review_id = won[p.relationship_id]
+        p.context["review_id"] = p.review_id
+    if not prepared:
+        return []
+    now = utcnow()
+    write_review_checklists(session, plan.checklists, set(won), now=now)
+    _store_actions(session, prepared, now)
+    _store_risks(session, prepared, now)
+    session.execute(
+        update(Relationship),
+        [
+            {
+                "id": p.relationship_id,
+                "next_review_on": plan.next_review[p.relationship_id],
+                "updated_at": now,
+            }
+            for p in prepared
+        ],
+    )
+    session.execute(
+        AuditEvent.__table__.insert(),  # type: ignore[attr-defined]
+        [
+            {
+                "at": now,
+                "actor": plan.actor,
+                "action": "review.prepared",
+                "entity": "review",
+                "entity_id": str(p.review_id),
+                "relationship_id": p.relationship_id,
+                "reason": None,
+                "data": {
+                    "period": plan.scope.period.name,
+                    "health": p.context["health"],
+                    "actions": len(p.context["actions"]),
+                },
+            }
+            for p in prepared
+        ],
+    )
+    return prepared
+
+
+def _claim(session: Session, plan: BatchPlan) -> dict[int, int]:
+    """Upsert the batch's finished reviews; return review ids by relationship for those written."""
+    if not plan.prepared:
+        return {}
     now = utcnow()
     rows = [
         {
-            "relationship_id": rel.id,
-            "period": scope.period.name,
-            "as_of": scope.as_of,
-            "status": ReviewStatus.open.value,
-            "tier": tier_of(rel, partner),
-            "kpis": {},
-            "health_components": {},
-            "scorecards": {},
-            "findings": {},
+            **p.values,
+            "relationship_id": p.relationship_id,
+            "period": plan.scope.period.name,
+            "status": ReviewStatus.ready.value,
             "created_at": now,
+            "completed_at": now,
             "updated_at": now,
         }
-        for rel, partner in rels
+        for p in plan.prepared
     ]
-    insert_many(session, Review, rows, unique=["relationship_id", "period"])
-    query = select(Review).where(
-        col(Review.relationship_id).in_([r.id for r, _ in rels]), Review.period == scope.period.name
-    )
-    return {review.relationship_id: review for review in session.exec(query)}
+    statement = _claim_statement(session.get_bind().dialect.name)
+    won: dict[int, int] = {}
+    for start in range(0, len(rows), CHUNK):
+        result = session.execute(statement, rows[start : start + CHUNK])
+        won.update((rid, review_id) for review_id, rid in result)
+    return won
 
 
-def generate_review_checklists(
+@lru_cache(maxsize=4)
+def _claim_statement(dialect: str) -> Any:
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    table = Review.__table__  # type: ignore[attr-defined]
+    statement = insert(table)
+    kept = {"id", "relationship_id", "period", "created_at", "announced_at"}
+    return statement.on_conflict_do_update(
+        index_elements=["relationship_id", "period"],
+        set_={c.name: statement.excluded[c.name] for c in table.columns if c.name not in kept},
+        where=table.c.status == ReviewStatus.open.value,
+    ).returning(table.c.id, table.c.relationship_id)
+
+
+@dataclass
+class _Grouped:
+    """Identical checklist items as the KPIs read them, with how many there are."""
+
+    stage: str
+    period: str
+    owner_side: str
+    status: str
+    due_on: date
+    effort_minutes: int
+    created_at: datetime
+    done_at: datetime | None
+    n: int = 1
+
+
+@dataclass
+class ChecklistPlan:
+    """The review checklists a batch will create, and their items as the KPIs see them."""
+
+    templates: list[dict[str, Any]] = field(default_factory=list)
+    picks: list[dict[str, Any]] = field(default_factory=list)
+    reused_rows: list[dict[str, Any]] = field(default_factory=list)
+    generations: list[dict[str, Any]] = field(default_factory=list)
+    items: dict[int, list[Any]] = field(default_factory=dict)
+
+
+def plan_review_checklists(
     session: Session,
     rels: list[tuple[Relationship, Partner]],
     scope: SweepScope,
     *,
     library: Library | None = None,
-    actor: str = ACTOR,
-) -> int:
-    """Create the review checklist of many relationships at once, as generate_checklist would."""
+) -> ChecklistPlan:
+    """Plan the review checklist of many relationships at once, as generate_checklist would make it."""
     library = library or load_library()
     period = scope.period.name
     done = set(
@@ -213,25 +333,137 @@ def generate_review_checklists(
     teams = team_owners(session)
     plans = _review_plans(library, period=period, start=scope.as_of)
     now = utcnow()
-    stamp = {"created_at": now, "updated_at": now}
-    items: list[dict[str, Any]] = []
-    generations: list[dict[str, Any]] = []
+    out = ChecklistPlan()
+    templates: dict[tuple[str, str], int] = {}  # (tier, item id) -> index in out.templates
     for rel, partner in todo:
         evidence = reused.get(partner.id, {})  # type: ignore[arg-type]
         plan = plans.plan(rel, partner, evidence)
+        tier = plan.selection.tier
+        owners = owner_map(rel, teams)
+        seen: list[Any] = [_Grouped(**g, created_at=now, done_at=None) for g in plan.grouped]
         for spec, template in plan.rows:
-            owner = owner_for(rel, spec.owner_role, teams)
             given = evidence.get(spec.evidence_key) if spec.evidence_key else None
             if given is None:
-                items.append({**template, "relationship_id": rel.id, "owner_contact_id": owner, **stamp})
+                index = templates.setdefault((tier, spec.id), len(out.templates))
+                if index == len(out.templates):
+                    out.templates.append(_template_json(template, index))
+                out.picks.append({"r": rel.id, "o": owners(spec.owner_role), "t": index})
             else:  # reused evidence makes a different row: let the one row builder make it
-                items.append(plans.row(rel, spec, plan.selection.tier, owner=owner, reused=given))
-        generations.append(
+                row = plans.row(rel, spec, tier, owner=owners(spec.owner_role), reused=given)
+                out.reused_rows.append(row)
+                seen.append(_Grouped(**{k: row[k] for k in _GROUPED_FIELDS}))
+        out.items[rel.id] = seen  # type: ignore[index]
+        out.generations.append(
             {**plan.generation, "relationship_id": rel.id, "generated_at": now, "updated_at": now}
         )
-    insert_many(session, ChecklistItem, items, unique=["relationship_id", "stage", "period", "item_key"])
+    return out
+
+
+_KPI_FIELDS = ("stage", "period", "owner_side", "status", "due_on", "effort_minutes")
+_GROUPED_FIELDS = (*_KPI_FIELDS, "created_at", "done_at")
+
+
+def _grouped(rows: list[tuple[Item, dict[str, Any]]], evidence: frozenset[str]) -> list[dict[str, Any]]:
+    """Count a plan's fresh rows by what the KPIs read (rows answered by reused evidence differ)."""
+    counts = Counter(
+        tuple(t[name] for name in _KPI_FIELDS)
+        for spec, t in rows
+        if not (spec.evidence_key and spec.evidence_key in evidence)
+    )
+    return [{**dict(zip(_KPI_FIELDS, key, strict=True)), "n": n} for key, n in counts.items()]
+
+
+def write_review_checklists(
+    session: Session, plan: ChecklistPlan, relationship_ids: set[int], *, now: datetime
+) -> None:
+    """Insert the planned checklists of these relationships (keyed rows: a rerun adds nothing)."""
+    picks = [p for p in plan.picks if p["r"] in relationship_ids]
+    _insert_from_templates(session, plan.templates, picks, now)
+    reused = [r for r in plan.reused_rows if r["relationship_id"] in relationship_ids]
+    insert_many(session, ChecklistItem, reused, unique=list(ITEM_KEY))
+    generations = [g for g in plan.generations if g["relationship_id"] in relationship_ids]
     insert_many(session, ChecklistGeneration, generations, unique=["relationship_id", "stage", "period"])
-    return len(items)
+
+
+# A review item's row depends on the relationship only through its id and its owner; everything else
+# comes from the library item and the tier. So the batch's rows are made inside the database from a
+# few dozen templates and one (relationship, owner, template) triple per item, both sent as JSON:
+# SQLAlchemy's per-row parameter processing of 33 wide rows a relationship cost more than all the
+# rest of the review.
+ITEM_KEY = ("relationship_id", "stage", "period", "item_key")
+TEMPLATE_COLUMNS = (
+    "stage",
+    "period",
+    "item_key",
+    "library_version",
+    "clause",
+    "owner_side",
+    "owner_role",
+    "priority",
+    "required",
+    "effort_minutes",
+    "due_on",
+    "title",
+    "reason",
+    "evidence_key",
+    "status",
+)
+_PG_TYPES = {
+    "library_version": "int",
+    "required": "boolean",
+    "effort_minutes": "int",
+    "due_on": "date",
+    "title": "json",
+    "reason": "json",
+}
+
+
+def _template_json(row: dict[str, Any], index: int) -> dict[str, Any]:
+    out = {name: row[name] for name in TEMPLATE_COLUMNS}
+    out["due_on"] = row["due_on"].isoformat()
+    out["k"] = index
+    return out
+
+
+@lru_cache(maxsize=4)
+def _template_insert(dialect: str) -> Any:
+    columns = ", ".join(
+        ("relationship_id", "owner_contact_id", *TEMPLATE_COLUMNS, "created_at", "updated_at")
+    )
+    conflict = "ON CONFLICT (relationship_id, stage, period, item_key) DO NOTHING"
+    if dialect == "postgresql":
+        shape = ", ".join(f"{c} {_PG_TYPES.get(c, 'text')}" for c in TEMPLATE_COLUMNS)
+        sql = (
+            f"INSERT INTO checklist_item ({columns}) "
+            f"SELECT p.r, p.o, {', '.join('t.' + c for c in TEMPLATE_COLUMNS)}, :now, :now "
+            "FROM json_to_recordset(CAST(:picks AS json)) AS p(r int, o int, t int) "
+            f"JOIN json_to_recordset(CAST(:templates AS json)) AS t(k int, {shape}) ON t.k = p.t "
+            f"{conflict}"
+        )
+    else:
+        fields = ", ".join(f"json_extract(value, '$.{c}') AS {c}" for c in TEMPLATE_COLUMNS)
+        # WHERE true: SQLite needs it to tell the upsert's ON from a join's ON.
+        sql = (
+            f"WITH t AS MATERIALIZED (SELECT json_extract(value, '$.k') AS k, {fields} "
+            "FROM json_each(:templates)) "
+            f"INSERT INTO checklist_item ({columns}) "
+            "SELECT json_extract(p.value, '$.r'), json_extract(p.value, '$.o'), "
+            f"{', '.join('t.' + c for c in TEMPLATE_COLUMNS)}, :now, :now "
+            "FROM json_each(:picks) AS p CROSS JOIN t ON t.k = json_extract(p.value, '$.t') "
+            f"WHERE true {conflict}"
+        )
+    return text(sql).bindparams(bindparam("now", type_=UTCDateTime()))
+
+
+def _insert_from_templates(
+    session: Session, templates: list[dict[str, Any]], picks: list[dict[str, Any]], now: datetime
+) -> None:
+    if picks:
+        statement = _template_insert(session.get_bind().dialect.name)
+        session.execute(
+            statement,
+            {"templates": json.dumps(templates, ensure_ascii=False), "picks": json.dumps(picks), "now": now},
+        )
 
 
 @dataclass
@@ -241,6 +473,7 @@ class _Plan:
     selection: Selection
     rows: list[tuple[Item, dict[str, Any]]]
     generation: dict[str, Any]
+    grouped: list[dict[str, Any]]
 
 
 class _ReviewPlans:
@@ -267,7 +500,7 @@ class _ReviewPlans:
             selection = select_items(self.library, profile, tier=tier, stage="review", reused=ids)  # type: ignore[arg-type]
             rows = [(c.item, self.row(rel, c.item, tier, owner=None, reused=None)) for c in selection.chosen]
             generation = _generation_row(rel, selection, period=self.period, start=self.start, now=utcnow())
-            self.plans[key] = _Plan(selection, rows, generation)
+            self.plans[key] = _Plan(selection, rows, generation, _grouped(rows, frozenset(evidence)))
         return self.plans[key]
 
     def row(
@@ -370,8 +603,12 @@ class _BatchFacts:
 
 
 def _items_query(ids: list[int], scope: SweepScope) -> Any:
+    """Select the items the checklist KPIs read, identical ones grouped with their count `n`.
+
+    A fresh review checklist is 30-odd items that differ only in what the KPIs do not read.
+    """
     since = datetime.combine(scope.period.start, time(), tzinfo=UTC)
-    return select(
+    fields = (
         ChecklistItem.relationship_id,
         ChecklistItem.stage,
         ChecklistItem.period,
@@ -381,14 +618,19 @@ def _items_query(ids: list[int], scope: SweepScope) -> Any:
         ChecklistItem.effort_minutes,
         ChecklistItem.created_at,
         ChecklistItem.done_at,
-    ).where(
-        col(ChecklistItem.relationship_id).in_(ids),
-        or_(
-            ChecklistItem.status == ItemStatus.open.value,
-            col(ChecklistItem.done_at) >= since,
-            col(ChecklistItem.created_at) >= since,
-            and_(ChecklistItem.stage == "review", ChecklistItem.period == scope.period.name),
-        ),
+    )
+    return (
+        select(*fields, func.count().label("n"))
+        .where(
+            col(ChecklistItem.relationship_id).in_(ids),
+            or_(
+                ChecklistItem.status == ItemStatus.open.value,
+                col(ChecklistItem.done_at) >= since,
+                col(ChecklistItem.created_at) >= since,
+                and_(ChecklistItem.stage == "review", ChecklistItem.period == scope.period.name),
+            ),
+        )
+        .group_by(*fields)
     )
 
 
@@ -492,22 +734,23 @@ def findings(
 def _review_one(
     rel: Relationship,
     partner: Partner,
-    review: Review,
+    items: list[Any],
     facts: _BatchFacts,
     contacts: dict[int, Contact],
     scope: SweepScope,
     library: Library,
 ) -> Prepared:
     rid = rel.id or 0
+    tier = tier_of(rel, partner)
     kpis = compute_kpis(
         rel,
         partner,
         payments=facts.payments.get(rid, []),
-        items=facts.items.get(rid, []),
+        items=items,
         scores=facts.scores.get(rid, {}),
         scope=scope,
         library=library,
-        tier=review.tier,
+        tier=tier,
     )
     parts = components(kpis)
     health = health_score(parts)
@@ -518,9 +761,8 @@ def _review_one(
     fired = evaluate(found)
     cards = kpis.pop("scorecards")  # stored in its own column
     values = {
-        "id": review.id,
         "as_of": scope.as_of,
-        "tier": review.tier,
+        "tier": tier,
         "health": health,
         "health_delta": delta,
         "trend": label,
@@ -529,14 +771,32 @@ def _review_one(
         "scorecards": cards,
         "findings": {"facts": found, "fired": [f.rule_id for f in fired]},
         "meeting_on": add_business_days(scope.as_of, MEETING_AFTER_BUSINESS_DAYS),
+        "escalated": any(f.kind == "escalate_to_sponsor" for f in fired),
     }
-    context = pack_context(rel, partner, values, history, _actions(fired, scope), contacts, scope.period.name)
+    # What the invitation, the sweep's report and the audit need; a pack is rendered from the stored
+    # review (review_public) when someone reads it.
+    context = {
+        "period": scope.period.name,
+        "review_id": None,
+        "relationship": {"id": rid, "partner_name": partner.legal_name},
+        "meeting_on": str(values["meeting_on"]),
+        "health": health,
+        "trend": label,
+        "actions": _actions(fired, scope),
+        "contacts": {
+            "manager": _person(contacts.get(rel.manager_id)),
+            "sponsor": _person(contacts.get(rel.sponsor_id)),
+            "partner_contact": _person(contacts.get(rel.partner_contact_id)),
+        },
+    }
     return Prepared(
-        review_id=review.id or 0,
+        review_id=0,
         relationship_id=rid,
         context=context,
-        escalated=any(f.kind == "escalate_to_sponsor" for f in fired),
+        escalated=values["escalated"],
         recipients={role: context["contacts"][role] for role in ("manager", "sponsor", "partner_contact")},
+        tier=tier,
+        values=values,
     )
 
 
@@ -620,58 +880,6 @@ def pack_context(
 # ---------------------------------------------------------------- writes
 
 
-def _store(
-    session: Session,
-    prepared: list[Prepared],
-    rels: list[tuple[Relationship, Partner]],
-    scope: SweepScope,
-    library: Library,
-    *,
-    actor: str,
-) -> None:
-    now = utcnow()
-    updates = []
-    for p in prepared:
-        values = dict(p.context.pop("values"))
-        updates.append({**values, "updated_at": now})
-    session.execute(update(Review), updates)
-    _store_actions(session, prepared, now)
-    _store_risks(session, prepared, now)
-    by_id = {r.id: r for r, _ in rels}
-    next_rows = [
-        {
-            "id": p.relationship_id,
-            "next_review_on": add_months(
-                scope.period.start, library.review_cadence_months[p.context["relationship"]["tier"]]
-            ),
-            "updated_at": now,
-        }
-        for p in prepared
-        if by_id.get(p.relationship_id) is not None
-    ]
-    session.execute(update(Relationship), next_rows)
-    session.execute(
-        AuditEvent.__table__.insert(),  # type: ignore[attr-defined]
-        [
-            {
-                "at": now,
-                "actor": actor,
-                "action": "review.prepared",
-                "entity": "review",
-                "entity_id": str(p.review_id),
-                "relationship_id": p.relationship_id,
-                "reason": None,
-                "data": {
-                    "period": scope.period.name,
-                    "health": p.context["health"],
-                    "actions": len(p.context["actions"]),
-                },
-            }
-            for p in prepared
-        ],
-    )
-
-
 def _store_actions(session: Session, prepared: list[Prepared], now: Any) -> None:
     rows = [
         {
@@ -718,13 +926,56 @@ def _store_risks(session: Session, prepared: list[Prepared], now: Any) -> None:
     insert_many(session, Risk, rows, unique=["relationship_id", "key"])
 
 
-def mark_ready(session: Session, review_ids: Sequence[int]) -> None:
-    """Mark reviews ready once their packs are stored and their messages queued."""
-    if review_ids:
+def unannounced(session: Session, period: str) -> list[Any]:
+    """Return the period's ready reviews no summary has named yet, lowest health first."""
+    query = (
+        select(
+            Review.id,
+            Review.relationship_id,
+            Partner.legal_name,
+            Relationship.manager_id,
+            Relationship.sponsor_id,
+            Review.health,
+            Review.trend,
+            Review.escalated,
+        )
+        .join(Relationship, col(Relationship.id) == Review.relationship_id)
+        .join(Partner, col(Partner.id) == Relationship.partner_id)
+        .where(*_unannounced(period))
+        .order_by(col(Review.health).is_(None), col(Review.health), col(Review.relationship_id))
+    )
+    return list(session.exec(query))
+
+
+def _unannounced(period: str) -> tuple[Any, ...]:
+    return (
+        Review.period == period,
+        Review.status == ReviewStatus.ready.value,
+        col(Review.announced_at).is_(None),
+    )
+
+
+def unannounced_actions(session: Session, period: str) -> dict[int, list[dict[str, str]]]:
+    """Return the action titles of the period's unannounced reviews, by review id."""
+    query = (
+        select(ReviewAction.review_id, ReviewAction.title)
+        .join(Review, col(Review.id) == ReviewAction.review_id)
+        .where(*_unannounced(period))
+        .order_by(col(ReviewAction.id))
+    )
+    found: dict[int, list[dict[str, str]]] = defaultdict(list)
+    for review_id, title in session.exec(query):
+        found[review_id].append(title)
+    return found
+
+
+def mark_announced(session: Session, review_ids: Sequence[int]) -> None:
+    """Record that a summary named these reviews."""
+    now = utcnow()
+    for start in range(0, len(review_ids), 500):
+        chunk = list(review_ids[start : start + 500])
         session.execute(
-            update(Review)
-            .where(col(Review.id).in_(list(review_ids)))
-            .values(status=ReviewStatus.ready.value, completed_at=utcnow(), updated_at=utcnow())
+            update(Review).where(col(Review.id).in_(chunk)).values(announced_at=now, updated_at=now)
         )
 
 

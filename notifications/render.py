@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from functools import lru_cache
 from typing import Any
 
@@ -19,7 +19,7 @@ MESSAGE_KINDS = (
     "item_overdue",
     "escalation",
     "review_invitation",
-    "review_pack_ready",
+    "review_summary",
     "exit_notice",
     "digest",
 )
@@ -52,6 +52,34 @@ def _when(value: datetime | date | str | None) -> str:
     return "" if value is None else str(value)
 
 
+def _ics_text(value: object) -> str:
+    """Escape a value for an iCalendar TEXT property (RFC 5545, 3.3.11)."""
+    text = str(value)
+    for raw, escaped in (("\\", "\\\\"), (";", "\\;"), (",", "\\,"), ("\r\n", "\\n"), ("\n", "\\n")):
+        text = text.replace(raw, escaped)
+    return text
+
+
+def _ics_time(value: datetime) -> str:
+    """Format an aware datetime as an iCalendar UTC date-time."""
+    return value.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
+
+
+def fold_ics_line(line: str, limit: int = 75) -> str:
+    """Fold one iCalendar content line at 75 octets without splitting a UTF-8 character."""
+    data = line.encode("utf-8")
+    if len(data) <= limit:
+        return line
+    parts, start, width = [], 0, limit
+    while start < len(data):
+        end = min(start + width, len(data))
+        while end < len(data) and (data[end] & 0xC0) == 0x80:  # back off to a character boundary
+            end -= 1
+        parts.append(data[start:end].decode("utf-8"))
+        start, width = end, limit - 1  # continuation lines start with one space
+    return "\r\n ".join(parts)
+
+
 @lru_cache(maxsize=1)
 def environment() -> jinja2.Environment:
     """Return the one Jinja environment for messages and documents."""
@@ -66,6 +94,8 @@ def environment() -> jinja2.Environment:
         keep_trailing_newline=False,
     )
     env.filters["when"] = _when
+    env.filters["ics_text"] = _ics_text
+    env.filters["ics_time"] = _ics_time
     return env
 
 

@@ -2,37 +2,49 @@
 
 from __future__ import annotations
 
+import hashlib
+import resource
+from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
-from functools import lru_cache
 from typing import Any
 
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, select
 
-from models.base import utcnow
 from models.db import ensure_schema, session_scope
+from models.errors import InputRejected, NotFound, Problem
 from models.reviews import (
+    BatchPlan,
     Prepared,
     SweepScope,
     due_relationship_ids,
-    mark_ready,
+    mark_announced,
+    prepare_batch,
     resolve_scope,
-    review_batch,
+    review_public,
+    unannounced,
+    unannounced_actions,
+    write_batch,
 )
 from models.settings import LANGUAGES, get_settings
-from models.tables import Contact, Document
-from notifications.outbox import Attachment, MessageSpec, make_ics, queue_many
+from models.tables import Contact
+from notifications.outbox import (
+    Attachment,
+    MessageSpec,
+    RenderedBatch,
+    make_ics,
+    queue_many,
+    render_many,
+    store_rendered,
+)
 from notifications.render import render
 
-PACK_KIND = "review_pack"
 PACK_FORMATS = ("html", "md")
 MEETING_HOUR = 10  # local time of the review meeting in the organization's timezone
 MEETING_MINUTES = 60
-CHUNK = 200
 
 
 @dataclass
@@ -45,12 +57,13 @@ class BatchReport:
     worst: list[dict[str, Any]] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
-        """Return the report as JSON-ready data."""
+        """Return the report as JSON-ready data, with the peak memory of the process that ran it."""
         return {
             "reviewed": self.reviewed,
             "escalated": self.escalated,
             "messages": self.messages,
             "worst": self.worst,
+            "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
         }
 
 
@@ -59,51 +72,18 @@ def render_pack(context: dict[str, Any], *, language: str, fmt: str) -> str:
     return render(f"documents/review_pack.{language}.{fmt}.j2", {**context, "lang": language})
 
 
-def pack_languages(p: Prepared) -> list[str]:
-    """Return the languages a pack's readers use: the partner's, the manager's, the sponsor's if escalated."""
-    roles = ("partner_contact", "manager", "sponsor") if p.escalated else ("partner_contact", "manager")
-    wanted = {p.recipients[role]["language"] for role in roles} | {get_settings().default_language}
-    return [language for language in LANGUAGES if language in wanted]
+def review_pack(session: Session, ref: str, period: str | None, *, language: str, fmt: str) -> str:
+    """Render a relationship's review pack from its stored review.
 
-
-def store_packs(session: Session, prepared: Sequence[Prepared]) -> int:
-    """Render every pack in its readers' languages, as HTML and Markdown, and upsert them as documents."""
-    now = utcnow()
-    rows = [
-        {
-            "relationship_id": p.relationship_id,
-            "kind": PACK_KIND,
-            "period": p.context["period"],
-            "language": language,
-            "fmt": fmt,
-            "content": render_pack(p.context, language=language, fmt=fmt),
-            "created_at": now,
-        }
-        for p in prepared
-        for language in pack_languages(p)
-        for fmt in PACK_FORMATS
-    ]
-    _upsert_documents(session, rows)
-    return len(rows)
-
-
-def _upsert_documents(session: Session, rows: list[dict[str, Any]]) -> None:
-    # A rerun recomputes the review, so the pack it stores must replace the earlier one.
-    statement = _upsert_statement(session.get_bind().dialect.name)
-    for start in range(0, len(rows), CHUNK):
-        session.execute(statement, rows[start : start + CHUNK])
-
-
-@lru_cache(maxsize=4)
-def _upsert_statement(dialect: str) -> Any:
-    # Built once, values bound at execution: SQLAlchemy compiles it once and runs it as executemany
-    # (a statement with the rows in `.values()` is compiled anew for every call).
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    statement = insert(Document)
-    return statement.on_conflict_do_update(
-        index_elements=["relationship_id", "kind", "period", "language", "fmt"],
-        set_={"content": statement.excluded.content, "created_at": statement.excluded.created_at},
-    )
+    Packs are rendered when read, not stored by the sweep: the review row keeps every figure the
+    pack shows, so a pack read later is the same pack, and the sweep does not render 30,000 pages
+    nobody may open (rendering was a third of the sweep's time).
+    """
+    if language not in LANGUAGES or fmt not in PACK_FORMATS:
+        raise InputRejected(
+            [Problem("pack", f"language must be one of {', '.join(LANGUAGES)} and format html or md")]
+        )
+    return render_pack(review_public(session, ref, period), language=language, fmt=fmt)
 
 
 def meeting_times(day: date) -> tuple[datetime, datetime]:
@@ -112,50 +92,40 @@ def meeting_times(day: date) -> tuple[datetime, datetime]:
     return start, start + timedelta(minutes=MEETING_MINUTES)
 
 
-def queue_review_messages(session: Session, prepared: Sequence[Prepared]) -> int:
-    """Invite each partner (.ics), tell managers their packs are ready, and sponsors on escalation."""
+def render_review_messages(session: Session, prepared: Sequence[Prepared]) -> RenderedBatch:
+    """Render each partner's invitation to its review meeting, with an .ics invitation (no writes)."""
     contacts = _contacts(session, prepared)
-    specs = [spec for p in prepared for spec in review_message_specs(p, contacts)]
-    return sum(1 for message, _ in queue_many(session, specs) if message is not None)
+    return render_many(session, [spec for p in prepared for spec in review_message_specs(p, contacts)])
 
 
 def review_message_specs(p: Prepared, contacts: dict[int, Contact]) -> list[MessageSpec]:
-    """Return the messages of one review: the partner's invitation, the manager's and sponsor's notices."""
+    """Return the partner's invitation to one review meeting (staff get one summary per sweep instead)."""
     ctx = p.context
+    recipient = contacts.get(p.recipients["partner_contact"]["id"] or 0)
+    if recipient is None:
+        return []
     manager = ctx["contacts"]["manager"]
     start, end = meeting_times(date.fromisoformat(ctx["meeting_on"]))
-    base = {
+    context = {
         "period": ctx["period"],
         "relationship_id": p.relationship_id,
         "partner_name": ctx["relationship"]["partner_name"],
         "manager_name": manager["name"],
         "manager_email": manager["email"],
-        "health": ctx["health"],
-        "trend": ctx["trend"],
-        "actions": [a["title"] for a in ctx["actions"]],
+        "recipient_name": recipient.name or recipient.email,
+        "meeting_start": start,
+        "pack_url": "",
     }
-    roles = ["partner_contact", "manager"] + (["sponsor"] if p.escalated else [])
-    specs = []
-    for role in roles:
-        recipient = contacts.get(p.recipients[role]["id"] or 0)
-        if recipient is None:
-            continue
-        context = {**base, "recipient_name": recipient.name or recipient.email}
-        attachments: list[Attachment] = []
-        if role == "partner_contact":
-            context["meeting_start"] = start
-            attachments.append(_invitation(p, start, end))
-        specs.append(
-            MessageSpec(
-                kind="review_invitation" if role == "partner_contact" else "review_pack_ready",
-                context=context,
-                recipient=recipient,
-                relationship_id=p.relationship_id,
-                period=ctx["period"],
-                attachments=attachments,
-            )
+    return [
+        MessageSpec(
+            kind="review_invitation",
+            context=context,
+            recipient=recipient,
+            relationship_id=p.relationship_id,
+            period=ctx["period"],
+            attachments=[_invitation(p, start, end)],
         )
-    return specs
+    ]
 
 
 def _invitation(p: Prepared, start: datetime, end: datetime) -> Attachment:
@@ -177,12 +147,13 @@ def _contacts(session: Session, prepared: Sequence[Prepared]) -> dict[int, Conta
     return {c.id: c for c in session.exec(select(Contact).where(col(Contact.id).in_(ids)))}  # type: ignore[misc]
 
 
-def publish(session: Session, prepared: Sequence[Prepared]) -> BatchReport:
-    """Store the packs, queue the messages and mark the reviews ready, in the caller's transaction."""
+def publish(session: Session, plan: BatchPlan, messages: RenderedBatch) -> BatchReport:
+    """Write a computed batch: claim its reviews, then its checklists, actions and invitations."""
+    prepared = write_batch(session, plan)
+    won = {p.relationship_id for p in prepared}
+    keys = {key for key, row in messages.rows.items() if row["relationship_id"] in won}
     report = BatchReport(reviewed=len(prepared), escalated=sum(1 for p in prepared if p.escalated))
-    store_packs(session, prepared)
-    report.messages = queue_review_messages(session, prepared)
-    mark_ready(session, [p.review_id for p in prepared])
+    report.messages = len(store_rendered(session, messages, keys=keys))
     report.worst = [
         {
             "relationship_id": p.relationship_id,
@@ -196,10 +167,92 @@ def publish(session: Session, prepared: Sequence[Prepared]) -> BatchReport:
     return report
 
 
+SUMMARY_ROWS = 50  # relationships listed in one summary message; the dashboard has the rest
+
+
+def announce(session: Session, period: str) -> int:
+    """Send each manager one summary of the period's new reviews, and each sponsor its escalations.
+
+    Names only reviews no summary named before, and marks them in the same transaction, so a rerun
+    or a later sweep of the same period announces what is new, once.
+    """
+    rows = unannounced(session, period)
+    if not rows:
+        return 0
+    titles = unannounced_actions(session, period)
+    staff: dict[tuple[str, int], list[Any]] = defaultdict(list)
+    for row in rows:
+        if row.manager_id:
+            staff[("manager", row.manager_id)].append(row)
+        if row.escalated and row.sponsor_id:
+            staff[("sponsor", row.sponsor_id)].append(row)
+    wanted = {contact_id for _, contact_id in staff}
+    contacts = {c.id: c for c in session.exec(select(Contact).where(col(Contact.id).in_(wanted)))}  # type: ignore[misc]
+    specs = [
+        _summary_spec(period, role, contacts[contact_id], group, titles)
+        for (role, contact_id), group in sorted(staff.items())
+        if contact_id in contacts
+    ]
+    queued = sum(1 for message, _ in queue_many(session, specs) if message is not None)
+    mark_announced(session, [row.id for row in rows])
+    return queued
+
+
+def _summary_spec(
+    period: str, role: str, recipient: Contact, group: list[Any], titles: dict[int, list[dict[str, str]]]
+) -> MessageSpec:
+    language = recipient.language if recipient.language in LANGUAGES else get_settings().default_language
+    base = get_settings().portal_base_url.rstrip("/")
+    digest = hashlib.sha256(",".join(str(row.id) for row in sorted(group, key=lambda r: r.id)).encode())
+    context = {
+        "period": period,
+        "role": role,
+        "recipient_name": recipient.name or recipient.email,
+        "reviewed": len(group),
+        "escalated": sum(1 for row in group if row.escalated),
+        "rows": [
+            {
+                "relationship_id": row.relationship_id,
+                "partner_name": row.legal_name,
+                "health": row.health,
+                "trend": row.trend,
+                "escalated": row.escalated,
+                "actions": [t.get(language) or t.get("en", "") for t in titles.get(row.id, [])],
+                "url": f"{base}/dashboard/relationships/{row.relationship_id}",
+            }
+            for row in group[:SUMMARY_ROWS]
+        ],
+        "more": max(0, len(group) - SUMMARY_ROWS),
+        "dashboard_url": f"{base}/dashboard",
+    }
+    return MessageSpec(
+        kind="review_summary",
+        context=context,
+        recipient=recipient,
+        period=period,
+        language=language,
+        dedupe=f"{role}:{digest.hexdigest()[:16]}",
+    )
+
+
 def run_batch(relationship_ids: Sequence[int], scope: SweepScope) -> BatchReport:
-    """Review one batch in one transaction: all of it is written, or none (a rerun redoes it)."""
+    """Review one batch: compute and render from reads, then write it all in one short transaction.
+
+    All of a batch is written, or none (a rerun redoes it). Only the write holds SQLite's single
+    write lock, so batches in several processes overlap their computing.
+    """
     with session_scope() as session:
-        return publish(session, review_batch(session, relationship_ids, scope))
+        plan = prepare_batch(session, relationship_ids, scope)
+        messages = render_review_messages(session, plan.prepared)
+    with session_scope() as session:
+        return publish(session, plan, messages)
+
+
+@task(name="announce-reviews", retries=2, retry_delay_seconds=[2, 10], cache_policy=NO_CACHE)
+def announce_task(period: str) -> int:
+    """Queue the managers' and sponsors' summaries of the period's new reviews; return how many."""
+    with session_scope() as session:
+        return announce(session, period)
 
 
 @task(name="find-due-reviews", retries=2, retry_delay_seconds=[2, 10], cache_policy=NO_CACHE)
@@ -228,17 +281,12 @@ def review_batch_task(relationship_ids: list[int], period: str, as_of: date) -> 
 
 
 def pack_markdown(relationship_id: int, period: str, language: str) -> str | None:
-    """Return a stored review pack in Markdown, if there is one."""
+    """Return a relationship's review pack of a period in Markdown, if it was reviewed."""
     with session_scope() as session:
-        return session.exec(
-            select(Document.content).where(
-                Document.relationship_id == relationship_id,
-                Document.kind == PACK_KIND,
-                Document.period == period,
-                Document.language == language,
-                Document.fmt == "md",
-            )
-        ).first()
+        try:
+            return review_pack(session, str(relationship_id), period, language=language, fmt="md")
+        except NotFound:
+            return None
 
 
 def render_portfolio(data: dict[str, Any], *, language: str) -> str:

@@ -1,4 +1,4 @@
-"""`tandem review`: run the quarterly review sweep, show a review, record a side's scores."""
+"""`tandem review`: run the quarterly review sweep, show a review or its pack, record a side's scores."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from models.errors import InputRejected, Problem
 from models.relationships import find_relationship
 from models.reviews import review_public
 from models.scorecards import SIDES, import_scores
+from tasks.review import review_pack
 
 app = typer.Typer(help="Periodic reviews: run the sweep, show a review, record scores.", no_args_is_help=True)
 
@@ -38,7 +39,10 @@ def run(
     as_of: Annotated[
         str | None, typer.Option(help="Measure as of this date, YYYY-MM-DD (default: today).")
     ] = None,
-    batch_size: Annotated[int, typer.Option(help="Relationships per task.")] = 200,
+    batch_size: Annotated[int, typer.Option(min=1, max=2000, help="Relationships per task.")] = 500,
+    workers: Annotated[
+        int, typer.Option(min=1, max=16, help="Processes reviewing batches at once (1: this process).")
+    ] = 1,
     as_json: JsonFlag = False,
 ) -> None:
     """Run the `quarterly-review` flow now: review every relationship that is due."""
@@ -50,7 +54,7 @@ def run(
         period = parse_period(period).name
     with db():
         pass  # upgrade the schema before the flow's tasks open their own sessions
-    result = quarterly_review(period=period, as_of=day, batch_size=batch_size)
+    result = quarterly_review(period=period, as_of=day, batch_size=batch_size, workers=workers)
     if as_json:
         print_json(result)
         return
@@ -105,6 +109,27 @@ def show(
             f"[yellow]action[/yellow] ({action['owner_role']}, due {action['due_on']}): "
             f"{action['title']['en']}"
         )
+
+
+@app.command("pack")
+@handle_errors
+def pack(
+    ref: Annotated[str, typer.Argument(help="Relationship id or key.")],
+    period: Annotated[
+        str | None, typer.Option(help="Quarter like 2026Q4 (default: the latest review).")
+    ] = None,
+    lang: Annotated[str, typer.Option("--lang", help="en or zh-CN.")] = "en",
+    fmt: Annotated[str, typer.Option("--format", help="html (with inline SVG charts) or md.")] = "md",
+    out: Annotated[Path | None, typer.Option("--out", help="Write to this file instead of printing.")] = None,
+) -> None:
+    """Render a review pack from the stored review, in English or Chinese, as HTML or Markdown."""
+    with db() as session:
+        content = review_pack(session, ref, period, language=lang, fmt=fmt)
+    if out is None:
+        typer.echo(content)
+        return
+    out.expanduser().write_text(content, encoding="utf-8")
+    console.print(f"review pack written to {out}")
 
 
 @app.command("score")

@@ -19,14 +19,16 @@ from deployments.web.security import CSRF_COOKIE, browser_id, client_key, csrf_f
 from models.audit import events_for
 from models.checklists import items_of
 from models.db import session_scope
+from models.errors import InputRejected, NotFound
 from models.lifecycle import relationship_or_404, risks_of
 from models.portal import current_period, sign_scope
 from models.portfolio import portfolio
 from models.relationships import relationship_public
 from models.scorecards import compare, scores_of
-from models.settings import get_settings
-from models.tables import Contact, Document, OutboxDelivery, Review, ScorecardEntry
+from models.settings import LANGUAGES, get_settings
+from models.tables import Contact, Document, OutboxDelivery, Review, ReviewStatus, ScorecardEntry
 from notifications.outbox import list_messages, message_public
+from tasks.review import PACK_FORMATS, review_pack
 
 router = APIRouter(prefix="/dashboard")
 SESSION_COOKIE = "tandem_dashboard"
@@ -220,13 +222,17 @@ def _relationship_context(session: Session, relationship_id: int, period: str | 
     rel = relationship_or_404(session, relationship_id)
     shown = _scorecard_period(session, relationship_id, period)
     scores = scores_of(session, relationship_id, shown)
-    packs = session.exec(
-        select(Document.id, Document.period, Document.language, Document.fmt, Document.created_at)
-        .where(Document.relationship_id == relationship_id, Document.kind == "review_pack")
-        .order_by(col(Document.period).desc(), col(Document.language), col(Document.fmt))
+    documents = session.exec(
+        select(Document.id, Document.kind, Document.period, Document.language, Document.fmt)
+        .where(Document.relationship_id == relationship_id)
+        .order_by(col(Document.kind), col(Document.language), col(Document.fmt))
     )
-    reviews = session.exec(
-        select(Review.period, Review.health, Review.trend).where(Review.relationship_id == relationship_id)
+    reviews = list(
+        session.exec(
+            select(Review.period, Review.health, Review.trend, Review.status).where(
+                Review.relationship_id == relationship_id
+            )
+        )
     )
     return {
         "rel": relationship_public(session, rel),
@@ -235,8 +241,13 @@ def _relationship_context(session: Session, relationship_id: int, period: str | 
         "risks": risks_of(session, relationship_id),
         "period": shown,
         "scorecard": compare(scores["ours"], scores["partner"]),
-        "packs": [dict(p._mapping) for p in packs],
-        "health": [{"label": p, "value": h} for p, h, _ in sorted(reviews)],
+        "packs": [
+            {"period": p, "health": h, "trend": t, "links": _pack_links(relationship_id, p)}
+            for p, h, t, status in sorted(reviews, reverse=True)
+            if status != ReviewStatus.open.value
+        ],
+        "documents": [dict(d._mapping) for d in documents],
+        "health": [{"label": p, "value": h} for p, h, _, _ in sorted(reviews)],
     }
 
 
@@ -250,20 +261,50 @@ def relationship_page(
     return dash_page(request, "dashboard_relationship.html.j2", context, who)
 
 
-# Stored packs carry their own <style>: allow inline style for them alone, and still no script at all.
+# Packs and charters carry their own <style>: allow inline style for them alone, and still no script at all.
 DOCUMENT_CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; sandbox"
+
+
+def _pack_links(relationship_id: int, period: str) -> list[dict[str, str]]:
+    return [
+        {
+            "label": f"{language} · {fmt}",
+            "href": f"/dashboard/relationships/{relationship_id}/packs/{period}/{language}.{fmt}",
+        }
+        for language in LANGUAGES
+        for fmt in PACK_FORMATS
+    ]
+
+
+@router.get("/relationships/{relationship_id}/packs/{period}/{name}")
+def review_pack_page(relationship_id: int, period: str, name: str, who: Staff) -> Response:
+    """Show one review pack rendered from the stored review; name is language.format (zh-CN.html)."""
+    language, _, fmt = name.rpartition(".")
+    if language not in LANGUAGES or fmt not in PACK_FORMATS:
+        raise HTTPException(status_code=404, detail="no such pack format")
+    with session_scope() as session:
+        relationship_or_404(session, relationship_id)
+        try:
+            content = review_pack(session, str(relationship_id), period, language=language, fmt=fmt)
+        except (NotFound, InputRejected) as exc:
+            raise HTTPException(status_code=404, detail="no review for this period") from exc
+    return _document_response(content, fmt)
+
+
+def _document_response(content: str, fmt: str) -> Response:
+    if fmt == "html":
+        return HTMLResponse(content, headers={"Content-Security-Policy": DOCUMENT_CSP})
+    return PlainTextResponse(content, media_type="text/markdown; charset=utf-8")
 
 
 @router.get("/documents/{document_id}")
 def document(document_id: int, who: Staff) -> Response:
-    """Show one stored review pack (HTML or Markdown)."""
+    """Show one stored document (a charter, HTML or Markdown)."""
     with session_scope() as session:
         doc = session.get(Document, document_id)
     if doc is None:
         raise HTTPException(status_code=404, detail="no such document")
-    if doc.fmt == "html":
-        return HTMLResponse(doc.content, headers={"Content-Security-Policy": DOCUMENT_CSP})
-    return PlainTextResponse(doc.content, media_type="text/markdown; charset=utf-8")
+    return _document_response(doc.content, doc.fmt)
 
 
 @router.get("/outbox", response_class=HTMLResponse)

@@ -95,7 +95,7 @@ class OutboxDelivery(SQLModel, table=True):
     __table_args__ = (UniqueConstraint("message_id", "target_hash", name="uq_outbox_delivery_target"),)
 
     id: int | None = Field(default=None, primary_key=True)
-    message_id: int = Field(foreign_key="outbox_message.id", index=True)
+    message_id: int = Field(foreign_key="outbox_message.id")  # uq_outbox_delivery_target starts with it
     target_hash: str = Field(max_length=64, description="SHA-256 of the target in clear.")
     channel: str = Field(max_length=20, description="Apprise scheme, or email.")
     target_masked: str = Field(max_length=300)

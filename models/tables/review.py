@@ -96,8 +96,12 @@ class Review(SQLModel, table=True):
     scorecards: dict[str, Any] = _json(dict)
     findings: dict[str, Any] = _json(dict)
     meeting_on: date | None = None
+    escalated: bool = Field(default=False, description="A rule escalated this review to the sponsor.")
     created_at: datetime = _at()
     completed_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime(), nullable=True))
+    # Set when the manager's (and sponsor's) summary of the period names this review: one summary
+    # per sweep, so a manager with 200 partners gets one message, not 200.
+    announced_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime(), nullable=True))
     updated_at: datetime = _updated()
 
 

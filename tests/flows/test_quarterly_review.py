@@ -52,17 +52,25 @@ async def artifact_keys() -> set[str]:
 
 @pytest.mark.usefixtures("prefect_server")
 def test_sweep_reviews_in_batches_publishes_artifacts_and_reruns_cleanly(portfolio: list[int]) -> None:
-    result = quarterly_review(period=PERIOD, as_of=AS_OF, batch_size=2)
+    # Two worker processes: batches are computed in parallel and written one transaction each.
+    result = quarterly_review(period=PERIOD, as_of=AS_OF, batch_size=2, workers=2)
     assert (result["due"], result["reviewed"], result["escalated"]) == (5, 5, 1)
     with Session(get_engine()) as s:
         reviews = s.exec(select(Review)).all()
         assert {r.status for r in reviews} == {"ready"} and len(reviews) == 5
         kinds = sorted(m.kind for m in s.exec(select(OutboxMessage)))
         invite = s.exec(select(OutboxMessage).where(OutboxMessage.kind == "review_invitation")).first()
-        pack = s.exec(select(Document).where(Document.kind == "review_pack", Document.fmt == "html")).first()
-    assert kinds.count("review_invitation") == 5 and kinds.count("review_pack_ready") == 6  # + the sponsor
+        summaries = s.exec(select(OutboxMessage).where(OutboxMessage.kind == "review_summary")).all()
+        pack = review_tasks.review_pack(s, str(portfolio[0]), PERIOD, language="zh-CN", fmt="html")
+        assert all(r.announced_at is not None for r in reviews)
+    # One invitation per partner; one summary per manager (each relationship has its own here) and one
+    # to the sponsor of the escalated late payer, naming it.
+    assert kinds.count("review_invitation") == 5 and kinds.count("review_summary") == 6
     assert invite is not None and invite.attachments[0]["filename"] == "invite.ics"
-    assert pack is not None and "<svg" in pack.content and "<script" not in pack.content
+    to_sponsor = [m for m in summaries if "escalated to you" in m.subject]
+    assert len(to_sponsor) == 1 and f"#{portfolio[0]} " in to_sponsor[0].body_text
+    assert sum(f"#{portfolio[1]} " in m.body_text for m in summaries) == 1  # only its manager's
+    assert "<svg" in pack and "<script" not in pack and "评审" in pack
     import asyncio
 
     keys = asyncio.run(artifact_keys())
@@ -82,11 +90,11 @@ def test_rerun_after_a_crash_completes_the_rest_without_duplicates(
     real = review_tasks.publish
     calls = {"n": 0}
 
-    def crash_on_second_batch(session, prepared):  # type: ignore[no-untyped-def]
+    def crash_on_second_batch(session, plan, messages):  # type: ignore[no-untyped-def]
         calls["n"] += 1
         if calls["n"] >= 2:
             raise RuntimeError("worker killed")
-        return real(session, prepared)
+        return real(session, plan, messages)
 
     monkeypatch.setattr(review_tasks, "publish", crash_on_second_batch)
     with pytest.raises(RuntimeError):
@@ -97,7 +105,9 @@ def test_rerun_after_a_crash_completes_the_rest_without_duplicates(
     result = quarterly_review(period=PERIOD, as_of=AS_OF, batch_size=2)
     assert result["due"] == 3 and result["reviewed"] == 3
     reviews, _, _, _, messages = counts()
-    assert reviews == 5 and messages == 11  # 5 invitations, 5 to managers, 1 to the escalated sponsor
+    # 5 invitations, then at the end of the completed sweep one summary per manager (5, each naming
+    # all of its reviews, also those of the crashed run) and 1 to the escalated sponsor.
+    assert reviews == 5 and messages == 11
 
 
 @pytest.mark.skipif(not ON_POSTGRES, reason="concurrent writers are tested on PostgreSQL")
@@ -115,6 +125,8 @@ def test_two_sweeps_at_once_make_one_review_per_relationship(portfolio: list[int
             start.wait()
             for group in batches(due, 2):
                 review_tasks.run_batch(group, scope)
+            with session_scope() as session:
+                review_tasks.announce(session, scope.period.name)
         except BaseException as exc:  # noqa: BLE001 - reported by the assertion below
             errors.append(exc)
 
@@ -125,10 +137,43 @@ def test_two_sweeps_at_once_make_one_review_per_relationship(portfolio: list[int
         t.join(timeout=120)
     assert errors == []
     reviews, items, actions, documents, messages = counts()
-    assert reviews == 5 and messages == 11
+    assert reviews == 5 and messages == 11  # each review announced once, whichever sweep did it
     with Session(get_engine()) as s:
         assert {r.status for r in s.exec(select(Review))} == {"ready"}
         per_rel = s.exec(
             select(func.count()).select_from(ChecklistItem).group_by(ChecklistItem.relationship_id)
         ).all()
     assert len(set(per_rel)) == 1  # every relationship got the same, single review checklist
+
+
+def test_each_manager_gets_one_summary_of_new_reviews_in_their_language(
+    portfolio: list[int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from models.db import session_scope
+    from models.tables import Contact, Relationship
+
+    scope = resolve_scope(PERIOD, AS_OF)
+    with session_scope() as session:
+        rels = [session.get(Relationship, rid) for rid in portfolio]
+        shared = rels[0].manager_id  # type: ignore[union-attr]
+        for rel in rels[1:4]:
+            rel.manager_id = shared  # type: ignore[union-attr]
+        session.get(Contact, shared).language = "zh-CN"  # type: ignore[union-attr]
+    monkeypatch.setattr(review_tasks, "SUMMARY_ROWS", 3)
+    review_tasks.run_batch(portfolio[:4], scope)
+    with session_scope() as session:
+        assert review_tasks.announce(session, PERIOD) == 2  # the shared manager, and one sponsor
+    with session_scope() as session:
+        assert review_tasks.announce(session, PERIOD) == 0  # nothing new: nothing sent twice
+        summary = session.exec(
+            select(OutboxMessage).where(
+                OutboxMessage.kind == "review_summary", OutboxMessage.recipient_id == shared
+            )
+        ).one()
+    assert summary.language == "zh-CN" and "4 个合作关系" in summary.subject
+    assert summary.body_text.count("：健康分 ") == 3 and "另有 1 个" in summary.body_text  # lowest health first
+    review_tasks.run_batch(portfolio[4:], scope)
+    with session_scope() as session:
+        assert review_tasks.announce(session, PERIOD) == 1  # the last relationship's own manager
+        later = session.exec(select(OutboxMessage).where(OutboxMessage.kind == "review_summary")).all()
+    assert len(later) == 3 and sum(f"#{portfolio[4]} " in m.body_text for m in later) == 1

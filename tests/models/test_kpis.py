@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 from models.kpis import checklist_kpis, jurisdiction_for, late_interest, payment_kpis, response_kpis
 
@@ -29,6 +30,13 @@ class Item:
     period: str = "2026Q4"
     created_at: datetime = datetime(2026, 10, 2, tzinfo=UTC)
     done_at: datetime | None = None
+
+
+@dataclass
+class Counted(Item):
+    """An item standing for `n` identical ones, as the sweep's grouped query returns them."""
+
+    n: int = 1
 
 
 def days_after(day: date, n: int) -> date:
@@ -124,3 +132,25 @@ def test_response_time_is_days_from_asked_to_closed_for_what_our_side_owes() -> 
     kpis = response_kpis(items, start=Q4["start"], end=Q4["end"], as_of=Q4["as_of"])
     assert kpis["answered"] == 2 and kpis["response_days_avg"] == 7.0 and kpis["response_days_worst"] == 10
     assert kpis["waiting"] == 1 and kpis["waiting_days_worst"] == 95
+
+
+def test_grouped_items_count_as_many_identical_items() -> None:
+    """The sweep reads identical items as one entry with a count: the KPIs must not change."""
+    asked = datetime(2026, 10, 2, tzinfo=UTC)
+    one = [
+        Item("ours", "open", date(2026, 12, 1), created_at=asked, effort_minutes=0),
+        Item("partner", "open", date(2027, 2, 1), created_at=asked, effort_minutes=15),
+        Item("ours", "done", date(2026, 10, 20), created_at=asked, done_at=asked + timedelta(days=6)),
+    ]
+    counts = (3, 4, 2)
+    expanded = [item for item, n in zip(one, counts, strict=True) for _ in range(n)]
+    grouped = [Counted(**asdict(item), n=n) for item, n in zip(one, counts, strict=True)]
+    args: dict[str, Any] = {**Q4, "period": "2026Q4", "budget_minutes": 40}
+    kpis = checklist_kpis(grouped, **args)
+    assert kpis == checklist_kpis(expanded, **args)
+    assert kpis["burden_minutes"] == 60 and kpis["overdue_ours"] == 3 and kpis["items_past_due"] == 5
+    window = {"start": Q4["start"], "end": Q4["end"], "as_of": Q4["as_of"]}
+    assert response_kpis(grouped, **window) == response_kpis(expanded, **window)
+    assert (
+        response_kpis(grouped, **window)["answered"] == 2 and response_kpis(grouped, **window)["waiting"] == 3
+    )

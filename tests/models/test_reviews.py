@@ -7,7 +7,7 @@ from datetime import date
 from sqlmodel import Session, col, select
 
 from models.checklists import generate_checklist, items_of
-from models.reviews import due_relationship_ids, mark_ready, resolve_scope, review_batch, review_public
+from models.reviews import due_relationship_ids, resolve_scope, review_batch, review_public
 from models.tables import ChecklistItem, Relationship, Review, ReviewAction, Risk
 from tests.models.review_data import active_relationship, all_principles, invoice, scores
 
@@ -16,8 +16,7 @@ SCOPE = resolve_scope("2026Q4", date(2027, 1, 5))
 
 def sweep(session: Session) -> list[int]:
     ids = due_relationship_ids(session, SCOPE)
-    prepared = review_batch(session, ids, SCOPE)
-    mark_ready(session, [p.review_id for p in prepared])
+    review_batch(session, ids, SCOPE)
     session.commit()
     return ids
 

@@ -229,6 +229,28 @@ def test_make_ics_builds_a_calendar_event_that_parses() -> None:
         )
 
 
+def test_ics_escapes_text_and_folds_long_lines_without_splitting_characters() -> None:
+    start = datetime(2027, 1, 18, 2, 0, tzinfo=UTC)
+    description = "议程：付款, 风险; 行动\n第二行 \\ 结束 " * 5
+    attachment = make_ics(
+        uid="tandem-review-12-2026Q4@tandem",
+        summary="2026Q4 review: 苏州精工, Ltd; \\ ok",
+        description=description,
+        start=start,
+        end=start + timedelta(hours=1),
+        organizer="ann@example.org",
+        attendees=["wang@partner.example.cn"],
+    )
+    lines = attachment.data.split(b"\r\n")
+    assert all(len(line) <= 75 for line in lines) and any(line.startswith(b" ") for line in lines)
+    for line in lines:
+        line.decode("utf-8")  # a fold never cuts a character in two
+    event = next(iter(Calendar.from_ical(attachment.data).walk("VEVENT")))
+    assert str(event["DESCRIPTION"]) == description  # commas, semicolons, newlines and backslashes survive
+    assert str(event["SUMMARY"]) == "2026Q4 review: 苏州精工, Ltd; \\ ok"
+    assert event["ATTENDEE"].params["RSVP"] == "TRUE" and event.decoded("DTEND") == start + timedelta(hours=1)
+
+
 def test_side_is_recorded_for_partner_contacts(session: Session) -> None:
     rel = f.relationship(session)
     assert session.get(f.Contact, rel.partner_contact_id).side == Side.partner.value  # type: ignore[union-attr]

@@ -48,6 +48,22 @@ def full_context() -> dict[str, Any]:
         "last_error": "e",
         "message_id": 3,
         "sent_at": "now",
+        "role": "manager",
+        "reviewed": 1,
+        "escalated": 1,
+        "rows": [
+            {
+                "relationship_id": 7,
+                "partner_name": HOSTILE,
+                "health": 41,
+                "trend": "down",
+                "escalated": True,
+                "actions": ["Escalate"],
+                "url": "https://portal.example.org/dashboard/relationships/7",
+            }
+        ],
+        "more": 0,
+        "dashboard_url": "https://portal.example.org/dashboard",
     }
 
 

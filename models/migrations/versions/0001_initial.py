@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-29 02:46:19.714238
+Create Date: 2026-11-29 05:21:09.348310
 """
 
 from collections.abc import Sequence
@@ -161,9 +161,6 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('relationship_id', 'stage', 'period', name='uq_checklist_generation')
     )
-    with op.batch_alter_table('checklist_generation', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_checklist_generation_relationship_id'), ['relationship_id'], unique=False)
-
     op.create_table('checklist_item',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('relationship_id', sa.Integer(), nullable=False),
@@ -199,7 +196,6 @@ def upgrade() -> None:
     with op.batch_alter_table('checklist_item', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_checklist_item_evidence_key'), ['evidence_key'], unique=False)
         batch_op.create_index(batch_op.f('ix_checklist_item_owner_contact_id'), ['owner_contact_id'], unique=False)
-        batch_op.create_index(batch_op.f('ix_checklist_item_relationship_id'), ['relationship_id'], unique=False)
         batch_op.create_index('ix_checklist_item_status_due', ['status', 'due_on'], unique=False)
 
     op.create_table('document',
@@ -324,8 +320,10 @@ def upgrade() -> None:
     sa.Column('scorecards', sa.JSON(), nullable=False),
     sa.Column('findings', sa.JSON(), nullable=False),
     sa.Column('meeting_on', sa.Date(), nullable=True),
+    sa.Column('escalated', sa.Boolean(), nullable=False),
     sa.Column('created_at', models.base.UTCDateTime(timezone=True), nullable=False),
     sa.Column('completed_at', models.base.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('announced_at', models.base.UTCDateTime(timezone=True), nullable=True),
     sa.Column('updated_at', models.base.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['relationship_id'], ['relationship.id'], ),
     sa.PrimaryKeyConstraint('id'),
@@ -386,9 +384,6 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('message_id', 'target_hash', name='uq_outbox_delivery_target')
     )
-    with op.batch_alter_table('outbox_delivery', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_outbox_delivery_message_id'), ['message_id'], unique=False)
-
     op.create_table('review_action',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('review_id', sa.Integer(), nullable=False),
@@ -418,9 +413,6 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_review_action_relationship_id'))
 
     op.drop_table('review_action')
-    with op.batch_alter_table('outbox_delivery', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_outbox_delivery_message_id'))
-
     op.drop_table('outbox_delivery')
     op.drop_table('scorecard_entry')
     with op.batch_alter_table('risk', schema=None) as batch_op:
@@ -453,14 +445,10 @@ def downgrade() -> None:
     op.drop_table('document')
     with op.batch_alter_table('checklist_item', schema=None) as batch_op:
         batch_op.drop_index('ix_checklist_item_status_due')
-        batch_op.drop_index(batch_op.f('ix_checklist_item_relationship_id'))
         batch_op.drop_index(batch_op.f('ix_checklist_item_owner_contact_id'))
         batch_op.drop_index(batch_op.f('ix_checklist_item_evidence_key'))
 
     op.drop_table('checklist_item')
-    with op.batch_alter_table('checklist_generation', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_checklist_generation_relationship_id'))
-
     op.drop_table('checklist_generation')
     with op.batch_alter_table('approval', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_approval_relationship_id'))

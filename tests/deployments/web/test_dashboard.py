@@ -277,3 +277,33 @@ def test_every_page_renders_in_both_languages(client: TestClient, world: World, 
     assert f'<html lang="{lang}">' in client.get(f"/dashboard/login?lang={lang}").text
     error = client.get(f"/portal/forged?lang={lang}")
     assert error.status_code == 403 and f'<html lang="{lang}">' in error.text
+
+
+def test_review_packs_are_rendered_from_the_stored_review(client: TestClient, session: Session) -> None:
+    from models.reviews import resolve_scope, review_batch
+    from tests.models.review_data import active_relationship, invoice
+
+    rel = active_relationship(session)
+    invoice(session, rel, "late", delivered=date(2026, 8, 1), paid=date(2026, 11, 2))
+    review_batch(session, [rel.id], resolve_scope("2026Q4", date(2027, 1, 5)))  # type: ignore[list-item]
+    session.commit()
+    body = client.get(f"/dashboard/relationships/{rel.id}?lang=en", headers=BEARER).text
+    base = f"/dashboard/relationships/{rel.id}/packs/2026Q4"
+    assert all(f'href="{base}/{name}"' in body for name in ("en.html", "en.md", "zh-CN.html", "zh-CN.md"))
+    html = client.get(f"{base}/zh-CN.html", headers=BEARER)
+    assert (
+        html.status_code == 200
+        and "<svg" in html.text
+        and "评审包" in html.text
+        and "<script" not in html.text
+    )
+    assert "sandbox" in html.headers["content-security-policy"]
+    md = client.get(f"{base}/en.md", headers=BEARER)
+    assert md.headers["content-type"].startswith("text/markdown") and md.text.startswith("# Review pack")
+    for missing in (
+        f"{base}/fr.html",
+        f"{base}/en.pdf",
+        f"/dashboard/relationships/{rel.id}/packs/2025Q1/en.md",
+    ):
+        assert client.get(missing, headers=BEARER).status_code == 404, missing
+    assert client.get(f"{base}/en.md").status_code == 401
