@@ -351,7 +351,7 @@ def main(argv: list[str] | None = None) -> None:
         "--database-url", default=None, help="SQLAlchemy URL (default: a temporary SQLite file)"
     )
     parser.add_argument("--batch-size", type=int, default=500)
-    parser.add_argument("--workers", type=int, default=2, help="batch worker processes (1: in the flow)")
+    parser.add_argument("--workers", type=int, default=1, help="batch worker processes (1: in the flow)")
     args = parser.parse_args(argv)
     figures = run(args.relationships, args.database_url, args.batch_size, args.workers)
     ordered = {k: figures[k] for k in ("relationships", "seconds", "peak_rss_mb")}

@@ -955,17 +955,18 @@ def _unannounced(period: str) -> tuple[Any, ...]:
     )
 
 
-def unannounced_actions(session: Session, period: str) -> dict[int, list[dict[str, str]]]:
-    """Return the action titles of the period's unannounced reviews, by review id."""
-    query = (
-        select(ReviewAction.review_id, ReviewAction.title)
-        .join(Review, col(Review.id) == ReviewAction.review_id)
-        .where(*_unannounced(period))
-        .order_by(col(ReviewAction.id))
-    )
+def action_titles(session: Session, review_ids: Sequence[int]) -> dict[int, list[dict[str, str]]]:
+    """Return the action titles of these reviews, by review id, in the order they were raised."""
     found: dict[int, list[dict[str, str]]] = defaultdict(list)
-    for review_id, title in session.exec(query):
-        found[review_id].append(title)
+    for start in range(0, len(review_ids), 500):
+        chunk = list(review_ids[start : start + 500])
+        query = (
+            select(ReviewAction.review_id, ReviewAction.title)
+            .where(col(ReviewAction.review_id).in_(chunk))
+            .order_by(col(ReviewAction.id))
+        )
+        for review_id, title in session.exec(query):
+            found[review_id].append(title)
     return found
 
 

@@ -20,13 +20,13 @@ from models.reviews import (
     BatchPlan,
     Prepared,
     SweepScope,
+    action_titles,
     due_relationship_ids,
     mark_announced,
     prepare_batch,
     resolve_scope,
     review_public,
     unannounced,
-    unannounced_actions,
     write_batch,
 )
 from models.settings import LANGUAGES, get_settings
@@ -179,13 +179,16 @@ def announce(session: Session, period: str) -> int:
     rows = unannounced(session, period)
     if not rows:
         return 0
-    titles = unannounced_actions(session, period)
     staff: dict[tuple[str, int], list[Any]] = defaultdict(list)
     for row in rows:
         if row.manager_id:
             staff[("manager", row.manager_id)].append(row)
         if row.escalated and row.sponsor_id:
             staff[("sponsor", row.sponsor_id)].append(row)
+    # Only the listed reviews' actions are read: a sweep of 100,000 raises about 500,000 actions.
+    titles = action_titles(
+        session, sorted({row.id for group in staff.values() for row in group[:SUMMARY_ROWS]})
+    )
     wanted = {contact_id for _, contact_id in staff}
     contacts = {c.id: c for c in session.exec(select(Contact).where(col(Contact.id).in_(wanted)))}  # type: ignore[misc]
     specs = [
