@@ -72,6 +72,12 @@ def seed(url: str, home: str, relationships: int, seed_value: int = 44004) -> No
         for start in range(0, relationships, 5000):
             chunk = range(start + 1, min(relationships, start + 5000) + 1)
             _seed_chunk(connection, chunk, rng, now, Partner, Contact, Relationship)
+    if engine.dialect.name == "postgresql":
+        # A bulk load leaves PostgreSQL without statistics until autovacuum catches up; a live
+        # database has them. Without them, the planner read 100,000 relationships through the stage
+        # index for every batch and the 100,000 run slowed to 17 ms a relationship.
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+            connection.exec_driver_sql("ANALYZE")
 
 
 def _contact(

@@ -164,7 +164,13 @@ def _review() -> None:
             )
     console.print(f"[bold]5.[/bold] imported {len(plan.new)} invoices and both sides' {PERIOD} scores")
     result = quarterly_review(period=PERIOD)
-    console.print(f"   quarterly-review {PERIOD}: {result}", highlight=False)
+    console.print(
+        f"   quarterly-review {PERIOD}: {result['reviewed']} of {result['due']} due reviewed, "
+        f"{result['escalated']} escalated, {result['messages']} messages queued "
+        "(invitations with .ics, one summary per manager and sponsor); "
+        f"packs: tandem review pack ID --period {PERIOD} --lang zh-CN --format html",
+        highlight=False,
+    )
     out = Path(os.environ["TANDEM_HOME"]) / "portfolio.html"
     report = portfolio_report(out=str(out))
     console.print(f"[bold]6.[/bold] portfolio report of {report['count']} relationships written to {out}")
