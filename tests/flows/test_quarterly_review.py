@@ -171,7 +171,7 @@ def test_each_manager_gets_one_summary_of_new_reviews_in_their_language(
             )
         ).one()
     assert summary.language == "zh-CN" and "4 个合作关系" in summary.subject
-    assert summary.body_text.count("：健康分 ") == 3 and "另有 1 个" in summary.body_text  # lowest health first
+    assert summary.body_text.count("：健康分 ") == 3 and "另有 1 个" in summary.body_text  # worst first
     review_tasks.run_batch(portfolio[4:], scope)
     with session_scope() as session:
         assert review_tasks.announce(session, PERIOD) == 1  # the last relationship's own manager
