@@ -140,6 +140,7 @@ class BatchPlan:
     prepared: list[Prepared]
     checklists: ChecklistPlan
     next_review: dict[int, date]
+    contacts: dict[int, Contact]  # the batch's managers, sponsors, deputies and partner contacts
 
 
 def review_batch(
@@ -171,7 +172,7 @@ def prepare_batch(
         prepared.append(_review_one(rel, partner, items, facts, contacts, scope, library))
     cadence = library.review_cadence_months
     next_review = {p.relationship_id: add_months(scope.period.start, cadence[p.tier]) for p in prepared}
-    return BatchPlan(scope, actor, prepared, checklists, next_review)
+    return BatchPlan(scope, actor, prepared, checklists, next_review, contacts)
 
 
 def _load_relationships(session: Session, ids: Sequence[int]) -> list[tuple[Relationship, Partner]]:

@@ -92,10 +92,10 @@ def meeting_times(day: date) -> tuple[datetime, datetime]:
     return start, start + timedelta(minutes=MEETING_MINUTES)
 
 
-def render_review_messages(session: Session, prepared: Sequence[Prepared]) -> RenderedBatch:
+def render_review_messages(session: Session, plan: BatchPlan) -> RenderedBatch:
     """Render each partner's invitation to its review meeting, with an .ics invitation (no writes)."""
-    contacts = _contacts(session, prepared)
-    return render_many(session, [spec for p in prepared for spec in review_message_specs(p, contacts)])
+    specs = [spec for p in plan.prepared for spec in review_message_specs(p, plan.contacts)]
+    return render_many(session, specs)
 
 
 def review_message_specs(p: Prepared, contacts: dict[int, Contact]) -> list[MessageSpec]:
@@ -140,11 +140,6 @@ def _invitation(p: Prepared, start: datetime, end: datetime) -> Attachment:
         organizer=manager["email"],
         attendees=[partner["email"], manager["email"]],
     )
-
-
-def _contacts(session: Session, prepared: Sequence[Prepared]) -> dict[int, Contact]:
-    ids = {person["id"] for p in prepared for person in p.recipients.values() if person["id"]}
-    return {c.id: c for c in session.exec(select(Contact).where(col(Contact.id).in_(ids)))}  # type: ignore[misc]
 
 
 def publish(session: Session, plan: BatchPlan, messages: RenderedBatch) -> BatchReport:
@@ -246,7 +241,7 @@ def run_batch(relationship_ids: Sequence[int], scope: SweepScope) -> BatchReport
     """
     with session_scope() as session:
         plan = prepare_batch(session, relationship_ids, scope)
-        messages = render_review_messages(session, plan.prepared)
+        messages = render_review_messages(session, plan)
     with session_scope() as session:
         return publish(session, plan, messages)
 
