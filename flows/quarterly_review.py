@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from datetime import date
 from typing import Annotated, Any
@@ -14,7 +15,7 @@ from prefect.artifacts import (
     update_progress_artifact,
 )
 from prefect.futures import as_completed
-from prefect.task_runners import ProcessPoolTaskRunner
+from prefect.task_runners import ProcessPoolTaskRunner, ThreadPoolTaskRunner
 from pydantic import Field
 
 from models.reviews import batches
@@ -41,6 +42,14 @@ def _summary_markdown(period: str, as_of: date, totals: dict[str, int], worst: l
     return "\n".join(lines) + "\n"
 
 
+PROGRESS_SECONDS = 2.0
+
+
+def _attention(row: dict[str, Any]) -> tuple[bool, int, int]:
+    """Order reviews lowest health first (unscored last), then by relationship, whatever batch ends first."""
+    return (row["health"] is None, row["health"] or 0, row["relationship_id"])
+
+
 @flow(name="quarterly-review", log_prints=False)
 def quarterly_review(
     period: Annotated[
@@ -50,7 +59,7 @@ def quarterly_review(
     batch_size: Annotated[int, Field(ge=1, le=2000, description="Relationships per task.")] = 500,
     pack_artifacts: Annotated[
         int, Field(ge=0, le=25, description="Review packs also published as artifacts, lowest health first.")
-    ] = 25,
+    ] = 10,
     workers: Annotated[
         int, Field(ge=1, le=16, description="Processes reviewing batches at once (1: in the flow's process).")
     ] = 1,
@@ -72,12 +81,16 @@ def quarterly_review(
     totals = {"reviewed": 0, "escalated": 0, "messages": 0}
     worst: list[dict[str, Any]] = []
     peak = 0.0
+    shown = time.monotonic()
     for index, report in enumerate(_run_batches(groups, name, day, workers), start=1):
         for key in totals:
             totals[key] += report[key]
         peak = max(peak, report["peak_rss_mb"])
-        worst = sorted(worst + report["worst"], key=lambda w: (w["health"] is None, w["health"] or 0))[:25]
-        update_progress_artifact(progress, 100.0 * index / len(groups))  # type: ignore[arg-type]
+        worst = sorted(worst + report["worst"], key=_attention)[:25]
+        # Each update is a round trip to the Prefect server: at most one every PROGRESS_SECONDS.
+        if index == len(groups) or time.monotonic() - shown >= PROGRESS_SECONDS:
+            update_progress_artifact(progress, 100.0 * index / len(groups))  # type: ignore[arg-type]
+            shown = time.monotonic()
     if not groups:
         update_progress_artifact(progress, 100.0)  # type: ignore[arg-type]
     totals["messages"] += announce_task(name)
@@ -91,15 +104,18 @@ def quarterly_review(
 def _run_batches(groups: list[list[int]], period: str, as_of: date, workers: int) -> Iterator[dict[str, Any]]:
     """Yield each batch's report as it finishes: in this process, or in a pool of worker processes.
 
-    A batch computes and renders from reads, then writes in one short transaction, so batches in
-    several processes overlap their computing (SQLite still has one writer at a time). If a batch
-    fails, the others still finish and the first failure is raised: a rerun does the rest.
+    A batch computes and renders from reads, then writes in one short transaction. In this process
+    two batches are in flight, so one computes while the other writes (the database driver works
+    outside Python's interpreter lock); worker processes overlap their computing too. SQLite still
+    has one writer at a time. If a batch fails, the others still finish and the first failure is
+    raised: a rerun does the rest.
     """
-    if workers == 1 or len(groups) < 2:
+    if len(groups) < 2:
         for group in groups:
             yield review_batch_task(group, period, as_of)
         return
-    with ProcessPoolTaskRunner(max_workers=min(workers, len(groups))) as runner:
+    runner_type = ThreadPoolTaskRunner if workers == 1 else ProcessPoolTaskRunner
+    with runner_type(max_workers=min(max(workers, 2), len(groups))) as runner:
         futures = [
             runner.submit(review_batch_task, {"relationship_ids": g, "period": period, "as_of": as_of})
             for g in groups

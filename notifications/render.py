@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, tzinfo
 from functools import lru_cache
 from typing import Any
 
@@ -46,10 +46,17 @@ def _autoescape(name: str | None) -> bool:
 def _when(value: datetime | date | str | None) -> str:
     """Format a date or an aware datetime (already in the reader's timezone) for people."""
     if isinstance(value, datetime):
-        return value.strftime("%Y-%m-%d %H:%M (UTC%z)").replace("UTC+0000", "UTC")
+        # Keyed by wall time and zone: aware datetimes at the same instant compare equal across zones.
+        return _when_at(value.replace(tzinfo=None), value.tzinfo)
     if isinstance(value, date):
         return value.isoformat()
     return "" if value is None else str(value)
+
+
+# Cached: a sweep's invitations share a few meeting times, and formatting an aware time is slow.
+@lru_cache(maxsize=4096)
+def _when_at(wall: datetime, tz: tzinfo | None) -> str:
+    return wall.replace(tzinfo=tz).strftime("%Y-%m-%d %H:%M (UTC%z)").replace("UTC+0000", "UTC")
 
 
 def _ics_text(value: object) -> str:
@@ -60,6 +67,7 @@ def _ics_text(value: object) -> str:
     return text
 
 
+@lru_cache(maxsize=4096)
 def _ics_time(value: datetime) -> str:
     """Format an aware datetime as an iCalendar UTC date-time."""
     return value.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
