@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta
+from functools import lru_cache
 
 from models.base import utcnow
 from models.settings import get_settings
@@ -13,6 +14,7 @@ def today_local(now: datetime | None = None) -> date:
     return (now or utcnow()).astimezone(get_settings().tz).date()
 
 
+@lru_cache(maxsize=4096)  # pure, and a sweep asks the same few (start, days) pairs thousands of times
 def add_business_days(start: date, days: int) -> date:
     """Return the date `days` business days (Monday to Friday) after `start`."""
     current = start

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import lru_cache
@@ -41,10 +42,17 @@ def engine_for(url: str) -> Engine:
             from pathlib import Path
 
             Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+        engine = create_engine(
+            url, connect_args={"check_same_thread": False, "timeout": 30}, json_serializer=_json_text
+        )
         event.listen(engine, "connect", _on_sqlite_connect)
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10)
+    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10, json_serializer=_json_text)
+
+
+def _json_text(value: Any) -> str:
+    """Serialize a JSON column as UTF-8 text: Chinese stays readable and half the size of \\u escapes."""
+    return json.dumps(value, ensure_ascii=False)
 
 
 def get_engine() -> Engine:

@@ -595,10 +595,12 @@ class _BatchFacts:
             col(Payment.relationship_id).in_(ids),
             or_(col(Payment.paid_on).is_(None), col(Payment.paid_on) >= start),
         )
-        for row in session.exec(pay_query):
+        # Core, not ORM, execution: these are plain rows, and the ORM's row loading cost more than SQL.
+        connection = session.connection()
+        for row in connection.execute(pay_query):
             payments[row.relationship_id].append(row)
         items: dict[int, list[Any]] = defaultdict(list)
-        for row in session.exec(_items_query(ids, scope)):
+        for row in connection.execute(_items_query(ids, scope)):
             items[row.relationship_id].append(row)
         return cls(payments, items, _scores(session, ids, scope), _history(session, ids, scope))
 
@@ -640,7 +642,7 @@ def _scores(session: Session, ids: list[int], scope: SweepScope) -> dict[int, di
     query = select(
         ScorecardEntry.relationship_id, ScorecardEntry.side, ScorecardEntry.principle, ScorecardEntry.score
     ).where(col(ScorecardEntry.relationship_id).in_(ids), ScorecardEntry.period == scope.period.name)
-    for rid, side, principle, score in session.exec(query):
+    for rid, side, principle, score in session.connection().execute(query):
         found[rid][side][principle] = score
     return found
 
@@ -660,7 +662,7 @@ def _history(session: Session, ids: list[int], scope: SweepScope) -> dict[int, l
         )
         .order_by(col(Review.period).desc())
     )
-    for rid, period, health in session.exec(query):
+    for rid, period, health in session.connection().execute(query):
         found[rid].append((period, health))
     return found
 
