@@ -36,3 +36,19 @@ def test_the_run_uses_the_database_ci_asked_for(tandem_env: str) -> None:
     if not expected:
         pytest.skip("CI sets PYTEST_EXPECT_DIALECT to check each run's database")
     assert get_engine().dialect.name == expected
+
+
+def test_json_columns_keep_chinese_readable(schema: str) -> None:
+    # An export or a look at the table shows 伙伴, not \u4f19\u4f34 (and takes half the bytes).
+    from sqlalchemy import text
+    from sqlmodel import Session
+
+    from models import audit
+
+    with Session(get_engine()) as session:
+        audit.record(
+            session, actor="test", action="note", entity="test", entity_id=1, data={"title": "伙伴评审"}
+        )
+        session.commit()
+        stored = session.execute(text("SELECT CAST(data AS TEXT) FROM audit_event")).scalar_one()
+    assert "伙伴评审" in stored and "\\u" not in stored

@@ -88,6 +88,21 @@ def test_chinese_templates_are_chinese_and_dates_are_shown() -> None:
     assert message.subject.startswith("邀请") and "2026-03-05 02:00 (UTC)" in message.text
 
 
+def test_the_same_instant_is_shown_in_each_readers_zone() -> None:
+    # Formatting is cached; an aware time equals the same instant in any zone, so the cache must
+    # still tell Shanghai's reader 10:00 and Berlin's reader 03:00.
+    from zoneinfo import ZoneInfo
+
+    start = datetime(2027, 1, 14, 2, tzinfo=UTC)
+    shown = [
+        render_message("review_invitation", "en", {**full_context(), "meeting_start": start.astimezone(tz)})
+        for tz in (ZoneInfo("Asia/Shanghai"), ZoneInfo("Europe/Berlin"), UTC)
+    ]
+    assert "2027-01-14 10:00 (UTC+0800)" in shown[0].text
+    assert "2027-01-14 03:00 (UTC+0100)" in shown[1].text
+    assert "2027-01-14 02:00 (UTC)" in shown[2].text
+
+
 def test_optional_keys_may_be_missing_or_none_but_required_ones_may_not() -> None:
     context = full_context()
     for key in ("portal_url", "pack_url", "tier"):
