@@ -16,11 +16,13 @@ from models.calendar import add_business_days, today_local
 from models.db import insert_ignore
 from models.errors import Conflict, InputRejected, NotFound, Problem
 from models.library import Item, Library, load_library
+from models.periods import period_of
 from models.proportionality import Profile, Selection, applies_reason, propose_tier, select_items
 from models.tables import ChecklistGeneration, ChecklistItem, Contact, ItemStatus, Partner, Relationship
 from models.validation import normalize_email
 
 STAGES = ("onboarding", "governance", "review", "exit")
+ITEM_KEY = ("relationship_id", "stage", "period", "item_key")
 CLAUSES = tuple(f"5.{n}" for n in range(1, 13))
 
 
@@ -252,6 +254,51 @@ def generate_checklist(
         used_minutes=selection.used_minutes,
         left_out=[{"item": c.item.id, "reason": c.reason} for c in selection.left_out],
     )
+
+
+def raise_event_items(
+    session: Session, rel: Relationship, event: str, *, actor: str, on: date | None = None
+) -> list[str]:
+    """Ask the items the library ties to an event, now (once per quarter); return their keys.
+
+    They go on their stage's checklist, for a review the one of the quarter the event falls in, so
+    that quarter's review sees whether they were done.
+    """
+    library = load_library()
+    items = [i for i in library.items if i.event == event]
+    partner = session.get(Partner, rel.partner_id)
+    if not items or partner is None:
+        return []
+    day = on or today_local()
+    tier, teams = tier_of(rel, partner), team_owners(session)
+    rows = [
+        _row(
+            rel,
+            item,
+            stage=item.stages[0],
+            period=period_of(day).name if item.stages[0] == "review" else "",
+            tier=tier,
+            start=day,
+            owner=owner_for(rel, item.owner_role, teams),
+            reused=None,
+        )
+        for item in items
+    ]
+    for row in rows:
+        row["reason"] = {**row["reason"], "event": event}
+    if not insert_ignore(session, ChecklistItem, rows, unique=list(ITEM_KEY)):
+        return []
+    keys = [row["item_key"] for row in rows]
+    audit.record(
+        session,
+        actor=actor,
+        action="checklist.event_items",
+        entity="relationship",
+        entity_id=rel.id,
+        relationship_id=rel.id,
+        data={"event": event, "items": keys, "on": day.isoformat()},
+    )
+    return keys
 
 
 def _record_generation(

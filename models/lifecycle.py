@@ -19,7 +19,7 @@ from sqlmodel import Session, select
 from models import audit
 from models.base import utcnow
 from models.calendar import add_months, today_local
-from models.checklists import tier_of
+from models.checklists import raise_event_items, tier_of
 from models.db import insert_ignore
 from models.errors import Conflict, InputRejected, NotFound, Problem, TransitionRefused
 from models.library import load_library
@@ -421,8 +421,11 @@ def change_contact(
     contact: Contact | None,
     actor: str,
     reason: str | None = None,
-) -> list[str]:
-    """Hand a role over to another person (or clear an optional one) and re-run the key-person check."""
+) -> tuple[list[str], list[str]]:
+    """Hand a role over to another person (or clear an optional one) and re-run the key-person check.
+
+    Returns the key-person flags and the checklist items the handover asked for now.
+    """
     if role not in ROLE_FIELDS:
         raise InputRejected([Problem("--role", f"unknown role {role!r}; use {', '.join(ROLE_FIELDS)}")])
     if contact is None and role in ("manager", "sponsor", "partner-contact"):
@@ -438,6 +441,11 @@ def change_contact(
     setattr(rel, ROLE_FIELDS[role], contact.id if contact else None)
     rel.key_person_flags = key_person_flags(rel)
     session.add(rel)
+    asked: list[str] = []
+    if role in ("manager", "deputy") and before is not None and contact is not None and contact.id != before:
+        # A named person of ours moves on: ask for the written handover and the successor's training
+        # now, not at every review.
+        asked = raise_event_items(session, rel, "key_person_change", actor=actor)
     audit.record(
         session,
         actor=actor,
@@ -453,7 +461,7 @@ def change_contact(
             "key_person_flags": rel.key_person_flags,
         },
     )
-    return rel.key_person_flags
+    return rel.key_person_flags, asked
 
 
 def relationship_or_404(session: Session, relationship_id: int) -> Relationship:

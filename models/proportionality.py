@@ -11,7 +11,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from models.library import Item, Library
+from models.library import EVENT_TEXT, Item, Library
 from models.yamlio import load_yaml
 
 TierName = Literal["light", "standard", "enhanced"]
@@ -150,6 +150,8 @@ class Selection:
 
 
 def _why_not(item: Item, tier: str, profile: Profile) -> str | None:
+    if item.event is not None:
+        return f"asked when {EVENT_TEXT[item.event]}"
     a = item.applies
     if a.tiers is not None and tier not in a.tiers:
         return f"not for the {tier} tier"

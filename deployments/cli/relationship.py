@@ -236,7 +236,9 @@ def set_contact(
             raise InputRejected(
                 [Problem("--email", f"{email} is not a known contact (add it with tandem contact add)")]
             )
-        flags = change_contact(session, rel, role=role, contact=contact, actor=actor(), reason=reason)
+        flags, asked = change_contact(session, rel, role=role, contact=contact, actor=actor(), reason=reason)
     console.print(f"relationship {ref}: {role} is now {email or 'nobody'}")
+    for key in asked:
+        console.print(f"asked now for the handover: {key}")
     for flag in flags:
         console.print(f"[yellow]key-person warning:[/yellow] {flag}")

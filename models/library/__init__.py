@@ -12,6 +12,7 @@ from models.library.loader import (
 from models.library.schema import (
     CLAUSES,
     CRITICALITIES,
+    EVENT_TEXT,
     SIZE_CLASSES,
     STAGES,
     TIERS,
@@ -25,6 +26,7 @@ from models.library.schema import (
 __all__ = [
     "CLAUSES",
     "CRITICALITIES",
+    "EVENT_TEXT",
     "SIZE_CLASSES",
     "STAGES",
     "TIERS",

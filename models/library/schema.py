@@ -28,6 +28,9 @@ Tier = Literal["light", "standard", "enhanced"]
 SizeClass = Literal["micro", "small", "medium", "large"]
 Criticality = Literal["low", "medium", "high"]
 Locale = Literal["en", "zh-CN"]
+# Events that ask an item when they happen instead of at every stage (see ItemSpec.event).
+Event = Literal["key_person_change"]
+EVENT_TEXT: dict[str, str] = {"key_person_change": "our manager or deputy changes"}
 
 STAGES: tuple[Stage, ...] = ("onboarding", "governance", "review", "exit")
 TIERS: tuple[Tier, ...] = ("light", "standard", "enhanced")
@@ -189,6 +192,8 @@ class ItemSpec(Strict):
     required: bool | None = None
     protects_msme: bool = False
     evidence_key: Identifier | None = None
+    # Asked when the event happens (on its stage's checklist of that quarter), never by generation.
+    event: Event | None = None
 
     @field_validator("stages")
     @classmethod

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from sqlmodel import col
 from typer.testing import CliRunner
 
 from deployments.cli import app
@@ -117,6 +118,38 @@ def test_set_contact_reruns_key_person_check(tandem_env: str) -> None:
     assert code == 0 and "no deputy manager" in out
     code, out = tandem("relationship", "set-contact", "1", "--role", "deputy", "--email", "wang@qs.example")
     assert code == 1 and "partner-side contact" in out
+
+
+def test_a_new_manager_is_asked_for_the_handover_once_not_at_every_review(tandem_env: str) -> None:
+    from sqlmodel import Session, select
+
+    from models.db import get_engine
+    from models.periods import period_of
+    from models.tables import ChecklistItem
+
+    handover = {"tandem.5.1.handover-on-key-person-change", "tandem.5.6.successor-trained"}
+    _setup()
+    code, out = tandem("checklist", "generate", "1", "--stage", "review", "--period", "2026Q3", "--json")
+    left_out = {entry["item"]: entry["reason"] for entry in json.loads(out)["left_out"]}
+    assert code == 0
+    assert left_out["tandem.5.6.successor-trained"] == "asked when our manager or deputy changes"
+    with Session(get_engine()) as s:
+        assert not s.exec(select(ChecklistItem).where(col(ChecklistItem.item_key).in_(handover))).all()
+    assert tandem("contact", "add", "new@ours.example", "--side", "ours")[0] == 0
+    change = ("relationship", "set-contact", "1", "--role", "manager", "--email", "new@ours.example")
+    code, out = tandem(*change)
+    assert code == 0 and "asked now for the handover: tandem.5.1.handover-on-key-person-change" in out
+    assert "asked now" not in tandem(*change)[1]  # the same change again asks nothing more
+    with Session(get_engine()) as s:
+        asked = s.exec(select(ChecklistItem).where(col(ChecklistItem.item_key).in_(handover))).all()
+    quarter = period_of(asked[0].created_at.date()).name
+    assert sorted(i.item_key for i in asked) == sorted(handover)
+    assert {(i.stage, i.period, i.status) for i in asked} == {("review", quarter, "open")}
+    new_manager = next(i for i in asked if i.owner_role == "manager")
+    with Session(get_engine()) as s:
+        from models.tables import Contact
+
+        assert s.get(Contact, new_manager.owner_contact_id).email == "new@ours.example"  # type: ignore[union-attr]
 
 
 @pytest.fixture
