@@ -17,12 +17,15 @@ from typing import Any
 
 from sqlalchemy import and_, bindparam, func, or_, text, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import defer
+from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session, col, select
 
 from models.base import UTCDateTime, utcnow
 from models.calendar import add_business_days, add_months, today_local
 from models.checklists import _row as checklist_row  # same rows as generate_checklist, made in bulk
 from models.checklists import owner_map, profile_of, team_owners, tier_of
+from models.db import json_text
 from models.errors import NotFound
 from models.health import components, health_score, health_weights, poor_streak, trend
 from models.kpis import checklist_kpis, jurisdiction_for, payment_kpis, response_kpis
@@ -109,23 +112,59 @@ def batches(ids: Sequence[int], size: int) -> list[list[int]]:
 
 
 def insert_many(session: Session, table: Any, rows: list[dict[str, Any]], *, unique: list[str]) -> None:
-    """Insert rows, skipping any that clash with a unique key, as one cached executemany statement.
+    """Insert rows, skipping any that clash with a unique key, as one driver-level executemany.
 
-    `insert_ignore` builds a multi-VALUES statement that SQLAlchemy compiles anew per call, which
-    costs more than the insert itself at thousands of rows; executemany compiles once.
+    Each value goes through its column's own bind processor (the conversion SQLAlchemy would
+    apply), then straight to the driver: SQLAlchemy's per-row parameter handling cost more than
+    the insert itself. Rows give every column they set; missing keys are stored as NULL.
     """
     if not rows:
         return
-    first = rows[0].keys()
-    full = rows
-    if any(row.keys() != first for row in rows):  # executemany needs the same keys in every row
-        keys = sorted({k for row in rows for k in row})
-        full = [{k: row.get(k) for k in keys} for row in rows]
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    statement = insert(table.__table__).on_conflict_do_nothing(index_elements=unique)
-    for start in range(0, len(full), CHUNK):
-        session.execute(statement, full[start : start + CHUNK])
+    keys = tuple(rows[0])
+    if any(row.keys() != rows[0].keys() for row in rows):
+        keys = tuple(sorted({k for row in rows for k in row}))
+    dialect = session.get_bind().dialect
+    sql, processors = _raw_insert(table.__table__, keys, tuple(unique), dialect)
+    values = [
+        tuple(row.get(k) if p is None else p(row.get(k)) for k, p in zip(keys, processors, strict=True))
+        for row in rows
+    ]
+    connection = session.connection()
+    for start in range(0, len(values), CHUNK):
+        connection.exec_driver_sql(sql, values[start : start + CHUNK])  # type: ignore[arg-type]
+
+
+@lru_cache(maxsize=64)
+def _raw_insert(
+    table: Any, keys: tuple[str, ...], unique: tuple[str, ...], dialect: Any
+) -> tuple[str, list[Any]]:
+    quote = dialect.identifier_preparer.quote
+    mark = "?" if dialect.paramstyle == "qmark" else "%s"
+    sql = (
+        f"INSERT INTO {quote(table.name)} ({', '.join(quote(k) for k in keys)}) "
+        f"VALUES ({', '.join([mark] * len(keys))})"
+    )
+    if unique:
+        sql += f" ON CONFLICT ({', '.join(quote(k) for k in unique)}) DO NOTHING"
+    return sql, [table.c[k].type._cached_bind_processor(dialect) for k in keys]
+
+
+def _set_next_reviews(session: Session, dates: dict[int, date], now: datetime) -> None:
+    """Set each relationship's next review date, as one driver-level executemany."""
+    dialect = session.get_bind().dialect
+    mark = "?" if dialect.paramstyle == "qmark" else "%s"
+    table = Relationship.__table__  # type: ignore[attr-defined]
+    on, at = (table.c[k].type._cached_bind_processor(dialect) for k in ("next_review_on", "updated_at"))
+    values = [
+        (day if on is None else on(day), now if at is None else at(now), rid) for rid, day in dates.items()
+    ]
+    sql = f"UPDATE relationship SET next_review_on = {mark}, updated_at = {mark} WHERE id = {mark}"
+    session.connection().exec_driver_sql(sql, values)  # type: ignore[arg-type]
+    # Relationships this session already holds show the new date too, as an ORM update would.
+    for obj in list(session.identity_map.values()):
+        if isinstance(obj, Relationship) and obj.id in dates:
+            set_committed_value(obj, "next_review_on", dates[obj.id])
+            set_committed_value(obj, "updated_at", now)
 
 
 # ---------------------------------------------------------------- the batch
@@ -181,6 +220,13 @@ def _load_relationships(session: Session, ids: Sequence[int]) -> list[tuple[Rela
         .join(Partner, col(Partner.id) == Relationship.partner_id)
         .where(col(Relationship.id).in_(list(ids)), Relationship.stage == Stage.active.value)
         .order_by(col(Relationship.id))
+        # Explanations and objectives are long JSON a review never reads: not loaded, and reading
+        # one by mistake raises instead of quietly querying once per relationship.
+        .options(
+            defer(Relationship.tier_explanation, raiseload=True),  # type: ignore[arg-type]
+            defer(Relationship.size_explanation, raiseload=True),  # type: ignore[arg-type]
+            defer(Relationship.objectives, raiseload=True),  # type: ignore[arg-type]
+        )
     )
     return [(r, p) for r, p in session.exec(query)]
 
@@ -212,19 +258,11 @@ def write_batch(session: Session, plan: BatchPlan) -> list[Prepared]:
     write_review_checklists(session, plan.checklists, set(won), now=now)
     _store_actions(session, prepared, now)
     _store_risks(session, prepared, now)
-    session.execute(
-        update(Relationship),
-        [
-            {
-                "id": p.relationship_id,
-                "next_review_on": plan.next_review[p.relationship_id],
-                "updated_at": now,
-            }
-            for p in prepared
-        ],
-    )
-    session.execute(
-        AuditEvent.__table__.insert(),  # type: ignore[attr-defined]
+    next_review = {p.relationship_id: plan.next_review[p.relationship_id] for p in prepared}
+    _set_next_reviews(session, next_review, now)
+    insert_many(
+        session,
+        AuditEvent,
         [
             {
                 "at": now,
@@ -242,6 +280,7 @@ def write_batch(session: Session, plan: BatchPlan) -> list[Prepared]:
             }
             for p in prepared
         ],
+        unique=[],
     )
     return prepared
 
@@ -538,8 +577,9 @@ def _generation_row(
         "budget_minutes": selection.budget_minutes,
         "used_minutes": selection.used_minutes,
         "stage_started_on": start,
-        "selected": [c.item.id for c in selection.chosen],
-        "left_out": [{"item": c.item.id, "reason": c.reason} for c in selection.left_out],
+        # Serialized once: every relationship of this profile stores the same lists.
+        "selected": json_text([c.item.id for c in selection.chosen]),
+        "left_out": json_text([{"item": c.item.id, "reason": c.reason} for c in selection.left_out]),
         "library_versions": {},
         "generated_at": now,
         "updated_at": now,
@@ -968,7 +1008,7 @@ def action_titles(session: Session, review_ids: Sequence[int]) -> dict[int, list
             .where(col(ReviewAction.review_id).in_(chunk))
             .order_by(col(ReviewAction.id))
         )
-        for review_id, title in session.exec(query):
+        for review_id, title in session.connection().execute(query):
             found[review_id].append(title)
     return found
 
@@ -978,7 +1018,8 @@ def mark_announced(session: Session, review_ids: Sequence[int]) -> None:
     now = utcnow()
     for start in range(0, len(review_ids), 500):
         chunk = list(review_ids[start : start + 500])
-        session.execute(
+        # Core, not ORM, update: no loaded reviews to keep in step, so skip the ORM's bookkeeping.
+        session.connection().execute(
             update(Review).where(col(Review.id).in_(chunk)).values(announced_at=now, updated_at=now)
         )
 

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import resource
-import threading
 from collections import defaultdict
 from collections.abc import Sequence
-from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import Any
@@ -16,7 +14,7 @@ from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from sqlmodel import Session, col, select
 
-from models.db import ensure_schema, get_engine, session_scope
+from models.db import ensure_schema, session_scope
 from models.errors import InputRejected, NotFound, Problem
 from models.reviews import (
     BatchPlan,
@@ -244,20 +242,8 @@ def run_batch(relationship_ids: Sequence[int], scope: SweepScope) -> BatchReport
     with session_scope() as session:
         plan = prepare_batch(session, relationship_ids, scope)
         messages = render_review_messages(session, plan)
-    with _write_turn(), session_scope() as session:
+    with session_scope() as session:
         return publish(session, plan, messages)
-
-
-_SQLITE_WRITER = threading.Lock()
-
-
-def _write_turn() -> AbstractContextManager[Any]:
-    """Take this process's turn to write: SQLite has one writer, and its busy wait sleeps in steps.
-
-    Batches in threads of one process queue here instead (other processes still meet SQLite's
-    own lock); PostgreSQL writes concurrently.
-    """
-    return _SQLITE_WRITER if get_engine().dialect.name == "sqlite" else nullcontext()
 
 
 @task(name="announce-reviews", retries=2, retry_delay_seconds=[2, 10], cache_policy=NO_CACHE)
