@@ -63,7 +63,11 @@ def _json_text(value: Any) -> str:
     """Serialize a JSON column as UTF-8 text: Chinese stays readable and half the size of \\u escapes."""
     if type(value) is JsonText:
         return value
-    return json.dumps(value, ensure_ascii=False)
+    return _ENCODER.encode(value)
+
+
+# One encoder: json.dumps builds a new one per call whenever an option differs from the defaults.
+_ENCODER = json.JSONEncoder(ensure_ascii=False)
 
 
 def get_engine() -> Engine:

@@ -7,7 +7,6 @@ crash, or two sweeps at once, converge on one review per relationship and period
 
 from __future__ import annotations
 
-import json
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -502,7 +501,7 @@ def _insert_from_templates(
         statement = _template_insert(session.get_bind().dialect.name)
         session.execute(
             statement,
-            {"templates": json.dumps(templates, ensure_ascii=False), "picks": json.dumps(picks), "now": now},
+            {"templates": json_text(templates), "picks": json_text(picks), "now": now},
         )
 
 
