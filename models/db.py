@@ -130,6 +130,61 @@ def ensure_schema(*, auto_upgrade: bool = True) -> None:
     upgrade_schema()
 
 
+MAX_PARAMETERS = 30000  # per statement: SQLite allows 32,766 and PostgreSQL 65,535
+
+
+def insert_rows(
+    session: Session,
+    table: Any,
+    rows: list[dict[str, Any]],
+    *,
+    on_conflict: str = "",
+    returning: tuple[str, ...] = (),
+) -> list[Any]:
+    """Insert dict rows straight through the driver; return the `returning` columns of rows written.
+
+    Each value goes through its column's own bind processor (the conversion SQLAlchemy applies),
+    then to the driver: SQLAlchemy's per-row parameter handling cost more than the insert itself
+    at thousands of rows. Without `returning` the rows go as one executemany; with it, as
+    multi-row VALUES statements. Rows give every column they set (missing keys are NULL), and
+    `on_conflict` is the statement's ON CONFLICT clause, if any.
+    """
+    if not rows:
+        return []
+    keys = tuple(rows[0])
+    if any(row.keys() != rows[0].keys() for row in rows):
+        keys = tuple(sorted({k for row in rows for k in row}))
+    dialect = session.get_bind().dialect
+    processors = _bind_processors(table, keys, dialect)
+    values = [
+        tuple(row.get(k) if p is None else p(row.get(k)) for k, p in zip(keys, processors, strict=True))
+        for row in rows
+    ]
+    quote = dialect.identifier_preparer.quote
+    mark = "?" if dialect.paramstyle == "qmark" else "%s"
+    head = f"INSERT INTO {quote(table.name)} ({', '.join(quote(k) for k in keys)}) VALUES "
+    one = f"({', '.join([mark] * len(keys))})"
+    tail = f" {on_conflict}" if on_conflict else ""
+    connection = session.connection()
+    if not returning:
+        for start in range(0, len(values), 2000):
+            connection.exec_driver_sql(head + one + tail, values[start : start + 2000])  # type: ignore[arg-type]
+        return []
+    tail += f" RETURNING {', '.join(quote(c) for c in returning)}"
+    per = max(1, MAX_PARAMETERS // len(keys))
+    out: list[Any] = []
+    for start in range(0, len(values), per):
+        chunk = values[start : start + per]
+        flat = tuple(v for row in chunk for v in row)
+        out += connection.exec_driver_sql(head + ", ".join([one] * len(chunk)) + tail, flat).all()
+    return out
+
+
+@lru_cache(maxsize=128)
+def _bind_processors(table: Any, keys: tuple[str, ...], dialect: Any) -> list[Any]:
+    return [table.c[k].type._cached_bind_processor(dialect) for k in keys]
+
+
 def insert_ignore(session: Session, table: Any, rows: list[dict[str, Any]], *, unique: list[str]) -> int:
     """Insert rows, skipping any that clash with a unique key (concurrent or repeated runs)."""
     if not rows:

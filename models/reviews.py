@@ -15,7 +15,6 @@ from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import and_, bindparam, func, or_, text, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import defer
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session, col, select
@@ -24,7 +23,7 @@ from models.base import UTCDateTime, utcnow
 from models.calendar import add_business_days, add_months, today_local
 from models.checklists import _row as checklist_row  # same rows as generate_checklist, made in bulk
 from models.checklists import owner_map, profile_of, team_owners, tier_of
-from models.db import json_text
+from models.db import insert_rows, json_text
 from models.errors import NotFound
 from models.health import components, health_score, health_weights, poor_streak, trend
 from models.kpis import checklist_kpis, jurisdiction_for, payment_kpis, response_kpis
@@ -55,7 +54,6 @@ from models.tables.core import Stage
 
 ACTOR = "flow:quarterly-review"
 MEETING_AFTER_BUSINESS_DAYS = 10  # time for both sides to read the pack before meeting
-CHUNK = 2000  # rows per executemany call
 
 
 @dataclass(frozen=True)
@@ -111,41 +109,9 @@ def batches(ids: Sequence[int], size: int) -> list[list[int]]:
 
 
 def insert_many(session: Session, table: Any, rows: list[dict[str, Any]], *, unique: list[str]) -> None:
-    """Insert rows, skipping any that clash with a unique key, as one driver-level executemany.
-
-    Each value goes through its column's own bind processor (the conversion SQLAlchemy would
-    apply), then straight to the driver: SQLAlchemy's per-row parameter handling cost more than
-    the insert itself. Rows give every column they set; missing keys are stored as NULL.
-    """
-    if not rows:
-        return
-    keys = tuple(rows[0])
-    if any(row.keys() != rows[0].keys() for row in rows):
-        keys = tuple(sorted({k for row in rows for k in row}))
-    dialect = session.get_bind().dialect
-    sql, processors = _raw_insert(table.__table__, keys, tuple(unique), dialect)
-    values = [
-        tuple(row.get(k) if p is None else p(row.get(k)) for k, p in zip(keys, processors, strict=True))
-        for row in rows
-    ]
-    connection = session.connection()
-    for start in range(0, len(values), CHUNK):
-        connection.exec_driver_sql(sql, values[start : start + CHUNK])  # type: ignore[arg-type]
-
-
-@lru_cache(maxsize=64)
-def _raw_insert(
-    table: Any, keys: tuple[str, ...], unique: tuple[str, ...], dialect: Any
-) -> tuple[str, list[Any]]:
-    quote = dialect.identifier_preparer.quote
-    mark = "?" if dialect.paramstyle == "qmark" else "%s"
-    sql = (
-        f"INSERT INTO {quote(table.name)} ({', '.join(quote(k) for k in keys)}) "
-        f"VALUES ({', '.join([mark] * len(keys))})"
-    )
-    if unique:
-        sql += f" ON CONFLICT ({', '.join(quote(k) for k in unique)}) DO NOTHING"
-    return sql, [table.c[k].type._cached_bind_processor(dialect) for k in keys]
+    """Insert rows, skipping any that clash with a unique key, straight through the driver."""
+    on_conflict = f"ON CONFLICT ({', '.join(unique)}) DO NOTHING" if unique else ""
+    insert_rows(session, table.__table__, rows, on_conflict=on_conflict)
 
 
 def _set_next_reviews(session: Session, dates: dict[int, date], now: datetime) -> None:
@@ -301,25 +267,18 @@ def _claim(session: Session, plan: BatchPlan) -> dict[int, int]:
         }
         for p in plan.prepared
     ]
-    statement = _claim_statement(session.get_bind().dialect.name)
-    won: dict[int, int] = {}
-    for start in range(0, len(rows), CHUNK):
-        result = session.execute(statement, rows[start : start + CHUNK])
-        won.update((rid, review_id) for review_id, rid in result)
-    return won
+    clause = _claim_clause(tuple(rows[0]))
+    table = Review.__table__  # type: ignore[attr-defined]
+    found = insert_rows(session, table, rows, on_conflict=clause, returning=("id", "relationship_id"))
+    return {rid: review_id for review_id, rid in found}
 
 
 @lru_cache(maxsize=4)
-def _claim_statement(dialect: str) -> Any:
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    table = Review.__table__  # type: ignore[attr-defined]
-    statement = insert(table)
+def _claim_clause(columns: tuple[str, ...]) -> str:
+    # Taking over an unfinished (open) review replaces what it held; a finished one is left alone.
     kept = {"id", "relationship_id", "period", "created_at", "announced_at"}
-    return statement.on_conflict_do_update(
-        index_elements=["relationship_id", "period"],
-        set_={c.name: statement.excluded[c.name] for c in table.columns if c.name not in kept},
-        where=table.c.status == ReviewStatus.open.value,
-    ).returning(table.c.id, table.c.relationship_id)
+    updates = ", ".join(f"{c} = excluded.{c}" for c in columns if c not in kept)
+    return f"ON CONFLICT (relationship_id, period) DO UPDATE SET {updates} WHERE review.status = 'open'"
 
 
 @dataclass

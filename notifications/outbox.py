@@ -12,17 +12,16 @@ import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import jinja2
 from sqlalchemy import or_, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, select
 
 from models import audit
 from models.base import utcnow
+from models.db import insert_rows
 from models.errors import InputRejected, NotFound, Problem
 from models.reminders import SendWindow, parse_business_days
 from models.settings import Settings, get_settings
@@ -132,15 +131,6 @@ class MessageSpec:
 
 
 KEYS_PER_QUERY = 500  # well under SQLite's bound-parameter limit
-
-
-@lru_cache(maxsize=4)
-def _insert_statement(dialect: str) -> Any:
-    # Built once per dialect with values bound at execution, so SQLAlchemy reuses the compiled form;
-    # executed over many rows it becomes one batched INSERT, and RETURNING names the rows that were new.
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    table = OutboxMessage.__table__  # type: ignore[attr-defined]
-    return insert(table).on_conflict_do_nothing(index_elements=["key"]).returning(table.c.key)
 
 
 def _by_keys(session: Session, keys: Sequence[str]) -> dict[str, OutboxMessage]:
@@ -291,8 +281,9 @@ def store_rendered(session: Session, batch: RenderedBatch, *, keys: set[str] | N
     rows = [row for key, row in batch.rows.items() if keys is None or key in keys]
     if not rows:
         return set()
-    statement = _insert_statement(session.get_bind().dialect.name)
-    return set(session.connection().execute(statement, rows).scalars())
+    table = OutboxMessage.__table__  # type: ignore[attr-defined]
+    found = insert_rows(session, table, rows, on_conflict="ON CONFLICT (key) DO NOTHING", returning=("key",))
+    return {key for (key,) in found}
 
 
 def _message_row(
