@@ -155,13 +155,13 @@ def insert_rows(
     if any(row.keys() != rows[0].keys() for row in rows):
         keys = tuple(sorted({k for row in rows for k in row}))
     dialect = session.get_bind().dialect
-    processors = _bind_processors(table, keys, dialect)
+    processors = bind_processors(table, keys, dialect)
     values = [
         tuple(row.get(k) if p is None else p(row.get(k)) for k, p in zip(keys, processors, strict=True))
         for row in rows
     ]
     quote = dialect.identifier_preparer.quote
-    mark = "?" if dialect.paramstyle == "qmark" else "%s"
+    mark = param_mark(dialect)
     head = f"INSERT INTO {quote(table.name)} ({', '.join(quote(k) for k in keys)}) VALUES "
     one = f"({', '.join([mark] * len(keys))})"
     tail = f" {on_conflict}" if on_conflict else ""
@@ -181,8 +181,14 @@ def insert_rows(
 
 
 @lru_cache(maxsize=128)
-def _bind_processors(table: Any, keys: tuple[str, ...], dialect: Any) -> list[Any]:
+def bind_processors(table: Any, keys: tuple[str, ...], dialect: Any) -> list[Any]:
+    """Return each column's bind processor (None where the driver takes the value as it is)."""
     return [table.c[k].type._cached_bind_processor(dialect) for k in keys]
+
+
+def param_mark(dialect: Any) -> str:
+    """Return the driver's positional parameter marker: `?` for sqlite3, `%s` for psycopg."""
+    return "?" if dialect.paramstyle == "qmark" else "%s"
 
 
 def insert_ignore(session: Session, table: Any, rows: list[dict[str, Any]], *, unique: list[str]) -> int:

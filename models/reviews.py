@@ -21,9 +21,9 @@ from sqlmodel import Session, col, select
 
 from models.base import UTCDateTime, utcnow
 from models.calendar import add_business_days, add_months, today_local
+from models.checklists import ITEM_KEY, owner_map, profile_of, team_owners, tier_of
 from models.checklists import _row as checklist_row  # same rows as generate_checklist, made in bulk
-from models.checklists import owner_map, profile_of, team_owners, tier_of
-from models.db import insert_rows, json_text
+from models.db import bind_processors, insert_rows, json_text, param_mark
 from models.errors import NotFound
 from models.health import components, health_score, health_weights, poor_streak, trend
 from models.kpis import checklist_kpis, jurisdiction_for, payment_kpis, response_kpis
@@ -117,9 +117,9 @@ def insert_many(session: Session, table: Any, rows: list[dict[str, Any]], *, uni
 def _set_next_reviews(session: Session, dates: dict[int, date], now: datetime) -> None:
     """Set each relationship's next review date, as one driver-level executemany."""
     dialect = session.get_bind().dialect
-    mark = "?" if dialect.paramstyle == "qmark" else "%s"
+    mark = param_mark(dialect)
     table = Relationship.__table__  # type: ignore[attr-defined]
-    on, at = (table.c[k].type._cached_bind_processor(dialect) for k in ("next_review_on", "updated_at"))
+    on, at = bind_processors(table, ("next_review_on", "updated_at"), dialect)
     values = [
         (day if on is None else on(day), now if at is None else at(now), rid) for rid, day in dates.items()
     ]
@@ -388,7 +388,6 @@ def write_review_checklists(
 # few dozen templates and one (relationship, owner, template) triple per item, both sent as JSON:
 # SQLAlchemy's per-row parameter processing of 33 wide rows a relationship cost more than all the
 # rest of the review.
-ITEM_KEY = ("relationship_id", "stage", "period", "item_key")
 TEMPLATE_COLUMNS = (
     "stage",
     "period",
