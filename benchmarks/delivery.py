@@ -82,8 +82,8 @@ def _setup(home: str, port: int, messages: int) -> None:
             "TANDEM_BUSINESS_DAYS": "1,2,3,4,5,6,7",
         }
     )
-    from models.db import session_scope, upgrade_schema
-    from models.partners import ContactCreate, add_contact
+    from models.core.db import session_scope, upgrade_schema
+    from models.partners.registry import ContactCreate, add_contact
     from models.tables.core import Side
     from notifications.outbox import queue_message
 

@@ -69,7 +69,7 @@ def _insert(connection: sqlite3.Connection, table: Table, rows: Iterator[tuple[A
 
 def build(path: str, items: int, today: date) -> None:
     """Create the schema (real migrations) and fill it with partners, contacts, relationships, items."""
-    from models.db import upgrade_schema
+    from models.core.db import upgrade_schema
     from models.tables import ChecklistItem, Contact, Partner, Relationship
 
     upgrade_schema()
@@ -181,7 +181,7 @@ def main() -> None:
         build(path, args.items, today)
         build_seconds = time.perf_counter() - started
 
-        from models.db import session_scope
+        from models.core.db import session_scope
         from notifications.reminders import due_item_rows, plan_reminders
         from notifications.rules import load_rules
 

@@ -54,7 +54,7 @@ def _insert(connection: Any, table: Any, rows: list[dict[str, Any]]) -> None:
 def seed(url: str, home: str, relationships: int, seed_value: int = 44004) -> None:
     """Create the schema and N active relationships with payments, scorecards and past reviews."""
     _configure(url, home)
-    from models.db import get_engine, upgrade_schema
+    from models.core.db import get_engine, upgrade_schema
     from models.tables import Contact, Partner, Relationship
 
     upgrade_schema()
@@ -293,7 +293,7 @@ def run(relationships: int, database_url: str | None, batch_size: int, workers: 
         }
     finally:
         if schema is not None:
-            from models.db import engine_for
+            from models.core.db import engine_for
 
             engine_for(url).dispose()
             _drop_schema(database_url or "", schema)
@@ -309,7 +309,7 @@ def _sweep(url: str, home: str, batch_size: int, workers: int) -> dict[str, Any]
     from sqlmodel import Session, select
 
     from flows.quarterly_review import quarterly_review
-    from models.db import get_engine
+    from models.core.db import get_engine
     from models.tables import Review
 
     @flow(name="benchmark-warm-up")

@@ -11,10 +11,10 @@ from prefect.flow_runs import resume_flow_run
 from sqlmodel import Session, col, select
 
 from flows.onboard_partner import OnboardingRequest, onboard_partner
-from models.db import ensure_schema, session_scope
-from models.errors import NotFound
-from models.lifecycle import ApprovalDecision, record_approval
-from models.relationships import find_relationship
+from models.core.db import ensure_schema, session_scope
+from models.core.errors import NotFound
+from models.lifecycle.machine import ApprovalDecision, record_approval
+from models.lifecycle.relationships import find_relationship
 from models.tables import AuditEvent, Contact, Relationship
 
 

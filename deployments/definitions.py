@@ -32,7 +32,7 @@ from flows.portfolio_report import portfolio_report
 from flows.quarterly_review import quarterly_review
 from flows.send_reminders import send_reminders
 from flows.setup_governance import setup_governance
-from models.settings import Settings, get_settings
+from models.core.settings import Settings, get_settings
 
 POOL_DEPLOYMENT = "tandem"  # `tandem deploy`: <flow>/tandem on a work pool
 SERVE_DEPLOYMENT = "tandem-local"  # `tandem serve`: its own names, so a stopped serve pauses only these

@@ -61,8 +61,8 @@ def _prepare_environment() -> None:
 
 
 def _import_partners() -> None:
-    from models.db import session_scope, upgrade_schema
-    from models.importer import import_partners
+    from models.core.db import session_scope, upgrade_schema
+    from models.partners.importer import import_partners
 
     upgrade_schema()
     with session_scope() as session:
@@ -74,8 +74,8 @@ def _import_partners() -> None:
 def _print_partners() -> None:
     from sqlmodel import col, select
 
-    from models.db import session_scope
-    from models.partners import classify_partner
+    from models.core.db import session_scope
+    from models.partners.registry import classify_partner
     from models.tables import Partner
 
     table = Table("id", "partner", "country", "industry", "staff", "size", "scheme", title="Sample partners")
@@ -118,8 +118,8 @@ def _onboard_all() -> list[int]:
 
 def _answer_required(relationship_id: int, stage: str) -> int:
     """Close the stage's required items as the people who own them would."""
-    from models.checklists import mark_done, open_required
-    from models.db import session_scope
+    from models.checklists.generation import mark_done, open_required
+    from models.core.db import session_scope
     from models.tables import Contact, Relationship
 
     with session_scope() as session:
@@ -150,10 +150,10 @@ def _review() -> None:
     """Load payments and both sides' scores, run the quarterly review, write the portfolio report."""
     from flows.portfolio_report import portfolio_report
     from flows.quarterly_review import quarterly_review
-    from models.db import session_scope
-    from models.payments import import_payments
-    from models.relationships import find_relationship
-    from models.scorecards import import_scores
+    from models.core.db import session_scope
+    from models.lifecycle.relationships import find_relationship
+    from models.payments.ledger import import_payments
+    from models.reviews.scorecards import import_scores
 
     with session_scope() as session:
         plan = import_payments(session, SAMPLES / "payments.csv", actor="demo")
@@ -191,7 +191,7 @@ def _exit(relationship_id: int) -> None:
 def _print_portfolio() -> None:
     from sqlmodel import col, select
 
-    from models.db import session_scope
+    from models.core.db import session_scope
     from models.tables import Partner, Relationship
 
     table = Table(

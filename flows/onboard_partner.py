@@ -13,9 +13,9 @@ from prefect.flow_runs import pause_flow_run, suspend_flow_run
 from prefect.input import RunInput
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from models.partners import PartnerCreate
+from models.core.validation import normalize_email
+from models.partners.registry import PartnerCreate
 from models.tables.core import Criticality, Tier
-from models.validation import normalize_email
 from tasks.lifecycle import (
     Objectives,
     finish_onboarding,

@@ -18,8 +18,8 @@ from prefect.futures import as_completed
 from prefect.task_runners import ProcessPoolTaskRunner
 from pydantic import Field
 
-from models.reviews import batches
-from models.settings import get_settings
+from models.core.settings import get_settings
+from models.reviews.sweep import batches
 from tasks.review import announce_task, find_due, pack_markdown, review_batch_task
 
 

@@ -35,11 +35,11 @@ from apprise.plugins.lark import NotifyLark
 from apprise.plugins.wecombot import NotifyWeComBot
 from apprise.result import AppriseResultStatus
 
-from models.channels import masked
-from models.errors import DeliveryError, DeliveryUnknown, InputRejected
-from models.partners import contact_channels
-from models.secrets import MASK
-from models.settings import Settings, get_settings
+from models.core.errors import DeliveryError, DeliveryUnknown, InputRejected
+from models.core.secrets import MASK
+from models.core.settings import Settings, get_settings
+from models.partners.channels import masked
+from models.partners.registry import contact_channels
 from models.tables import Contact
 
 # Apprise logs credentials at DEBUG and below, and urllib3 logs every request line (webhook tokens sit

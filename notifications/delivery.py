@@ -19,10 +19,10 @@ from typing import Any
 from sqlalchemy import update
 from sqlmodel import Session, col, select
 
-from models.base import utcnow
-from models.db import session_scope
-from models.errors import DeliveryError, DeliveryUnknown, InputRejected, NotFound
-from models.partners import find_contact
+from models.core.base import utcnow
+from models.core.db import session_scope
+from models.core.errors import DeliveryError, DeliveryUnknown, InputRejected, NotFound
+from models.partners.registry import find_contact
 from models.tables import Contact, DeliveryStatus, MessageStatus, OutboxDelivery, OutboxMessage
 from notifications.channels import (
     Outgoing,

@@ -19,12 +19,12 @@ import jinja2
 from sqlalchemy import or_, update
 from sqlmodel import Session, col, select
 
-from models import audit
-from models.base import utcnow
-from models.db import insert_rows
-from models.errors import InputRejected, NotFound, Problem
-from models.reminders import SendWindow, parse_business_days
-from models.settings import Settings, get_settings
+from models.core import audit
+from models.core.base import utcnow
+from models.core.calendar import SendWindow, parse_business_days
+from models.core.db import insert_rows
+from models.core.errors import InputRejected, NotFound, Problem
+from models.core.settings import Settings, get_settings
 from models.tables import (
     ChecklistItem,
     Contact,

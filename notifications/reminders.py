@@ -15,10 +15,10 @@ from typing import Any
 from sqlalchemy import Row
 from sqlmodel import Session, col, select
 
-from models.base import utcnow
-from models.portal import portal_url_for
-from models.reminders import EntryState, entry_state, escalation_level
-from models.settings import get_settings
+from models.checklists.due import EntryState, entry_state, escalation_level
+from models.core.base import utcnow
+from models.core.settings import get_settings
+from models.portal.links import portal_url_for
 from models.tables import ChecklistItem, Contact, Partner, Relationship
 from models.tables.checklist import ItemStatus
 from models.tables.core import Side, Stage

@@ -10,7 +10,7 @@ from typing import Any
 
 import jinja2
 
-from models.settings import LANGUAGES
+from models.core.settings import LANGUAGES
 
 MESSAGE_KINDS = (
     "welcome",

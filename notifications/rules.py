@@ -9,7 +9,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from models.errors import InputRejected, Problem
+from models.core.errors import InputRejected, Problem
 from models.tables.core import Tier
 
 Weekdays = list[int]

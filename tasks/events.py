@@ -10,7 +10,7 @@ from prefect.context import FlowRunContext, TaskRunContext
 from prefect.events import emit_event
 from prefect.events.worker import EventsWorker
 
-from models.lifecycle import StageChange
+from models.lifecycle.machine import StageChange
 
 
 def emit_stage_change(change: StageChange | None, **payload: Any) -> None:

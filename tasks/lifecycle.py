@@ -12,12 +12,12 @@ from typing import Any
 from prefect import task
 from pydantic import BaseModel, ConfigDict, Field
 
-from models.base import utcnow
-from models.calendar import today_local
-from models.checklists import checklist_view, generate_checklist, open_required
-from models.db import ensure_schema, session_scope
-from models.errors import NotFound
-from models.lifecycle import (
+from models.checklists.generation import checklist_view, generate_checklist, open_required
+from models.core.base import utcnow
+from models.core.calendar import today_local
+from models.core.db import ensure_schema, session_scope
+from models.core.errors import NotFound
+from models.lifecycle.machine import (
     ApprovalDecision,
     activate,
     apply_approval,
@@ -31,9 +31,9 @@ from models.lifecycle import (
     store_proposed_tier,
     transition,
 )
-from models.partners import PartnerCreate, add_partner, existing_registrations, find_partner
-from models.portal import portal_url_for
-from models.relationships import RelationshipOpen, find_relationship, open_relationship
+from models.lifecycle.relationships import RelationshipOpen, find_relationship, open_relationship
+from models.partners.registry import PartnerCreate, add_partner, existing_registrations, find_partner
+from models.portal.links import portal_url_for
 from models.tables import Contact, Document, Partner, Relationship
 from models.tables.core import Stage
 from notifications.documents import render_document
@@ -145,7 +145,7 @@ def _message_context(session: Any, rel: Relationship, recipient: Contact, **extr
 @task
 def request_approval(relationship_id: int, flow_run_id: str | None) -> None:
     """Ask the sponsor to approve (one message per relationship), and note which run waits."""
-    from models import audit
+    from models.core import audit
 
     with session_scope() as session:
         rel = relationship_or_404(session, relationship_id)
@@ -298,7 +298,7 @@ def start_governance(relationship_id: int, as_of: date | None) -> dict[str, Any]
         rel = relationship_or_404(session, relationship_id)
         missing = open_required(session, relationship_id, "onboarding") if rel.stage == "onboarding" else []
         if missing:
-            from models.errors import TransitionRefused
+            from models.core.errors import TransitionRefused
 
             titles = ", ".join(f"#{i.id} {i.title.get('en', i.item_key)}" for i in missing[:10])
             raise TransitionRefused(

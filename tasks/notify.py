@@ -10,8 +10,8 @@ from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from prefect.concurrency.sync import rate_limit
 
-from models.db import ensure_schema, session_scope
-from models.settings import get_settings
+from models.core.db import ensure_schema, session_scope
+from models.core.settings import get_settings
 from notifications.delivery import deliver_due
 from notifications.reminders import sweep
 

@@ -14,9 +14,10 @@ from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from sqlmodel import Session, col, select
 
-from models.db import ensure_schema, session_scope
-from models.errors import InputRejected, NotFound, Problem
-from models.reviews import (
+from models.core.db import ensure_schema, session_scope
+from models.core.errors import InputRejected, NotFound, Problem
+from models.core.settings import LANGUAGES, get_settings
+from models.reviews.sweep import (
     BatchPlan,
     Prepared,
     SweepScope,
@@ -29,7 +30,6 @@ from models.reviews import (
     unannounced,
     write_batch,
 )
-from models.settings import LANGUAGES, get_settings
 from models.tables import Contact
 from notifications.outbox import (
     Attachment,
@@ -296,7 +296,7 @@ def write_portfolio(out: str | None, *, as_of: date | None, language: str) -> di
     """Compute the portfolio and, if `out` is given, write its HTML report there."""
     from pathlib import Path
 
-    from models.portfolio import portfolio
+    from models.reviews.portfolio import portfolio
 
     ensure_schema()
     with session_scope() as session:

@@ -33,8 +33,8 @@ import pytest  # noqa: E402
 from sqlalchemy import create_engine, text  # noqa: E402
 from sqlmodel import Session  # noqa: E402
 
-from models.db import engine_for, get_engine, upgrade_schema  # noqa: E402
-from models.settings import get_settings  # noqa: E402
+from models.core.db import engine_for, get_engine, upgrade_schema  # noqa: E402
+from models.core.settings import get_settings  # noqa: E402
 
 pytest_plugins = ["tests.support.servers"]
 

@@ -8,7 +8,7 @@ import typer
 from rich.table import Table
 
 from deployments.cli.common import actor, console, db, handle_errors, print_json
-from models.checklists import (
+from models.checklists.generation import (
     STAGES,
     checklist_view,
     generate_checklist,
@@ -16,8 +16,8 @@ from models.checklists import (
     mark_not_applicable,
     waive,
 )
-from models.lifecycle import store_proposed_tier
-from models.relationships import find_relationship
+from models.lifecycle.machine import store_proposed_tier
+from models.lifecycle.relationships import find_relationship
 from notifications.documents import render_document
 
 app = typer.Typer(help="Proportionate checklists per relationship and stage.", no_args_is_help=True)

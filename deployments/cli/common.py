@@ -15,9 +15,9 @@ from pydantic import BaseModel, ValidationError
 from rich.console import Console
 from sqlmodel import Session
 
-from models.db import ensure_schema, session_scope
-from models.errors import InputRejected, Problem, TandemError
-from models.validation import problems_from
+from models.core.db import ensure_schema, session_scope
+from models.core.errors import InputRejected, Problem, TandemError
+from models.core.validation import problems_from
 
 console = Console()
 err_console = Console(stderr=True)

@@ -9,9 +9,9 @@ from pydantic import SecretStr
 from rich.table import Table
 
 from deployments.cli.common import console, handle_errors, print_json
-from models.db import current_revision, head_revision, upgrade_schema
-from models.secrets import mask
-from models.settings import get_settings
+from models.core.db import current_revision, head_revision, upgrade_schema
+from models.core.secrets import mask
+from models.core.settings import get_settings
 
 config_app = typer.Typer(help="Show the effective configuration.", no_args_is_help=True)
 db_app = typer.Typer(help="Create or upgrade the database schema.", no_args_is_help=True)

@@ -10,9 +10,9 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from models.errors import InputRejected
-from models.library import CLAUSES, STAGES, Item, check_library, load_library
-from models.settings import LANGUAGES, get_settings
+from models.checklists.library import CLAUSES, STAGES, Item, check_library, load_library
+from models.core.errors import InputRejected
+from models.core.settings import LANGUAGES, get_settings
 
 app = typer.Typer(help="Checklist content library.", no_args_is_help=True)
 

@@ -20,8 +20,8 @@ from deployments.cli.options import (
     PaymentDays,
     Sponsor,
 )
-from models.errors import InputRejected, Problem
-from models.lifecycle import EXIT_TRIGGERS, ApprovalDecision
+from models.core.errors import InputRejected, Problem
+from models.lifecycle.machine import EXIT_TRIGGERS, ApprovalDecision
 from models.tables.core import Criticality, Tier
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON.")]

@@ -11,9 +11,9 @@ from rich.table import Table
 
 from deployments.cli import common
 from deployments.cli.common import actor, console, db, handle_errors, print_json
-from models.db import ensure_schema
-from models.errors import InputRejected, Problem
-from models.settings import get_settings
+from models.core.db import ensure_schema
+from models.core.errors import InputRejected, Problem
+from models.core.settings import get_settings
 from models.tables import DeliveryStatus
 from notifications.delivery import send_test_message
 from notifications.outbox import deliveries_of, list_messages, message_public, retry_message

@@ -10,10 +10,11 @@ from rich.table import Table
 from sqlmodel import col, select
 
 from deployments.cli.common import actor, console, db, handle_errors, print_json
-from models.channels import split_urls
-from models.errors import InputRejected
-from models.importer import import_partners
-from models.partners import (
+from models.core.errors import InputRejected
+from models.core.validation import problems_from
+from models.partners.channels import split_urls
+from models.partners.importer import import_partners
+from models.partners.registry import (
     ContactCreate,
     add_contact,
     add_partner,
@@ -26,7 +27,6 @@ from models.partners import (
 )
 from models.tables import Contact, Partner
 from models.tables.core import Side
-from models.validation import problems_from
 
 app = typer.Typer(help="Register, import, list and classify partners.", no_args_is_help=True)
 contact_app = typer.Typer(help="People on either side of a relationship.", no_args_is_help=True)

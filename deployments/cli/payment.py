@@ -9,8 +9,8 @@ import typer
 from rich.table import Table
 
 from deployments.cli.common import actor, console, db, handle_errors, print_json
-from models.payments import add_payment, from_minor, import_payments, payments_of, validate_payment
-from models.relationships import find_relationship
+from models.lifecycle.relationships import find_relationship
+from models.payments.ledger import add_payment, from_minor, import_payments, payments_of, validate_payment
 
 app = typer.Typer(help="Record invoices and payments.", no_args_is_help=True)
 

@@ -21,17 +21,17 @@ from deployments.cli.options import (
     PaymentDays,
     Sponsor,
 )
-from models.audit import events_for
-from models.checklists import evidence_map, tier_of
-from models.errors import InputRejected, Problem
-from models.lifecycle import change_contact
-from models.partners import find_contact
-from models.relationships import (
+from models.checklists.generation import evidence_map, tier_of
+from models.core.audit import events_for
+from models.core.errors import InputRejected, Problem
+from models.lifecycle.machine import change_contact
+from models.lifecycle.relationships import (
     RelationshipOpen,
     find_relationship,
     open_relationship,
     relationship_public,
 )
+from models.partners.registry import find_contact
 from models.tables import Partner, Relationship
 from models.tables.core import Criticality
 from notifications.documents import render_document

@@ -9,8 +9,8 @@ from typing import Annotated
 import typer
 
 from deployments.cli.common import console, db, handle_errors, print_json
-from models.errors import InputRejected, Problem
-from models.settings import LANGUAGES
+from models.core.errors import InputRejected, Problem
+from models.core.settings import LANGUAGES
 
 app = typer.Typer(help="Reports across the portfolio.", no_args_is_help=True)
 

@@ -10,10 +10,10 @@ import typer
 from rich.table import Table
 
 from deployments.cli.common import actor, console, db, handle_errors, print_json
-from models.errors import InputRejected, Problem
-from models.relationships import find_relationship
-from models.reviews import review_public
-from models.scorecards import SIDES, import_scores
+from models.core.errors import InputRejected, Problem
+from models.lifecycle.relationships import find_relationship
+from models.reviews.scorecards import SIDES, import_scores
+from models.reviews.sweep import review_public
 from tasks.review import review_pack
 
 app = typer.Typer(help="Periodic reviews: run the sweep, show a review, record scores.", no_args_is_help=True)
@@ -47,7 +47,7 @@ def run(
 ) -> None:
     """Run the `quarterly-review` flow now: review every relationship that is due."""
     from flows.quarterly_review import quarterly_review
-    from models.periods import parse_period
+    from models.core.periods import parse_period
 
     day = _date(as_of, "--as-of")
     if period is not None:

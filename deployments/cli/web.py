@@ -7,10 +7,10 @@ from typing import Annotated
 import typer
 
 from deployments.cli.common import actor, console, db, handle_errors
-from models.errors import InputRejected, Problem
-from models.partners import find_contact
-from models.portal import issue_link, link_url, revoke_link
-from models.relationships import find_relationship
+from models.core.errors import InputRejected, Problem
+from models.lifecycle.relationships import find_relationship
+from models.partners.registry import find_contact
+from models.portal.links import issue_link, link_url, revoke_link
 
 portal_app = typer.Typer(help="Partners' personal portal links.", no_args_is_help=True)
 

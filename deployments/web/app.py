@@ -14,9 +14,9 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from deployments.web import dashboard, portal
 from deployments.web.pages import language_of, page
 from deployments.web.security import BodyLimit, FailureLimiter, SecurityHeaders
-from models.db import ensure_schema
-from models.errors import Conflict, InputRejected, NotFound
-from models.portal import LinkRefused
+from models.core.db import ensure_schema
+from models.core.errors import Conflict, InputRejected, NotFound
+from models.portal.links import LinkRefused
 
 MAX_UPLOAD_BYTES = 5 * 1024 * 1024
 FORM_OVERHEAD_BYTES = 64 * 1024  # the note, link and multipart framing around a file

@@ -16,16 +16,16 @@ from sqlmodel import Session, col, select
 
 from deployments.web.pages import language_of, page
 from deployments.web.security import CSRF_COOKIE, browser_id, client_key, csrf_for, csrf_valid, require
-from models.audit import events_for
-from models.checklists import items_of
-from models.db import session_scope
-from models.errors import InputRejected, NotFound
-from models.lifecycle import relationship_or_404, risks_of
-from models.portal import current_period, sign_scope
-from models.portfolio import portfolio
-from models.relationships import relationship_public
-from models.scorecards import compare, scores_of
-from models.settings import LANGUAGES, get_settings
+from models.checklists.generation import items_of
+from models.core.audit import events_for
+from models.core.db import session_scope
+from models.core.errors import InputRejected, NotFound
+from models.core.settings import LANGUAGES, get_settings
+from models.lifecycle.machine import relationship_or_404, risks_of
+from models.lifecycle.relationships import relationship_public
+from models.portal.links import current_period, sign_scope
+from models.reviews.portfolio import portfolio
+from models.reviews.scorecards import compare, scores_of
 from models.tables import Contact, Document, OutboxDelivery, Review, ReviewStatus, ScorecardEntry
 from notifications.outbox import list_messages, message_public
 from tasks.review import PACK_FORMATS, review_pack

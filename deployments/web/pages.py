@@ -11,7 +11,7 @@ import yaml
 from fastapi import Request
 from fastapi.responses import HTMLResponse
 
-from models.settings import LANGUAGES, get_settings
+from models.core.settings import LANGUAGES, get_settings
 
 LANG_COOKIE = "tandem_lang"
 

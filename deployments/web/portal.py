@@ -11,12 +11,12 @@ from starlette.concurrency import run_in_threadpool
 
 from deployments.web.pages import language_of, page
 from deployments.web.security import BodyTooLarge, client_key, csrf_for, csrf_valid, require
-from models.calendar import today_local
-from models.checklists import item_public
-from models.db import session_scope
-from models.errors import InputRejected, NotFound, Problem
-from models.library import load_library
-from models.portal import (
+from models.checklists.generation import item_public
+from models.checklists.library import load_library
+from models.core.calendar import today_local
+from models.core.db import session_scope
+from models.core.errors import InputRejected, NotFound, Problem
+from models.portal.links import (
     LinkRefused,
     PortalAccess,
     complete_item,
@@ -27,7 +27,7 @@ from models.portal import (
     submit_scores,
     verify_link,
 )
-from models.scorecards import PRINCIPLES, scores_of
+from models.reviews.scorecards import PRINCIPLES, scores_of
 from models.tables import Contact, ItemStatus
 from tasks.lifecycle import announce_if_onboarding_complete
 

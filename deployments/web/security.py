@@ -11,7 +11,7 @@ from collections.abc import Callable
 from fastapi import HTTPException, Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from models.portal import scope_ok, sign_scope
+from models.portal.links import scope_ok, sign_scope
 
 # No inline script or style anywhere; pages carry tokens in their URL, so no referrer and no cache.
 CSP = (

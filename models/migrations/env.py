@@ -3,7 +3,7 @@
 from alembic import context
 
 import models.tables  # noqa: F401  (registers every table on the metadata)
-from models.db import engine_for
+from models.core.db import engine_for
 from models.tables import metadata
 
 config = context.config

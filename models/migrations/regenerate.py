@@ -9,7 +9,7 @@ from pathlib import Path
 
 from alembic import command
 
-from models.db import alembic_config, engine_for
+from models.core.db import alembic_config, engine_for
 
 
 def main() -> None:

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import Column, Index, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-from models.base import JSONType, UTCDateTime, utcnow
+from models.core.base import JSONType, UTCDateTime, utcnow
 
 
 class ItemStatus(StrEnum):

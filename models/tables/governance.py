@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import Column, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-from models.base import JSONType, UTCDateTime, utcnow
+from models.core.base import JSONType, UTCDateTime, utcnow
 
 
 def _at() -> Any:

@@ -7,7 +7,7 @@ from datetime import datetime
 from sqlalchemy import Column, Index
 from sqlmodel import Field, SQLModel
 
-from models.base import UTCDateTime, utcnow
+from models.core.base import UTCDateTime, utcnow
 
 
 class PortalLink(SQLModel, table=True):

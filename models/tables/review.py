@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import BigInteger, CheckConstraint, Column, Index, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-from models.base import JSONType, UTCDateTime, utcnow
+from models.core.base import JSONType, UTCDateTime, utcnow
 
 
 class ReviewStatus(StrEnum):

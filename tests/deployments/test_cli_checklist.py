@@ -123,8 +123,8 @@ def test_set_contact_reruns_key_person_check(tandem_env: str) -> None:
 def test_a_new_manager_is_asked_for_the_handover_once_not_at_every_review(tandem_env: str) -> None:
     from sqlmodel import Session, select
 
-    from models.db import get_engine
-    from models.periods import period_of
+    from models.core.db import get_engine
+    from models.core.periods import period_of
     from models.tables import ChecklistItem
 
     handover = {"tandem.5.1.handover-on-key-person-change", "tandem.5.6.successor-trained"}
@@ -165,8 +165,8 @@ def events(monkeypatch: pytest.MonkeyPatch, prefect_server: None) -> Iterator[An
 
 
 def test_closing_the_last_onboarding_item_announces_completion(tandem_env: str, events: Any) -> None:
-    from models.checklists import open_required
-    from models.db import session_scope
+    from models.checklists.generation import open_required
+    from models.core.db import session_scope
     from models.tables import Relationship
 
     _setup()

@@ -189,7 +189,7 @@ def test_frozen_size_class_survives_later_growth(tandem_env: str) -> None:
     )
     from sqlmodel import select
 
-    from models.db import session_scope
+    from models.core.db import session_scope
     from models.tables import Partner
 
     with session_scope() as s:
@@ -264,7 +264,7 @@ def test_contact_channels_are_never_printed(tandem_env: str) -> None:
 
 
 def test_config_show_masks_secrets(tandem_env: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    from models.settings import get_settings
+    from models.core.settings import get_settings
 
     monkeypatch.setenv("TANDEM_SMTP_PASSWORD", "hunter2-smtp")
     monkeypatch.setenv("TANDEM_TIMEZONE", "Asia/Shanghai")
@@ -276,7 +276,7 @@ def test_config_show_masks_secrets(tandem_env: str, monkeypatch: pytest.MonkeyPa
 
 
 def test_placeholder_secret_is_refused(tandem_env: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    from models.settings import get_settings
+    from models.core.settings import get_settings
 
     monkeypatch.setenv("TANDEM_SECRET_KEY", "changeme")
     get_settings.cache_clear()

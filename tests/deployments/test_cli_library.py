@@ -10,8 +10,8 @@ import yaml
 from typer.testing import CliRunner
 
 from deployments.cli.library import app
-from models.library import CLAUSES
-from models.settings import get_settings
+from models.checklists.library import CLAUSES
+from models.core.settings import get_settings
 
 runner = CliRunner()
 

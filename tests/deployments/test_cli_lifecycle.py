@@ -8,7 +8,7 @@ import pytest
 from typer.testing import CliRunner
 
 from deployments.cli import app
-from models.settings import get_settings
+from models.core.settings import get_settings
 
 runner = CliRunner()
 pytestmark = pytest.mark.usefixtures("prefect_server")

@@ -41,7 +41,7 @@ def setup_relationship() -> str:
     rel = json.loads(out)
     from sqlmodel import Session
 
-    from models.db import get_engine
+    from models.core.db import get_engine
     from models.tables import Relationship
 
     with Session(get_engine()) as s:  # activate directly: the lifecycle is tested elsewhere

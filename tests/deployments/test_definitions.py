@@ -38,7 +38,7 @@ from deployments.definitions import (
     rule_of,
 )
 from deployments.deploy import email_rate
-from models.settings import Settings
+from models.core.settings import Settings
 from tasks.notify import EMAIL_RATE_LIMIT
 
 REPO = Path(__file__).resolve().parents[2]

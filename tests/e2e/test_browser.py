@@ -17,9 +17,9 @@ import uvicorn
 from sqlmodel import Session, select
 
 from deployments.web import create_app
-from models.calendar import today_local
-from models.portal import current_period, portal_url_for
-from models.settings import get_settings
+from models.core.calendar import today_local
+from models.core.settings import get_settings
+from models.portal.links import current_period, portal_url_for
 from models.tables import ChecklistItem, Contact, Payment, Review, ScorecardEntry
 from notifications.delivery import deliver_due
 from notifications.outbox import queue

@@ -14,12 +14,12 @@ from deployments.approvals import decide_onboarding
 from flows.exit_relationship import exit_relationship
 from flows.onboard_partner import OnboardingRequest, onboard_partner
 from flows.setup_governance import setup_governance
-from models.checklists import items_of, mark_done, open_required
-from models.db import get_engine, session_scope
-from models.library import clear_library_cache
-from models.lifecycle import ApprovalDecision
-from models.partners import PartnerCreate
-from models.settings import get_settings
+from models.checklists.generation import items_of, mark_done, open_required
+from models.checklists.library import clear_library_cache
+from models.core.db import get_engine, session_scope
+from models.core.settings import get_settings
+from models.lifecycle.machine import ApprovalDecision
+from models.partners.registry import PartnerCreate
 from models.tables import (
     Approval,
     AuditEvent,
@@ -163,7 +163,7 @@ def test_rejection_leaves_the_relationship_proposed_with_the_reason() -> None:
 def test_only_the_sponsor_can_approve() -> None:
     result = onboard_partner(request(wait_for_approval=False))
     assert result["outcome"] == "awaiting-approval"
-    from models.errors import InputRejected
+    from models.core.errors import InputRejected
 
     with pytest.raises(InputRejected, match="not the executive sponsor"):
         decide_onboarding("1", ApprovalDecision(decision="approve", by="rm@ours.example"))
@@ -209,7 +209,7 @@ def _close_required(stage: str, by: str = "rm@ours.example") -> None:
 
 def test_full_path_proposed_to_exited() -> None:
     assert onboard_partner(request(approve_as="vp@ours.example"))["stage"] == "onboarding"
-    from models.errors import TransitionRefused
+    from models.core.errors import TransitionRefused
 
     with pytest.raises(TransitionRefused, match="onboarding is not complete"):
         setup_governance("1")

@@ -11,12 +11,12 @@ from sqlmodel import Session, func, select
 
 from flows.portfolio_report import portfolio_report
 from flows.quarterly_review import quarterly_review
-from models.db import get_engine
-from models.reviews import batches, due_relationship_ids, resolve_scope
+from models.core.db import get_engine
+from models.reviews.sweep import batches, due_relationship_ids, resolve_scope
 from models.tables import ChecklistItem, Document, Review, ReviewAction
 from models.tables.outbox import OutboxMessage
 from tasks import review as review_tasks
-from tests.models.review_data import active_relationship, all_principles, invoice, scores
+from tests.models.reviews.review_data import active_relationship, all_principles, invoice, scores
 from tests.support.database import ON_POSTGRES
 
 PERIOD, AS_OF = "2026Q4", date(2027, 1, 5)
@@ -26,7 +26,7 @@ PERIOD, AS_OF = "2026Q4", date(2027, 1, 5)
 def portfolio(schema: str, monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """Five active relationships, one late payer scored lower by its partner; SMTP set, so mail is queued."""
     monkeypatch.setenv("TANDEM_SMTP_HOST", "127.0.0.1")
-    from models.settings import get_settings
+    from models.core.settings import get_settings
 
     get_settings.cache_clear()
     with Session(get_engine(), expire_on_commit=False) as session:
@@ -118,7 +118,7 @@ def test_two_sweeps_at_once_make_one_review_per_relationship(portfolio: list[int
 
     def sweep() -> None:
         try:
-            from models.db import session_scope
+            from models.core.db import session_scope
 
             with session_scope() as session:
                 due = due_relationship_ids(session, scope)
@@ -149,7 +149,7 @@ def test_two_sweeps_at_once_make_one_review_per_relationship(portfolio: list[int
 def test_each_manager_gets_one_summary_of_new_reviews_in_their_language(
     portfolio: list[int], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from models.db import session_scope
+    from models.core.db import session_scope
     from models.tables import Contact, Relationship
 
     scope = resolve_scope(PERIOD, AS_OF)

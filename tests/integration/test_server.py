@@ -28,7 +28,7 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlmodel import Session, func, select
 
-from models.settings import get_settings
+from models.core.settings import get_settings
 from tests.support.servers import free_port
 
 pytestmark = pytest.mark.integration
@@ -204,7 +204,7 @@ def stack(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
             yield running
         finally:
             running.stop()
-            from models.db import engine_for
+            from models.core.db import engine_for
 
             engine_for(running.tandem_url).dispose()
             engine_for.cache_clear()
@@ -319,7 +319,7 @@ def _check_registration(client: Any) -> None:
 
 
 def _check_onboarded(key: str, run_id: str) -> int:
-    from models.db import get_engine
+    from models.core.db import get_engine
     from models.tables import Approval, AuditEvent, ChecklistItem, Relationship
 
     with Session(get_engine()) as session:
@@ -341,8 +341,8 @@ def _check_onboarded(key: str, run_id: str) -> int:
 
 def _close_required(rel_id: int, stage: str) -> None:
     """Close a stage's required items as their owners would."""
-    from models.checklists import mark_done, open_required
-    from models.db import session_scope
+    from models.checklists.generation import mark_done, open_required
+    from models.core.db import session_scope
     from models.tables import Contact, Relationship
 
     with session_scope() as session:
@@ -365,8 +365,8 @@ def _emit_onboarding_complete(rel_id: int) -> None:
 def _activate(rel_id: int) -> tuple[str, str]:
     """Close governance and run `setup-governance` again: the relationship becomes active."""
     from flows.setup_governance import setup_governance
-    from models.db import session_scope
-    from models.periods import period_of
+    from models.core.db import session_scope
+    from models.core.periods import period_of
     from models.tables import Relationship
 
     _close_required(rel_id, "governance")
@@ -379,7 +379,7 @@ def _activate(rel_id: int) -> tuple[str, str]:
 
 def _check_reviews(client: Any, rel_id: int, period: str, runs: list[Any]) -> None:
     """One review, ready, an artifact on the server, and the two runs never overlapped."""
-    from models.db import get_engine
+    from models.core.db import get_engine
     from models.tables import Review
 
     with Session(get_engine()) as session:

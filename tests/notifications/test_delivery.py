@@ -18,7 +18,7 @@ from icalendar import Calendar
 from sqlalchemy import text
 from sqlmodel import Session, select
 
-from models.base import utcnow
+from models.core.base import utcnow
 from models.tables import Contact, DeliveryStatus, MessageStatus, OutboxDelivery, OutboxMessage
 from notifications import channels, delivery
 from notifications.delivery import deliver_due

@@ -10,8 +10,8 @@ import pytest
 from icalendar import Calendar
 from sqlmodel import Session, select
 
-from models.db import get_engine
-from models.errors import InputRejected
+from models.core.db import get_engine
+from models.core.errors import InputRejected
 from models.tables import MessageStatus, OutboxMessage
 from models.tables.core import Side
 from notifications.outbox import (

@@ -7,8 +7,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from models.errors import InputRejected
-from models.reminders import EntryState, SendWindow, entry_state, escalation_level, parse_business_days
+from models.checklists.due import EntryState, entry_state, escalation_level
+from models.core.calendar import SendWindow, parse_business_days
+from models.core.errors import InputRejected
 from notifications.rules import load_rules, parse_rules
 
 SHANGHAI = SendWindow(

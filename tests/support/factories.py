@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlmodel import Session
 
-from models.partners import ContactCreate, add_contact
+from models.partners.registry import ContactCreate, add_contact
 from models.tables import ChecklistItem, Contact, Partner, Relationship
 from models.tables.core import Side
 
@@ -131,6 +131,6 @@ def item(
 
 def get_settings_clear() -> None:
     """Re-read settings after a test changed the environment."""
-    from models.settings import get_settings
+    from models.core.settings import get_settings
 
     get_settings.cache_clear()

@@ -195,7 +195,7 @@ def http_receiver() -> Iterator[HttpReceiver]:
 @pytest.fixture
 def smtp_settings(smtp_server: SmtpServer, monkeypatch: pytest.MonkeyPatch) -> Callable[..., None]:
     """Point Tandem's SMTP settings at the test server (password and all)."""
-    from models.settings import get_settings
+    from models.core.settings import get_settings
 
     def apply(**extra: str) -> None:
         values = {

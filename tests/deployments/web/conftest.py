@@ -11,7 +11,7 @@ from sqlmodel import Session
 
 from deployments.web import create_app
 from deployments.web.security import FailureLimiter
-from models.settings import get_settings
+from models.core.settings import get_settings
 from tests.deployments.web.support import DASHBOARD_TOKEN, LIMIT, MAX_UPLOAD, Clock, World, make_world
 
 

@@ -7,8 +7,8 @@ from datetime import timedelta
 
 from sqlmodel import Session, func, select
 
-from models.calendar import today_local
-from models.portal import issue_link
+from models.core.calendar import today_local
+from models.portal.links import issue_link
 from models.tables import AuditEvent, ChecklistItem, Contact, Relationship
 from tests.support import factories as f
 

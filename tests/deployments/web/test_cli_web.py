@@ -11,8 +11,8 @@ from sqlmodel import Session, select
 from typer.testing import CliRunner
 
 from deployments.cli import app as cli
-from models.base import utcnow
-from models.portal import portal_url_for, verify_link
+from models.core.base import utcnow
+from models.portal.links import portal_url_for, verify_link
 from models.tables import AuditEvent, Contact, PortalLink
 from tests.deployments.web.support import World
 

@@ -13,9 +13,9 @@ from typer.testing import CliRunner
 
 from deployments.cli import app as cli
 from deployments.web.security import SECURITY_HEADERS
-from models.portal import current_period
-from models.scorecards import Score, record_scores
-from models.settings import get_settings
+from models.core.settings import get_settings
+from models.portal.links import current_period
+from models.reviews.scorecards import Score, record_scores
 from models.tables import Document, OutboxMessage, Relationship, Review, Risk
 from tests.deployments.web.support import DASHBOARD_TOKEN, LIMIT, Clock, World, make_world
 from tests.support import factories as f
@@ -280,8 +280,8 @@ def test_every_page_renders_in_both_languages(client: TestClient, world: World, 
 
 
 def test_review_packs_are_rendered_from_the_stored_review(client: TestClient, session: Session) -> None:
-    from models.reviews import resolve_scope, review_batch
-    from tests.models.review_data import active_relationship, invoice
+    from models.reviews.sweep import resolve_scope, review_batch
+    from tests.models.reviews.review_data import active_relationship, invoice
 
     rel = active_relationship(session)
     invoice(session, rel, "late", delivered=date(2026, 8, 1), paid=date(2026, 11, 2))

@@ -10,9 +10,9 @@ from fastapi.testclient import TestClient
 from sqlmodel import Session, col, select
 
 from deployments.web.security import SECURITY_HEADERS, csrf_for
-from models.base import utcnow
-from models.portal import current_period, issue_link, revoke_link
-from models.settings import get_settings
+from models.core.base import utcnow
+from models.core.settings import get_settings
+from models.portal.links import current_period, issue_link, revoke_link
 from models.tables import AuditEvent, ChecklistItem, Contact, Payment, ScorecardEntry
 from tests.deployments.web.support import LIMIT, MAX_UPLOAD, Clock, World, audit_count, make_world, status_of
 

@@ -1,0 +1,285 @@
+"""Shapes of the checklist content library: YAML files, items, budgets and item conditions."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    NonNegativeInt,
+    PlainSerializer,
+    PlainValidator,
+    PositiveInt,
+    StringConstraints,
+    field_validator,
+)
+
+from models.core.validation import COMPARISONS
+
+Stage = Literal["onboarding", "governance", "review", "exit"]
+OwnerSide = Literal["ours", "partner", "joint"]
+Priority = Literal["must", "should", "could"]
+Tier = Literal["light", "standard", "enhanced"]
+SizeClass = Literal["micro", "small", "medium", "large"]
+Criticality = Literal["low", "medium", "high"]
+Locale = Literal["en", "zh-CN"]
+# Events that ask an item when they happen instead of at every stage (see ItemSpec.event).
+Event = Literal["key_person_change"]
+EVENT_TEXT: dict[str, str] = {"key_person_change": "our manager or deputy changes"}
+
+STAGES: tuple[Stage, ...] = ("onboarding", "governance", "review", "exit")
+TIERS: tuple[Tier, ...] = ("light", "standard", "enhanced")
+SIZE_CLASSES: tuple[SizeClass, ...] = ("micro", "small", "medium", "large")
+CRITICALITIES: tuple[Criticality, ...] = ("low", "medium", "high")
+CLAUSES: tuple[str, ...] = tuple(f"5.{n}" for n in range(1, 13))
+FIXED_ROLES = frozenset({"manager", "deputy", "sponsor", "partner_contact", "partner_backup"})
+PARTNER_ROLES = frozenset({"partner_contact", "partner_backup"})
+
+_ID = r"^[a-z0-9]+(?:[.-][a-z0-9]+)*$"
+Identifier = Annotated[str, StringConstraints(pattern=_ID, max_length=120)]
+Clause = Literal["5.1", "5.2", "5.3", "5.4", "5.5", "5.6", "5.7", "5.8", "5.9", "5.10", "5.11", "5.12"]
+LocalizedText = dict[str, str]
+
+
+# ---------------------------------------------------------------- conditions
+
+_CONDITION = re.compile(r"^\s*([a-z_]+)\s*(>=|<=|==|!=|>|<)\s*(.+?)\s*$")
+_NUMERIC_FIELDS: dict[str, type] = {
+    "dependency_ratio": float,
+    "payment_term_days": int,
+    "employees": int,
+}
+_STRING_FIELDS: dict[str, frozenset[str] | None] = {
+    "country": None,  # any ISO 3166 alpha-2 code
+    "criticality": frozenset(CRITICALITIES),
+    "size_class": frozenset(SIZE_CLASSES),
+}
+
+
+@dataclass(frozen=True)
+class Condition:
+    """One `<field> <op> <value>` test on the facts of a relationship."""
+
+    field: str
+    op: str
+    value: float | int | str
+
+    def evaluate(self, facts: Mapping[str, object]) -> bool:
+        """Return whether the facts satisfy this condition; an unknown fact never does."""
+        fact = facts.get(self.field)
+        if fact is None:
+            return False
+        if self.field in _NUMERIC_FIELDS:
+            if isinstance(fact, bool) or not isinstance(fact, int | float):
+                raise TypeError(f"fact {self.field!r} must be a number, got {fact!r}")
+            return bool(COMPARISONS[self.op](fact, self.value))
+        text = str(fact).upper() if self.field == "country" else str(fact)
+        return bool(COMPARISONS[self.op](text, self.value))
+
+    def __str__(self) -> str:
+        return f"{self.field} {self.op} {self.value}"
+
+
+def parse_condition(text: str) -> Condition:
+    """Parse `<field> <op> <value>` into a Condition, or raise ValueError saying what is wrong."""
+    match = _CONDITION.match(text)
+    if match is None:
+        raise ValueError(f"condition {text!r} is not '<field> <op> <value>'")
+    name, op, raw = match.groups()
+    raw = raw.strip("'\"")
+    if name in _NUMERIC_FIELDS:
+        return Condition(name, op, _parse_number(name, raw))
+    if name not in _STRING_FIELDS:
+        known = ", ".join([*_NUMERIC_FIELDS, *_STRING_FIELDS])
+        raise ValueError(f"condition {text!r}: unknown field {name!r} (known: {known})")
+    if op not in ("==", "!="):
+        raise ValueError(f"condition {text!r}: {name} is text, so only == and != are allowed")
+    allowed = _STRING_FIELDS[name]
+    if allowed is None:
+        if not re.fullmatch(r"[A-Za-z]{2}", raw):
+            raise ValueError(f"condition {text!r}: country must be a 2-letter code like CN")
+        raw = raw.upper()
+    elif raw not in allowed:
+        raise ValueError(f"condition {text!r}: {name} must be one of {', '.join(sorted(allowed))}")
+    return Condition(name, op, raw)
+
+
+def _parse_number(name: str, raw: str) -> float | int:
+    """Return the numeric literal of a condition on a numeric field."""
+    kind = _NUMERIC_FIELDS[name]
+    try:
+        value: float | int = kind(raw)
+    except ValueError as exc:
+        raise ValueError(f"{name} needs a {kind.__name__} value, got {raw!r}") from exc
+    if name == "dependency_ratio" and not 0 <= value <= 1:
+        raise ValueError(f"dependency_ratio is a share between 0 and 1, got {raw}")
+    if value < 0:
+        raise ValueError(f"{name} cannot be negative, got {raw}")
+    return value
+
+
+def _to_condition(value: Any) -> Condition:
+    if isinstance(value, Condition):
+        return value
+    if not isinstance(value, str):
+        raise ValueError(f"condition must be a string like 'dependency_ratio > 0.3', got {value!r}")
+    return parse_condition(value)
+
+
+ConditionField = Annotated[Condition, PlainValidator(_to_condition), PlainSerializer(str)]
+
+
+# ---------------------------------------------------------------- YAML shapes
+
+
+class Strict(BaseModel):
+    """Base of every library shape: unknown fields are errors, parsed values are immutable."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=False)
+
+
+class Applies(Strict):
+    """Where an item applies; an omitted key means no restriction."""
+
+    tiers: tuple[Tier, ...] | None = None
+    size_classes: tuple[SizeClass, ...] | None = None
+    criticality: tuple[Criticality, ...] | None = None
+    conditions: tuple[ConditionField, ...] = ()
+
+    def matches(
+        self,
+        *,
+        tier: str | None = None,
+        size_class: str | None = None,
+        criticality: str | None = None,
+        facts: Mapping[str, object] | None = None,
+    ) -> bool:
+        """Return whether these restrictions admit the given profile (None = not checked)."""
+        checks = (
+            (self.tiers, tier),
+            (self.size_classes, size_class),
+            (self.criticality, criticality),
+        )
+        if any(
+            allowed is not None and value is not None and value not in allowed for allowed, value in checks
+        ):
+            return False
+        if facts is None:
+            return True
+        return all(condition.evaluate(facts) for condition in self.conditions)
+
+
+class ItemSpec(Strict):
+    """One checklist item as written in a library file."""
+
+    id: Identifier
+    clause: Clause
+    stages: tuple[Stage, ...] = Field(min_length=1)
+    owner_side: OwnerSide
+    owner_role: str
+    title: LocalizedText
+    guidance: LocalizedText
+    evidence: LocalizedText
+    applies: Applies = Applies()
+    effort_minutes: NonNegativeInt
+    priority: Priority
+    due_offset_days: NonNegativeInt
+    required: bool | None = None
+    protects_msme: bool = False
+    evidence_key: Identifier | None = None
+    # Asked when the event happens (on its stage's checklist of that quarter), never by generation.
+    event: Event | None = None
+
+    @field_validator("stages")
+    @classmethod
+    def _distinct_stages(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if len(set(value)) != len(value):
+            raise ValueError("stages are listed twice")
+        return value
+
+    @field_validator("owner_role")
+    @classmethod
+    def _known_role(cls, value: str) -> str:
+        if value in FIXED_ROLES or re.fullmatch(r"team:[a-z][a-z0-9-]*", value):
+            return value
+        raise ValueError(
+            f"unknown owner_role {value!r}: use manager, deputy, sponsor, partner_contact, "
+            "partner_backup or team:<tag> with a lowercase tag"
+        )
+
+    @property
+    def is_required(self) -> bool:
+        """Return whether the item must be done to complete its stage."""
+        return self.priority == "must" if self.required is None else self.required
+
+    @property
+    def burdens_partner(self) -> bool:
+        """Return whether the partner spends effort on this item."""
+        return self.owner_side in ("partner", "joint")
+
+
+class Item(ItemSpec):
+    """A checklist item as loaded, with the file it came from."""
+
+    source_file: str
+    file_version: PositiveInt
+
+    def applies_to(
+        self,
+        *,
+        tier: str | None = None,
+        size_class: str | None = None,
+        criticality: str | None = None,
+        facts: Mapping[str, object] | None = None,
+    ) -> bool:
+        """Return whether the item applies to a relationship with this profile."""
+        return self.applies.matches(tier=tier, size_class=size_class, criticality=criticality, facts=facts)
+
+
+class FileHeader(Strict):
+    """The top of a library file; its items are validated one by one."""
+
+    id: Identifier
+    clause: Clause
+    version: PositiveInt
+    locales: tuple[Locale, ...] = Field(min_length=1)
+    title: LocalizedText
+    items: list[Any] = Field(min_length=1)
+
+
+class StageBudget(Strict):
+    """Partner minutes allowed per stage."""
+
+    onboarding: NonNegativeInt
+    governance: NonNegativeInt
+    review: NonNegativeInt
+    exit: NonNegativeInt
+
+
+class TierBudgets(Strict):
+    """Partner minutes allowed per tier."""
+
+    light: StageBudget
+    standard: StageBudget
+    enhanced: StageBudget
+
+
+class TierMonths(Strict):
+    """Months between periodic reviews per tier."""
+
+    light: PositiveInt
+    standard: PositiveInt
+    enhanced: PositiveInt
+
+
+class BudgetsSpec(Strict):
+    """The budgets file: partner effort per tier and stage, and the review cadence."""
+
+    version: PositiveInt
+    budgets: TierBudgets
+    review_cadence_months: TierMonths

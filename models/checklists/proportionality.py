@@ -1,0 +1,221 @@
+"""The proportionality engine: a governance tier from size, criticality and dependency, and a
+checklist that fits the tier's partner-effort budget, with a reason for every item in or out."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from functools import lru_cache
+from importlib import resources
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from models.checklists.library import EVENT_TEXT, Item, Library
+from models.core.data import load_yaml
+
+TierName = Literal["light", "standard", "enhanced"]
+PRIORITY_ORDER = {"must": 0, "should": 1, "could": 2}
+SIZE_WORDS = {
+    "zh-CN": {"micro": "微型", "small": "小型", "medium": "中型", "large": "大型"},
+    "en": {"micro": "micro", "small": "small", "medium": "medium", "large": "large"},
+}
+CRITICALITY_WORDS = {
+    "zh-CN": {"low": "低", "medium": "中", "high": "高"},
+    "en": {"low": "low", "medium": "medium", "high": "high"},
+}
+
+
+class _When(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    size_classes: tuple[Literal["micro", "small", "medium", "large"], ...] | None = None
+    criticality: tuple[Literal["low", "medium", "high"], ...] | None = None
+    dependency_at_least: float | None = Field(default=None, ge=0, le=1)
+    dependency_below: float | None = Field(default=None, ge=0, le=1)
+
+
+class TierRule(BaseModel):
+    """One row of the tier rule table."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: str
+    when: _When
+    tier: TierName
+    reason: dict[Literal["en", "zh-CN"], str]
+
+    def matches(self, profile: Profile) -> bool:
+        """Return whether every condition of the rule holds for the profile."""
+        w = self.when
+        return (
+            (w.size_classes is None or profile.size_class in w.size_classes)
+            and (w.criticality is None or profile.criticality in w.criticality)
+            and (w.dependency_at_least is None or profile.dependency_ratio >= w.dependency_at_least)
+            and (w.dependency_below is None or profile.dependency_ratio < w.dependency_below)
+        )
+
+
+class _RuleTable(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    version: int = Field(ge=1)
+    rules: tuple[TierRule, ...] = Field(min_length=1)
+
+
+@dataclass(frozen=True)
+class Profile:
+    """What the engine knows of a relationship."""
+
+    size_class: str
+    criticality: str
+    dependency_ratio: float
+    payment_term_days: int = 60
+    country: str = ""
+    employees: int = 0
+
+    def facts(self) -> dict[str, object]:
+        """Return the facts library conditions are evaluated against."""
+        return {
+            "size_class": self.size_class,
+            "criticality": self.criticality,
+            "dependency_ratio": self.dependency_ratio,
+            "payment_term_days": self.payment_term_days,
+            "country": self.country,
+            "employees": self.employees,
+        }
+
+
+@dataclass(frozen=True)
+class TierDecision:
+    """The proposed tier, the rule that chose it and why, in both languages."""
+
+    tier: str
+    rule_id: str
+    reason: dict[str, str]
+    rules_version: int
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the decision as JSON-ready data."""
+        return {
+            "tier": self.tier,
+            "rule": self.rule_id,
+            "reason": self.reason,
+            "rules_version": self.rules_version,
+        }
+
+
+@lru_cache(maxsize=1)
+def tier_rules() -> _RuleTable:
+    """Load and validate the shipped tier rule table."""
+    text = (resources.files("models.checklists") / "tier_rules.yaml").read_text(encoding="utf-8")
+    return _RuleTable.model_validate(load_yaml(text))
+
+
+def propose_tier(profile: Profile) -> TierDecision:
+    """Return the governance tier the rule table gives a relationship, with its reason."""
+    table = tier_rules()
+    rule = next(r for r in table.rules if r.matches(profile))  # the last rule matches everything
+    reason = {
+        lang: text.format(
+            size_class=SIZE_WORDS[lang][profile.size_class],
+            criticality=CRITICALITY_WORDS[lang][profile.criticality],
+            dependency_pct=f"{profile.dependency_ratio:.0%}",
+        )
+        for lang, text in rule.reason.items()
+    }
+    return TierDecision(tier=rule.tier, rule_id=rule.id, reason=reason, rules_version=table.version)
+
+
+@dataclass(frozen=True)
+class Choice:
+    """One library item the engine considered, and what it decided."""
+
+    item: Item
+    selected: bool
+    reason: str
+    counted_minutes: int = 0
+
+
+@dataclass
+class Selection:
+    """A proportionate checklist for one stage: what is in, what is out and why."""
+
+    tier: str
+    stage: str
+    budget_minutes: int
+    used_minutes: int = 0
+    chosen: list[Choice] = field(default_factory=list)
+    left_out: list[Choice] = field(default_factory=list)
+
+
+def _why_not(item: Item, tier: str, profile: Profile) -> str | None:
+    if item.event is not None:
+        return f"asked when {EVENT_TEXT[item.event]}"
+    a = item.applies
+    if a.tiers is not None and tier not in a.tiers:
+        return f"not for the {tier} tier"
+    if a.size_classes is not None and profile.size_class not in a.size_classes:
+        return f"not for {profile.size_class} partners"
+    if a.criticality is not None and profile.criticality not in a.criticality:
+        return f"not at {profile.criticality} criticality"
+    failed = [str(c) for c in a.conditions if not c.evaluate(profile.facts())]
+    return f"condition not met: {', '.join(failed)}" if failed else None
+
+
+def applies_reason(item: Item, tier: str) -> dict[str, Any]:
+    """Return why an applicable item is asked: clause, tier and the conditions that held."""
+    return {
+        "clause": item.clause,
+        "tier": tier,
+        "priority": item.priority,
+        "conditions": [str(c) for c in item.applies.conditions],
+        "protects_msme": item.protects_msme,
+    }
+
+
+def select_items(
+    library: Library,
+    profile: Profile,
+    *,
+    tier: str,
+    stage: str,
+    spent_minutes: int = 0,
+    existing: Iterable[str] = (),
+    reused: Mapping[str, int] | None = None,
+) -> Selection:
+    """Choose the items of a stage: all applicable musts, then shoulds and coulds while the budget lasts.
+
+    `existing` are item ids already on the checklist (kept as they are; their effort is in
+    `spent_minutes`); `reused` maps evidence keys the partner already gave to the item that holds them.
+    """
+    have, reused = set(existing), reused or {}
+    selection = Selection(
+        tier=tier, stage=stage, budget_minutes=library.budget(tier, stage), used_minutes=spent_minutes
+    )
+    candidates = sorted(library.items_for(stage=stage), key=lambda i: PRIORITY_ORDER[i.priority])
+    for item in candidates:
+        if item.id in have:
+            continue
+        why_not = _why_not(item, tier, profile)
+        if why_not is not None:
+            selection.left_out.append(Choice(item, False, why_not))
+            continue
+        if item.evidence_key and item.evidence_key in reused:
+            selection.chosen.append(Choice(item, True, "already given: evidence reused (ask once)"))
+            continue
+        cost = item.effort_minutes if item.burdens_partner else 0
+        over = selection.used_minutes + cost > selection.budget_minutes
+        if over and item.priority != "must":
+            selection.left_out.append(
+                Choice(
+                    item,
+                    False,
+                    f"over the partner-effort budget ({selection.used_minutes}+{cost} > "
+                    f"{selection.budget_minutes} min for {tier}/{stage})",
+                )
+            )
+            continue
+        selection.used_minutes += cost
+        selection.chosen.append(Choice(item, True, f"{item.priority} for the {tier} tier", cost))
+    return selection

@@ -1,0 +1,216 @@
+"""Engine, sessions and schema upgrades (Alembic) for Tandem's database."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from functools import lru_cache
+from importlib import resources
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import event
+from sqlalchemy.engine import Engine, make_url
+from sqlmodel import Session, create_engine
+
+from models.core.errors import SchemaOutOfDate
+from models.core.settings import get_settings
+
+
+def _on_sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
+    # Foreign keys are off by default in SQLite; WAL lets readers run beside one writer. Under WAL,
+    # synchronous=NORMAL skips the fsync at each commit (only at checkpoints): a power cut may lose the
+    # last commits but never corrupts the database, and every Tandem write is a keyed, rerunnable upsert.
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.close()
+
+
+@lru_cache(maxsize=8)
+def engine_for(url: str) -> Engine:
+    """Return a pooled engine for a database URL (one per URL per process)."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        if parsed.database and parsed.database != ":memory:":
+            from pathlib import Path
+
+            Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(
+            url, connect_args={"check_same_thread": False, "timeout": 30}, json_serializer=_json_text
+        )
+        event.listen(engine, "connect", _on_sqlite_connect)
+        return engine
+    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10, json_serializer=_json_text)
+
+
+class JsonText(str):
+    """A JSON column value serialized once and stored as it is (one value shared by many rows)."""
+
+
+def json_text(value: Any) -> JsonText:
+    """Serialize a value as a JSON column would store it, to share it across many rows."""
+    return JsonText(_json_text(value))
+
+
+def _json_text(value: Any) -> str:
+    """Serialize a JSON column as UTF-8 text: Chinese stays readable and half the size of \\u escapes."""
+    if type(value) is JsonText:
+        return value
+    return _ENCODER.encode(value)
+
+
+# One encoder: json.dumps builds a new one per call whenever an option differs from the defaults.
+_ENCODER = json.JSONEncoder(ensure_ascii=False)
+
+
+def get_engine() -> Engine:
+    """Return the engine for the configured database."""
+    return engine_for(get_settings().effective_database_url)
+
+
+@contextmanager
+def session_scope() -> Iterator[Session]:
+    """Open a session that commits on success and rolls back on any error."""
+    with Session(get_engine(), expire_on_commit=False) as session:
+        try:
+            yield session
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise
+
+
+def alembic_config(url: str | None = None) -> Config:
+    """Build the Alembic configuration for the packaged migrations."""
+    config = Config()
+    config.set_main_option("script_location", str(resources.files("models") / "migrations"))
+    config.set_main_option(
+        "sqlalchemy.url", (url or get_settings().effective_database_url).replace("%", "%%")
+    )
+    return config
+
+
+def head_revision() -> str | None:
+    """Return the newest migration this code ships."""
+    return ScriptDirectory.from_config(alembic_config()).get_current_head()
+
+
+def current_revision(engine: Engine | None = None) -> str | None:
+    """Return the revision the database is at, or None for an empty database."""
+    with (engine or get_engine()).connect() as connection:
+        return MigrationContext.configure(connection).get_current_revision()
+
+
+def upgrade_schema() -> tuple[str | None, str | None]:
+    """Create or upgrade the schema to the newest revision; safe to run twice."""
+    before = current_revision()
+    config = alembic_config()
+    with get_engine().begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "head")
+    return before, current_revision()
+
+
+def ensure_schema(*, auto_upgrade: bool = True) -> None:
+    """Upgrade an empty or older database on first use, or say how to."""
+    current, head = current_revision(), head_revision()
+    if current == head:
+        return
+    if not auto_upgrade:
+        raise SchemaOutOfDate(
+            f"database is at revision {current or 'none'}, code needs {head}: run `tandem db upgrade`"
+        )
+    upgrade_schema()
+
+
+MAX_PARAMETERS = 30000  # per statement: SQLite allows 32,766 and PostgreSQL 65,535
+
+
+def insert_rows(
+    session: Session,
+    table: Any,
+    rows: list[dict[str, Any]],
+    *,
+    on_conflict: str = "",
+    returning: tuple[str, ...] = (),
+) -> list[Any]:
+    """Insert dict rows straight through the driver; return the `returning` columns of rows written.
+
+    Each value goes through its column's own bind processor (the conversion SQLAlchemy applies),
+    then to the driver: SQLAlchemy's per-row parameter handling cost more than the insert itself
+    at thousands of rows. Without `returning` the rows go as one executemany; with it, as
+    multi-row VALUES statements. Rows give every column they set (missing keys are NULL), and
+    `on_conflict` is the statement's ON CONFLICT clause, if any.
+    """
+    if not rows:
+        return []
+    keys = tuple(rows[0])
+    if any(row.keys() != rows[0].keys() for row in rows):
+        keys = tuple(sorted({k for row in rows for k in row}))
+    dialect = session.get_bind().dialect
+    processors = bind_processors(table, keys, dialect)
+    values = [
+        tuple(row.get(k) if p is None else p(row.get(k)) for k, p in zip(keys, processors, strict=True))
+        for row in rows
+    ]
+    quote = dialect.identifier_preparer.quote
+    mark = param_mark(dialect)
+    head = f"INSERT INTO {quote(table.name)} ({', '.join(quote(k) for k in keys)}) VALUES "
+    one = f"({', '.join([mark] * len(keys))})"
+    tail = f" {on_conflict}" if on_conflict else ""
+    connection = session.connection()
+    if not returning:
+        for start in range(0, len(values), 2000):
+            connection.exec_driver_sql(head + one + tail, values[start : start + 2000])  # type: ignore[arg-type]
+        return []
+    tail += f" RETURNING {', '.join(quote(c) for c in returning)}"
+    per = max(1, MAX_PARAMETERS // len(keys))
+    out: list[Any] = []
+    for start in range(0, len(values), per):
+        chunk = values[start : start + per]
+        flat = tuple(v for row in chunk for v in row)
+        out += connection.exec_driver_sql(head + ", ".join([one] * len(chunk)) + tail, flat).all()
+    return out
+
+
+@lru_cache(maxsize=128)
+def bind_processors(table: Any, keys: tuple[str, ...], dialect: Any) -> list[Any]:
+    """Return each column's bind processor (None where the driver takes the value as it is)."""
+    return [table.c[k].type._cached_bind_processor(dialect) for k in keys]
+
+
+def param_mark(dialect: Any) -> str:
+    """Return the driver's positional parameter marker: `?` for sqlite3, `%s` for psycopg."""
+    return "?" if dialect.paramstyle == "qmark" else "%s"
+
+
+def insert_ignore(session: Session, table: Any, rows: list[dict[str, Any]], *, unique: list[str]) -> int:
+    """Insert rows, skipping any that clash with a unique key (concurrent or repeated runs)."""
+    if not rows:
+        return 0
+    columns = set(rows[0])
+    if any(set(row) != columns for row in rows):
+        # A multi-row INSERT takes its columns from the first row and would drop the others' extras.
+        raise ValueError("insert_ignore needs every row to have the same keys")
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    elif dialect == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert
+    else:  # pragma: no cover - only SQLite and PostgreSQL are supported
+        raise NotImplementedError(f"unsupported database {dialect}")
+    # One cached statement executed over all rows (SQLAlchemy batches it as "insertmanyvalues");
+    # RETURNING counts exactly the rows that were new, on both databases.
+    statement = (
+        insert(table.__table__)
+        .on_conflict_do_nothing(index_elements=unique)
+        .returning(table.__table__.c.id)
+    )
+    return len(session.execute(statement, rows).all())

@@ -1,0 +1,202 @@
+"""Relationships: open one for a partner, find it, describe it, and check key-person risk."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from sqlmodel import Session, col, select
+
+from models.core import audit
+from models.core.base import utcnow
+from models.core.errors import Conflict, InputRejected, NotFound, Problem
+from models.core.validation import normalize_email
+from models.partners.registry import (
+    ContactCreate,
+    add_contact,
+    classify_partner,
+    contact_public,
+    find_contact,
+    find_partner,
+)
+from models.tables import Contact, Partner, Relationship
+from models.tables.core import Criticality, Side, Stage
+
+# Which side each role's contact must be on.
+ROLE_SIDES: dict[str, Side] = {
+    "manager": Side.ours,
+    "deputy": Side.ours,
+    "sponsor": Side.ours,
+    "partner_contact": Side.partner,
+    "backup_contact": Side.partner,
+}
+
+
+class RelationshipOpen(BaseModel):
+    """What opening a relationship needs, as given at a boundary."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    partner: str = Field(description="Partner id, registration id or COUNTRY:REGID.")
+    manager: str = Field(description="Our relationship manager's email.")
+    deputy: str | None = Field(default=None, description="Our deputy manager's email.")
+    sponsor: str = Field(description="Our executive sponsor's email.")
+    partner_contact: str = Field(description="The partner's primary contact email.")
+    backup_contact: str | None = Field(default=None, description="The partner's backup contact email.")
+    criticality: Criticality = Criticality.medium
+    dependency_ratio: float = Field(default=0.0, ge=0, le=1)
+    payment_term_days: int = Field(default=60, ge=0, le=365)
+    signed_on: date | None = None
+    key: str | None = Field(default=None, max_length=120)
+    objectives: dict[str, list[str]] = Field(default_factory=dict)
+
+    @field_validator("manager", "deputy", "sponsor", "partner_contact", "backup_contact")
+    @classmethod
+    def _email(cls, value: str | None) -> str | None:
+        return None if value in (None, "") else normalize_email(value)
+
+
+def key_person_flags(rel: Relationship) -> list[str]:
+    """Return why a relationship rests on one person on either side (empty if it does not)."""
+    flags: list[str] = []
+    if rel.deputy_id is None:
+        flags.append("ours: no deputy manager")
+    if rel.backup_contact_id is None:
+        flags.append("partner: no backup contact")
+    ours = [rel.manager_id, rel.deputy_id, rel.sponsor_id]
+    if len([i for i in ours if i is not None]) != len({i for i in ours if i is not None}):
+        flags.append("ours: one person holds two roles")
+    if rel.backup_contact_id is not None and rel.backup_contact_id == rel.partner_contact_id:
+        flags.append("partner: primary and backup are the same person")
+    return flags
+
+
+def _resolve_contacts(
+    session: Session, data: RelationshipOpen, partner: Partner, actor: str
+) -> dict[str, Contact | None]:
+    problems: list[Problem] = []
+    resolved: dict[str, Contact | None] = {}
+    for role, side in ROLE_SIDES.items():
+        email = getattr(data, role)
+        if email is None:
+            resolved[role] = None
+            continue
+        contact = find_contact(session, email)
+        if contact is not None and contact.side != side.value:
+            problems.append(
+                Problem(
+                    f"--{role.replace('_', '-')}",
+                    f"{email} is a {contact.side}-side contact, not {side.value}",
+                )
+            )
+        elif contact is not None and side == Side.partner and contact.partner_id != partner.id:
+            problems.append(
+                Problem(f"--{role.replace('_', '-')}", f"{email} is a contact of another partner")
+            )
+        resolved[role] = contact
+    if problems:
+        raise InputRejected(problems, summary="relationship rejected")
+    for role, contact in resolved.items():
+        email = getattr(data, role)
+        if contact is None and email is not None:
+            side = ROLE_SIDES[role]
+            language = partner.preferred_language if side == Side.partner else "en"
+            new = ContactCreate(email=email, side=side, role=role, language=language)
+            resolved[role] = add_contact(session, new, actor=actor, partner_id=partner.id)
+    return resolved
+
+
+def _unique_key(session: Session, base: str) -> str:
+    taken = set(session.exec(select(Relationship.key).where(col(Relationship.key).startswith(base))))
+    if base not in taken:
+        return base
+    n = 2
+    while f"{base}-{n}" in taken:
+        n += 1
+    return f"{base}-{n}"
+
+
+def live_relationship(session: Session, partner_id: int) -> Relationship | None:
+    """Return the partner's relationship that has not exited, if any."""
+    query = select(Relationship).where(
+        Relationship.partner_id == partner_id, Relationship.stage != Stage.exited.value
+    )
+    return session.exec(query).first()
+
+
+def open_relationship(session: Session, data: RelationshipOpen, *, actor: str) -> Relationship:
+    """Open a relationship for a partner, freezing its size class; refuse a second live one."""
+    partner = find_partner(session, data.partner)
+    if data.key:
+        existing = session.exec(select(Relationship).where(Relationship.key == data.key)).first()
+        if existing is not None:
+            raise Conflict(f"relationship key {data.key!r} is already used by relationship {existing.id}")
+    current = live_relationship(session, partner.id)  # type: ignore[arg-type]
+    # A second live relationship with the same partner (another business unit) needs its own key.
+    if current is not None and not data.key:
+        raise Conflict(
+            f"partner {partner.legal_name} already has relationship {current.id} ({current.stage})"
+        )
+    contacts = _resolve_contacts(session, data, partner, actor)
+    size = classify_partner(partner)
+    rel = Relationship(
+        key=data.key or _unique_key(session, f"{partner.country.lower()}-{partner.registration_id.lower()}"),
+        partner_id=partner.id,  # type: ignore[arg-type]
+        manager_id=contacts["manager"].id,  # type: ignore[union-attr,arg-type]
+        deputy_id=contacts["deputy"].id if contacts["deputy"] else None,
+        sponsor_id=contacts["sponsor"].id,  # type: ignore[union-attr,arg-type]
+        partner_contact_id=contacts["partner_contact"].id,  # type: ignore[union-attr,arg-type]
+        backup_contact_id=contacts["backup_contact"].id if contacts["backup_contact"] else None,
+        criticality=data.criticality.value,
+        dependency_ratio=data.dependency_ratio,
+        payment_term_days=data.payment_term_days,
+        signed_on=data.signed_on,
+        size_class=size.size_class,
+        size_scheme=size.scheme,
+        size_explanation=size.to_dict(),
+        size_frozen_at=utcnow(),
+        objectives=data.objectives,
+    )
+    rel.key_person_flags = key_person_flags(rel)
+    session.add(rel)
+    session.flush()
+    audit.record(
+        session,
+        actor=actor,
+        action="relationship.opened",
+        entity="relationship",
+        entity_id=rel.id,
+        relationship_id=rel.id,
+        data={"partner_id": partner.id, "size_class": rel.size_class, "key": rel.key},
+    )
+    return rel
+
+
+def find_relationship(session: Session, ref: str | int) -> Relationship:
+    """Find a relationship by id or key."""
+    text = str(ref).strip()
+    if text.isdigit():
+        found = session.get(Relationship, int(text))
+        if found:
+            return found
+    found = session.exec(select(Relationship).where(Relationship.key == text)).first()
+    if found is None:
+        raise NotFound(f"no relationship {text!r} (give an id or a key)")
+    return found
+
+
+def relationship_public(session: Session, rel: Relationship) -> dict[str, Any]:
+    """Return a relationship as plain data, with its partner and contacts resolved."""
+    data = rel.model_dump(mode="json")
+    partner = session.get(Partner, rel.partner_id)
+    data["partner"] = {
+        "id": partner.id,
+        "legal_name": partner.legal_name,  # type: ignore[union-attr]
+        "country": partner.country,
+    }  # type: ignore[union-attr]
+    for role in ROLE_SIDES:
+        contact_id = getattr(rel, f"{role}_id")
+        contact = session.get(Contact, contact_id) if contact_id else None
+        data[role] = contact_public(contact) if contact else None
+    return data

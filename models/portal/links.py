@@ -1,0 +1,339 @@
+"""The partner portal: signed, expiring, revocable personal links, and what a partner does through one.
+
+A link is `/portal/<token>`, token = `<token id>.<contact id>.<relationship id>.<expiry>.<signature>`:
+HMAC-SHA256 with a key derived from the installation's secret key. The token id names a `PortalLink`
+row, so a link can be revoked, and the row must agree with everything the token says.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from sqlmodel import Session, col, select
+
+from models.checklists.generation import mark_done
+from models.core import audit
+from models.core.base import utcnow
+from models.core.calendar import today_local
+from models.core.errors import InputRejected, NotFound, Problem, TandemError
+from models.core.periods import Period, last_complete_period
+from models.core.secrets import secret_key
+from models.core.settings import get_settings
+from models.payments.ledger import from_minor, payments_of
+from models.reviews.kpis import due_days, jurisdiction_for
+from models.reviews.scorecards import PRINCIPLES, Score, record_scores
+from models.tables import ChecklistItem, Contact, ItemStatus, Partner, PortalLink, Relationship
+from models.tables.core import Side
+
+PARTNER_SIDES = ("partner", "joint")  # items a partner answers through the portal
+REUSE_MIN_DAYS = 7  # a link reused in a new message must still hold for at least this long
+SYSTEM_ACTOR = "system:portal"
+_TOKEN = re.compile(r"^([A-Za-z0-9_-]{16})\.(\d{1,12})\.(\d{1,12})\.(\d{1,12})\.([A-Za-z0-9_-]{43})$")
+# Accepted evidence files, recognized by their first bytes, never by the name or declared type.
+UPLOAD_TYPES: tuple[tuple[bytes, str, str], ...] = (
+    (b"%PDF-", "pdf", "application/pdf"),
+    (b"\x89PNG\r\n\x1a\n", "png", "image/png"),
+    (b"\xff\xd8\xff", "jpg", "image/jpeg"),
+)
+
+
+class LinkRefused(TandemError):
+    """A portal link is malformed, tampered with, expired, revoked or no longer fits its contact."""
+
+
+@dataclass(frozen=True)
+class PortalAccess:
+    """A verified link with the records it opens."""
+
+    link: PortalLink
+    contact: Contact
+    relationship: Relationship
+    partner: Partner
+
+
+def _key() -> bytes:
+    # A key of its own: a leaked link signature says nothing about the channel-encryption key.
+    return hmac.new(secret_key().encode(), b"tandem portal link v1", hashlib.sha256).digest()
+
+
+def _signature(message: str) -> str:
+    digest = hmac.new(_key(), message.encode(), hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+
+
+def sign_scope(scope: str) -> str:
+    """Return an HMAC of a scope string with the portal key (for CSRF tokens and session cookies)."""
+    return _signature(f"scope:{scope}")
+
+
+def scope_ok(scope: str, value: str | None) -> bool:
+    """Say whether a value is the signature of a scope (constant-time)."""
+    return bool(value) and hmac.compare_digest(sign_scope(scope), value or "")
+
+
+def token_of(link: PortalLink) -> str:
+    """Return the signed token of a stored link (deterministic, so a link can be shown again)."""
+    expires = int(link.expires_at.timestamp())
+    body = f"{link.token_id}.{link.contact_id}.{link.relationship_id}.{expires}"
+    return f"{body}.{_signature(body)}"
+
+
+def link_url(token: str) -> str:
+    """Return the full portal URL of a token."""
+    return f"{get_settings().portal_base_url.rstrip('/')}/portal/{token}"
+
+
+def _partner_contact(session: Session, rel: Relationship, contact: Contact) -> None:
+    if contact.side != Side.partner.value or contact.partner_id != rel.partner_id:
+        raise InputRejected(
+            [Problem("--contact", f"{contact.email} is not a contact of this relationship's partner")],
+            summary="link refused",
+        )
+
+
+def issue_link(
+    session: Session, rel: Relationship, contact: Contact, *, actor: str, now: datetime | None = None
+) -> tuple[PortalLink, str]:
+    """Store a new link for a partner contact and a relationship; return it with its token."""
+    _partner_contact(session, rel, contact)
+    now = now or utcnow()
+    # Whole seconds: the expiry in the token and the one stored must be the same instant.
+    expires = (now + timedelta(days=get_settings().portal_link_days)).replace(microsecond=0)
+    link = PortalLink(
+        token_id=secrets.token_urlsafe(12),
+        contact_id=contact.id,  # type: ignore[arg-type]
+        relationship_id=rel.id,  # type: ignore[arg-type]
+        issued_by=actor,
+        created_at=now,
+        expires_at=expires,
+    )
+    session.add(link)
+    session.flush()
+    audit.record(
+        session,
+        actor=actor,
+        action="portal.link.issued",
+        entity="portal_link",
+        entity_id=link.id,
+        relationship_id=rel.id,
+        data={"token_id": link.token_id, "contact": contact.email, "expires_at": expires.isoformat()},
+    )
+    return link, token_of(link)
+
+
+def portal_url_for(
+    session: Session, contact: Contact, relationship: Relationship, *, actor: str = SYSTEM_ACTOR
+) -> str:
+    """Return the contact's portal URL for a relationship, reusing a link valid for a while yet."""
+    keep_until = utcnow() + timedelta(days=REUSE_MIN_DAYS)
+    query = (
+        select(PortalLink)
+        .where(
+            PortalLink.contact_id == contact.id,
+            PortalLink.relationship_id == relationship.id,
+            col(PortalLink.revoked_at).is_(None),
+            col(PortalLink.expires_at) > keep_until,
+        )
+        .order_by(col(PortalLink.expires_at).desc())
+    )
+    link = session.exec(query).first()
+    token = token_of(link) if link is not None else issue_link(session, relationship, contact, actor=actor)[1]
+    return link_url(token)
+
+
+def verify_link(session: Session, token: str, *, now: datetime | None = None) -> PortalAccess:
+    """Check a token's form, signature, expiry, revocation and scope; return what it opens."""
+    match = _TOKEN.match(token or "")
+    if match is None:
+        raise LinkRefused("malformed link")
+    token_id, contact_id, rel_id, expires = match.group(1), *map(int, match.group(2, 3, 4))
+    body = token.rsplit(".", 1)[0]
+    if not hmac.compare_digest(_signature(body), match.group(5)):
+        raise LinkRefused("bad signature")
+    if (now or utcnow()) >= datetime.fromtimestamp(expires, UTC):
+        raise LinkRefused("expired link")
+    link = session.exec(select(PortalLink).where(PortalLink.token_id == token_id)).first()
+    if link is None or (link.contact_id, link.relationship_id) != (contact_id, rel_id):
+        raise LinkRefused("unknown link")
+    if int(link.expires_at.timestamp()) != expires:
+        raise LinkRefused("unknown link")
+    if link.revoked_at is not None:
+        raise LinkRefused("revoked link")
+    return _access(session, link)
+
+
+def _access(session: Session, link: PortalLink) -> PortalAccess:
+    contact = session.get(Contact, link.contact_id)
+    rel = session.get(Relationship, link.relationship_id)
+    if contact is None or rel is None or contact.partner_id != rel.partner_id:
+        raise LinkRefused("the contact no longer belongs to this partner")
+    partner = session.get(Partner, rel.partner_id)
+    assert partner is not None  # foreign key
+    return PortalAccess(link, contact, rel, partner)
+
+
+def find_link(session: Session, ref: str) -> PortalLink:
+    """Find a link by its full token, its token id or its row id."""
+    text = ref.strip().rstrip("/").rsplit("/", 1)[-1]
+    token_id = text.split(".", 1)[0]
+    link = session.exec(select(PortalLink).where(PortalLink.token_id == token_id)).first()
+    if link is None and text.isdigit():
+        link = session.get(PortalLink, int(text))
+    if link is None:
+        raise NotFound(f"no portal link {ref!r}")
+    return link
+
+
+def revoke_link(session: Session, ref: str, *, actor: str) -> PortalLink:
+    """Revoke a link now (a repeat keeps the first revocation)."""
+    link = find_link(session, ref)
+    if link.revoked_at is None:
+        link.revoked_at, link.revoked_by = utcnow(), actor
+        session.add(link)
+        audit.record(
+            session,
+            actor=actor,
+            action="portal.link.revoked",
+            entity="portal_link",
+            entity_id=link.id,
+            relationship_id=link.relationship_id,
+            data={"token_id": link.token_id},
+        )
+    return link
+
+
+def open_items(session: Session, access: PortalAccess) -> list[ChecklistItem]:
+    """Return the open items the partner answers in this relationship, soonest due first."""
+    query = (
+        select(ChecklistItem)
+        .where(
+            ChecklistItem.relationship_id == access.relationship.id,
+            col(ChecklistItem.owner_side).in_(PARTNER_SIDES),
+            ChecklistItem.status == ItemStatus.open.value,
+        )
+        .order_by(col(ChecklistItem.due_on), col(ChecklistItem.id))
+    )
+    return list(session.exec(query))
+
+
+def partner_item(session: Session, access: PortalAccess, item_id: int) -> ChecklistItem:
+    """Return one item the partner answers in this relationship, or raise NotFound."""
+    item = session.get(ChecklistItem, item_id)
+    if item is None or item.relationship_id != access.relationship.id or item.owner_side not in PARTNER_SIDES:
+        raise NotFound(f"no item {item_id} for this link")
+    return item
+
+
+def sniff_upload(data: bytes) -> tuple[str, str] | None:
+    """Return (extension, content type) of an accepted evidence file by its magic bytes, else None."""
+    for magic, ext, content_type in UPLOAD_TYPES:
+        if data.startswith(magic):
+            return ext, content_type
+    return None
+
+
+def save_upload(data: bytes, ext: str) -> str:
+    """Store an evidence file under TANDEM_HOME/uploads with a random name; return that name."""
+    folder = get_settings().home / "uploads"
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    name = f"{secrets.token_hex(16)}.{ext}"
+    (folder / name).write_bytes(data)
+    return name
+
+
+def complete_item(
+    session: Session,
+    access: PortalAccess,
+    item_id: int,
+    *,
+    note: str | None,
+    link: str | None,
+    upload: bytes | None = None,
+) -> ChecklistItem:
+    """Mark a partner's item done in the contact's name, with a note, a link and/or a checked file."""
+    item = partner_item(session, access, item_id)
+    kind = sniff_upload(upload) if upload else None
+    if upload and kind is None:
+        raise InputRejected([Problem("file", "only PDF, PNG or JPEG files are accepted")])
+    stored = save_upload(upload, kind[0]) if upload and kind else None
+    evidence = "\n".join(x for x in ((note or "").strip(), f"file: uploads/{stored}" if stored else "") if x)
+    try:
+        done = mark_done(session, item.id, by=access.contact.email, evidence=evidence or None, link=link)  # type: ignore[arg-type]
+    except BaseException:
+        if stored:
+            (get_settings().home / "uploads" / stored).unlink(missing_ok=True)
+        raise
+    if stored and kind:
+        audit.record(
+            session,
+            actor=access.contact.email,
+            action="portal.upload",
+            entity="checklist_item",
+            entity_id=item.id,
+            relationship_id=item.relationship_id,
+            data={
+                "stored_as": stored,
+                "content_type": kind[1],
+                "bytes": len(upload or b""),
+                "sha256": hashlib.sha256(upload or b"").hexdigest(),
+            },
+        )
+    return done
+
+
+def current_period(as_of: date | None = None) -> Period:
+    """Return the period a partner scores now: the last complete quarter, the one the sweep reviews."""
+    return last_complete_period(as_of or today_local())
+
+
+def submit_scores(
+    session: Session, access: PortalAccess, scores: dict[str, int], *, period: Period | None = None
+) -> int:
+    """Store the partner's scores of the principles for the current period, in the contact's name."""
+    unknown = sorted(set(scores) - set(PRINCIPLES))
+    bad = sorted(p for p, s in scores.items() if not 1 <= s <= 5)
+    if unknown or bad or not scores:
+        problems = [Problem(p, "unknown principle") for p in unknown]
+        problems += [Problem(p, "score must be 1 to 5") for p in bad]
+        raise InputRejected(problems or [Problem("scores", "give at least one score")])
+    ordered = [Score(p, scores[p]) for p in PRINCIPLES if p in scores]
+    name = (period or current_period()).name
+    return record_scores(
+        session, access.relationship, period=name, side="partner", scores=ordered, actor=access.contact.email
+    )
+
+
+def payment_status(
+    session: Session, rel: Relationship, partner: Partner, *, as_of: date
+) -> list[dict[str, Any]]:
+    """Return the relationship's invoices with their due date and where each payment stands."""
+    due = due_days(rel.payment_term_days, jurisdiction_for(partner.country, rel.size_class))
+    rows = []
+    for p in sorted(payments_of(session, rel.id), key=lambda x: x.delivered_on, reverse=True):  # type: ignore[arg-type]
+        due_on = p.delivered_on + timedelta(days=due)
+        if p.paid_on is not None:
+            late = max(0, (p.paid_on - due_on).days)
+            state = "paid_late" if late else "paid"
+        else:
+            late = max(0, (as_of - due_on).days)
+            state = "overdue" if late else "open"
+        rows.append(
+            {
+                "invoice_id": p.invoice_id,
+                "amount": from_minor(p.amount_minor, p.currency),
+                "currency": p.currency,
+                "delivered_on": p.delivered_on,
+                "due_on": due_on,
+                "paid_on": p.paid_on,
+                "state": state,
+                "days_late": late,
+            }
+        )
+    return rows

@@ -1,0 +1,233 @@
+"""Review rules as data: conditions on a review's findings that raise actions, strictly validated."""
+
+from __future__ import annotations
+
+import re
+import string
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    NonNegativeInt,
+    PlainSerializer,
+    PlainValidator,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from models.core.errors import InputRejected, Problem
+from models.core.validation import COMPARISONS, problems_from
+
+FACTS: tuple[str, ...] = (
+    "health",
+    "health_drop",
+    "poor_streak",
+    "late_share",
+    "invoices_late",
+    "invoices_beyond_legal_limit",
+    "days_to_pay_worst",
+    "overdue_items",
+    "overdue_ours",
+    "burden_ratio",
+    "response_days_avg",
+    "dependency_ratio",
+    "key_person_flags",
+    "partner_rates_us_lower",
+    "missing_partner_scores",
+)
+ActionKind = Literal[
+    "escalate_to_sponsor",
+    "propose_exit_review",
+    "add_risk",
+    "discuss_at_review",
+    "reduce_burden",
+    "request_scores",
+]
+OwnerRole = Literal["manager", "deputy", "sponsor"]
+Facts = Mapping[str, float | int | None]
+
+_CONDITION = re.compile(r"^\s*([a-z_]+)\s*(>=|<=|==|!=|>|<)\s*(-?\d+(?:\.\d+)?)\s*$")
+
+
+@dataclass(frozen=True)
+class FactCondition:
+    """One `fact op number` test on a review's findings."""
+
+    fact: str
+    op: str
+    value: float
+
+    def holds(self, facts: Facts) -> bool:
+        """Return whether the fact has a value and it satisfies the test."""
+        fact = facts.get(self.fact)
+        return fact is not None and bool(COMPARISONS[self.op](fact, self.value))
+
+    def __str__(self) -> str:
+        return f"{self.fact} {self.op} {self.value:g}"
+
+
+def parse_fact_condition(value: Any) -> FactCondition:
+    """Parse `fact op number`, refusing unknown facts and anything that is not a number."""
+    if isinstance(value, FactCondition):
+        return value
+    match = _CONDITION.match(value) if isinstance(value, str) else None
+    if match is None:
+        raise ValueError(f"condition {value!r} is not '<fact> <op> <number>'")
+    fact, op, number = match.groups()
+    if fact not in FACTS:
+        raise ValueError(f"condition {value!r}: unknown fact {fact!r} (known: {', '.join(FACTS)})")
+    return FactCondition(fact, op, float(number))
+
+
+ConditionField = Annotated[FactCondition, PlainValidator(parse_fact_condition), PlainSerializer(str)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _both_languages(value: dict[str, str]) -> dict[str, str]:
+    missing = {"en", "zh-CN"} - set(value)
+    if missing or any(not text.strip() for text in value.values()):
+        raise ValueError("needs non-empty text in en and zh-CN")
+    if set(value) - {"en", "zh-CN"}:
+        raise ValueError("only en and zh-CN are supported")
+    return value
+
+
+Text = Annotated[dict[str, str], PlainValidator(lambda v: _both_languages(dict(v)))]
+
+
+class RiskSpec(_Strict):
+    """The risk register entry an `add_risk` action writes."""
+
+    key: str = Field(pattern=r"^[a-z0-9]+(?:-[a-z0-9]+)*$", max_length=60)
+    created_by_side: Literal["ours", "partner", "joint"]
+    likelihood: int = Field(ge=1, le=5)
+    impact: int = Field(ge=1, le=5)
+    title: Text
+    mitigation: Text
+
+
+class ActionSpec(_Strict):
+    """What a rule does when it fires."""
+
+    kind: ActionKind
+    owner_role: OwnerRole
+    due_days: NonNegativeInt
+    title: Text
+    risk: RiskSpec | None = None
+
+    @field_validator("title")
+    @classmethod
+    def _known_placeholders(cls, value: dict[str, str]) -> dict[str, str]:
+        for text in value.values():
+            for _, name, _, _ in string.Formatter().parse(text):
+                if name is not None and name not in FACTS:
+                    raise ValueError(f"title names unknown fact {{{name}}}")
+        return value
+
+    @model_validator(mode="after")
+    def _risk_only_for_add_risk(self) -> ActionSpec:
+        if (self.kind == "add_risk") != (self.risk is not None):
+            raise ValueError("an add_risk action needs `risk`, and only it may have one")
+        return self
+
+
+class Rule(_Strict):
+    """One rule: when every condition holds, raise the action."""
+
+    id: str = Field(pattern=r"^[a-z0-9]+(?:-[a-z0-9]+)*$", max_length=60)
+    when: tuple[ConditionField, ...] = Field(min_length=1)
+    action: ActionSpec
+
+
+class RuleBook(_Strict):
+    """The review rule table."""
+
+    version: int = Field(ge=1)
+    rules: tuple[Rule, ...] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _unique_ids(self) -> RuleBook:
+        ids = [r.id for r in self.rules]
+        dupes = sorted({i for i in ids if ids.count(i) > 1})
+        if dupes:
+            raise ValueError(f"rule id(s) used twice: {', '.join(dupes)}")
+        return self
+
+
+@dataclass(frozen=True)
+class Fired:
+    """A rule that fired for one review, with its title filled in."""
+
+    rule_id: str
+    kind: str
+    owner_role: str
+    due_days: int
+    title: dict[str, str]
+    facts: dict[str, Any]
+    risk: RiskSpec | None
+
+
+def parse_rules(text: str, *, source: str = "review_rules.yaml") -> RuleBook:
+    """Validate a rules YAML text, raising InputRejected with every problem."""
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise InputRejected(
+            [Problem(source, f"not valid YAML: {exc}")], summary="review rules rejected"
+        ) from exc
+    try:
+        return RuleBook.model_validate(data)
+    except ValidationError as exc:
+        raise InputRejected(problems_from(exc, where=source), summary="review rules rejected") from exc
+
+
+@lru_cache(maxsize=4)
+def load_rules(path: Path | None = None) -> RuleBook:
+    """Load the shipped rules (or a file given for testing)."""
+    if path is not None:
+        return parse_rules(path.read_text(encoding="utf-8"), source=path.name)
+    return parse_rules((resources.files("models.reviews") / "review_rules.yaml").read_text(encoding="utf-8"))
+
+
+def _shown(facts: Facts) -> dict[str, Any]:
+    """Return the facts as action titles show them: '-' for missing, floats without trailing zeros."""
+    values = {}
+    for name in FACTS:
+        value = facts.get(name)
+        values[name] = "-" if value is None else f"{value:g}" if isinstance(value, float) else value
+    return values
+
+
+def evaluate(facts: Facts, rules: RuleBook | None = None) -> list[Fired]:
+    """Return the rules whose conditions all hold for these findings, in rule order."""
+    book = rules or load_rules()
+    fired = []
+    shown: dict[str, Any] | None = None
+    for rule in book.rules:
+        if all(c.holds(facts) for c in rule.when):
+            used = {c.fact: facts.get(c.fact) for c in rule.when}
+            shown = shown if shown is not None else _shown(facts)
+            fired.append(
+                Fired(
+                    rule_id=rule.id,
+                    kind=rule.action.kind,
+                    owner_role=rule.action.owner_role,
+                    due_days=rule.action.due_days,
+                    title={lang: text.format_map(shown) for lang, text in rule.action.title.items()},
+                    facts=used,
+                    risk=rule.action.risk,
+                )
+            )
+    return fired

@@ -1,0 +1,1036 @@
+"""The periodic review sweep as plain functions: find due relationships, then review them a batch at a time.
+
+Every write is keyed (review per relationship and period, action per review and rule, risk per
+relationship and key, checklist item per relationship, stage, period and item), so a rerun after a
+crash, or two sweeps at once, converge on one review per relationship and period.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from functools import lru_cache
+from typing import Any
+
+from sqlalchemy import and_, bindparam, func, or_, text, update
+from sqlalchemy.orm import defer
+from sqlalchemy.orm.attributes import set_committed_value
+from sqlmodel import Session, col, select
+
+from models.checklists.generation import ITEM_KEY, owner_map, profile_of, team_owners, tier_of
+from models.checklists.generation import (
+    _row as checklist_row,  # same rows as generate_checklist, made in bulk
+)
+from models.checklists.library import Item, Library, load_library
+from models.checklists.proportionality import Selection, select_items
+from models.core.base import UTCDateTime, utcnow
+from models.core.calendar import add_business_days, add_months, today_local
+from models.core.db import bind_processors, insert_rows, json_text, param_mark
+from models.core.errors import NotFound
+from models.core.periods import Period, last_complete_period, parse_period
+from models.core.settings import get_settings
+from models.lifecycle.relationships import find_relationship
+from models.payments.ledger import from_minor
+from models.reviews.health import components, health_score, health_weights, poor_streak, trend
+from models.reviews.kpis import checklist_kpis, jurisdiction_for, payment_kpis, response_kpis
+from models.reviews.rules import FACTS, Fired, evaluate
+from models.reviews.scorecards import compare
+from models.tables import (
+    AuditEvent,
+    ChecklistGeneration,
+    ChecklistItem,
+    Contact,
+    ItemStatus,
+    Partner,
+    Payment,
+    Relationship,
+    Review,
+    ReviewAction,
+    ReviewStatus,
+    Risk,
+    ScorecardEntry,
+)
+from models.tables.core import Stage
+
+ACTOR = "flow:quarterly-review"
+MEETING_AFTER_BUSINESS_DAYS = 10  # time for both sides to read the pack before meeting
+
+
+@dataclass(frozen=True)
+class SweepScope:
+    """Which period a sweep reviews and the date it measures at."""
+
+    period: Period
+    as_of: date
+
+
+@dataclass
+class Prepared:
+    """One relationship's review, computed and stored, as plain data for its pack and messages."""
+
+    review_id: int
+    relationship_id: int
+    context: dict[str, Any]
+    escalated: bool
+    recipients: dict[str, dict[str, Any]] = field(default_factory=dict)
+    tier: str = ""
+    values: dict[str, Any] = field(default_factory=dict)  # the review row's computed columns
+
+
+def resolve_scope(period: str | None, as_of: date | None) -> SweepScope:
+    """Default as-of to today and the period to the last complete quarter before it."""
+    day = as_of or today_local()
+    return SweepScope(parse_period(period) if period else last_complete_period(day), day)
+
+
+def due_relationship_ids(session: Session, scope: SweepScope) -> list[int]:
+    """Return active relationships whose review is due by the period's end and not yet done for it."""
+    finished = select(Review.relationship_id).where(
+        Review.period == scope.period.name, Review.status != ReviewStatus.open.value
+    )
+    query = (
+        select(Relationship.id)
+        .where(
+            Relationship.stage == Stage.active.value,
+            or_(
+                col(Relationship.next_review_on).is_(None),
+                col(Relationship.next_review_on) <= scope.period.end,
+            ),
+            col(Relationship.id).not_in(finished),
+        )
+        .order_by(col(Relationship.id))
+    )
+    return [int(i) for i in session.exec(query)]
+
+
+def batches(ids: Sequence[int], size: int) -> list[list[int]]:
+    """Split ids into batches of at most `size`, in order."""
+    return [list(ids[i : i + size]) for i in range(0, len(ids), size)]
+
+
+def insert_many(session: Session, table: Any, rows: list[dict[str, Any]], *, unique: list[str]) -> None:
+    """Insert rows, skipping any that clash with a unique key, straight through the driver."""
+    on_conflict = f"ON CONFLICT ({', '.join(unique)}) DO NOTHING" if unique else ""
+    insert_rows(session, table.__table__, rows, on_conflict=on_conflict)
+
+
+def _set_next_reviews(session: Session, dates: dict[int, date], now: datetime) -> None:
+    """Set each relationship's next review date, as one driver-level executemany."""
+    dialect = session.get_bind().dialect
+    mark = param_mark(dialect)
+    table = Relationship.__table__  # type: ignore[attr-defined]
+    on, at = bind_processors(table, ("next_review_on", "updated_at"), dialect)
+    values = [
+        (day if on is None else on(day), now if at is None else at(now), rid) for rid, day in dates.items()
+    ]
+    sql = f"UPDATE relationship SET next_review_on = {mark}, updated_at = {mark} WHERE id = {mark}"
+    session.connection().exec_driver_sql(sql, values)  # type: ignore[arg-type]
+    # Relationships this session already holds show the new date too, as an ORM update would.
+    for obj in list(session.identity_map.values()):
+        if isinstance(obj, Relationship) and obj.id in dates:
+            set_committed_value(obj, "next_review_on", dates[obj.id])
+            set_committed_value(obj, "updated_at", now)
+
+
+# ---------------------------------------------------------------- the batch
+
+
+@dataclass
+class BatchPlan:
+    """A batch reviewed from reads alone: every row to write once its reviews are claimed."""
+
+    scope: SweepScope
+    actor: str
+    prepared: list[Prepared]
+    checklists: ChecklistPlan
+    next_review: dict[int, date]
+    contacts: dict[int, Contact]  # the batch's managers, sponsors, deputies and partner contacts
+
+
+def review_batch(
+    session: Session, relationship_ids: Sequence[int], scope: SweepScope, *, actor: str = ACTOR
+) -> list[Prepared]:
+    """Review a batch in one transaction: compute everything, then write what this sweep claimed."""
+    return write_batch(session, prepare_batch(session, relationship_ids, scope, actor=actor))
+
+
+def prepare_batch(
+    session: Session, relationship_ids: Sequence[int], scope: SweepScope, *, actor: str = ACTOR
+) -> BatchPlan:
+    """Compute a batch's reviews (checklist, KPIs, health, actions) without writing anything.
+
+    Reads only, so sweeps in several processes compute in parallel and hold the database's write
+    lock just for `write_batch`.
+    """
+    rels = _load_relationships(session, relationship_ids)
+    finished = _finished(session, [r.id for r, _ in rels], scope)  # type: ignore[misc]
+    rels = [(r, p) for r, p in rels if r.id not in finished]
+    library = load_library()
+    checklists = plan_review_checklists(session, rels, scope, library=library)
+    ids = [r.id for r, _ in rels]
+    facts = _BatchFacts.load(session, ids, scope)  # type: ignore[arg-type]
+    contacts = _contacts(session, rels)
+    prepared = []
+    for rel, partner in rels:
+        items = facts.items.get(rel.id, []) + checklists.items.get(rel.id, [])  # type: ignore[arg-type]
+        prepared.append(_review_one(rel, partner, items, facts, contacts, scope, library))
+    cadence = library.review_cadence_months
+    next_review = {p.relationship_id: add_months(scope.period.start, cadence[p.tier]) for p in prepared}
+    return BatchPlan(scope, actor, prepared, checklists, next_review, contacts)
+
+
+def _load_relationships(session: Session, ids: Sequence[int]) -> list[tuple[Relationship, Partner]]:
+    query = (
+        select(Relationship, Partner)
+        .join(Partner, col(Partner.id) == Relationship.partner_id)
+        .where(col(Relationship.id).in_(list(ids)), Relationship.stage == Stage.active.value)
+        .order_by(col(Relationship.id))
+        # Explanations and objectives are long JSON a review never reads: not loaded, and reading
+        # one by mistake raises instead of quietly querying once per relationship.
+        .options(
+            defer(Relationship.tier_explanation, raiseload=True),  # type: ignore[arg-type]
+            defer(Relationship.size_explanation, raiseload=True),  # type: ignore[arg-type]
+            defer(Relationship.objectives, raiseload=True),  # type: ignore[arg-type]
+        )
+    )
+    return [(r, p) for r, p in session.exec(query)]
+
+
+def _finished(session: Session, ids: list[int], scope: SweepScope) -> set[int]:
+    query = select(Review.relationship_id).where(
+        col(Review.relationship_id).in_(ids),
+        Review.period == scope.period.name,
+        Review.status != ReviewStatus.open.value,
+    )
+    return set(session.exec(query))
+
+
+def write_batch(session: Session, plan: BatchPlan) -> list[Prepared]:
+    """Claim the batch's reviews and write the rest for those this sweep won; return those.
+
+    The review row is the claim: inserted ready, or taking over an unfinished (open) one, keyed by
+    relationship and period. A review another sweep already finished is not returned, and nothing
+    else of it is written, so two sweeps at once still make one review each.
+    """
+    won = _claim(session, plan)
+    prepared = [p for p in plan.prepared if p.relationship_id in won]
+    for p in prepared:
+        p.review_id = won[p.relationship_id]
+        p.context["review_id"] = p.review_id
+    if not prepared:
+        return []
+    now = utcnow()
+    write_review_checklists(session, plan.checklists, set(won), now=now)
+    _store_actions(session, prepared, now)
+    _store_risks(session, prepared, now)
+    next_review = {p.relationship_id: plan.next_review[p.relationship_id] for p in prepared}
+    _set_next_reviews(session, next_review, now)
+    insert_many(
+        session,
+        AuditEvent,
+        [
+            {
+                "at": now,
+                "actor": plan.actor,
+                "action": "review.prepared",
+                "entity": "review",
+                "entity_id": str(p.review_id),
+                "relationship_id": p.relationship_id,
+                "reason": None,
+                "data": {
+                    "period": plan.scope.period.name,
+                    "health": p.context["health"],
+                    "actions": len(p.context["actions"]),
+                },
+            }
+            for p in prepared
+        ],
+        unique=[],
+    )
+    return prepared
+
+
+def _claim(session: Session, plan: BatchPlan) -> dict[int, int]:
+    """Upsert the batch's finished reviews; return review ids by relationship for those written."""
+    if not plan.prepared:
+        return {}
+    now = utcnow()
+    rows = [
+        {
+            **p.values,
+            "relationship_id": p.relationship_id,
+            "period": plan.scope.period.name,
+            "status": ReviewStatus.ready.value,
+            "created_at": now,
+            "completed_at": now,
+            "updated_at": now,
+        }
+        for p in plan.prepared
+    ]
+    clause = _claim_clause(tuple(rows[0]))
+    table = Review.__table__  # type: ignore[attr-defined]
+    found = insert_rows(session, table, rows, on_conflict=clause, returning=("id", "relationship_id"))
+    return {rid: review_id for review_id, rid in found}
+
+
+@lru_cache(maxsize=4)
+def _claim_clause(columns: tuple[str, ...]) -> str:
+    # Taking over an unfinished (open) review replaces what it held; a finished one is left alone.
+    kept = {"id", "relationship_id", "period", "created_at", "announced_at"}
+    updates = ", ".join(f"{c} = excluded.{c}" for c in columns if c not in kept)
+    return f"ON CONFLICT (relationship_id, period) DO UPDATE SET {updates} WHERE review.status = 'open'"
+
+
+@dataclass
+class _Grouped:
+    """Identical checklist items as the KPIs read them, with how many there are."""
+
+    stage: str
+    period: str
+    owner_side: str
+    status: str
+    due_on: date
+    effort_minutes: int
+    created_at: datetime
+    done_at: datetime | None
+    n: int = 1
+
+
+@dataclass
+class ChecklistPlan:
+    """The review checklists a batch will create, and their items as the KPIs see them."""
+
+    templates: list[dict[str, Any]] = field(default_factory=list)
+    picks: list[dict[str, Any]] = field(default_factory=list)
+    reused_rows: list[dict[str, Any]] = field(default_factory=list)
+    generations: list[dict[str, Any]] = field(default_factory=list)
+    items: dict[int, list[Any]] = field(default_factory=dict)
+
+
+def plan_review_checklists(
+    session: Session,
+    rels: list[tuple[Relationship, Partner]],
+    scope: SweepScope,
+    *,
+    library: Library | None = None,
+) -> ChecklistPlan:
+    """Plan the review checklist of many relationships at once, as generate_checklist would make it."""
+    library = library or load_library()
+    period = scope.period.name
+    done = set(
+        session.exec(
+            select(ChecklistGeneration.relationship_id).where(
+                col(ChecklistGeneration.relationship_id).in_([r.id for r, _ in rels]),
+                ChecklistGeneration.stage == "review",
+                ChecklistGeneration.period == period,
+            )
+        )
+    )
+    todo = [(r, p) for r, p in rels if r.id not in done]
+    reused = _reusable_evidence(session, {p.id for _, p in todo}, library)  # type: ignore[misc]
+    teams = team_owners(session)
+    plans = _review_plans(library, period=period, start=scope.as_of)
+    now = utcnow()
+    out = ChecklistPlan()
+    templates: dict[tuple[str, str], int] = {}  # (tier, item id) -> index in out.templates
+    for rel, partner in todo:
+        evidence = reused.get(partner.id, {})  # type: ignore[arg-type]
+        plan = plans.plan(rel, partner, evidence)
+        tier = plan.selection.tier
+        owners = owner_map(rel, teams)
+        seen: list[Any] = [_Grouped(**g, created_at=now, done_at=None) for g in plan.grouped]
+        for spec, template in plan.rows:
+            given = evidence.get(spec.evidence_key) if spec.evidence_key else None
+            if given is None:
+                index = templates.setdefault((tier, spec.id), len(out.templates))
+                if index == len(out.templates):
+                    out.templates.append(_template_json(template, index))
+                out.picks.append({"r": rel.id, "o": owners(spec.owner_role), "t": index})
+            else:  # reused evidence makes a different row: let the one row builder make it
+                row = plans.row(rel, spec, tier, owner=owners(spec.owner_role), reused=given)
+                out.reused_rows.append(row)
+                seen.append(_Grouped(**{k: row[k] for k in _GROUPED_FIELDS}))
+        out.items[rel.id] = seen  # type: ignore[index]
+        out.generations.append(
+            {**plan.generation, "relationship_id": rel.id, "generated_at": now, "updated_at": now}
+        )
+    return out
+
+
+_KPI_FIELDS = ("stage", "period", "owner_side", "status", "due_on", "effort_minutes")
+_GROUPED_FIELDS = (*_KPI_FIELDS, "created_at", "done_at")
+
+
+def _grouped(rows: list[tuple[Item, dict[str, Any]]], evidence: frozenset[str]) -> list[dict[str, Any]]:
+    """Count a plan's fresh rows by what the KPIs read (rows answered by reused evidence differ)."""
+    counts = Counter(
+        tuple(t[name] for name in _KPI_FIELDS)
+        for spec, t in rows
+        if not (spec.evidence_key and spec.evidence_key in evidence)
+    )
+    return [{**dict(zip(_KPI_FIELDS, key, strict=True)), "n": n} for key, n in counts.items()]
+
+
+def write_review_checklists(
+    session: Session, plan: ChecklistPlan, relationship_ids: set[int], *, now: datetime
+) -> None:
+    """Insert the planned checklists of these relationships (keyed rows: a rerun adds nothing)."""
+    picks = [p for p in plan.picks if p["r"] in relationship_ids]
+    _insert_from_templates(session, plan.templates, picks, now)
+    reused = [r for r in plan.reused_rows if r["relationship_id"] in relationship_ids]
+    insert_many(session, ChecklistItem, reused, unique=list(ITEM_KEY))
+    generations = [g for g in plan.generations if g["relationship_id"] in relationship_ids]
+    insert_many(session, ChecklistGeneration, generations, unique=["relationship_id", "stage", "period"])
+
+
+# A review item's row depends on the relationship only through its id and its owner; everything else
+# comes from the library item and the tier. So the batch's rows are made inside the database from a
+# few dozen templates and one (relationship, owner, template) triple per item, both sent as JSON:
+# SQLAlchemy's per-row parameter processing of 33 wide rows a relationship cost more than all the
+# rest of the review.
+TEMPLATE_COLUMNS = (
+    "stage",
+    "period",
+    "item_key",
+    "library_version",
+    "clause",
+    "owner_side",
+    "owner_role",
+    "priority",
+    "required",
+    "effort_minutes",
+    "due_on",
+    "title",
+    "reason",
+    "evidence_key",
+    "status",
+)
+_PG_TYPES = {
+    "library_version": "int",
+    "required": "boolean",
+    "effort_minutes": "int",
+    "due_on": "date",
+    "title": "json",
+    "reason": "json",
+}
+
+
+def _template_json(row: dict[str, Any], index: int) -> dict[str, Any]:
+    out = {name: row[name] for name in TEMPLATE_COLUMNS}
+    out["due_on"] = row["due_on"].isoformat()
+    out["k"] = index
+    return out
+
+
+@lru_cache(maxsize=4)
+def _template_insert(dialect: str) -> Any:
+    columns = ", ".join(
+        ("relationship_id", "owner_contact_id", *TEMPLATE_COLUMNS, "created_at", "updated_at")
+    )
+    conflict = "ON CONFLICT (relationship_id, stage, period, item_key) DO NOTHING"
+    if dialect == "postgresql":
+        shape = ", ".join(f"{c} {_PG_TYPES.get(c, 'text')}" for c in TEMPLATE_COLUMNS)
+        sql = (
+            f"INSERT INTO checklist_item ({columns}) "
+            f"SELECT p.r, p.o, {', '.join('t.' + c for c in TEMPLATE_COLUMNS)}, :now, :now "
+            "FROM json_to_recordset(CAST(:picks AS json)) AS p(r int, o int, t int) "
+            f"JOIN json_to_recordset(CAST(:templates AS json)) AS t(k int, {shape}) ON t.k = p.t "
+            f"{conflict}"
+        )
+    else:
+        fields = ", ".join(f"json_extract(value, '$.{c}') AS {c}" for c in TEMPLATE_COLUMNS)
+        # WHERE true: SQLite needs it to tell the upsert's ON from a join's ON.
+        sql = (
+            f"WITH t AS MATERIALIZED (SELECT json_extract(value, '$.k') AS k, {fields} "
+            "FROM json_each(:templates)) "
+            f"INSERT INTO checklist_item ({columns}) "
+            "SELECT json_extract(p.value, '$.r'), json_extract(p.value, '$.o'), "
+            f"{', '.join('t.' + c for c in TEMPLATE_COLUMNS)}, :now, :now "
+            "FROM json_each(:picks) AS p CROSS JOIN t ON t.k = json_extract(p.value, '$.t') "
+            f"WHERE true {conflict}"
+        )
+    return text(sql).bindparams(bindparam("now", type_=UTCDateTime()))
+
+
+def _insert_from_templates(
+    session: Session, templates: list[dict[str, Any]], picks: list[dict[str, Any]], now: datetime
+) -> None:
+    if picks:
+        statement = _template_insert(session.get_bind().dialect.name)
+        session.execute(
+            statement,
+            {"templates": json_text(templates), "picks": json_text(picks), "now": now},
+        )
+
+
+@dataclass
+class _Plan:
+    """One review checklist profile: its selection, item rows and generation row, minus the relationship."""
+
+    selection: Selection
+    rows: list[tuple[Item, dict[str, Any]]]
+    generation: dict[str, Any]
+    grouped: list[dict[str, Any]]
+
+
+class _ReviewPlans:
+    """Selections and row templates per review profile, computed once and stamped per relationship.
+
+    The selection depends on a relationship only through its tier, size class, criticality, the
+    truth of the library's conditions and the evidence already given, so those make the key.
+    """
+
+    def __init__(self, library: Library, *, period: str, start: date) -> None:
+        self.library, self.period, self.start = library, period, start
+        found = {c for i in library.items_for(stage="review") for c in i.applies.conditions}
+        self.conditions = sorted(found, key=str)
+        self.plans: dict[Any, _Plan] = {}
+
+    def plan(self, rel: Relationship, partner: Partner, evidence: dict[str, ChecklistItem]) -> _Plan:
+        """Return the plan for a relationship's profile (computed on first use)."""
+        tier, profile = tier_of(rel, partner), profile_of(rel, partner)
+        facts = profile.facts()
+        truth = tuple(c.evaluate(facts) for c in self.conditions)
+        key = (tier, profile.size_class, profile.criticality, truth, frozenset(evidence))
+        if key not in self.plans:
+            ids = {k: item.id for k, item in evidence.items()}
+            selection = select_items(self.library, profile, tier=tier, stage="review", reused=ids)  # type: ignore[arg-type]
+            rows = [(c.item, self.row(rel, c.item, tier, owner=None, reused=None)) for c in selection.chosen]
+            generation = _generation_row(rel, selection, period=self.period, start=self.start, now=utcnow())
+            self.plans[key] = _Plan(selection, rows, generation, _grouped(rows, frozenset(evidence)))
+        return self.plans[key]
+
+    def row(
+        self, rel: Relationship, spec: Item, tier: str, *, owner: int | None, reused: ChecklistItem | None
+    ) -> dict[str, Any]:
+        """Return one checklist row exactly as generate_checklist makes it."""
+        return checklist_row(
+            rel,
+            spec,
+            stage="review",
+            period=self.period,
+            tier=tier,
+            start=self.start,
+            owner=owner,
+            reused=reused,
+        )
+
+
+@lru_cache(maxsize=4)
+def _review_plans(library: Library, *, period: str, start: date) -> _ReviewPlans:
+    # One sweep runs many batches in one process: their relationships share a few hundred profiles.
+    # The library is loaded once and never changed in place, so it keys the cache by identity.
+    return _ReviewPlans(library, period=period, start=start)
+
+
+def _generation_row(
+    rel: Relationship, selection: Selection, *, period: str, start: date, now: Any
+) -> dict[str, Any]:
+    return {
+        "relationship_id": rel.id,
+        "stage": "review",
+        "period": period,
+        "tier": selection.tier,
+        "budget_minutes": selection.budget_minutes,
+        "used_minutes": selection.used_minutes,
+        "stage_started_on": start,
+        # Serialized once: every relationship of this profile stores the same lists.
+        "selected": json_text([c.item.id for c in selection.chosen]),
+        "left_out": json_text([{"item": c.item.id, "reason": c.reason} for c in selection.left_out]),
+        "library_versions": {},
+        "generated_at": now,
+        "updated_at": now,
+    }
+
+
+def _reusable_evidence(
+    session: Session, partner_ids: set[int], library: Library
+) -> dict[int, dict[str, ChecklistItem]]:
+    """Return, per partner, evidence already given that a review item could reuse (ask once)."""
+    keys = {i.evidence_key for i in library.items_for(stage="review") if i.evidence_key}
+    if not partner_ids or not keys:
+        return {}
+    query = (
+        select(Relationship.partner_id, ChecklistItem)
+        .join(Relationship, col(Relationship.id) == ChecklistItem.relationship_id)
+        .where(
+            col(Relationship.partner_id).in_(partner_ids),
+            ChecklistItem.status == ItemStatus.done.value,
+            col(ChecklistItem.evidence_key).in_(keys),
+            col(ChecklistItem.reused_from_id).is_(None),
+        )
+        .order_by(col(ChecklistItem.done_at))
+    )
+    found: dict[int, dict[str, ChecklistItem]] = defaultdict(dict)
+    for partner_id, item in session.exec(query):
+        found[partner_id][item.evidence_key] = item  # type: ignore[index]
+    return found
+
+
+@dataclass
+class _BatchFacts:
+    """Everything a batch's KPIs read, loaded in one query per table."""
+
+    payments: dict[int, list[Any]]
+    items: dict[int, list[Any]]
+    scores: dict[int, dict[str, dict[str, int]]]
+    history: dict[int, list[tuple[str, int | None]]]
+
+    @classmethod
+    def load(cls, session: Session, ids: list[int], scope: SweepScope) -> _BatchFacts:
+        """Load payments, checklist items, scores and past reviews of a batch."""
+        start = scope.period.start
+        payments: dict[int, list[Any]] = defaultdict(list)
+        pay_query = select(
+            Payment.relationship_id,
+            Payment.invoice_id,
+            Payment.delivered_on,
+            Payment.paid_on,
+            Payment.amount_minor,
+            Payment.currency,
+        ).where(
+            col(Payment.relationship_id).in_(ids),
+            or_(col(Payment.paid_on).is_(None), col(Payment.paid_on) >= start),
+        )
+        # Core, not ORM, execution: these are plain rows, and the ORM's row loading cost more than SQL.
+        connection = session.connection()
+        for row in connection.execute(pay_query):
+            payments[row.relationship_id].append(row)
+        items: dict[int, list[Any]] = defaultdict(list)
+        for row in connection.execute(_items_query(ids, scope)):
+            items[row.relationship_id].append(row)
+        return cls(payments, items, _scores(session, ids, scope), _history(session, ids, scope))
+
+
+def _items_query(ids: list[int], scope: SweepScope) -> Any:
+    """Select the items the checklist KPIs read, identical ones grouped with their count `n`.
+
+    A fresh review checklist is 30-odd items that differ only in what the KPIs do not read.
+    """
+    since = datetime.combine(scope.period.start, time(), tzinfo=UTC)
+    fields = (
+        ChecklistItem.relationship_id,
+        ChecklistItem.stage,
+        ChecklistItem.period,
+        ChecklistItem.owner_side,
+        ChecklistItem.status,
+        ChecklistItem.due_on,
+        ChecklistItem.effort_minutes,
+        ChecklistItem.created_at,
+        ChecklistItem.done_at,
+    )
+    return (
+        select(*fields, func.count().label("n"))
+        .where(
+            col(ChecklistItem.relationship_id).in_(ids),
+            or_(
+                ChecklistItem.status == ItemStatus.open.value,
+                col(ChecklistItem.done_at) >= since,
+                col(ChecklistItem.created_at) >= since,
+                and_(ChecklistItem.stage == "review", ChecklistItem.period == scope.period.name),
+            ),
+        )
+        .group_by(*fields)
+    )
+
+
+def _scores(session: Session, ids: list[int], scope: SweepScope) -> dict[int, dict[str, dict[str, int]]]:
+    found: dict[int, dict[str, dict[str, int]]] = defaultdict(lambda: {"ours": {}, "partner": {}})
+    query = select(
+        ScorecardEntry.relationship_id, ScorecardEntry.side, ScorecardEntry.principle, ScorecardEntry.score
+    ).where(col(ScorecardEntry.relationship_id).in_(ids), ScorecardEntry.period == scope.period.name)
+    for rid, side, principle, score in session.connection().execute(query):
+        found[rid][side][principle] = score
+    return found
+
+
+def _history(session: Session, ids: list[int], scope: SweepScope) -> dict[int, list[tuple[str, int | None]]]:
+    """Return each relationship's earlier finished reviews, newest first, as (period, health)."""
+    keep = health_weights().trend.history_periods
+    oldest = scope.period.shift(-max(keep, 3)).name  # poor streaks need the last three too
+    found: dict[int, list[tuple[str, int | None]]] = defaultdict(list)
+    query = (
+        select(Review.relationship_id, Review.period, Review.health)
+        .where(
+            col(Review.relationship_id).in_(ids),
+            col(Review.period) < scope.period.name,
+            col(Review.period) >= oldest,
+            Review.status != ReviewStatus.open.value,
+        )
+        .order_by(col(Review.period).desc())
+    )
+    for rid, period, health in session.connection().execute(query):
+        found[rid].append((period, health))
+    return found
+
+
+def _contacts(session: Session, rels: list[tuple[Relationship, Partner]]) -> dict[int, Contact]:
+    ids = {i for r, _ in rels for i in (r.manager_id, r.sponsor_id, r.partner_contact_id, r.deputy_id) if i}
+    return {c.id: c for c in session.exec(select(Contact).where(col(Contact.id).in_(ids)))}  # type: ignore[misc]
+
+
+# ---------------------------------------------------------------- one relationship
+
+
+def compute_kpis(
+    rel: Relationship,
+    partner: Partner,
+    *,
+    payments: Iterable[Any],
+    items: Sequence[Any],
+    scores: dict[str, dict[str, int]],
+    scope: SweepScope,
+    library: Library,
+    tier: str,
+) -> dict[str, Any]:
+    """Return every KPI of one relationship for one period, as JSON-ready data."""
+    p, model = scope.period, health_weights()
+    law = jurisdiction_for(partner.country, rel.size_class)
+    return {
+        "payments": payment_kpis(
+            payments, start=p.start, end=p.end, as_of=scope.as_of, term_days=rel.payment_term_days, law=law
+        ),
+        "checklist": checklist_kpis(
+            items,
+            period=p.name,
+            start=p.start,
+            end=p.end,
+            as_of=scope.as_of,
+            budget_minutes=library.budget(tier, "review"),
+        ),
+        "response": response_kpis(items, start=p.start, end=p.end, as_of=scope.as_of),
+        "scorecards": compare(
+            scores.get("ours", {}), scores.get("partner", {}), gap_points=model.scorecard_gap_points
+        ),
+    }
+
+
+def findings(
+    rel: Relationship, kpis: dict[str, Any], *, health: int | None, delta: int | None, streak: int
+) -> dict[str, Any]:
+    """Return the facts the review rules test, one value (or None) per known fact."""
+    pay, items, cards = kpis["payments"], kpis["checklist"], kpis["scorecards"]
+    facts: dict[str, Any] = {
+        "health": health,
+        "health_drop": -delta if delta is not None else None,
+        "poor_streak": streak,
+        "late_share": pay["late_share"],
+        "invoices_late": pay["late"],
+        "invoices_beyond_legal_limit": pay["beyond_legal_limit"],
+        "days_to_pay_worst": pay["days_to_pay_worst"],
+        "overdue_items": items["overdue_items"],
+        "overdue_ours": items["overdue_ours"],
+        "burden_ratio": items["burden_ratio"],
+        "response_days_avg": kpis["response"]["response_days_avg"],
+        "dependency_ratio": rel.dependency_ratio,
+        "key_person_flags": len(rel.key_person_flags),
+        "partner_rates_us_lower": len(cards["partner_rates_us_lower"]),
+        "missing_partner_scores": len(cards["missing_partner"]),
+    }
+    assert set(facts) == set(FACTS)  # the rule schema and this function must name the same facts
+    return facts
+
+
+def _review_one(
+    rel: Relationship,
+    partner: Partner,
+    items: list[Any],
+    facts: _BatchFacts,
+    contacts: dict[int, Contact],
+    scope: SweepScope,
+    library: Library,
+) -> Prepared:
+    rid = rel.id or 0
+    tier = tier_of(rel, partner)
+    kpis = compute_kpis(
+        rel,
+        partner,
+        payments=facts.payments.get(rid, []),
+        items=items,
+        scores=facts.scores.get(rid, {}),
+        scope=scope,
+        library=library,
+        tier=tier,
+    )
+    parts = components(kpis)
+    health = health_score(parts)
+    history = facts.history.get(rid, [])
+    label, delta = trend(health, [h for _, h in history])
+    streak = poor_streak(health, [h for _, h in history])
+    found = findings(rel, kpis, health=health, delta=delta, streak=streak)
+    fired = evaluate(found)
+    cards = kpis.pop("scorecards")  # stored in its own column
+    values = {
+        "as_of": scope.as_of,
+        "tier": tier,
+        "health": health,
+        "health_delta": delta,
+        "trend": label,
+        "kpis": kpis,
+        "health_components": {k: (None if v is None else round(v, 3)) for k, v in parts.items()},
+        "scorecards": cards,
+        "findings": {"facts": found, "fired": [f.rule_id for f in fired]},
+        "meeting_on": add_business_days(scope.as_of, MEETING_AFTER_BUSINESS_DAYS),
+        "escalated": any(f.kind == "escalate_to_sponsor" for f in fired),
+    }
+    # What the invitation, the sweep's report and the audit need; a pack is rendered from the stored
+    # review (review_public) when someone reads it.
+    context = {
+        "period": scope.period.name,
+        "review_id": None,
+        "relationship": {"id": rid, "partner_name": partner.legal_name},
+        "meeting_on": str(values["meeting_on"]),
+        "health": health,
+        "trend": label,
+        "actions": _actions(fired, scope),
+        "contacts": {
+            "manager": _person(contacts.get(rel.manager_id)),
+            "sponsor": _person(contacts.get(rel.sponsor_id)),
+            "partner_contact": _person(contacts.get(rel.partner_contact_id)),
+        },
+    }
+    return Prepared(
+        review_id=0,
+        relationship_id=rid,
+        context=context,
+        escalated=values["escalated"],
+        recipients={role: context["contacts"][role] for role in ("manager", "sponsor", "partner_contact")},
+        tier=tier,
+        values=values,
+    )
+
+
+def _actions(fired: list[Fired], scope: SweepScope) -> list[dict[str, Any]]:
+    return [
+        {
+            "rule_id": f.rule_id,
+            "kind": f.kind,
+            "owner_role": f.owner_role,
+            "title": f.title,
+            "due_on": (scope.as_of + timedelta(days=f.due_days)).isoformat(),
+            "facts": f.facts,
+            "risk": f.risk.model_dump() if f.risk else None,
+        }
+        for f in fired
+    ]
+
+
+def _person(contact: Contact | None) -> dict[str, Any]:
+    if contact is None:
+        return {"id": None, "name": "", "email": "", "language": "en"}
+    return {
+        "id": contact.id,
+        "name": contact.name or contact.email,
+        "email": contact.email,
+        "language": contact.language,
+    }
+
+
+def pack_context(
+    rel: Relationship,
+    partner: Partner,
+    values: dict[str, Any],
+    history: list[tuple[str, int | None]],
+    actions: list[dict[str, Any]],
+    contacts: dict[int, Contact],
+    period: str,
+) -> dict[str, Any]:
+    """Return the plain data a review pack, `review show` and the messages are made from."""
+    law = jurisdiction_for(partner.country, rel.size_class)
+    return {
+        "organization_name": get_settings().organization_name,
+        "period": period,
+        "review_id": values["id"],
+        "as_of": str(values["as_of"]),
+        "meeting_on": str(values["meeting_on"]) if values["meeting_on"] else None,
+        "relationship": {
+            "id": rel.id,
+            "key": rel.key,
+            "partner_name": partner.legal_name,
+            "country": partner.country,
+            "tier": values["tier"],
+            "size_class": rel.size_class,
+            "criticality": rel.criticality,
+            "dependency_ratio": rel.dependency_ratio,
+            "payment_term_days": rel.payment_term_days,
+            "key_person_flags": list(rel.key_person_flags),
+        },
+        "law": {"id": law.id, "name": law.name, "note": law.note} if law else None,
+        "health": values["health"],
+        "health_delta": values["health_delta"],
+        "trend": values["trend"],
+        "history": [{"period": p, "health": h} for p, h in reversed(history)],
+        "components": values["health_components"],
+        "kpis": values["kpis"],
+        "interest": [
+            {"currency": c, "amount": from_minor(m, c)}
+            for c, m in values["kpis"]["payments"]["late_interest_minor"].items()
+        ],
+        "scorecards": values["scorecards"],
+        "actions": actions,
+        "contacts": {
+            "manager": _person(contacts.get(rel.manager_id)),
+            "sponsor": _person(contacts.get(rel.sponsor_id)),
+            "partner_contact": _person(contacts.get(rel.partner_contact_id)),
+        },
+        "values": values,
+    }
+
+
+# ---------------------------------------------------------------- writes
+
+
+def _store_actions(session: Session, prepared: list[Prepared], now: Any) -> None:
+    rows = [
+        {
+            "review_id": p.review_id,
+            "relationship_id": p.relationship_id,
+            "rule_id": a["rule_id"],
+            "kind": a["kind"],
+            "owner_role": a["owner_role"],
+            "title": a["title"],
+            "detail": {"facts": a["facts"]},
+            "status": "open",
+            "due_on": date.fromisoformat(a["due_on"]),
+            "created_at": now,
+        }
+        for p in prepared
+        for a in p.context["actions"]
+    ]
+    insert_many(session, ReviewAction, rows, unique=["review_id", "rule_id"])
+
+
+def _store_risks(session: Session, prepared: list[Prepared], now: Any) -> None:
+    rows = []
+    for p in prepared:
+        for a in p.context["actions"]:
+            risk = a["risk"]
+            if risk is None:
+                continue
+            rows.append(
+                {
+                    "relationship_id": p.relationship_id,
+                    "key": risk["key"],
+                    "created_by_side": risk["created_by_side"],
+                    "title": risk["title"],
+                    "mitigation": risk["mitigation"],
+                    "likelihood": risk["likelihood"],
+                    "impact": risk["impact"],
+                    "score": risk["likelihood"] * risk["impact"],
+                    "owner_role": a["owner_role"],
+                    "status": "open",
+                    "source": f"review:{a['rule_id']}",
+                    "created_at": now,
+                }
+            )
+    insert_many(session, Risk, rows, unique=["relationship_id", "key"])
+
+
+def unannounced(session: Session, period: str) -> list[Any]:
+    """Return the period's ready reviews no summary has named yet, lowest health first."""
+    query = (
+        select(
+            Review.id,
+            Review.relationship_id,
+            Partner.legal_name,
+            Relationship.manager_id,
+            Relationship.sponsor_id,
+            Review.health,
+            Review.trend,
+            Review.escalated,
+        )
+        .join(Relationship, col(Relationship.id) == Review.relationship_id)
+        .join(Partner, col(Partner.id) == Relationship.partner_id)
+        .where(*_unannounced(period))
+        .order_by(col(Review.health).is_(None), col(Review.health), col(Review.relationship_id))
+    )
+    return list(session.exec(query))
+
+
+def _unannounced(period: str) -> tuple[Any, ...]:
+    return (
+        Review.period == period,
+        Review.status == ReviewStatus.ready.value,
+        col(Review.announced_at).is_(None),
+    )
+
+
+def action_titles(session: Session, review_ids: Sequence[int]) -> dict[int, list[dict[str, str]]]:
+    """Return the action titles of these reviews, by review id, in the order they were raised."""
+    found: dict[int, list[dict[str, str]]] = defaultdict(list)
+    for start in range(0, len(review_ids), 500):
+        chunk = list(review_ids[start : start + 500])
+        query = (
+            select(ReviewAction.review_id, ReviewAction.title)
+            .where(col(ReviewAction.review_id).in_(chunk))
+            .order_by(col(ReviewAction.id))
+        )
+        for review_id, title in session.connection().execute(query):
+            found[review_id].append(title)
+    return found
+
+
+def mark_announced(session: Session, review_ids: Sequence[int]) -> None:
+    """Record that a summary named these reviews."""
+    now = utcnow()
+    for start in range(0, len(review_ids), 500):
+        chunk = list(review_ids[start : start + 500])
+        # Core, not ORM, update: no loaded reviews to keep in step, so skip the ORM's bookkeeping.
+        session.connection().execute(
+            update(Review).where(col(Review.id).in_(chunk)).values(announced_at=now, updated_at=now)
+        )
+
+
+# ---------------------------------------------------------------- reading
+
+
+def find_review(session: Session, ref: str, period: str | None = None) -> tuple[Relationship, Review]:
+    """Return a relationship's review for a period (default: its latest)."""
+    rel = find_relationship(session, ref)
+    query = select(Review).where(Review.relationship_id == rel.id)
+    if period:
+        query = query.where(Review.period == parse_period(period).name)
+    review = session.exec(query.order_by(col(Review.period).desc())).first()
+    if review is None:
+        raise NotFound(f"relationship {rel.id} has no review{' for ' + period if period else ''}")
+    return rel, review
+
+
+def review_public(session: Session, ref: str, period: str | None = None) -> dict[str, Any]:
+    """Return one review as plain data: KPIs, both scorecards with gaps, health, trend and actions."""
+    rel, review = find_review(session, ref, period)
+    partner = session.get(Partner, rel.partner_id)
+    assert partner is not None  # foreign key
+    history = list(
+        session.exec(
+            select(Review.period, Review.health)
+            .where(Review.relationship_id == rel.id, col(Review.period) < review.period)
+            .order_by(col(Review.period).desc())
+            .limit(health_weights().trend.history_periods)
+        )
+    )
+    actions = [
+        {
+            "rule_id": a.rule_id,
+            "kind": a.kind,
+            "owner_role": a.owner_role,
+            "title": a.title,
+            "due_on": a.due_on.isoformat() if a.due_on else None,
+            "status": a.status,
+            "facts": a.detail.get("facts", {}),
+            "risk": None,
+        }
+        for a in session.exec(
+            select(ReviewAction).where(ReviewAction.review_id == review.id).order_by(col(ReviewAction.id))
+        )
+    ]
+    contacts = _contacts(session, [(rel, partner)])
+    values = review.model_dump()
+    context = pack_context(
+        rel, partner, values, [(p, h) for p, h in history], actions, contacts, review.period
+    )
+    context.pop("values")
+    context["status"] = review.status
+    return context
