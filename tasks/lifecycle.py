@@ -17,6 +17,7 @@ from models.core.base import utcnow
 from models.core.calendar import today_local
 from models.core.db import ensure_schema, session_scope
 from models.core.errors import NotFound
+from models.core.vocabulary import LANGUAGES
 from models.lifecycle.machine import (
     ApprovalDecision,
     activate,
@@ -41,7 +42,7 @@ from notifications.outbox import cancel_reminders, queue_message
 from tasks.events import emit_relationship_event, emit_stage_change, publish_markdown
 
 ACTOR = "flow"
-LANGS = ("en", "zh-CN")
+LANGS = LANGUAGES
 
 
 class Objectives(BaseModel):

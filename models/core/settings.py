@@ -10,8 +10,10 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-Language = Literal["en", "zh-CN"]
-LANGUAGES: tuple[str, ...] = ("en", "zh-CN")
+from models.core.vocabulary import LANGUAGES, Language
+
+__all__ = ["LANGUAGES", "Language", "Settings", "get_settings"]
+
 
 # Values a real deployment must never run with: refused wherever a secret is read.
 PLACEHOLDER_SECRETS = frozenset({"changeme", "changethis", "secret", "password", "xxx"})

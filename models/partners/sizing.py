@@ -26,12 +26,13 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_vali
 
 from models.core.data import load_yaml
 from models.core.errors import InputRejected, Problem
+from models.core.vocabulary import LANGUAGES
 
 SizeClass = Literal["micro", "small", "medium", "large"]
 Metric = Literal["employees", "revenue", "assets"]
 CN_SCHEME = "CN-2011-300"
 EU_SCHEME = "EU-2003-361"
-LANGS: tuple[str, ...] = ("en", "zh-CN")
+LANGS = LANGUAGES
 
 # Converted money is rounded to the cent, the precision of the accounts it comes from.
 _CENT = Decimal("0.01")

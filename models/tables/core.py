@@ -3,47 +3,26 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import BigInteger, Column, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from models.core.base import JSONType, UTCDateTime, utcnow
+from models.core.vocabulary import Criticality, Side, Stage, Tier
 
-
-class Side(StrEnum):
-    """Which side of the relationship a person or item belongs to."""
-
-    ours = "ours"
-    partner = "partner"
-
-
-class Criticality(StrEnum):
-    """How much the partner's supply matters to us."""
-
-    low = "low"
-    medium = "medium"
-    high = "high"
-
-
-class Stage(StrEnum):
-    """Lifecycle stage of one relationship."""
-
-    proposed = "proposed"
-    onboarding = "onboarding"
-    governance = "governance"
-    active = "active"
-    exiting = "exiting"
-    exited = "exited"
-
-
-class Tier(StrEnum):
-    """Governance tier chosen by the proportionality engine."""
-
-    light = "light"
-    standard = "standard"
-    enhanced = "enhanced"
+# The enums are re-exported: they were defined here first, and tables read naturally with them beside.
+__all__ = [
+    "AuditEvent",
+    "Contact",
+    "Criticality",
+    "Partner",
+    "PartnerBase",
+    "Relationship",
+    "Side",
+    "Stage",
+    "Tier",
+]
 
 
 def _created() -> Any:

@@ -1,0 +1,73 @@
+"""Tandem's vocabulary, defined once: sides, stages, tiers, criticality, languages and people's roles.
+
+Plain enums with no database imports, so the command line can offer them as choices without loading
+SQLModel. The words shown to people live in per-language data files; these are the names.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Literal
+
+Language = Literal["en", "zh-CN"]
+LANGUAGES: tuple[Language, ...] = ("en", "zh-CN")
+
+
+class Side(StrEnum):
+    """Which side of the relationship a person or item belongs to."""
+
+    ours = "ours"
+    partner = "partner"
+
+
+class Criticality(StrEnum):
+    """How much the partner's supply matters to us."""
+
+    low = "low"
+    medium = "medium"
+    high = "high"
+
+
+class Stage(StrEnum):
+    """Lifecycle stage of one relationship."""
+
+    proposed = "proposed"
+    onboarding = "onboarding"
+    governance = "governance"
+    active = "active"
+    exiting = "exiting"
+    exited = "exited"
+
+
+class Tier(StrEnum):
+    """Governance tier chosen by the proportionality engine."""
+
+    light = "light"
+    standard = "standard"
+    enhanced = "enhanced"
+
+
+class RelationshipRole(StrEnum):
+    """A person's place in one relationship; each names the relationship column that holds it."""
+
+    manager = "manager"
+    deputy = "deputy"
+    sponsor = "sponsor"
+    partner_contact = "partner_contact"
+    backup_contact = "backup_contact"
+
+    @property
+    def column(self) -> str:
+        """Return the relationship column holding this person's contact id."""
+        return f"{self.value}_id"
+
+
+OUR_ROLES: tuple[RelationshipRole, ...] = (
+    RelationshipRole.manager,
+    RelationshipRole.deputy,
+    RelationshipRole.sponsor,
+)
+PARTNER_ROLES: tuple[RelationshipRole, ...] = (
+    RelationshipRole.partner_contact,
+    RelationshipRole.backup_contact,
+)
