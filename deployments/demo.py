@@ -26,9 +26,9 @@ DEPUTY = "chen.jing@bigco.example"
 
 # (partner registration, partner contact, backup contact, criticality, dependency, payment days)
 ONBOARD = [
-    ("CN:91320500MA1JG0001A", "wang.jianguo@jinggong.example.cn", None, "low", 0.10, 45),
-    ("CN:91330100MA2YZ0002B", "li.xiaoyan@yunzhan.example.cn", "ops@yunzhan.example.cn", "medium", 0.25, 60),
-    ("CN:91440300MA5HX0003C", "chen.zhiqiang@huaxin.example.cn", "cfo@huaxin.example.cn", "high", 0.60, 60),
+    ("CN:91320500MA1JG0001G", "wang.jianguo@jinggong.example.cn", None, "low", 0.10, 45),
+    ("CN:91330100MA2YY0002L", "li.xiaoyan@yunzhan.example.cn", "ops@yunzhan.example.cn", "medium", 0.25, 60),
+    ("CN:91440300MA5HX00036", "chen.zhiqiang@huaxin.example.cn", "cfo@huaxin.example.cn", "high", 0.60, 60),
     (
         "DE:HRB 701234",
         "anna.mueller@mueller-praezision.example.de",
@@ -157,7 +157,7 @@ def _review() -> None:
 
     with session_scope() as session:
         plan = import_payments(session, SAMPLES / "payments.csv", actor="demo")
-        rel = find_relationship(session, "cn-91320500ma1jg0001a")
+        rel = find_relationship(session, "cn-91320500ma1jg0001g")
         for side in ("ours", "partner"):
             import_scores(
                 session, rel, SAMPLES / f"scores_{side}.yaml", period=PERIOD, side=side, actor="demo"

@@ -8,19 +8,22 @@ import json
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any, ParamSpec, TypeVar
+from typing import Annotated, Any, ParamSpec, TypeVar
 
 import typer
 from pydantic import BaseModel, ValidationError
 from rich.console import Console
+from rich.text import Text
 from sqlmodel import Session
 
 from models.core.db import ensure_schema, session_scope
 from models.core.errors import InputRejected, Problem, TandemError
 from models.core.validation import problems_from
 
-console = Console()
-err_console = Console(stderr=True)
+# User data is text: names, notes and ids reach the terminal as they are stored, never read as Rich
+# markup (`[link=...]`), emoji codes (`:x:`) or highlighted. Styling goes through `style=` or Text.
+console = Console(markup=False, emoji=False, highlight=False)
+err_console = Console(stderr=True, markup=False, emoji=False, highlight=False)
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -39,8 +42,13 @@ def actor() -> str:
 
 def fail(message: str) -> typer.Exit:
     """Print an error and return the exit for rejected input."""
-    err_console.print(f"[red]error:[/red] {message}", highlight=False, markup=True)
+    err_console.print(Text.assemble(("error:", "red"), f" {message}"))
     return typer.Exit(EXIT_REJECTED)
+
+
+def warn(label: str, message: str) -> None:
+    """Print a labelled warning (the label in yellow, the message as plain text)."""
+    console.print(Text.assemble((label, "yellow"), f" {message}"))
 
 
 def handle_errors(fn: Callable[P, R]) -> Callable[P, R]:
@@ -51,9 +59,9 @@ def handle_errors(fn: Callable[P, R]) -> Callable[P, R]:
         try:
             return fn(*args, **kwargs)
         except InputRejected as exc:
-            err_console.print(f"[red]error:[/red] {exc.summary}", highlight=False)
+            err_console.print(Text.assemble(("error:", "red"), f" {exc.summary}"))
             for problem in exc.problems:
-                err_console.print(f"  - {problem}", highlight=False, markup=False)
+                err_console.print(f"  - {problem}")
             raise typer.Exit(EXIT_REJECTED) from exc
         except TandemError as exc:
             raise fail(str(exc)) from exc
@@ -72,6 +80,34 @@ def db() -> Iterator[Session]:
 def print_json(data: Any) -> None:
     """Print data as JSON (UTF-8, not escaped) on stdout."""
     sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2, default=str) + "\n")
+
+
+# Listing options shared by the registry's big listings.
+Limit = Annotated[int, typer.Option("--limit", min=0, help="Show at most this many (0: all).")]
+Offset = Annotated[int, typer.Option("--offset", min=0, help="Skip this many first.")]
+# Imports: a spreadsheet export's encoding, when it is not UTF-8 and Tandem cannot tell which it is.
+Encoding = Annotated[str | None, typer.Option(help="The file's encoding if not UTF-8, e.g. cp1252, gb18030.")]
+ENCODING_FLAG = {"encoding": "--encoding"}
+
+
+def page_json(total: int, *, limit: int, offset: int, items: list[Any]) -> dict[str, Any]:
+    """Return one page of a listing as JSON data: the matches in all, the window, and its items."""
+    return {"total": total, "limit": limit, "offset": offset, "items": items}
+
+
+def page_note(total: int, *, offset: int, shown: int, noun: str) -> str:
+    """Say which part of a listing is shown, e.g. `showing 1-50 of 50,000 partners`."""
+    if total == 0:
+        return f"no {noun} match"
+    if shown == 0:
+        return f"none shown: {total:,} {noun} match, and --offset {offset:,} skips them all"
+    return f"showing {offset + 1:,}-{offset + shown:,} of {total:,} {noun}"
+
+
+def with_flags(exc: InputRejected, flags: dict[str, str]) -> InputRejected:
+    """Return the same refusal with the fields it names given as this command's flags."""
+    problems = [Problem(flags.get(p.where, p.where), p.message) for p in exc.problems]
+    return InputRejected(problems, summary=exc.summary)
 
 
 def validated(model: type[M], data: dict[str, Any], *, summary: str, flags: dict[str, str]) -> M:

@@ -84,7 +84,7 @@ def list_items(
         rows = [_item_row(item, lang) for item in items]
         typer.echo(json.dumps(rows, ensure_ascii=False, indent=2))
         return
-    console = Console()
+    console = Console(markup=False, emoji=False, highlight=False)  # library text is data, not markup
     console.print(_item_table(items, lang, wide=console.width >= WIDE_COLUMNS))
 
 

@@ -3,31 +3,53 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any, Literal
 
 import typer
 from rich.table import Table
+from rich.text import Text
 from sqlmodel import col, select
 
-from deployments.cli.common import actor, console, db, handle_errors, print_json
-from models.core.errors import InputRejected
-from models.core.validation import problems_from
+from deployments.cli.common import (
+    ENCODING_FLAG,
+    Encoding,
+    Limit,
+    Offset,
+    actor,
+    console,
+    db,
+    handle_errors,
+    page_json,
+    page_note,
+    print_json,
+    with_flags,
+)
+from models.core.errors import InputRejected, Problem
+from models.core.validation import country_code, problems_from
+from models.core.vocabulary import LANGUAGES
 from models.partners.channels import split_urls
-from models.partners.importer import import_partners
+from models.partners.importer import ImportRow, import_partners
 from models.partners.registry import (
+    SIZE_CLASSES,
+    UNCLASSIFIABLE,
     ContactCreate,
+    PartnerFilter,
     add_contact,
     add_partner,
     classify_partner,
     contact_public,
     find_contact,
     find_partner,
+    list_partners,
     partner_public,
+    refresh_sizes,
     validate_partner,
 )
-from models.tables import Contact, Partner
+from models.partners.sizing import SizeResult
+from models.tables import Contact
 from models.tables.core import Side
 
+SizeFilter = Literal[(*SIZE_CLASSES, UNCLASSIFIABLE)]  # type: ignore[valid-type]
 app = typer.Typer(help="Register, import, list and classify partners.", no_args_is_help=True)
 contact_app = typer.Typer(help="People on either side of a relationship.", no_args_is_help=True)
 
@@ -86,53 +108,108 @@ def add(
     )
     with db() as session:
         partner = add_partner(session, data, actor=actor())
-        size = classify_partner(partner)
-        result = partner_public(partner, size)
+        result = partner_public(partner)
     if as_json:
         print_json(result)
     else:
-        console.print(
-            f"partner {partner.id} {partner.legal_name}: {size.size_class} ({size.scheme})"
-        )
+        console.print(f"partner {partner.id} {partner.legal_name}: {_size_cell(result)}")
 
 
 @app.command("import")
 @handle_errors
 def import_(
-    file: Annotated[Path, typer.Argument(help="CSV file (UTF-8 with or without BOM, or GB18030).")],
-    dry_run: Annotated[
-        bool, typer.Option("--dry-run", help="Validate only; write nothing.")
-    ] = False,
+    file: Annotated[Path, typer.Argument(help="CSV file saved from a spreadsheet (UTF-8 preferred).")],
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Validate only; write nothing.")] = False,
+    encoding: Encoding = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="List every row's outcome.")] = False,
+    as_json: JsonFlag = False,
 ) -> None:
-    """Import partners from a CSV export; any bad row rejects the whole file."""
-    with db() as session:
-        plan = import_partners(session, file, actor=actor(), dry_run=dry_run)
+    """Import partners from a CSV export; any bad row rejects the whole file.
+
+    A row for a stored partner (same country and registration id) updates the fields that differ.
+    """
+    try:
+        with db() as session:
+            plan = import_partners(session, file, actor=actor(), dry_run=dry_run, encoding=encoding)
+    except InputRejected as exc:
+        raise with_flags(exc, ENCODING_FLAG) from exc
+    rows = [_outcome(row) for row in plan.rows] if verbose else None
+    if as_json:
+        counts = {o: plan.count(o) for o in ("new", "updated", "unchanged")}
+        shown = {"file": file.name, "encoding": plan.encoding, "dry_run": dry_run, **counts}
+        print_json(shown | ({"rows": rows} if rows is not None else {}))
+        return
+    for row in rows or []:
+        said = f"line {row['line']}: {row['outcome']} {row['partner']} {row['legal_name']}"
+        console.print(said + _changes(row))
     verb = "would import" if dry_run else "imported"
-    console.print(f"{verb} {len(plan.rows)} partner(s) from {file.name} ({plan.encoding})")
+    console.print(f"{verb} {file.name} ({plan.encoding}): {plan.summary()}")
+
+
+def _outcome(row: ImportRow) -> dict[str, Any]:
+    return {
+        "line": row.line,
+        "outcome": row.outcome,
+        "partner": row.key,
+        "legal_name": row.partner.legal_name,
+        "changes": {name: list(values) for name, values in row.changes.items()},
+    }
+
+
+def _changes(row: dict[str, Any]) -> str:
+    changes = [f"{name} {old} -> {new}" for name, (old, new) in row["changes"].items()]
+    return f" ({'; '.join(changes)})" if changes else ""
 
 
 @app.command("list")
 @handle_errors
-def list_(as_json: JsonFlag = False) -> None:
-    """List partners with their current size class."""
+def list_(
+    search: Annotated[
+        str | None, typer.Option("--search", help="Part of the legal name or registration id (any case).")
+    ] = None,
+    size_class: Annotated[SizeFilter | None, typer.Option("--class", help="Size by today's tables.")] = None,
+    country: Annotated[str | None, typer.Option(help="ISO 3166 two-letter code, e.g. CN, DE.")] = None,
+    limit: Limit = 50,
+    offset: Offset = 0,
+    as_json: JsonFlag = False,
+) -> None:
+    """List partners with their size class under today's tables, a page at a time."""
+    where = PartnerFilter(search=search, size_class=size_class, country=_country(country))
     with db() as session:
-        partners = list(session.exec(select(Partner).order_by(col(Partner.id))))
-        rows = [partner_public(p, classify_partner(p)) for p in partners]
+        total, partners = list_partners(session, where, limit=limit, offset=offset)
+        rows = [partner_public(p) for p in partners]
     if as_json:
-        print_json(rows)
+        print_json(page_json(total, limit=limit, offset=offset, items=rows))
         return
-    table = Table("id", "legal name", "country", "industry", "staff", "size", "scheme")
-    for r in rows:
-        table.add_row(
-            str(r["id"]),
-            r["legal_name"],
-            r["country"],
-            r["industry"],
-            str(r["employees"]),
-            r["size_class"],
-            r["size_scheme"],
-        )
-    console.print(table)
+    if rows:
+        table = Table("id", "legal name", "country", "registration id", "industry", "staff", "size")
+        for r in rows:
+            table.add_row(
+                str(r["id"]),
+                r["legal_name"],
+                r["country"],
+                r["registration_id"],
+                r["industry"],
+                f"{r['employees']:,}",
+                _size_cell(r),
+            )
+        console.print(table)
+    console.print(page_note(total, offset=offset, shown=len(rows), noun="partners"))
+
+
+def _country(value: str | None) -> str | None:
+    if value is None:
+        return None
+    try:
+        return country_code(value)
+    except ValueError as exc:
+        raise InputRejected([Problem("--country", str(exc))]) from exc
+
+
+def _size_cell(row: dict[str, Any]) -> str:
+    if row["size_class"] is None:
+        return f"{UNCLASSIFIABLE}: {row['size_problem']}"
+    return f"{row['size_class']} ({row['size_scheme']})"
 
 
 @app.command("show")
@@ -143,27 +220,28 @@ def show(
 ) -> None:
     """Show one partner, its contacts and its size class."""
     with db() as session:
+        refresh_sizes(session)
         partner = find_partner(session, ref)
-        size = classify_partner(partner)
-        data = partner_public(partner, size)
+        data = partner_public(partner)
         contacts = session.exec(select(Contact).where(Contact.partner_id == partner.id))
         data["contacts"] = [contact_public(c) for c in contacts]
-        data["size"] = size.to_dict()
+        try:
+            size: SizeResult | None = classify_partner(partner)
+        except InputRejected:  # stored before the tables changed: shown, not fatal
+            size = None
+        data["size"] = size.to_dict() if size else None
     if as_json:
         print_json(data)
         return
+    key = f" ({data['country']}:{data['registration_id']})"
+    console.print(Text.assemble((data["legal_name"], "bold"), key))
     console.print(
-        f"[bold]{data['legal_name']}[/bold] ({data['country']}:{data['registration_id']})"
-    )
-    console.print(
-        f"industry {data['industry']}, {data['employees']} staff, revenue "
+        f"industry {data['industry']}, {data['employees']:,} staff, revenue "
         f"{data['annual_revenue']:,} {data['currency']}, language {data['preferred_language']}"
     )
-    console.print(f"size: {size.size_class} ({size.scheme_label})")
+    console.print(f"size: {size.size_class} ({size.scheme_label})" if size else f"size: {_size_cell(data)}")
     for c in data["contacts"]:
-        console.print(
-            f"contact: {c['name']} <{c['email']}> {c['language']} {' '.join(c['channels'])}"
-        )
+        console.print(f"contact: {c['name']} <{c['email']}> {c['language']} {' '.join(c['channels'])}")
 
 
 @app.command("classify")
@@ -174,15 +252,15 @@ def classify_(
     as_json: JsonFlag = False,
 ) -> None:
     """Show a partner's size class, the scheme used and the thresholds that decided it."""
+    if lang not in LANGUAGES:
+        raise InputRejected([Problem("--lang", f"unknown language {lang!r}; use {' or '.join(LANGUAGES)}")])
     with db() as session:
         size = classify_partner(find_partner(session, ref))
     if as_json:
         print_json(size.to_dict())
         return
-    console.print(f"[bold]{size.size_class}[/bold]  ({size.scheme_label})")
-    table = Table(
-        "metric", "value", "test", "threshold", "unit", "result", title="deciding thresholds"
-    )
+    console.print(Text.assemble((size.size_class, "bold"), f"  ({size.scheme_label})"))
+    table = Table("metric", "value", "test", "threshold", "unit", "result", title="deciding thresholds")
     for check in size.checks:
         table.add_row(
             check.metric,
@@ -193,7 +271,7 @@ def classify_(
             "yes" if check.passed else "no",
         )
     console.print(table)
-    console.print(size.explanation.get(lang, size.explanation["en"]), highlight=False)
+    console.print(size.explanation[lang])
 
 
 @contact_app.command("add")

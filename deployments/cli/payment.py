@@ -8,7 +8,17 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from deployments.cli.common import actor, console, db, handle_errors, print_json
+from deployments.cli.common import (
+    ENCODING_FLAG,
+    Encoding,
+    actor,
+    console,
+    db,
+    handle_errors,
+    print_json,
+    with_flags,
+)
+from models.core.errors import InputRejected
 from models.lifecycle.relationships import find_relationship
 from models.payments.ledger import add_payment, from_minor, import_payments, payments_of, validate_payment
 
@@ -27,11 +37,15 @@ def import_(
         ),
     ],
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Validate only; write nothing.")] = False,
+    encoding: Encoding = None,
     as_json: JsonFlag = False,
 ) -> None:
-    """Import payments from a CSV file; any problem stops the whole file and is reported by row and column."""
-    with db() as session:
-        plan = import_payments(session, file, actor=actor(), dry_run=dry_run)
+    """Import payments from a CSV file; any problem stops the whole file, reported by line and column."""
+    try:
+        with db() as session:
+            plan = import_payments(session, file, actor=actor(), dry_run=dry_run, encoding=encoding)
+    except InputRejected as exc:
+        raise with_flags(exc, ENCODING_FLAG) from exc
     summary = {"new": len(plan.new), "paid": len(plan.paid), "unchanged": plan.unchanged, "dry_run": dry_run}
     if as_json:
         print_json(summary)

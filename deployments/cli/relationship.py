@@ -6,9 +6,21 @@ from typing import Annotated, Literal
 
 import typer
 from rich.table import Table
-from sqlmodel import col, select
+from rich.text import Text
 
-from deployments.cli.common import actor, console, db, handle_errors, print_json, validated
+from deployments.cli.common import (
+    Limit,
+    Offset,
+    actor,
+    console,
+    db,
+    handle_errors,
+    page_json,
+    page_note,
+    print_json,
+    validated,
+    warn,
+)
 from deployments.cli.options import (
     BackupContact,
     CriticalityOpt,
@@ -26,19 +38,22 @@ from models.core.audit import events_for
 from models.core.errors import InputRejected, Problem
 from models.lifecycle.machine import change_contact
 from models.lifecycle.relationships import (
+    RelationshipFilter,
     RelationshipOpen,
     find_relationship,
+    list_relationships,
     open_relationship,
     relationship_public,
 )
-from models.partners.registry import find_contact
-from models.tables import Partner, Relationship
-from models.tables.core import Criticality
+from models.partners.registry import SIZE_CLASSES, find_contact
+from models.tables import Partner
+from models.tables.core import Criticality, Stage, Tier
 from notifications.documents import render_document
 
 app = typer.Typer(help="Open, list and show relationships.", no_args_is_help=True)
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON.")]
+SizeClassChoice = Literal[SIZE_CLASSES]  # type: ignore[valid-type]
 FLAG_NAMES = {
     "partner": "PARTNER_REF",
     "dependency_ratio": "--dependency",
@@ -93,20 +108,35 @@ def open_(
         f"{rel.size_class}, stage {rel.stage}"
     )
     for flag in rel.key_person_flags:
-        console.print(f"[yellow]key-person warning:[/yellow] {flag}")
+        warn("key-person warning:", flag)
 
 
 @app.command("list")
 @handle_errors
 def list_(
+    search: Annotated[
+        str | None, typer.Option("--search", help="Part of the partner's name or registration id, or key.")
+    ] = None,
+    size_class: Annotated[
+        SizeClassChoice | None, typer.Option("--class", help="Size class frozen at signing.")
+    ] = None,
+    country: Annotated[str | None, typer.Option(help="The partner's country, e.g. CN, DE.")] = None,
+    tier: Annotated[Tier | None, typer.Option(help="Governance tier.")] = None,
+    stage: Annotated[Stage | None, typer.Option(help="Lifecycle stage.")] = None,
+    limit: Limit = 50,
+    offset: Offset = 0,
     as_json: JsonFlag = False,
-    stage: Annotated[str | None, typer.Option(help="Only this lifecycle stage.")] = None,
 ) -> None:
-    """List relationships with partner, size class (frozen at signing), stage and tier."""
+    """List relationships with partner, size class (frozen at signing), stage and tier, a page at a time."""
+    where = RelationshipFilter(
+        search=search,
+        size_class=size_class,
+        country=country.strip().upper() if country else None,
+        tier=tier.value if tier else None,
+        stage=stage.value if stage else None,
+    )
     with db() as session:
-        query = select(Relationship, Partner).join(Partner).order_by(col(Relationship.id))
-        if stage:
-            query = query.where(Relationship.stage == stage)
+        total, found = list_relationships(session, where, limit=limit, offset=offset)
         rows = [
             {
                 "id": r.id,
@@ -121,25 +151,29 @@ def list_(
                 "next_review_on": r.next_review_on.isoformat() if r.next_review_on else None,
                 "key_person_flags": r.key_person_flags,
             }
-            for r, p in session.exec(query)
+            for r, p in found
         ]
     if as_json:
-        print_json(rows)
+        print_json(page_json(total, limit=limit, offset=offset, items=rows))
         return
-    table = Table("id", "partner", "country", "size", "stage", "tier", "criticality", "dependency", "flags")
-    for r in rows:
-        table.add_row(
-            str(r["id"]),
-            r["partner"],
-            r["country"],
-            r["size_class"],
-            r["stage"],
-            r["tier"] or "-",
-            r["criticality"],
-            f"{r['dependency_ratio']:.2f}",
-            str(len(r["key_person_flags"])) if r["key_person_flags"] else "",
+    if rows:
+        table = Table(
+            "id", "partner", "country", "size", "stage", "tier", "criticality", "dependency", "flags"
         )
-    console.print(table)
+        for r in rows:
+            table.add_row(
+                str(r["id"]),
+                r["partner"],
+                r["country"],
+                r["size_class"],
+                r["stage"],
+                r["tier"] or "-",
+                r["criticality"],
+                f"{r['dependency_ratio']:.2f}",
+                str(len(r["key_person_flags"])) if r["key_person_flags"] else "",
+            )
+        console.print(table)
+    console.print(page_note(total, offset=offset, shown=len(rows), noun="relationships"))
 
 
 @app.command("show")
@@ -153,9 +187,8 @@ def show(
     if as_json:
         print_json(data)
         return
-    console.print(
-        f"[bold]relationship {data['id']}[/bold] ({data['key']}) with {data['partner']['legal_name']}"
-    )
+    party = f" ({data['key']}) with {data['partner']['legal_name']}"
+    console.print(Text.assemble((f"relationship {data['id']}", "bold"), party))
     console.print(
         f"stage {data['stage']}, tier {data['tier'] or '-'}, criticality {data['criticality']}, "
         f"dependency {data['dependency_ratio']:.2f}, payment term {data['payment_term_days']} days"
@@ -171,7 +204,7 @@ def show(
     if data["tier_override_reason"]:
         console.print(f"tier overridden by the sponsor: {data['tier_override_reason']}")
     for flag in data["key_person_flags"]:
-        console.print(f"[yellow]key-person warning:[/yellow] {flag}")
+        warn("key-person warning:", flag)
     if data["next_review_on"]:
         console.print(f"next review {data['next_review_on']}")
 
@@ -241,4 +274,4 @@ def set_contact(
     for key in asked:
         console.print(f"asked now for the handover: {key}")
     for flag in flags:
-        console.print(f"[yellow]key-person warning:[/yellow] {flag}")
+        warn("key-person warning:", flag)

@@ -8,8 +8,9 @@ from typing import Annotated
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
-from deployments.cli.common import actor, console, db, handle_errors, print_json
+from deployments.cli.common import actor, console, db, handle_errors, print_json, warn
 from models.core.errors import InputRejected, Problem
 from models.lifecycle.relationships import find_relationship
 from models.reviews.scorecards import SIDES, import_scores
@@ -82,7 +83,9 @@ def show(
         return
     rel, pay, items = data["relationship"], data["kpis"]["payments"], data["kpis"]["checklist"]
     console.print(
-        f"[bold]review {data['period']}[/bold] of #{rel['id']} {rel['partner_name']} ({data['status']})"
+        Text.assemble(
+            (f"review {data['period']}", "bold"), f" of #{rel['id']} {rel['partner_name']} ({data['status']})"
+        )
     )
     delta = f" ({data['health_delta']:+d})" if data["health_delta"] is not None else ""
     console.print(
@@ -105,10 +108,7 @@ def show(
         table.add_row(row["principle"], str(row["ours"] or "-"), str(row["partner"] or "-"), gap)
     console.print(table)
     for action in data["actions"]:
-        console.print(
-            f"[yellow]action[/yellow] ({action['owner_role']}, due {action['due_on']}): "
-            f"{action['title']['en']}"
-        )
+        warn("action", f"({action['owner_role']}, due {action['due_on']}): {action['title']['en']}")
 
 
 @app.command("pack")

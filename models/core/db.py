@@ -156,10 +156,9 @@ def insert_rows(
         keys = tuple(sorted({k for row in rows for k in row}))
     dialect = session.get_bind().dialect
     processors = bind_processors(table, keys, dialect)
-    values = [
-        tuple(row.get(k) if p is None else p(row.get(k)) for k, p in zip(keys, processors, strict=True))
-        for row in rows
-    ]
+    # Column by column: one loop per column, not a generator per row (the cost at 100,000 rows).
+    columns = [_processed([row.get(k) for row in rows], p) for k, p in zip(keys, processors, strict=True)]
+    values = list(zip(*columns, strict=True))
     quote = dialect.identifier_preparer.quote
     mark = param_mark(dialect)
     head = f"INSERT INTO {quote(table.name)} ({', '.join(quote(k) for k in keys)}) VALUES "
@@ -178,6 +177,36 @@ def insert_rows(
         flat = tuple(v for row in chunk for v in row)
         out += connection.exec_driver_sql(head + ", ".join([one] * len(chunk)) + tail, flat).all()
     return out
+
+
+def update_rows(session: Session, table: Any, rows: list[dict[str, Any]]) -> None:
+    """Update rows by primary key `id`, each dict giving the same columns, as one executemany."""
+    if not rows:
+        return
+    from sqlalchemy import bindparam, update
+
+    names = [name for name in rows[0] if name != "id"]
+    # The key travels as `_id`: a bind parameter may not share a name with a column being SET.
+    statement = update(table).where(table.c.id == bindparam("_id")).values({n: bindparam(n) for n in names})
+    params = [{"_id": row["id"], **{n: row[n] for n in names}} for row in rows]
+    session.connection().execute(statement, params)
+
+
+def _processed(values: list[Any], processor: Any) -> list[Any]:
+    """Apply a bind processor to a column's values, once for a value shared by consecutive rows."""
+    if processor is None:
+        return values
+    out: list[Any] = []
+    last: Any = _UNSET
+    done: Any = None
+    for value in values:
+        if value is not last:  # the batch's one timestamp, repeated on every row
+            last, done = value, processor(value)
+        out.append(done)
+    return out
+
+
+_UNSET = object()
 
 
 @lru_cache(maxsize=128)

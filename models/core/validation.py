@@ -5,6 +5,7 @@ from __future__ import annotations
 import operator
 import re
 from collections.abc import Callable, Iterable
+from functools import lru_cache
 from pathlib import Path
 
 from pydantic import ValidationError
@@ -47,11 +48,53 @@ COMPARISONS: dict[str, Callable[[object, object], bool]] = {
 }
 
 
+# Bounds of every number Tandem stores, checked where input arrives, so no value can overflow a column
+# (BIGINT holds 9.2e18) or a sum of many of them later. Ten million persons is four times the world's
+# largest employer; 10^15 whole units is 40 billion dollars even in dong.
+MAX_PERSONS = 10_000_000
+MAX_AMOUNT = 10**15
+
+# Control characters (Unicode category Cc: NUL, tab, newline, escape...) and the bidirectional
+# overrides and isolates, which make a name display as other text than it is.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
 def currency_code(value: str) -> str:
     """Return an ISO 4217 code upper-cased, or raise ValueError."""
-    if len(value) != 3 or not value.isalpha():
-        raise ValueError(f"currency must be a three-letter ISO code, not {value!r}")
-    return value.upper()
+    code = value.strip().upper()
+    if len(code) != 3 or not code.isascii() or not code.isalpha() or code not in _currencies():
+        raise ValueError(f"currency must be an ISO 4217 code such as EUR or CNY, not {value!r}")
+    return code
+
+
+def country_code(value: str) -> str:
+    """Return an ISO 3166-1 alpha-2 country code upper-cased, or raise ValueError."""
+    code = value.strip().upper()
+    if len(code) != 2 or not code.isascii() or code not in _countries():
+        raise ValueError(f"country must be an ISO 3166 two-letter code such as CN or DE, not {value!r}")
+    return code
+
+
+@lru_cache(maxsize=1)
+def _countries() -> frozenset[str]:
+    import pycountry  # 60 ms to load its tables: only when a country is checked
+
+    return frozenset(c.alpha_2 for c in pycountry.countries)
+
+
+@lru_cache(maxsize=1)
+def _currencies() -> frozenset[str]:
+    import pycountry
+
+    # XXX ("no currency") and XTS (testing) are codes, not currencies anyone invoices in.
+    return frozenset(c.alpha_3 for c in pycountry.currencies) - {"XXX", "XTS"}
+
+
+def single_line(value: str) -> str:
+    """Return text that holds no control character (NUL, newline, tab, escape) or bidi override."""
+    if found := _CONTROL.search(value):
+        raise ValueError(f"must not contain the control character U+{ord(found.group()):04X}")
+    return value
 
 
 def read_upload(path: Path) -> bytes:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
-from sqlmodel import Session, col, select
+from sqlmodel import Session, col, func, select
 
 from models.core import audit
 from models.core.base import utcnow
@@ -200,3 +201,39 @@ def relationship_public(session: Session, rel: Relationship) -> dict[str, Any]:
         contact = session.get(Contact, contact_id) if contact_id else None
         data[role] = contact_public(contact) if contact else None
     return data
+
+
+@dataclass(frozen=True)
+class RelationshipFilter:
+    """Which relationships a listing shows: all filters must hold."""
+
+    search: str | None = None  # part of the partner's name or registration id, or of the key
+    size_class: str | None = None  # the class frozen at signing
+    country: str | None = None  # the partner's
+    tier: str | None = None
+    stage: str | None = None
+
+
+def list_relationships(
+    session: Session, where: RelationshipFilter, *, limit: int = 50, offset: int = 0
+) -> tuple[int, list[tuple[Relationship, Partner]]]:
+    """Return how many relationships match and one page of them with their partners, by id."""
+    query = select(Relationship, Partner).join(Partner)
+    if where.search:
+        text = where.search.strip()
+        query = query.where(
+            col(Partner.legal_name).icontains(text, autoescape=True)
+            | col(Partner.registration_id).icontains(text, autoescape=True)
+            | col(Relationship.key).icontains(text, autoescape=True)
+        )
+    for column, value in (
+        (Relationship.size_class, where.size_class),
+        (Partner.country, where.country),
+        (Relationship.tier, where.tier),
+        (Relationship.stage, where.stage),
+    ):
+        if value:
+            query = query.where(column == value)
+    total = session.exec(select(func.count()).select_from(query.subquery())).one()
+    page = query.order_by(col(Relationship.id)).offset(offset)
+    return total, list(session.exec(page.limit(limit) if limit else page))  # type: ignore[arg-type]

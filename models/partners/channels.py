@@ -14,7 +14,8 @@ logging.getLogger("apprise").setLevel(logging.INFO)
 _PATH_IS_SECRET = frozenset({"json", "jsons", "form", "forms", "xml", "xmls"})
 
 
-@lru_cache(maxsize=1024)
+# Large enough that validating, masking and storing one import's URLs instantiates each only once.
+@lru_cache(maxsize=65536)
 def _instantiate(url: str) -> object | None:
     return Apprise.instantiate(url, suppress_exceptions=True)
 

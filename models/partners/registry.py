@@ -1,22 +1,62 @@
-"""The partner registry: add, import, look up and classify partners and their contacts."""
+"""The partner registry: add, import, look up, list and classify partners and their contacts.
+
+Every partner row also stores its size class under today's tables (`size_class`, `size_scheme`, or
+`size_problem` when it cannot be classified), so listings filter and page in SQL:
+- an ORM write of a partner recomputes them (the `before_insert`/`before_update` hooks on the table);
+- the import computes them for its bulk insert and update;
+- `size_tables` holds the fingerprint of the tables and rates they were computed with, and
+  `refresh_sizes` recomputes every row whose fingerprint is not today's (the first listing after a
+  release that changed `sizing_*.yaml` or `fx_rates.yaml`).
+The class frozen on a relationship at signing never changes with them.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+import re
+from dataclasses import dataclass
+from typing import Annotated, Any, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, col, select
+from sqlmodel import Session, col, func, select
 
 from models.core import audit
+from models.core.db import update_rows
 from models.core.errors import Conflict, InputRejected, NotFound, Problem
 from models.core.secrets import decrypt_json, encrypt_json
 from models.core.settings import LANGUAGES
-from models.core.validation import currency_code, normalize_email, problems_from
+from models.core.validation import (
+    MAX_AMOUNT,
+    MAX_PERSONS,
+    country_code,
+    currency_code,
+    normalize_email,
+    problems_from,
+    single_line,
+)
 from models.partners.channels import is_valid, masked
-from models.partners.sizing import Figures, SizeResult, classify, industry_codes
+from models.partners.sizing import (
+    Figures,
+    Size,
+    SizeClass,
+    SizeResult,
+    classify,
+    currencies,
+    industry_codes,
+    needs_total_assets,
+    size_of,
+    tables_version,
+)
 from models.tables import Contact, Partner
 from models.tables.core import Side
+
+Persons = Annotated[int, Field(ge=0, le=MAX_PERSONS)]
+Amount = Annotated[int, Field(ge=0, le=MAX_AMOUNT, description="Whole currency units.")]
+SIZE_CLASSES: tuple[str, ...] = get_args(SizeClass)
+UNCLASSIFIABLE = "unclassifiable"
+_SPACES = re.compile(r"\s+")
+_SEPARATORS = re.compile(r"[\s./-]")
+LOOKUP_CHUNK = 5000  # values in one IN (...): SQLite allows 32,766 parameters a statement
 
 
 def _language(value: str) -> str:
@@ -26,38 +66,96 @@ def _language(value: str) -> str:
     raise ValueError(f"language must be one of {', '.join(LANGUAGES)}, not {value!r}")
 
 
+def registration_key(value: str, country: str | None) -> str:
+    """Return a registration id in its one stored form, or raise ValueError if it cannot be one.
+
+    Upper case with single spaces (`hrb  701234` is `HRB 701234`); a Chinese id must be a unified
+    social credit code (GB 32100-2015) with a right check digit, and an EU id written as a VAT
+    number (`DE...`, `PT...`) must have right check digits.
+    """
+    text = _SPACES.sub(" ", single_line(value).strip()).upper()
+    if country == "CN":
+        return _uscc(text)
+    return _vat_checked(text, country) if country else text
+
+
+def _uscc(text: str) -> str:
+    from stdnum.cn import uscc  # loaded only when a Chinese id is checked
+    from stdnum.exceptions import InvalidChecksum, InvalidLength, ValidationError
+
+    try:
+        return uscc.validate(text)
+    except InvalidLength:
+        problem = "must be the 18-character unified social credit code (统一社会信用代码)"
+    except InvalidChecksum:
+        problem = "has a wrong check digit for a unified social credit code (GB 32100-2015)"
+    except ValidationError:
+        problem = "has characters a unified social credit code cannot have (no I, O, S, V or Z)"
+    raise ValueError(f"{text!r} {problem}")
+
+
+def _vat_checked(text: str, country: str) -> str:
+    from stdnum.eu import vat  # loaded only when an EU id is checked
+
+    prefix = "EL" if country == "GR" else country
+    compact = _SEPARATORS.sub("", text)
+    rest = compact[len(prefix) :]
+    # Written as a VAT number: the country's VAT prefix, then mostly digits (HRB, KVK, RCS are not).
+    if country.lower() not in vat.MEMBER_STATES or not compact.startswith(prefix):
+        return text
+    if not rest.isalnum() or sum(c.isdigit() for c in rest) < 7:
+        return text
+    if not vat.is_valid(compact):
+        raise ValueError(f"{text!r} is written as a {prefix} VAT number, but its check digits are wrong")
+    return compact
+
+
 class PartnerCreate(BaseModel):
     """A new partner as given at a boundary (CLI, CSV row, flow parameter)."""
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
     legal_name: str = Field(min_length=1, max_length=300)
-    registration_id: str = Field(min_length=1, max_length=64)
+    # Before the registration id: how an id is checked depends on the country.
     country: str = Field(description="ISO 3166 two-letter code, e.g. CN, DE.")
+    registration_id: str = Field(min_length=1, max_length=64)
     industry: str = Field(description="Industry code from the sizing tables.")
-    employees: int = Field(ge=0)
-    annual_revenue: int = Field(ge=0, description="Whole currency units.")
+    employees: Persons
+    annual_revenue: Amount
     currency: str = Field(min_length=3, max_length=3)
-    total_assets: int | None = Field(default=None, ge=0)
-    linked_employees: int = Field(default=0, ge=0)
-    linked_revenue: int = Field(default=0, ge=0)
-    linked_assets: int = Field(default=0, ge=0)
-    partner_enterprise_employees: int = Field(default=0, ge=0)
-    partner_enterprise_revenue: int = Field(default=0, ge=0)
-    partner_enterprise_assets: int = Field(default=0, ge=0)
+    total_assets: Amount | None = Field(default=None, validate_default=True)
+    linked_employees: Persons = 0
+    linked_revenue: Amount = 0
+    linked_assets: Amount = 0
+    partner_enterprise_employees: Persons = 0
+    partner_enterprise_revenue: Amount = 0
+    partner_enterprise_assets: Amount = 0
     preferred_language: str = "en"
+
+    @field_validator("legal_name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        return single_line(value)
 
     @field_validator("country")
     @classmethod
     def _country(cls, value: str) -> str:
-        if len(value) != 2 or not value.isalpha():
-            raise ValueError(f"country must be a two-letter ISO code, not {value!r}")
-        return value.upper()
+        return country_code(value)
+
+    @field_validator("registration_id")
+    @classmethod
+    def _registration(cls, value: str, info: ValidationInfo) -> str:
+        return registration_key(value, info.data.get("country"))
 
     @field_validator("currency")
     @classmethod
     def _currency(cls, value: str) -> str:
-        return currency_code(value)
+        code = currency_code(value)
+        if code not in currencies():
+            known = ", ".join(currencies())
+            message = f"no exchange rate for {code} in fx_rates.yaml to size the partner"
+            raise ValueError(f"{message}; known: {known}")
+        return code
 
     @field_validator("industry")
     @classmethod
@@ -65,6 +163,14 @@ class PartnerCreate(BaseModel):
         codes = industry_codes()
         if value not in codes:
             raise ValueError(f"unknown industry {value!r}; known: {', '.join(codes)}")
+        return value
+
+    @field_validator("total_assets")
+    @classmethod
+    def _assets(cls, value: int | None, info: ValidationInfo) -> int | None:
+        country, industry = info.data.get("country"), info.data.get("industry")
+        if value is None and country and industry and needs_total_assets(country, industry):
+            raise ValueError(f"required: the Chinese scheme sizes industry {industry!r} by total assets")
         return value
 
     @field_validator("preferred_language")
@@ -79,11 +185,11 @@ class ContactCreate(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
     email: str
-    name: str = ""
+    name: str = Field(default="", max_length=200)
     side: Side
     language: str = "en"
-    timezone: str | None = None
-    role: str = ""
+    timezone: str | None = Field(default=None, max_length=64)
+    role: str = Field(default="", max_length=80)
     teams: list[str] = Field(default_factory=list)
     channels: list[str] = Field(default_factory=list, description="Apprise URLs (secret).")
 
@@ -91,6 +197,19 @@ class ContactCreate(BaseModel):
     @classmethod
     def _email(cls, value: str) -> str:
         return normalize_email(value)
+
+    @field_validator("name", "role")
+    @classmethod
+    def _text(cls, value: str) -> str:
+        return single_line(value)
+
+    @field_validator("teams")
+    @classmethod
+    def _teams(cls, teams: list[str]) -> list[str]:
+        tags = [single_line(tag.strip()) for tag in teams if tag.strip()]
+        if len(",".join(tags)) > 200:
+            raise ValueError("team tags take at most 200 characters together")
+        return tags
 
     @field_validator("language")
     @classmethod
@@ -106,8 +225,8 @@ class ContactCreate(BaseModel):
         return urls
 
 
-def figures_of(partner: Partner) -> Figures:
-    """Return the sizing figures of a stored partner."""
+def figures_of(partner: Partner | PartnerCreate) -> Figures:
+    """Return the sizing figures of a partner, stored or about to be."""
     return Figures(
         country=partner.country,
         industry=partner.industry,
@@ -129,6 +248,37 @@ def classify_partner(partner: Partner) -> SizeResult:
     return classify(figures_of(partner))
 
 
+def size_columns(partner: Partner | PartnerCreate) -> dict[str, str | None]:
+    """Return the stored size columns of a partner under today's tables; never raises."""
+    try:
+        return sized_columns(size_of(figures_of(partner)))
+    except InputRejected as exc:
+        problem = "; ".join(str(p) for p in exc.problems)[:500]
+        unsized = {"size_class": None, "size_scheme": None, "size_problem": problem}
+        return {**unsized, "size_tables": tables_version()}
+
+
+def sized_columns(size: Size) -> dict[str, str | None]:
+    """Return the stored size columns of a size class found under today's tables."""
+    return {
+        "size_class": size.size_class,
+        "size_scheme": size.scheme,
+        "size_problem": None,
+        "size_tables": tables_version(),
+    }
+
+
+def refresh_sizes(session: Session, *, batch: int = 2000) -> int:
+    """Recompute the stored size of every partner sized under other tables; return how many."""
+    stale = select(Partner).where(col(Partner.size_tables) != tables_version()).order_by(col(Partner.id))
+    done = 0
+    while partners := list(session.exec(stale.limit(batch))):
+        update_rows(session, Partner.__table__, [{"id": p.id, **size_columns(p)} for p in partners])  # type: ignore[attr-defined]
+        session.expire_all()  # the rows just written are stale in the identity map
+        done += len(partners)
+    return done
+
+
 def validate_partner(data: dict[str, Any], *, where: str = "") -> PartnerCreate:
     """Validate raw partner fields, raising InputRejected with every problem."""
     try:
@@ -138,18 +288,21 @@ def validate_partner(data: dict[str, Any], *, where: str = "") -> PartnerCreate:
 
 
 def find_partner(session: Session, ref: str | int) -> Partner:
-    """Find a partner by id, registration id, or COUNTRY:registration id."""
+    """Find a partner by id, registration id, or COUNTRY:registration id (in any letter case)."""
     text = str(ref).strip()
     query = select(Partner)
     if text.isdigit():
         found = session.get(Partner, int(text))
         if found:
             return found
-    if ":" in text:
-        country, regid = text.split(":", 1)
-        query = query.where(Partner.country == country.upper(), Partner.registration_id == regid)
-    else:
-        query = query.where(Partner.registration_id == text)
+    country, _, regid = text.rpartition(":") if ":" in text else ("", "", text)
+    try:
+        key = registration_key(regid, country.strip().upper() or None)
+    except ValueError:
+        key = _SPACES.sub(" ", regid.strip()).upper()  # not a valid id: it matches nothing stored
+    query = query.where(Partner.registration_id == key)
+    if country:
+        query = query.where(Partner.country == country.strip().upper())
     matches = list(session.exec(query.limit(2)))
     if len(matches) > 1:
         raise NotFound(f"partner {text!r} is ambiguous: use COUNTRY:{text}")
@@ -158,26 +311,60 @@ def find_partner(session: Session, ref: str | int) -> Partner:
     return matches[0]
 
 
+@dataclass(frozen=True)
+class PartnerFilter:
+    """Which partners a listing shows: all filters must hold."""
+
+    search: str | None = None  # part of the legal name or of the registration id, any case
+    size_class: str | None = None  # micro, small, medium, large or unclassifiable
+    country: str | None = None
+
+
+def list_partners(
+    session: Session, where: PartnerFilter, *, limit: int = 50, offset: int = 0
+) -> tuple[int, list[Partner]]:
+    """Return how many partners match and one page of them, by id; sizes refreshed first."""
+    refresh_sizes(session)
+    query = select(Partner)
+    if where.search:
+        text = where.search.strip()
+        query = query.where(
+            col(Partner.legal_name).icontains(text, autoescape=True)
+            | col(Partner.registration_id).icontains(_SPACES.sub(" ", text), autoescape=True)
+        )
+    if where.size_class == UNCLASSIFIABLE:
+        query = query.where(col(Partner.size_class).is_(None))
+    elif where.size_class:
+        query = query.where(Partner.size_class == where.size_class)
+    if where.country:
+        query = query.where(Partner.country == where.country.strip().upper())
+    total = session.exec(select(func.count()).select_from(query.subquery())).one()
+    page = query.order_by(col(Partner.id)).offset(offset)
+    return total, list(session.exec(page.limit(limit) if limit else page))
+
+
 def existing_registrations(session: Session, keys: set[tuple[str, str]]) -> set[tuple[str, str]]:
-    """Return which (country, registration id) pairs are already stored, in one query per country."""
+    """Return which (country, registration id) pairs are already stored, a few queries per country."""
     found: set[tuple[str, str]] = set()
     by_country: dict[str, list[str]] = {}
     for country, regid in keys:
         by_country.setdefault(country, []).append(regid)
     for country, regids in by_country.items():
-        query = select(Partner.registration_id).where(
-            Partner.country == country, col(Partner.registration_id).in_(regids)
-        )
-        found |= {(country, regid) for regid in session.exec(query)}
+        for start in range(0, len(regids), LOOKUP_CHUNK):
+            query = select(Partner.registration_id).where(
+                Partner.country == country,
+                col(Partner.registration_id).in_(regids[start : start + LOOKUP_CHUNK]),
+            )
+            found |= {(country, regid) for regid in session.exec(query)}
     return found
 
 
-def add_partner(session: Session, data: PartnerCreate, *, actor: str, checked: bool = False) -> Partner:
-    """Store a new partner and audit it; refuse a duplicate registration."""
+def add_partner(session: Session, data: PartnerCreate, *, actor: str) -> Partner:
+    """Store a new partner and audit it; refuse a duplicate registration or a partner that cannot be sized."""
     key = (data.country, data.registration_id)
-    # `checked`: the caller already looked the whole batch up in one query (the CSV import).
-    if not checked and existing_registrations(session, {key}):
+    if existing_registrations(session, {key}):
         raise Conflict(f"partner {data.country}:{data.registration_id} already exists")
+    size_of(figures_of(data))  # raises InputRejected naming the fields that keep it from a class
     partner = Partner(**data.model_dump())
     session.add(partner)
     try:
@@ -206,18 +393,7 @@ def add_contact(
     """Store a new contact (channels encrypted, shown masked) and audit it."""
     if data.side == Side.partner and partner_id is None:
         raise InputRejected([Problem("contact", "a partner-side contact needs a partner")])
-    contact = Contact(
-        email=data.email,
-        name=data.name,
-        side=data.side.value,
-        language=data.language,
-        timezone=data.timezone,
-        role=data.role,
-        teams=",".join(data.teams),
-        partner_id=partner_id if data.side == Side.partner else None,
-        channels_encrypted=encrypt_json(data.channels) if data.channels else None,
-        channels_masked=[masked(url) for url in data.channels],
-    )
+    contact = Contact(**contact_fields(data, partner_id=partner_id))
     session.add(contact)
     session.flush()
     audit.record(
@@ -231,6 +407,22 @@ def add_contact(
     return contact
 
 
+def contact_fields(data: ContactCreate, *, partner_id: int | None) -> dict[str, Any]:
+    """Return the stored columns of a new contact: channels encrypted, and masked for display."""
+    return {
+        "email": data.email,
+        "name": data.name,
+        "side": data.side.value,
+        "language": data.language,
+        "timezone": data.timezone,
+        "role": data.role,
+        "teams": ",".join(data.teams),
+        "partner_id": partner_id if data.side == Side.partner else None,
+        "channels_encrypted": encrypt_json(data.channels) if data.channels else None,
+        "channels_masked": [masked(url) for url in data.channels],
+    }
+
+
 def contact_channels(contact: Contact) -> list[str]:
     """Return a contact's channel URLs in clear, for delivery only."""
     if not contact.channels_encrypted:
@@ -239,13 +431,9 @@ def contact_channels(contact: Contact) -> list[str]:
     return [str(url) for url in value] if isinstance(value, list) else []
 
 
-def partner_public(partner: Partner, size: SizeResult | None = None) -> dict[str, Any]:
-    """Return a partner as plain data for JSON output."""
-    data = partner.model_dump(mode="json")
-    if size is not None:
-        data["size_class"] = size.size_class
-        data["size_scheme"] = size.scheme
-    return data
+def partner_public(partner: Partner) -> dict[str, Any]:
+    """Return a partner as plain data for JSON output (an unclassifiable one: no class, a size_problem)."""
+    return partner.model_dump(mode="json", exclude={"size_tables"})
 
 
 def contact_public(contact: Contact) -> dict[str, Any]:

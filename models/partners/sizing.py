@@ -13,6 +13,7 @@ Money in another currency is converted with the indicative rates of `fx_rates.ya
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import operator
 import re
 from collections.abc import Callable
@@ -20,7 +21,7 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from functools import lru_cache
 from importlib.resources import files
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
@@ -213,9 +214,8 @@ class Figures:
     partner_ent_assets: Decimal = Decimal(0)
 
 
-@dataclass(frozen=True)
-class Check:
-    """One threshold test: `value op threshold`, in `unit`."""
+class Check(NamedTuple):
+    """One threshold test: `value op threshold`, in `unit` (a tuple: a registry makes millions)."""
 
     metric: str
     value: Decimal
@@ -261,6 +261,7 @@ class SizeResult:
         }
 
 
+@lru_cache(maxsize=1)
 def industry_codes() -> tuple[str, ...]:
     """Return the valid industry codes, in the order of the Chinese table."""
     return tuple(_cn_industries())
@@ -287,8 +288,40 @@ def classify(figures: Figures) -> SizeResult:
     if problems := _problems(figures):
         raise InputRejected(problems, summary="size classification rejected")
     if scheme_for(figures.country) == CN_SCHEME:
-        return _classify_cn(figures)
-    return _classify_eu(figures)
+        return _classify_cn(figures, _cn_decision(figures))
+    return _classify_eu(figures, _eu_decision(figures))
+
+
+@dataclass(frozen=True)
+class Size:
+    """A size class and the scheme that decided it: what the registry stores and filters on."""
+
+    size_class: SizeClass
+    scheme: str
+
+
+def size_of(figures: Figures) -> Size:
+    """Classify a partner as `classify` does, without composing the explanation (for whole registries)."""
+    if problems := _problems(figures):
+        raise InputRejected(problems, summary="size classification rejected")
+    if scheme_for(figures.country) == CN_SCHEME:
+        return Size(_cn_decision(figures).size, CN_SCHEME)
+    return Size(_eu_decision(figures).size, EU_SCHEME)
+
+
+@lru_cache(maxsize=1)
+def currencies() -> tuple[str, ...]:
+    """Return the currencies the sizing tables can convert (those with an indicative rate)."""
+    return tuple(_fx_table().per_eur)
+
+
+@lru_cache(maxsize=1)
+def tables_version() -> str:
+    """Return a fingerprint of the sizing tables and rates: it changes whenever one of them does."""
+    digest = hashlib.sha256()
+    for name in ("sizing_cn_2011.yaml", "sizing_eu_2003.yaml", "fx_rates.yaml"):
+        digest.update(files("models.partners").joinpath(name).read_bytes())
+    return digest.hexdigest()[:16]
 
 
 # --- input checks ----------------------------------------------------------------------------
@@ -350,15 +383,22 @@ def _number_problems(figures: Figures) -> list[Problem]:
     return problems
 
 
+def needs_total_assets(country: str, industry: str) -> bool:
+    """Return whether a partner's class depends on its total assets (some Chinese industries)."""
+    found = _cn_industries().get(industry)
+    return scheme_for(country) == CN_SCHEME and found is not None and "assets" in found.sme_if_any_below
+
+
 def _cn_assets_problems(figures: Figures) -> list[Problem]:
-    industry = _cn_industries()[figures.industry]
-    if "assets" in industry.sme_if_any_below and figures.total_assets is None:
+    if figures.total_assets is None and needs_total_assets(figures.country, figures.industry):
         message = f"required for industry {figures.industry!r} under {CN_SCHEME}"
         return [Problem("total_assets", message)]
     return []
 
 
 def _to_decimal(value: object) -> Decimal | None:
+    if type(value) is int:  # the common case, exact as it is
+        return Decimal(value)
     if isinstance(value, bool):
         return None
     try:
@@ -441,7 +481,15 @@ def _explain(
 # --- China -----------------------------------------------------------------------------------
 
 
-def _classify_cn(figures: Figures) -> SizeResult:
+@dataclass(frozen=True)
+class _CnDecision:
+    size: SizeClass
+    decided: list[Check]
+    against: list[Check]
+    values: dict[Metric, Decimal]
+
+
+def _cn_decision(figures: Figures) -> _CnDecision:
     table, industry = _cn_table(), _cn_industries()[figures.industry]
     values = _cn_values(figures)
 
@@ -452,7 +500,12 @@ def _classify_cn(figures: Figures) -> SizeResult:
     sme = run(industry.sme_if_any_below, "<")
     medium = run(industry.medium_if_all_at_least, ">=")
     small = run(industry.small_if_all_at_least, ">=")
-    size, decided, against = _cn_decide(sme, medium, small)
+    return _CnDecision(*_cn_decide(sme, medium, small), values)
+
+
+def _classify_cn(figures: Figures, decision: _CnDecision) -> SizeResult:
+    table, industry = _cn_table(), _cn_industries()[figures.industry]
+    size, decided, against, values = decision.size, decision.decided, decision.against, decision.values
     wording = _cn_wording(figures, values)
     body = _cn_body(size, decided, against, wording)
     doc, name_zh = table.source.document, industry.name.zh_cn
@@ -646,11 +699,27 @@ class _EuTest:
         return failed
 
 
-def _classify_eu(figures: Figures) -> SizeResult:
-    table, totals = _eu_table(), _eu_totals(figures)
-    tests = [_eu_test(category, totals) for category in table.categories]
+@dataclass(frozen=True)
+class _EuDecision:
+    totals: _EuTotals
+    tests: list[_EuTest]
+    winner: int  # index of the first category that holds; len(tests) for a large enterprise
+
+    @property
+    def size(self) -> SizeClass:
+        return self.tests[self.winner].size_class if self.winner < len(self.tests) else "large"
+
+
+def _eu_decision(figures: Figures) -> _EuDecision:
+    totals = _eu_totals(figures)
+    tests = [_eu_test(category, totals) for category in _eu_table().categories]
     winner = next((i for i, test in enumerate(tests) if test.holds), len(tests))
-    size: SizeClass = tests[winner].size_class if winner < len(tests) else "large"
+    return _EuDecision(totals, tests, winner)
+
+
+def _classify_eu(figures: Figures, decision: _EuDecision) -> SizeResult:
+    table, totals, tests, winner = _eu_table(), decision.totals, decision.tests, decision.winner
+    size = decision.size
     decided = tests[winner].deciding() if winner < len(tests) else []
     against = tests[winner - 1].failing() if winner > 0 else []
     head = {

@@ -14,10 +14,10 @@ from sqlmodel import Session, col, select
 from models.core import audit
 from models.core.base import utcnow
 from models.core.calendar import today_local
+from models.core.csvfiles import Record, read_csv
 from models.core.errors import Conflict, InputRejected, Problem
-from models.core.validation import currency_code, problems_from, read_upload
+from models.core.validation import MAX_AMOUNT, currency_code, problems_from, read_upload, single_line
 from models.lifecycle.relationships import find_relationship
-from models.partners.importer import open_csv
 from models.tables import Payment, Relationship
 
 # Currencies without minor units (ISO 4217 exponent 0); every other currency has two decimals.
@@ -32,12 +32,16 @@ def to_minor(amount: str | Decimal | int, currency: str) -> int:
         value = Decimal(str(amount).strip().replace(",", ""))
     except InvalidOperation as exc:
         raise ValueError(f"{amount!r} is not an amount like 1234.50") from exc
+    if not value.is_finite():  # NaN, Infinity
+        raise ValueError(f"{amount!r} is not an amount like 1234.50")
+    if value < 0:
+        raise ValueError("amount cannot be negative")
+    if value > MAX_AMOUNT:
+        raise ValueError(f"amount must be at most {MAX_AMOUNT:,}")
     exponent = 0 if currency.upper() in ZERO_DECIMAL_CURRENCIES else 2
     minor = value.scaleb(exponent)
-    if not value.is_finite() or minor != minor.to_integral_value():
+    if minor != minor.to_integral_value():
         raise ValueError(f"{amount!r} has more than {exponent} decimal(s) for {currency.upper()}")
-    if minor < 0:
-        raise ValueError("amount cannot be negative")
     return int(minor)
 
 
@@ -53,12 +57,17 @@ class PaymentCreate(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
     invoice_id: str = Field(min_length=1, max_length=64)
-    relationship: str = Field(min_length=1, description="Relationship id or key.")
+    relationship: str = Field(min_length=1, max_length=120, description="Relationship id or key.")
     delivered_on: date
     invoiced_on: date
     currency: str = Field(min_length=3, max_length=3)
     amount: str = Field(description="Amount in currency units, e.g. 1234.50.")
     paid_on: date | None = None
+
+    @field_validator("invoice_id", "relationship")
+    @classmethod
+    def _text(cls, value: str) -> str:
+        return single_line(value)
 
     @field_validator("currency")
     @classmethod
@@ -102,9 +111,8 @@ class PaymentPlan:
     problems: list[Problem] = field(default_factory=list)
 
 
-def _row(line: int, row: dict[str, str]) -> tuple[PaymentCreate | None, list[Problem]]:
-    where = f"row {line}"
-    values = {k: (v or "").strip() for k, v in row.items() if k is not None}
+def _row(record: Record) -> tuple[PaymentCreate | None, list[Problem]]:
+    where, values = f"line {record.line}", record.values
     missing = [c for c in REQUIRED_COLUMNS if not values.get(c)]
     problems = [Problem(f"{where}, column {c}", "missing value") for c in missing]
     try:
@@ -133,7 +141,7 @@ def _relationship_ids(session: Session, refs: set[str]) -> dict[str, int]:
 
 
 def _compare_stored(line: int, row: PaymentCreate, stored: Payment, plan: PaymentPlan) -> None:
-    where = f"row {line}, column"
+    where = f"line {line}, column"
     fields = {
         "delivered_on": (row.delivered_on, stored.delivered_on),
         "invoiced_on": (row.invoiced_on, stored.invoiced_on),
@@ -156,24 +164,20 @@ def _compare_stored(line: int, row: PaymentCreate, stored: Payment, plan: Paymen
         plan.unchanged += 1
 
 
-def plan_payments(session: Session, raw: bytes) -> PaymentPlan:
+def plan_payments(session: Session, raw: bytes, *, encoding: str | None = None) -> PaymentPlan:
     """Validate a whole payments CSV against itself and the database; write nothing."""
-    reader, problems, _ = open_csv(raw, columns=COLUMNS, required=REQUIRED_COLUMNS)
+    table, problems = read_csv(raw, columns=COLUMNS, required=REQUIRED_COLUMNS, encoding=encoding)
     plan = PaymentPlan(problems=problems)
-    if reader is None:
+    if table is None:
         return plan
     rows: list[tuple[int, PaymentCreate]] = []
-    for index, raw_row in enumerate(reader):
-        line = index + 2  # spreadsheet numbering: the header is row 1
-        if None in raw_row:
-            plan.problems.append(Problem(f"row {line}", "more cells than columns"))
-            continue
-        parsed, problems = _row(line, raw_row)
+    for record in table.records:
+        parsed, problems = _row(record)
         plan.problems += problems
         if parsed is not None and not problems:
-            rows.append((line, parsed))
+            rows.append((record.line, parsed))
     _check_against_store(session, rows, plan)
-    if not rows and not plan.problems:
+    if not table.records and not plan.problems:
         plan.problems.append(Problem("file", "no data rows"))
     return plan
 
@@ -186,14 +190,14 @@ def _check_against_store(session: Session, rows: list[tuple[int, PaymentCreate]]
         rid = rel_ids.get(row.relationship)
         if rid is None:
             plan.problems.append(
-                Problem(f"row {line}, column relationship", f"no relationship {row.relationship!r}")
+                Problem(f"line {line}, column relationship", f"no relationship {row.relationship!r}")
             )
             continue
         if (rid, row.invoice_id) in seen:
             plan.problems.append(
                 Problem(
-                    f"row {line}, column invoice_id",
-                    f"duplicate invoice {row.invoice_id!r} (also row {seen[(rid, row.invoice_id)]})",
+                    f"line {line}, column invoice_id",
+                    f"duplicate invoice {row.invoice_id!r} (also line {seen[(rid, row.invoice_id)]})",
                 )
             )
             continue
@@ -231,13 +235,15 @@ def _new_payment(row: PaymentCreate, relationship_id: int) -> Payment:
     )
 
 
-def import_payments(session: Session, path: Path, *, actor: str, dry_run: bool = False) -> PaymentPlan:
+def import_payments(
+    session: Session, path: Path, *, actor: str, dry_run: bool = False, encoding: str | None = None
+) -> PaymentPlan:
     """Import payments from a CSV file in one transaction, or raise InputRejected listing every problem.
 
     A row identical to a stored invoice is skipped; a stored unpaid invoice may be given its paid date.
     """
     raw = read_upload(path)
-    plan = plan_payments(session, raw)
+    plan = plan_payments(session, raw, encoding=encoding)
     if plan.problems:
         raise InputRejected(plan.problems, summary=f"{path.name}: nothing imported")
     if dry_run:

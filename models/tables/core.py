@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Column, UniqueConstraint
+from sqlalchemy import BigInteger, Column, UniqueConstraint, event
 from sqlmodel import Field, SQLModel
 
 from models.core.base import JSONType, UTCDateTime, utcnow
@@ -63,8 +63,30 @@ class Partner(PartnerBase, table=True):
     )
 
     id: int | None = Field(default=None, primary_key=True)
+    # The class under today's tables, kept current by the registry (see models/partners/registry.py);
+    # NULL with size_problem set when the partner cannot be classified. Relationships freeze their own.
+    size_class: str | None = Field(default=None, max_length=10, index=True)
+    size_scheme: str | None = Field(default=None, max_length=20)
+    size_problem: str | None = Field(default=None, max_length=500)
+    size_tables: str = Field(
+        default="",
+        max_length=16,
+        index=True,
+        sa_column_kwargs={"server_default": ""},  # a row written around the registry is sized later
+        description="Fingerprint of the tables the size was computed with.",
+    )
     created_at: datetime = _created()
     updated_at: datetime = _updated()
+
+
+@event.listens_for(Partner, "before_insert")
+@event.listens_for(Partner, "before_update")
+def _size_before_write(_mapper: Any, _connection: Any, partner: Partner) -> None:
+    """Keep a partner's stored size class current with its figures on every ORM write."""
+    from models.partners.registry import size_columns  # the registry imports these tables
+
+    for name, value in size_columns(partner).items():
+        setattr(partner, name, value)
 
 
 class Contact(SQLModel, table=True):
@@ -108,14 +130,14 @@ class Relationship(SQLModel, table=True):
     signed_on: date | None = None
     stage: str = Field(default="proposed", max_length=12, index=True)
     stage_changed_at: datetime = _created()
-    tier: str | None = Field(default=None, max_length=10)
+    tier: str | None = Field(default=None, max_length=10, index=True)
     tier_proposed: str | None = Field(default=None, max_length=10)
     tier_explanation: dict[str, Any] = Field(
         default_factory=dict, sa_column=Column(JSONType, nullable=False)
     )
     tier_override_reason: str | None = None
     next_review_on: date | None = Field(default=None, index=True)
-    size_class: str = Field(max_length=10, description="Frozen at signing.")
+    size_class: str = Field(max_length=10, index=True, description="Frozen at signing.")
     size_scheme: str = Field(max_length=20)
     size_explanation: dict[str, Any] = Field(
         default_factory=dict, sa_column=Column(JSONType, nullable=False)

@@ -132,7 +132,7 @@ def test_import_sample_then_open_relationship_freezes_size(tandem_env: str) -> N
     code, out = tandem(
         "relationship",
         "open",
-        "CN:91330100MA2YZ0002B",
+        "CN:91330100MA2YY0002L",
         "--manager",
         "rm@ours.example",
         "--sponsor",

@@ -26,7 +26,7 @@ def setup_relationship() -> str:
     code, out = tandem(
         "relationship",
         "open",
-        "CN:91320500MA1JG0001A",
+        "CN:91320500MA1JG0001G",
         "--manager",
         "rm@ours.example.com",
         "--sponsor",
@@ -55,7 +55,7 @@ def setup_relationship() -> str:
 def test_payment_import_add_and_errors(tandem_env: str, tmp_path: Path) -> None:
     key = setup_relationship()
     code, out = tandem("payment", "import", str(SAMPLES / "payments.csv"), "--dry-run")
-    assert code == 1 and "no relationship 'cn-91330100ma2yz0002b'" in out  # the second partner has none yet
+    assert code == 1 and "no relationship 'cn-91330100ma2yy0002l'" in out  # the second partner has none yet
     ours = tmp_path / "mine.csv"
     ours.write_text(
         "\n".join(

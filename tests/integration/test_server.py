@@ -283,7 +283,7 @@ def test_onboarding_approval_automation_and_reviews_on_a_real_server(stack: Stac
 
 def _request(key: str) -> dict[str, Any]:
     return {
-        "partner_ref": "CN:91510100MA6QS0005E",
+        "partner_ref": "CN:91510100MA6QT0005D",
         "manager": "zhang.hua@bigco.example",
         "deputy": "chen.jing@bigco.example",
         "sponsor": SPONSOR,

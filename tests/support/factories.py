@@ -15,6 +15,14 @@ from models.tables.core import Side
 _serial = itertools.count(1)
 
 
+def uscc(n: int) -> str:
+    """Return a valid unified social credit code (统一社会信用代码) for serial number n."""
+    from stdnum.cn import uscc as code
+
+    body = f"91310000MA{n:07d}"
+    return body + code.calc_check_digit(body)
+
+
 def partner(session: Session, *, name: str = "Yunzhan Software", language: str = "zh-CN") -> Partner:
     """Store a partner."""
     n = next(_serial)

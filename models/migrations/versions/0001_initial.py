@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-29 05:21:09.348310
+Create Date: 2026-11-29 22:59:48.617835
 """
 
 from collections.abc import Sequence
@@ -55,6 +55,10 @@ def upgrade() -> None:
     sa.Column('partner_enterprise_assets', sa.BigInteger(), nullable=False),
     sa.Column('preferred_language', sqlmodel.sql.sqltypes.AutoString(length=5), nullable=False),
     sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('size_class', sqlmodel.sql.sqltypes.AutoString(length=10), nullable=True),
+    sa.Column('size_scheme', sqlmodel.sql.sqltypes.AutoString(length=20), nullable=True),
+    sa.Column('size_problem', sqlmodel.sql.sqltypes.AutoString(length=500), nullable=True),
+    sa.Column('size_tables', sqlmodel.sql.sqltypes.AutoString(length=16), server_default='', nullable=False),
     sa.Column('created_at', models.core.base.UTCDateTime(timezone=True), nullable=False),
     sa.Column('updated_at', models.core.base.UTCDateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('id'),
@@ -62,6 +66,8 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('partner', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_partner_country'), ['country'], unique=False)
+        batch_op.create_index(batch_op.f('ix_partner_size_class'), ['size_class'], unique=False)
+        batch_op.create_index(batch_op.f('ix_partner_size_tables'), ['size_tables'], unique=False)
 
     op.create_table('contact',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -124,7 +130,9 @@ def upgrade() -> None:
     with op.batch_alter_table('relationship', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_relationship_next_review_on'), ['next_review_on'], unique=False)
         batch_op.create_index(batch_op.f('ix_relationship_partner_id'), ['partner_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_relationship_size_class'), ['size_class'], unique=False)
         batch_op.create_index(batch_op.f('ix_relationship_stage'), ['stage'], unique=False)
+        batch_op.create_index(batch_op.f('ix_relationship_tier'), ['tier'], unique=False)
 
     op.create_table('approval',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -455,7 +463,9 @@ def downgrade() -> None:
 
     op.drop_table('approval')
     with op.batch_alter_table('relationship', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_relationship_tier'))
         batch_op.drop_index(batch_op.f('ix_relationship_stage'))
+        batch_op.drop_index(batch_op.f('ix_relationship_size_class'))
         batch_op.drop_index(batch_op.f('ix_relationship_partner_id'))
         batch_op.drop_index(batch_op.f('ix_relationship_next_review_on'))
 
@@ -466,6 +476,8 @@ def downgrade() -> None:
 
     op.drop_table('contact')
     with op.batch_alter_table('partner', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_partner_size_tables'))
+        batch_op.drop_index(batch_op.f('ix_partner_size_class'))
         batch_op.drop_index(batch_op.f('ix_partner_country'))
 
     op.drop_table('partner')

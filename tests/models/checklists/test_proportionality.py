@@ -17,8 +17,8 @@ from models.tables import ChecklistItem
 from models.tables.core import Criticality
 
 SAMPLE = Path(str(resources.files("deployments.samples") / "partners.csv"))
-MICRO_CN = "CN:91320500MA1JG0001A"  # 8 staff, industry: micro
-MEDIUM_CN = "CN:91440300MA5HX0003C"  # 420 staff, 180m CNY: medium
+MICRO_CN = "CN:91320500MA1JG0001G"  # 8 staff, industry: micro
+MEDIUM_CN = "CN:91440300MA5HX00036"  # 420 staff, 180m CNY: medium
 STAGES = ("onboarding", "governance", "review", "exit")
 
 
@@ -111,10 +111,10 @@ def test_every_sample_checklist_stays_within_its_budget(
     refs = [
         f"{c}:{r}"
         for c, r in [
-            ("CN", "91320500MA1JG0001A"),
-            ("CN", "91330100MA2YZ0002B"),
-            ("CN", "91440300MA5HX0003C"),
-            ("CN", "91320200MA1HL0009J"),
+            ("CN", "91320500MA1JG0001G"),
+            ("CN", "91330100MA2YY0002L"),
+            ("CN", "91440300MA5HX00036"),
+            ("CN", "91320200MA1HL00096"),
             ("DE", "HRB 701234"),
             ("FR", "RCS 433 221 100"),
         ]
