@@ -29,7 +29,7 @@ def _setup() -> None:
             "--name",
             "巧手包装",
             "--registration-id",
-            "QS1",
+            "91510100MA6QT1111Y",
             "--country",
             "CN",
             "--industry",
@@ -49,7 +49,7 @@ def _setup() -> None:
         tandem(
             "relationship",
             "open",
-            "QS1",
+            "91510100MA6QT1111Y",
             "--manager",
             "rm@ours.example",
             "--deputy",
@@ -109,7 +109,8 @@ def test_set_contact_reruns_key_person_check(tandem_env: str) -> None:
     _setup()
     shown = json.loads(tandem("relationship", "show", "1", "--json")[1])
     assert shown["key_person_flags"] == ["partner: no backup contact"]
-    assert tandem("contact", "add", "wang@qs.example", "--side", "partner", "--partner", "QS1")[0] == 0
+    contact = ("contact", "add", "wang@qs.example", "--side", "partner", "--partner", "91510100ma6qt1111y")
+    assert tandem(*contact)[0] == 0
     code, out = tandem(
         "relationship", "set-contact", "1", "--role", "backup-contact", "--email", "wang@qs.example"
     )

@@ -28,7 +28,7 @@ def tandem_json(*args: str) -> object:
 
 
 def test_first_use_creates_the_schema_and_db_upgrade_is_idempotent(tandem_env: str) -> None:
-    assert tandem_json("partner", "list") == []
+    assert tandem_json("partner", "list")["items"] == []
     code, out = tandem("db", "upgrade")
     assert code == 0 and "already at revision" in out
     status = tandem_json("db", "status")
@@ -42,7 +42,7 @@ def test_partner_add_show_classify(tandem_env: str) -> None:
         "--name",
         "杭州云栈软件科技有限公司",
         "--registration-id",
-        "R1",
+        "91330100MA2YY0099K",
         "--country",
         "cn",
         "--industry",
@@ -58,11 +58,11 @@ def test_partner_add_show_classify(tandem_env: str) -> None:
     )
     assert code == 0, out
     assert "small" in out
-    shown = tandem_json("partner", "show", "CN:R1")
+    shown = tandem_json("partner", "show", "cn:91330100ma2yy0099k")
     assert shown["legal_name"] == "杭州云栈软件科技有限公司" and shown["size_class"] == "small"
-    size = tandem_json("partner", "classify", "R1")
+    size = tandem_json("partner", "classify", "91330100MA2YY0099K")
     assert size["size_class"] == "small" and size["scheme"] == "CN-2011-300"
-    code, out = tandem("partner", "classify", "R1")
+    code, out = tandem("partner", "classify", "91330100MA2YY0099K")
     assert code == 0 and "small" in out and "software_it" in out or "软件" in out
 
 
@@ -90,7 +90,7 @@ def test_partner_add_rejects_bad_flags_with_every_reason(tandem_env: str) -> Non
     assert code == 1
     for field in ("country", "industry", "employees", "preferred_language"):
         assert field in out
-    assert tandem_json("partner", "list") == []
+    assert tandem_json("partner", "list")["items"] == []
 
 
 def test_duplicate_partner_is_refused(tandem_env: str) -> None:
@@ -125,7 +125,9 @@ def test_usage_error_exits_2(tandem_env: str) -> None:
 def test_import_sample_then_open_relationship_freezes_size(tandem_env: str) -> None:
     code, out = tandem("partner", "import", str(SAMPLE))
     assert code == 0, out
-    partners = tandem_json("partner", "list")
+    listing = tandem_json("partner", "list")
+    partners = listing["items"]
+    assert listing["total"] == len(partners) == 24 and (listing["limit"], listing["offset"]) == (50, 0)
     classes = {p["size_class"] for p in partners}
     assert len(partners) >= 20 and classes == {"micro", "small", "medium", "large"}
     assert {p["size_scheme"] for p in partners} == {"CN-2011-300", "EU-2003-361"}
@@ -148,7 +150,7 @@ def test_import_sample_then_open_relationship_freezes_size(tandem_env: str) -> N
     )
     assert code == 0, out
     assert "key-person warning" in out  # no deputy, no backup
-    rels = tandem_json("relationship", "list")
+    rels = tandem_json("relationship", "list")["items"]
     assert len(rels) == 1 and rels[0]["size_class"] == "small" and rels[0]["stage"] == "proposed"
     shown = tandem_json("relationship", "show", str(rels[0]["id"]))
     assert shown["manager"]["side"] == "ours" and shown["partner_contact"]["side"] == "partner"
@@ -195,7 +197,8 @@ def test_frozen_size_class_survives_later_growth(tandem_env: str) -> None:
     with session_scope() as s:
         s.exec(select(Partner)).one().employees = 400  # the partner grows later
     assert tandem_json("partner", "classify", "T1")["size_class"] == "large"
-    assert tandem_json("relationship", "list")[0]["size_class"] == "micro"
+    assert tandem_json("relationship", "list")["items"][0]["size_class"] == "micro"
+    assert tandem_json("partner", "list")["items"][0]["size_class"] == "large"  # today's class
 
 
 def test_relationship_open_rejects_bad_input_and_writes_nothing(tandem_env: str) -> None:

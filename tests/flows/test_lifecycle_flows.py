@@ -46,7 +46,7 @@ def smtp_configured(monkeypatch: pytest.MonkeyPatch) -> None:
 
 NEW_PARTNER = PartnerCreate(
     legal_name="成都巧手包装有限公司",
-    registration_id="91510100QS",
+    registration_id="91510100MA6QT99997",
     country="CN",
     industry="industry",
     employees=18,

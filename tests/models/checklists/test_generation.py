@@ -30,7 +30,7 @@ def rel_id(session: Session) -> int:
         session,
         PartnerCreate(
             legal_name="<script>alert(1)</script> {{ 7*7 }} 小微",
-            registration_id="X1",
+            registration_id="91330100MA2YY0099K",
             country="CN",
             industry="software_it",
             employees=12,
@@ -43,7 +43,7 @@ def rel_id(session: Session) -> int:
     rel = open_relationship(
         session,
         RelationshipOpen(
-            partner="X1",
+            partner="91330100MA2YY0099K",
             manager="rm@ours.example",
             deputy="dep@ours.example",
             sponsor="vp@ours.example",

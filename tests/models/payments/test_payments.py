@@ -52,7 +52,7 @@ def test_import_writes_every_row_and_rerun_changes_nothing(session: Session, tmp
     )
 
 
-def test_a_bad_file_names_every_problem_by_row_and_column_and_writes_nothing(
+def test_a_bad_file_names_every_problem_by_line_and_column_and_writes_nothing(
     session: Session, tmp_path: Path
 ) -> None:
     rel = active_relationship(session)
@@ -69,13 +69,59 @@ def test_a_bad_file_names_every_problem_by_row_and_column_and_writes_nothing(
     with pytest.raises(InputRejected) as caught:
         import_payments(session, path, actor="test")
     wheres = [str(p) for p in caught.value.problems]
-    assert any(w.startswith("row 2, column paid_on: paid before delivery") for w in wheres)
-    assert any(w.startswith("row 3, column relationship: no relationship 'nope'") for w in wheres)
-    assert any(w.startswith("row 4, column delivered_on") for w in wheres)
-    assert any(w.startswith("row 4, column amount") for w in wheres)
-    assert any(w.startswith("row 6, column invoice_id: duplicate invoice 'B-4' (also row 5)") for w in wheres)
-    assert any(w.startswith("row 7, column amount: missing value") for w in wheres)
+    assert any(w.startswith("line 2, column paid_on: paid before delivery") for w in wheres)
+    assert any(w.startswith("line 3, column relationship: no relationship 'nope'") for w in wheres)
+    assert any(w.startswith("line 4, column delivered_on") for w in wheres)
+    assert any(w.startswith("line 4, column amount") for w in wheres)
+    duplicate = "line 6, column invoice_id: duplicate invoice 'B-4' (also line 5)"
+    assert any(w.startswith(duplicate) for w in wheres)
+    assert any(w.startswith("line 7, column amount: missing value") for w in wheres)
     assert session.exec(select(Payment)).all() == []
+
+
+@pytest.mark.parametrize(
+    ("amount", "reason"),
+    [
+        ("1e30", "at most 1,000,000,000,000,000"),
+        ("99999999999999999999999", "at most"),
+        ("NaN", "'NaN' is not an amount like 1234.50"),
+        ("Infinity", "'Infinity' is not an amount like 1234.50"),
+        ("-1", "cannot be negative"),
+    ],
+)
+def test_amounts_are_bounded_with_a_clear_message(amount: str, reason: str) -> None:
+    with pytest.raises(ValueError, match=reason):
+        to_minor(amount, "EUR")
+
+
+def test_huge_and_odd_rows_are_refused_before_anything_is_written(session: Session, tmp_path: Path) -> None:
+    rel = active_relationship(session)
+    path = write(
+        tmp_path,
+        f"D-1,{rel.key},2026-09-01,2026-09-02,1e30,EUR,\n"
+        f"D\x00-2,{rel.key},2026-09-01,2026-09-02,10,EUR,\n"
+        f"D-3,{rel.key},2026-09-01,2026-09-02,NaN,EUR,\n"
+        f"D-4,{rel.key},2026-09-01,2026-09-02,10,ZZZ,\n",
+    )
+    for dry_run in (True, False):  # a dry run gives the same verdict as the import
+        with pytest.raises(InputRejected) as caught:
+            import_payments(session, path, actor="test", dry_run=dry_run)
+        problems = [str(p) for p in caught.value.problems]
+        assert any(p.startswith("line 2, column amount") and "at most" in p for p in problems), problems
+        assert any(p.startswith("line 3, column invoice_id") and "U+0000" in p for p in problems), problems
+        assert any(p.startswith("line 4, column amount") and "not an amount" in p for p in problems), problems
+        assert any(p.startswith("line 5, column currency") and "ISO 4217" in p for p in problems), problems
+    assert session.exec(select(Payment)).all() == []
+
+
+def test_a_file_of_unsure_encoding_is_refused_until_named(session: Session, tmp_path: Path) -> None:
+    rel = active_relationship(session)
+    path = write(tmp_path, f"Facture-Crème,{rel.key},2026-09-01,2026-09-02,10,EUR,\n", encoding="cp1252")
+    with pytest.raises(InputRejected) as caught:
+        import_payments(session, path, actor="test")
+    assert caught.value.problems[0].where == "encoding"
+    import_payments(session, path, actor="test", encoding="cp1252")
+    assert session.exec(select(Payment.invoice_id)).one() == "Facture-Crème"
 
 
 def test_header_problems_stop_before_rows(session: Session, tmp_path: Path) -> None:

@@ -11,6 +11,7 @@ from models.lifecycle.relationships import RelationshipOpen, open_relationship
 from models.partners.registry import PartnerCreate, add_partner
 from models.reviews.scorecards import Score, record_scores
 from models.tables import Payment, Relationship
+from tests.support.factories import uscc
 
 _serial = count(1)
 
@@ -34,7 +35,7 @@ def active_relationship(
         session,
         PartnerCreate(
             legal_name=f"Partner {n}",
-            registration_id=f"REG{n:05d}",
+            registration_id=uscc(n) if country == "CN" else f"REG{n:05d}",
             country=country,
             industry=industry,
             employees=employees,
