@@ -22,6 +22,7 @@ from deployments.cli.common import (
     page_json,
     page_note,
     print_json,
+    validated,
     with_flags,
 )
 from models.core.errors import InputRejected, Problem
@@ -33,6 +34,7 @@ from models.partners.registry import (
     SIZE_CLASSES,
     UNCLASSIFIABLE,
     ContactCreate,
+    PartnerCreate,
     PartnerFilter,
     add_contact,
     add_partner,
@@ -43,12 +45,13 @@ from models.partners.registry import (
     list_partners,
     partner_public,
     refresh_sizes,
-    validate_partner,
 )
 from models.partners.sizing import SizeResult
 from models.tables import Contact
 from models.tables.core import Side
 
+# The flags `partner add` names in a refusal, for the fields whose flag is not --field-name.
+ADD_FLAGS = {"legal_name": "--name", "annual_revenue": "--revenue", "preferred_language": "--language"}
 SizeFilter = Literal[(*SIZE_CLASSES, UNCLASSIFIABLE)]  # type: ignore[valid-type]
 app = typer.Typer(help="Register, import, list and classify partners.", no_args_is_help=True)
 contact_app = typer.Typer(help="People on either side of a relationship.", no_args_is_help=True)
@@ -87,7 +90,8 @@ def add(
     as_json: JsonFlag = False,
 ) -> None:
     """Register one partner and show its size class."""
-    data = validate_partner(
+    data = validated(
+        PartnerCreate,
         {
             "legal_name": legal_name,
             "registration_id": registration_id,
@@ -104,7 +108,9 @@ def add(
             "partner_enterprise_revenue": partner_enterprise_revenue,
             "partner_enterprise_assets": partner_enterprise_assets,
             "preferred_language": language,
-        }
+        },
+        summary="partner rejected",
+        flags=ADD_FLAGS,
     )
     with db() as session:
         partner = add_partner(session, data, actor=actor())

@@ -16,7 +16,7 @@ import re
 from dataclasses import dataclass
 from typing import Annotated, Any, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, func, select
 
@@ -31,7 +31,6 @@ from models.core.validation import (
     country_code,
     currency_code,
     normalize_email,
-    problems_from,
     single_line,
 )
 from models.partners.channels import is_valid, masked
@@ -277,14 +276,6 @@ def refresh_sizes(session: Session, *, batch: int = 2000) -> int:
         session.expire_all()  # the rows just written are stale in the identity map
         done += len(partners)
     return done
-
-
-def validate_partner(data: dict[str, Any], *, where: str = "") -> PartnerCreate:
-    """Validate raw partner fields, raising InputRejected with every problem."""
-    try:
-        return PartnerCreate.model_validate(data)
-    except ValidationError as exc:
-        raise InputRejected(problems_from(exc, where=where), summary="partner rejected") from exc
 
 
 def find_partner(session: Session, ref: str | int) -> Partner:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import itertools
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlmodel import Session
@@ -39,6 +39,34 @@ def partner(session: Session, *, name: str = "Yunzhan Software", language: str =
     session.add(row)
     session.flush()
     return row
+
+
+def partner_row_of_older_tables(session: Session, **fields: Any) -> None:
+    """Write an Australian partner as an older release would have: sized when fx_rates.yaml had AUD."""
+    now = datetime.now(UTC)
+    row = {
+        "legal_name": "Old Row Pty",
+        "registration_id": "ACN 1",
+        "country": "AU",
+        "industry": "other",
+        "employees": 5,
+        "annual_revenue": 100_000,
+        "currency": "AUD",
+        "linked_employees": 0,
+        "linked_revenue": 0,
+        "linked_assets": 0,
+        "partner_enterprise_employees": 0,
+        "partner_enterprise_revenue": 0,
+        "partner_enterprise_assets": 0,
+        "preferred_language": "en",
+        "size_class": "micro",
+        "size_scheme": "EU-2003-361",
+        "size_tables": "older-tables",
+        "created_at": now,
+        "updated_at": now,
+    } | fields
+    session.connection().execute(Partner.__table__.insert(), [row])  # type: ignore[attr-defined]
+    session.commit()
 
 
 def contact(

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 import pytest
+from pydantic import ValidationError
 from sqlmodel import Session
 
-from models.core.errors import InputRejected, NotFound
+from models.core.errors import NotFound
+from models.core.validation import problems_from
 from models.partners.registry import (
     PartnerCreate,
     PartnerFilter,
@@ -15,11 +15,10 @@ from models.partners.registry import (
     find_partner,
     list_partners,
     registration_key,
-    validate_partner,
 )
 from models.partners.sizing import tables_version
 from models.tables import Partner
-from tests.support.factories import uscc
+from tests.support.factories import partner_row_of_older_tables, uscc
 
 
 def _partner(**overrides: object) -> PartnerCreate:
@@ -65,8 +64,8 @@ def test_a_chinese_id_must_be_a_valid_unified_social_credit_code(given: str, rea
 
 
 def test_bad_fields_are_refused_with_every_reason() -> None:
-    with pytest.raises(InputRejected) as caught:
-        validate_partner(
+    with pytest.raises(ValidationError) as caught:
+        PartnerCreate.model_validate(
             {
                 "legal_name": "A\u202eB",
                 "registration_id": "R1",
@@ -77,7 +76,7 @@ def test_bad_fields_are_refused_with_every_reason() -> None:
                 "currency": "AUD",
             }
         )
-    fields = {p.where: p.message for p in caught.value.problems}
+    fields = {p.where: p.message for p in problems_from(caught.value)}
     assert "U+202E" in fields["legal_name"]
     assert "ISO 3166" in fields["country"]
     assert "10000000" in fields["employees"]
@@ -107,37 +106,9 @@ def test_every_orm_write_keeps_the_stored_size_current(session: Session) -> None
     assert session.get(Partner, partner.id).size_class == "large"  # type: ignore[union-attr]
 
 
-def _stored_around_the_registry(session: Session, **fields: object) -> None:
-    """Write a partner row as an older release (or another tool) would: sized under other tables."""
-    now = datetime.now(UTC)
-    row = {
-        "legal_name": "Old Row Pty",
-        "registration_id": "ACN 1",
-        "country": "AU",
-        "industry": "other",
-        "employees": 5,
-        "annual_revenue": 100_000,
-        "currency": "AUD",
-        "linked_employees": 0,
-        "linked_revenue": 0,
-        "linked_assets": 0,
-        "partner_enterprise_employees": 0,
-        "partner_enterprise_revenue": 0,
-        "partner_enterprise_assets": 0,
-        "preferred_language": "en",
-        "size_class": "micro",
-        "size_scheme": "EU-2003-361",
-        "size_tables": "older-tables",
-        "created_at": now,
-        "updated_at": now,
-    } | fields
-    session.connection().execute(Partner.__table__.insert(), [row])  # type: ignore[attr-defined]
-    session.commit()
-
-
 def test_a_partner_the_tables_no_longer_size_is_listed_as_unclassifiable(session: Session) -> None:
     add_partner(session, _partner(), actor="t")
-    _stored_around_the_registry(session)  # the AUD rate was in an older fx_rates.yaml
+    partner_row_of_older_tables(session)  # the AUD rate was in an older fx_rates.yaml
     total, partners = list_partners(session, PartnerFilter())
     assert total == 2
     old = next(p for p in partners if p.currency == "AUD")
