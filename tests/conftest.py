@@ -30,6 +30,7 @@ for _name in [n for n in os.environ if n.startswith("TANDEM_")]:
     os.environ.pop(_name)  # a developer's own settings must not leak into tests
 
 import pytest  # noqa: E402
+from hypothesis import HealthCheck, settings  # noqa: E402
 from sqlalchemy import create_engine, text  # noqa: E402
 from sqlmodel import Session  # noqa: E402
 
@@ -37,6 +38,16 @@ from models.core.db import engine_for, get_engine, upgrade_schema  # noqa: E402
 from models.core.settings import get_settings  # noqa: E402
 
 pytest_plugins = ["tests.support.servers"]
+
+# Property-based tests: a few dozen examples keep the suite fast (`default`, also in CI); run
+# `HYPOTHESIS_PROFILE=thorough pytest ...` to search much longer before a release.
+settings.register_profile(
+    "default", max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+settings.register_profile(
+    "thorough", max_examples=2000, deadline=None, suppress_health_check=list(HealthCheck)
+)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
 RUN_ID = uuid.uuid4().hex[:8]
 

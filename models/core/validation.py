@@ -90,6 +90,11 @@ def _currencies() -> frozenset[str]:
     return frozenset(c.alpha_3 for c in pycountry.currencies) - {"XXX", "XTS"}
 
 
+def record_id(text: str) -> int | None:
+    """Return text as a record id if it is one (ASCII digits that fit a BIGINT), else None."""
+    return int(text) if text.isascii() and text.isdigit() and len(text) <= 18 else None
+
+
 def single_line(value: str) -> str:
     """Return text that holds no control character (NUL, newline, tab, escape) or bidi override."""
     if found := _CONTROL.search(value):

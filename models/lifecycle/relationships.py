@@ -12,7 +12,7 @@ from sqlmodel import Session, col, func, select
 from models.core import audit
 from models.core.base import utcnow
 from models.core.errors import Conflict, InputRejected, NotFound, Problem
-from models.core.validation import normalize_email
+from models.core.validation import normalize_email, record_id
 from models.partners.registry import (
     ContactCreate,
     add_contact,
@@ -177,8 +177,8 @@ def open_relationship(session: Session, data: RelationshipOpen, *, actor: str) -
 def find_relationship(session: Session, ref: str | int) -> Relationship:
     """Find a relationship by id or key."""
     text = str(ref).strip()
-    if text.isdigit():
-        found = session.get(Relationship, int(text))
+    if (rid := record_id(text)) is not None:
+        found = session.get(Relationship, rid)
         if found:
             return found
     found = session.exec(select(Relationship).where(Relationship.key == text)).first()

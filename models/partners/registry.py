@@ -31,6 +31,7 @@ from models.core.validation import (
     country_code,
     currency_code,
     normalize_email,
+    record_id,
     single_line,
 )
 from models.partners.channels import is_valid, masked
@@ -282,8 +283,8 @@ def find_partner(session: Session, ref: str | int) -> Partner:
     """Find a partner by id, registration id, or COUNTRY:registration id (in any letter case)."""
     text = str(ref).strip()
     query = select(Partner)
-    if text.isdigit():
-        found = session.get(Partner, int(text))
+    if (pid := record_id(text)) is not None:
+        found = session.get(Partner, pid)
         if found:
             return found
     country, _, regid = text.rpartition(":") if ":" in text else ("", "", text)

@@ -16,7 +16,14 @@ from models.core.base import utcnow
 from models.core.calendar import today_local
 from models.core.csvfiles import Record, read_csv
 from models.core.errors import Conflict, InputRejected, Problem
-from models.core.validation import MAX_AMOUNT, currency_code, problems_from, read_upload, single_line
+from models.core.validation import (
+    MAX_AMOUNT,
+    currency_code,
+    problems_from,
+    read_upload,
+    record_id,
+    single_line,
+)
 from models.lifecycle.relationships import find_relationship
 from models.tables import Payment, Relationship
 
@@ -126,7 +133,7 @@ def _row(record: Record) -> tuple[PaymentCreate | None, list[Problem]]:
 
 def _relationship_ids(session: Session, refs: set[str]) -> dict[str, int]:
     """Resolve relationship references (ids or keys) in two queries."""
-    ids = {int(r) for r in refs if r.isdigit()}
+    ids = {rid for r in refs if (rid := record_id(r)) is not None}
     found: dict[str, int] = {}
     for rid, key in session.exec(
         select(Relationship.id, Relationship.key).where(
