@@ -198,3 +198,17 @@ def test_payment_import_names_the_encoding_flag(tandem_env: str, tmp_path: Path)
     assert code == 1 and "--encoding: cannot tell the encoding" in out
     code, out = tandem("payment", "import", str(path), "--encoding", "cp1252")
     assert code == 1 and "line 2, column relationship: no relationship '1'" in out
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ("partner", "show", "99999999999999999999999"),
+        ("partner", "classify", "١٢"),  # Arabic-Indic digits are not an id
+        ("relationship", "show", "99999999999999999999999"),
+        ("payment", "list", "99999999999999999999999"),
+    ],
+)
+def test_a_reference_too_big_for_an_id_is_not_found(tandem_env: str, command: tuple[str, ...]) -> None:
+    code, out = tandem(*command)
+    assert code == 1 and "no " in out

@@ -156,3 +156,19 @@ def test_write_csv_neutralizes_every_cell_and_reads_back() -> None:
         ["'=1+1", "a,b"],
         ["Acme", "'@x"],
     ]
+
+
+def test_only_the_shared_helper_writes_csv() -> None:
+    """Every CSV Tandem writes, now or later, goes through write_csv (so through safe_cell)."""
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[3]
+    writers = re.compile(r"csv\.(writer|DictWriter)\(|\.writerows?\(")
+    found = [
+        str(path.relative_to(root))
+        for package in ("models", "notifications", "tasks", "flows", "deployments")
+        for path in (root / package).rglob("*.py")
+        if writers.search(path.read_text(encoding="utf-8"))
+    ]
+    assert found == ["models/core/csvfiles.py"]
