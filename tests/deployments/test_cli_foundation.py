@@ -88,8 +88,8 @@ def test_partner_add_rejects_bad_flags_with_every_reason(tandem_env: str) -> Non
         "fr",
     )
     assert code == 1
-    for field in ("country", "industry", "employees", "preferred_language"):
-        assert field in out
+    for flag in ("--country", "--industry", "--employees", "--language"):  # every reason, by its flag
+        assert flag in out
     assert tandem_json("partner", "list")["items"] == []
 
 

@@ -59,7 +59,7 @@ def test_payment_import_add_and_errors(tandem_env: str, tmp_path: Path) -> None:
     ours = tmp_path / "mine.csv"
     ours.write_text(
         "\n".join(
-            line for line in (SAMPLES / "payments.csv").read_text().splitlines() if "yz0002b" not in line
+            line for line in (SAMPLES / "payments.csv").read_text().splitlines() if "yy0002l" not in line
         )
     )
     code, out = tandem("payment", "import", str(ours))
@@ -108,7 +108,7 @@ def test_score_run_show_and_portfolio_report(tandem_env: str, tmp_path: Path) ->
     ours = tmp_path / "mine.csv"
     ours.write_text(
         "\n".join(
-            line for line in (SAMPLES / "payments.csv").read_text().splitlines() if "yz0002b" not in line
+            line for line in (SAMPLES / "payments.csv").read_text().splitlines() if "yy0002l" not in line
         )
     )
     assert tandem("payment", "import", str(ours))[0] == 0
