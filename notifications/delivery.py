@@ -156,7 +156,7 @@ def _prepare(
         ),
         pending=[(t, d, d.attempts) for t, d in rows if d.status != DeliveryStatus.sent.value],  # type: ignore[misc]
         total_targets=len(rows),
-        no_target=_no_target(message),
+        no_target="" if targets else _no_target(message),
     )
 
 
@@ -180,10 +180,15 @@ def _prepare_batch(
     all closed, and ensure one delivery row per target of the rest."""
     prepared: list[_Prepared] = []
     with session_scope() as session:
-        query = select(OutboxMessage).where(
-            col(OutboxMessage.id).in_(batch.ids),
-            OutboxMessage.claim_token == batch.token,
-            OutboxMessage.status == MessageStatus.sending.value,
+        # FOR UPDATE (PostgreSQL): nobody takes the batch over between this read and our writes.
+        query = (
+            select(OutboxMessage)
+            .where(
+                col(OutboxMessage.id).in_(batch.ids),
+                OutboxMessage.claim_token == batch.token,
+                OutboxMessage.status == MessageStatus.sending.value,
+            )
+            .with_for_update()
         )
         messages = list(session.exec(query))
         report.lost += len(batch.ids) - len(messages)
@@ -399,10 +404,10 @@ class _Recorder:
         if prepared.done:
             self.finished.append(prepared)
 
-    def flush(self, *, renew: bool = False) -> None:
+    def flush(self) -> None:
         """Commit what landed since the last flush; renew the whole batch's lease when it is due."""
         clock = time.monotonic()
-        renew = renew or clock - self.renewed >= RENEW_EVERY_SECONDS
+        renew = clock - self.renewed >= RENEW_EVERY_SECONDS
         if not (self.results or self.finished or renew):
             return
         ids = {r[0].message_id for r in self.results} | {p.message_id for p in self.finished}
@@ -463,7 +468,7 @@ def deliver_claimed(
             for future in list(futures):
                 recorder.land(*futures.pop(future), future.result())
             recorder.flush()
-    _report_dead(recorder.dead)
+            _report_dead(recorder.dead)
     return report
 
 
