@@ -42,16 +42,6 @@ def slim_host_mimetypes(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(mimetypes, "_db", None)
 
 
-def welcome(name: str = "Yunzhan") -> dict[str, object]:
-    return {
-        "partner_name": name,
-        "relationship_id": 1,
-        "recipient_name": "王伟",
-        "manager_name": "Ann Lee",
-        "manager_email": "ann@example.org",
-    }
-
-
 def invitation(session: Session, partner: Contact, rel_id: int, period: str) -> OutboxMessage:
     start = datetime(2026, 3, 5, 2, 0, tzinfo=UTC)
     ics = make_ics(
@@ -63,7 +53,7 @@ def invitation(session: Session, partner: Contact, rel_id: int, period: str) -> 
         organizer="ann@example.org",
         attendees=[partner.email],
     )
-    context = {**welcome(), "period": period, "meeting_start": start, "pack_url": None}
+    context = {**f.welcome_context(), "period": period, "meeting_start": start, "pack_url": None}
     message = queue_message(
         session,
         kind="review_invitation",
@@ -93,7 +83,7 @@ def test_one_targets_exception_never_sinks_the_batch_on_a_host_without_mime_type
     broken = queue_message(
         session,
         kind="welcome",
-        context=welcome(),
+        context=f.welcome_context(),
         recipient=partners[2],
         relationship_id=third.id,
         attachments=[odd],
@@ -136,7 +126,9 @@ def webhook_messages(session: Session, receiver: HttpReceiver, count: int) -> li
     rel = f.relationship(session, partner_channels=[hook])
     partner = session.get(Contact, rel.partner_contact_id)
     messages = [
-        queue_message(session, kind="welcome", context=welcome(f"P{n}"), recipient=partner, dedupe=str(n))
+        queue_message(
+            session, kind="welcome", context=f.welcome_context(f"P{n}"), recipient=partner, dedupe=str(n)
+        )
         for n in range(count)
     ]
     session.commit()
@@ -235,9 +227,16 @@ def test_quiet_hours_are_checked_again_when_a_message_is_claimed(
     rel = f.relationship(session)  # the partner contact lives in Asia/Shanghai; quiet hours 20:00-08:00
     partner = session.get(Contact, rel.partner_contact_id)
     tuesday_10_shanghai = datetime(2026, 3, 3, 2, 0, tzinfo=UTC)
-    backlog, _ = queue(session, kind="welcome", context=welcome(), recipient=partner, now=tuesday_10_shanghai)
+    backlog, _ = queue(
+        session, kind="welcome", context=f.welcome_context(), recipient=partner, now=tuesday_10_shanghai
+    )
     leased, _ = queue(
-        session, kind="welcome", context=welcome(), recipient=partner, dedupe="b", now=tuesday_10_shanghai
+        session,
+        kind="welcome",
+        context=f.welcome_context(),
+        recipient=partner,
+        dedupe="b",
+        now=tuesday_10_shanghai,
     )
     session.commit()
     with session_scope() as other:  # claimed at 19:55 by a worker that then died
@@ -264,7 +263,9 @@ def test_a_resent_email_carries_the_same_message_id(
     smtp_server.delay_seconds = 1.0  # the sender gives up waiting (unknown), yet the message arrives
     rel = f.relationship(session)
     for contact_id in (rel.manager_id, rel.deputy_id):
-        queue_message(session, kind="welcome", context=welcome(), recipient=session.get(Contact, contact_id))
+        queue_message(
+            session, kind="welcome", context=f.welcome_context(), recipient=session.get(Contact, contact_id)
+        )
     session.commit()
     assert deliver_due().targets_unknown == 2
     deadline = time.monotonic() + 10
@@ -296,7 +297,9 @@ def test_a_refused_smtp_login_is_reported_as_an_authentication_failure(
         TANDEM_BUSINESS_DAYS="1,2,3,4,5,6,7",
     )
     rel = f.relationship(session)
-    queue_message(session, kind="welcome", context=welcome(), recipient=session.get(Contact, rel.manager_id))
+    queue_message(
+        session, kind="welcome", context=f.welcome_context(), recipient=session.get(Contact, rel.manager_id)
+    )
     session.commit()
     report = deliver_due()
     assert report.failed == 1
