@@ -104,7 +104,6 @@ class DeliveryReport:
 
 def delivery_problems() -> list[str]:
     """Return what in the configuration keeps messages from being delivered (checked at start-up)."""
-    init_mimetypes()
     return apprise_config_problems()
 
 
@@ -163,7 +162,7 @@ def _prepare(
 def _no_target(message: OutboxMessage) -> str:
     if message.team is None:
         return NO_CHANNEL
-    return team_channels().problem or f"team {message.team!r} has no URL tagged so in TANDEM_APPRISE_CONFIG"
+    return team_channels().problem or f"no URL has the tag {message.team!r} in TANDEM_APPRISE_CONFIG"
 
 
 def _defer(message: OutboxMessage, until: datetime) -> None:

@@ -43,8 +43,8 @@ REMINDER_KINDS = frozenset({"item_due_soon", "item_overdue", "escalation", "dige
 MAX_ATTEMPTS = 6
 BACKOFF_BASE = timedelta(minutes=1)
 BACKOFF_CAP = timedelta(hours=6)
-# A claim's lease: renewed as the batch's sends complete (and at least every RENEW_EVERY while they are
-# in flight), so a live worker keeps its batch and a killed one holds it for at most this long.
+# A claim's lease: renewed as the batch's sends complete (and at least every RENEW_EVERY_SECONDS while
+# they are in flight), so a live worker keeps its batch and a killed one holds it for at most this long.
 LEASE = timedelta(minutes=2)
 OPEN_STATUSES = (MessageStatus.queued.value, MessageStatus.failed.value)
 
