@@ -22,8 +22,9 @@ from models.core.validation import problems_from
 
 # User data is text: names, notes and ids reach the terminal as they are stored, never read as Rich
 # markup (`[link=...]`), emoji codes (`:x:`) or highlighted. Styling goes through `style=` or Text.
-console = Console(markup=False, emoji=False, highlight=False)
-err_console = Console(stderr=True, markup=False, emoji=False, highlight=False)
+# Lines are not cut at the terminal's width (tables still fit it): a script greps whole lines.
+console = Console(markup=False, emoji=False, highlight=False, soft_wrap=True)
+err_console = Console(stderr=True, markup=False, emoji=False, highlight=False, soft_wrap=True)
 
 P = ParamSpec("P")
 R = TypeVar("R")

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import typer
-from rich.table import Table
+from rich.table import Column, Table
 from rich.text import Text
 from sqlmodel import col, select
 
@@ -118,7 +118,8 @@ def add(
     if as_json:
         print_json(result)
     else:
-        console.print(f"partner {partner.id} {partner.legal_name}: {_size_cell(result)}")
+        size = f"{_size_cell(result)} ({partner.size_scheme})"
+        console.print(f"partner {partner.id} {partner.legal_name}: {size}")
 
 
 @app.command("import")
@@ -188,7 +189,11 @@ def list_(
         print_json(page_json(total, limit=limit, offset=offset, items=rows))
         return
     if rows:
-        table = Table("id", "legal name", "country", "registration id", "industry", "staff", "size")
+        table = Table("id", Column("legal name", overflow="fold", ratio=1), "country")
+        table.add_column("registration id", overflow="fold")
+        table.add_column("industry", overflow="fold")
+        table.add_column("staff", justify="right")
+        table.add_column("size", overflow="fold")
         for r in rows:
             table.add_row(
                 str(r["id"]),
@@ -215,7 +220,7 @@ def _country(value: str | None) -> str | None:
 def _size_cell(row: dict[str, Any]) -> str:
     if row["size_class"] is None:
         return f"{UNCLASSIFIABLE}: {row['size_problem']}"
-    return f"{row['size_class']} ({row['size_scheme']})"
+    return str(row["size_class"])
 
 
 @app.command("show")

@@ -20,7 +20,7 @@ from typing import Any
 from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, col
+from sqlmodel import Session
 
 from models.core.base import utcnow
 from models.core.csvfiles import Record, read_csv
@@ -33,7 +33,7 @@ from models.partners.registry import (
     LOOKUP_CHUNK,
     ContactCreate,
     PartnerCreate,
-    contact_channels,
+    channels_in,
     contact_fields,
     figures_of,
     sized_columns,
@@ -224,15 +224,20 @@ def _stored_partners(session: Session, rows: list[ImportRow]) -> dict[tuple[str,
     return found
 
 
-def _stored_contacts(session: Session, emails: list[str]) -> dict[str, Contact]:
-    found: dict[str, Contact] = {}
+def _stored_contacts(session: Session, emails: list[str]) -> dict[str, Any]:
+    """Return the stored contacts with these emails, as rows (a registry has tens of thousands)."""
+    table = Contact.__table__  # type: ignore[attr-defined]
+    found: dict[str, Any] = {}
     for start in range(0, len(emails), LOOKUP_CHUNK):
-        query = select(Contact).where(col(Contact.email).in_(emails[start : start + LOOKUP_CHUNK]))
-        found |= {c.email: c for c in session.execute(query).scalars()}
+        query = select(
+            table.c.id, table.c.email, table.c.side, table.c.partner_id, table.c.name, table.c.language,
+            table.c.channels_encrypted, table.c.channels_masked,
+        ).where(table.c.email.in_(emails[start : start + LOOKUP_CHUNK]))  # fmt: skip
+        found |= {c.email: c for c in session.connection().execute(query)}
     return found
 
 
-def _compare_contact(row: ImportRow, stored: Contact | None) -> list[Problem]:
+def _compare_contact(row: ImportRow, stored: Any) -> list[Problem]:
     """A known email must be this partner's contact; the fields the row gives may update it."""
     assert row.contact is not None
     where = f"line {row.line}, column contact_email"
@@ -253,7 +258,7 @@ def _compare_contact(row: ImportRow, stored: Contact | None) -> list[Problem]:
         if getattr(stored, name) != value:
             row.changes[f"contact.{name}"] = (getattr(stored, name), value)
     after |= {"channels_encrypted": stored.channels_encrypted, "channels_masked": stored.channels_masked}
-    if "contact_channels" in given and contact_channels(stored) != row.contact.channels:
+    if "contact_channels" in given and channels_in(stored.channels_encrypted) != row.contact.channels:
         shown = [masked(url) for url in row.contact.channels]
         row.changes["contact.channels"] = (stored.channels_masked, shown)
         after |= {"channels_encrypted": encrypt_json(row.contact.channels), "channels_masked": shown}

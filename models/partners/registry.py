@@ -417,9 +417,14 @@ def contact_fields(data: ContactCreate, *, partner_id: int | None) -> dict[str, 
 
 def contact_channels(contact: Contact) -> list[str]:
     """Return a contact's channel URLs in clear, for delivery only."""
-    if not contact.channels_encrypted:
+    return channels_in(contact.channels_encrypted)
+
+
+def channels_in(token: str | None) -> list[str]:
+    """Return the channel URLs a stored token holds, in clear."""
+    if not token:
         return []
-    value = decrypt_json(contact.channels_encrypted)
+    value = decrypt_json(token)
     return [str(url) for url in value] if isinstance(value, list) else []
 
 
