@@ -16,6 +16,7 @@ from models.checklists.generation import (
     mark_not_applicable,
     waive,
 )
+from models.core.validation import MAX_RECORD_ID
 from models.lifecycle.machine import store_proposed_tier
 from models.lifecycle.relationships import find_relationship
 from notifications.documents import render_document
@@ -116,7 +117,7 @@ def _print_table(view: dict[str, object]) -> None:
 @app.command("done")
 @handle_errors
 def done(
-    item: Annotated[int, typer.Argument(help="Checklist item id.")],
+    item: Annotated[int, typer.Argument(min=1, max=MAX_RECORD_ID, help="Checklist item id.")],
     by: Annotated[str, typer.Option(help="Email of the person who did it.")],
     evidence: Annotated[str | None, typer.Option(help="Evidence note.")] = None,
     link: Annotated[str | None, typer.Option(help="Evidence link (http/https).")] = None,
@@ -131,7 +132,7 @@ def done(
 @app.command("waive")
 @handle_errors
 def waive_(
-    item: Annotated[int, typer.Argument(help="Checklist item id.")],
+    item: Annotated[int, typer.Argument(min=1, max=MAX_RECORD_ID, help="Checklist item id.")],
     by: Annotated[str, typer.Option(help="The relationship manager's (or deputy's) email.")],
     reason: Annotated[str, typer.Option(help="Why the item is waived (required).")],
 ) -> None:
@@ -145,7 +146,7 @@ def waive_(
 @app.command("not-applicable")
 @handle_errors
 def not_applicable(
-    item: Annotated[int, typer.Argument(help="Checklist item id.")],
+    item: Annotated[int, typer.Argument(min=1, max=MAX_RECORD_ID, help="Checklist item id.")],
     by: Annotated[str, typer.Option(help="The relationship manager's (or deputy's) email.")],
     reason: Annotated[str, typer.Option(help="Why it does not apply (required).")],
 ) -> None:

@@ -18,7 +18,7 @@ from sqlmodel import Session
 
 from models.core.db import ensure_schema, session_scope
 from models.core.errors import InputRejected, Problem, TandemError
-from models.core.validation import problems_from
+from models.core.validation import MAX_RECORD_ID, problems_from
 
 # User data is text: names, notes and ids reach the terminal as they are stored, never read as Rich
 # markup (`[link=...]`), emoji codes (`:x:`) or highlighted. Styling goes through `style=` or Text.
@@ -84,8 +84,10 @@ def print_json(data: Any) -> None:
 
 
 # Listing options shared by the registry's big listings.
-Limit = Annotated[int, typer.Option("--limit", min=0, help="Show at most this many (0: all).")]
-Offset = Annotated[int, typer.Option("--offset", min=0, help="Skip this many first.")]
+Limit = Annotated[
+    int, typer.Option("--limit", min=0, max=MAX_RECORD_ID, help="Show at most this many (0: all).")
+]
+Offset = Annotated[int, typer.Option("--offset", min=0, max=MAX_RECORD_ID, help="Skip this many first.")]
 # Imports: a spreadsheet export's encoding, when it is not UTF-8 and Tandem cannot tell which it is.
 Encoding = Annotated[str | None, typer.Option(help="The file's encoding if not UTF-8, e.g. cp1252, gb18030.")]
 ENCODING_FLAG = {"encoding": "--encoding"}

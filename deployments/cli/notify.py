@@ -14,6 +14,7 @@ from deployments.cli.common import actor, console, db, handle_errors, print_json
 from models.core.db import ensure_schema
 from models.core.errors import InputRejected, Problem
 from models.core.settings import get_settings
+from models.core.validation import MAX_RECORD_ID
 from models.tables import DeliveryStatus
 from notifications.delivery import (
     DeliveryReport,
@@ -112,7 +113,9 @@ def outbox_list(
 
 @outbox_app.command("retry")
 @handle_errors
-def outbox_retry(message_id: Annotated[int, typer.Argument(help="Outbox message id.")]) -> None:
+def outbox_retry(
+    message_id: Annotated[int, typer.Argument(min=1, max=MAX_RECORD_ID, help="Outbox message id.")],
+) -> None:
     """Queue a dead or failed message again with fresh attempts."""
     with db() as session:
         message = retry_message(session, message_id, actor=actor())

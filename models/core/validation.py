@@ -90,6 +90,9 @@ def _currencies() -> frozenset[str]:
     return frozenset(c.alpha_3 for c in pycountry.currencies) - {"XXX", "XTS"}
 
 
+MAX_RECORD_ID = 10**18 - 1  # ids, offsets and limits fit a BIGINT (9.2e18) with room to spare
+
+
 def record_id(text: str) -> int | None:
     """Return text as a record id if it is one (ASCII digits that fit a BIGINT), else None."""
     return int(text) if text.isascii() and text.isdigit() and len(text) <= 18 else None

@@ -212,3 +212,18 @@ def test_payment_import_names_the_encoding_flag(tandem_env: str, tmp_path: Path)
 def test_a_reference_too_big_for_an_id_is_not_found(tandem_env: str, command: tuple[str, ...]) -> None:
     code, out = tandem(*command)
     assert code == 1 and "no " in out
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ("partner", "list", "--offset", "99999999999999999999"),
+        ("partner", "list", "--limit", "99999999999999999999"),
+        ("relationship", "list", "--offset", "99999999999999999999"),
+        ("checklist", "done", "99999999999999999999", "--by", "a@b.example"),
+        ("outbox", "retry", "99999999999999999999"),
+    ],
+)
+def test_numbers_past_any_id_are_usage_errors(tandem_env: str, command: tuple[str, ...]) -> None:
+    code, out = tandem(*command)
+    assert code == 2 and "999999999999999999" in out
