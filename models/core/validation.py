@@ -7,8 +7,9 @@ import re
 from collections.abc import Callable, Iterable
 from functools import lru_cache
 from pathlib import Path
+from typing import Annotated
 
-from pydantic import ValidationError
+from pydantic import AfterValidator, ValidationError
 
 from models.core.errors import InputRejected, Problem
 
@@ -103,6 +104,10 @@ def single_line(value: str) -> str:
     if found := _CONTROL.search(value):
         raise ValueError(f"must not contain the control character U+{ord(found.group()):04X}")
     return value
+
+
+# A name, an id, a code: text on one line, as every boundary model declares it.
+SingleLine = Annotated[str, AfterValidator(single_line)]
 
 
 def read_upload(path: Path) -> bytes:

@@ -28,6 +28,7 @@ from models.core.settings import LANGUAGES
 from models.core.validation import (
     MAX_AMOUNT,
     MAX_PERSONS,
+    SingleLine,
     country_code,
     currency_code,
     normalize_email,
@@ -115,7 +116,7 @@ class PartnerCreate(BaseModel):
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
-    legal_name: str = Field(min_length=1, max_length=300)
+    legal_name: SingleLine = Field(min_length=1, max_length=300)
     # Before the registration id: how an id is checked depends on the country.
     country: str = Field(description="ISO 3166 two-letter code, e.g. CN, DE.")
     registration_id: str = Field(min_length=1, max_length=64)
@@ -131,11 +132,6 @@ class PartnerCreate(BaseModel):
     partner_enterprise_revenue: Amount = 0
     partner_enterprise_assets: Amount = 0
     preferred_language: str = "en"
-
-    @field_validator("legal_name")
-    @classmethod
-    def _name(cls, value: str) -> str:
-        return single_line(value)
 
     @field_validator("country")
     @classmethod
@@ -185,11 +181,11 @@ class ContactCreate(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
     email: str
-    name: str = Field(default="", max_length=200)
+    name: SingleLine = Field(default="", max_length=200)
     side: Side
     language: str = "en"
     timezone: str | None = Field(default=None, max_length=64)
-    role: str = Field(default="", max_length=80)
+    role: SingleLine = Field(default="", max_length=80)
     teams: list[str] = Field(default_factory=list)
     channels: list[str] = Field(default_factory=list, description="Apprise URLs (secret).")
 
@@ -197,11 +193,6 @@ class ContactCreate(BaseModel):
     @classmethod
     def _email(cls, value: str) -> str:
         return normalize_email(value)
-
-    @field_validator("name", "role")
-    @classmethod
-    def _text(cls, value: str) -> str:
-        return single_line(value)
 
     @field_validator("teams")
     @classmethod

@@ -18,11 +18,11 @@ from models.core.csvfiles import Record, read_csv
 from models.core.errors import Conflict, InputRejected, Problem
 from models.core.validation import (
     MAX_AMOUNT,
+    SingleLine,
     currency_code,
     problems_from,
     read_upload,
     record_id,
-    single_line,
 )
 from models.lifecycle.relationships import find_relationship
 from models.tables import Payment, Relationship
@@ -63,18 +63,13 @@ class PaymentCreate(BaseModel):
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
-    invoice_id: str = Field(min_length=1, max_length=64)
-    relationship: str = Field(min_length=1, max_length=120, description="Relationship id or key.")
+    invoice_id: SingleLine = Field(min_length=1, max_length=64)
+    relationship: SingleLine = Field(min_length=1, max_length=120, description="Relationship id or key.")
     delivered_on: date
     invoiced_on: date
     currency: str = Field(min_length=3, max_length=3)
     amount: str = Field(description="Amount in currency units, e.g. 1234.50.")
     paid_on: date | None = None
-
-    @field_validator("invoice_id", "relationship")
-    @classmethod
-    def _text(cls, value: str) -> str:
-        return single_line(value)
 
     @field_validator("currency")
     @classmethod
