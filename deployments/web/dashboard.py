@@ -59,11 +59,12 @@ def staff(request: Request) -> str:
     limiter, client = request.app.state.limiter, client_key(request)
     auth = request.headers.get("authorization", "")
     if auth.lower().startswith("bearer "):
-        if limiter.blocked(client):
+        offered = auth[7:].strip()
+        if limiter.blocked(client, offered):
             raise HTTPException(status_code=429, detail="too many failed attempts")
-        if hmac.compare_digest(auth[7:].strip().encode(), token.encode()):
+        if hmac.compare_digest(offered.encode(), token.encode()):
             return "dashboard:token"
-        limiter.fail(client)
+        limiter.fail(client, offered)
     cookie = request.cookies.get(SESSION_COOKIE, "")
     if cookie and hmac.compare_digest(cookie, _session_value(token)):
         return "dashboard:token"
@@ -114,13 +115,13 @@ def login(
 ) -> Response:
     """Exchange the dashboard token for an HttpOnly session cookie."""
     limiter, client = request.app.state.limiter, client_key(request)
-    if limiter.blocked(client):
+    if limiter.blocked(client, token):
         raise HTTPException(status_code=429, detail="too many failed attempts")
     browser = request.cookies.get(CSRF_COOKIE, "")
     require(bool(browser) and csrf_valid(f"dash:{browser}", csrf), detail="missing or bad CSRF token")
     configured = get_settings().dashboard_token
     if configured is None or not hmac.compare_digest(token.encode(), configured.get_secret_value().encode()):
-        limiter.fail(client)
+        limiter.fail(client, token)
         return login_page(request, status=401, failed=True)
     response = RedirectResponse("/dashboard", status_code=303)
     response.set_cookie(

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import hashlib
 import secrets
 import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable
+from typing import Annotated
 
-from fastapi import HTTPException, Request
+from fastapi import HTTPException, Path, Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from models.portal.links import scope_ok, sign_scope
@@ -28,6 +30,8 @@ SECURITY_HEADERS: dict[str, str] = {
     "cache-control": "no-store",
 }
 CSRF_COOKIE = "tandem_csrf"
+MAX_ID = 2**31 - 1  # row ids are 32-bit integers in PostgreSQL: a larger one names no row
+ItemId = Annotated[int, Path(ge=1, le=MAX_ID)]
 
 
 class SecurityHeaders:
@@ -95,7 +99,13 @@ async def _plain(send: Send, status: int, body: bytes) -> None:
 
 
 class FailureLimiter:
-    """Count failed attempts per client in a sliding window; a client over the limit is refused."""
+    """Count failed attempts in a sliding window per client and credential, and per client address.
+
+    A client is refused one credential (a portal link, a dashboard token) after `limit` failures with
+    it: a colleague behind the same NAT address with a good link is not locked out. An address is
+    refused everything after `address_limit` failures (ten times `limit` by default), which bounds a
+    spray of made-up links.
+    """
 
     def __init__(
         self,
@@ -103,31 +113,41 @@ class FailureLimiter:
         window_seconds: float = 600.0,
         clock: Callable[[], float] = time.monotonic,
         max_clients: int = 10_000,
+        address_limit: int | None = None,
     ) -> None:
         self.limit, self.window, self.clock, self.max_clients = limit, window_seconds, clock, max_clients
+        self.address_limit = address_limit or limit * 10
         self._failures: OrderedDict[str, list[float]] = OrderedDict()
         self._lock = threading.Lock()
 
-    def _recent(self, client: str) -> list[float]:
+    @staticmethod
+    def _key(client: str, credential: str) -> str:
+        # A digest, not the credential: the limiter never holds a token in memory.
+        return f"{client} {hashlib.sha256(credential.encode()).hexdigest()[:32]}"
+
+    def _recent(self, key: str) -> list[float]:
         since = self.clock() - self.window
-        recent = [t for t in self._failures.get(client, []) if t > since]
+        recent = [t for t in self._failures.get(key, []) if t > since]
         if recent:
-            self._failures[client] = recent
+            self._failures[key] = recent
         else:
-            self._failures.pop(client, None)
+            self._failures.pop(key, None)
         return recent
 
-    def blocked(self, client: str) -> bool:
-        """Say whether a client has used up its failed attempts for now."""
+    def blocked(self, client: str, credential: str) -> bool:
+        """Say whether a client has used up its failed attempts with a credential, or at all, for now."""
         with self._lock:
-            return len(self._recent(client)) >= self.limit
+            return (
+                len(self._recent(self._key(client, credential))) >= self.limit
+                or len(self._recent(client)) >= self.address_limit
+            )
 
-    def fail(self, client: str) -> None:
-        """Record one failed attempt of a client."""
+    def fail(self, client: str, credential: str) -> None:
+        """Record one failed attempt of a client with a credential."""
         with self._lock:
-            recent = self._recent(client)
-            self._failures[client] = [*recent, self.clock()]
-            self._failures.move_to_end(client)
+            for key in (self._key(client, credential), client):
+                self._failures[key] = [*self._recent(key), self.clock()]
+                self._failures.move_to_end(key)
             while len(self._failures) > self.max_clients:  # bounded memory under a spray of addresses
                 self._failures.popitem(last=False)
 

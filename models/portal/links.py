@@ -10,11 +10,13 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import os
 import re
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
 from sqlmodel import Session, col, select
 
@@ -22,7 +24,8 @@ from models.checklists.generation import mark_done
 from models.core import audit
 from models.core.base import utcnow
 from models.core.calendar import today_local
-from models.core.errors import InputRejected, NotFound, Problem, TandemError
+from models.core.errors import Conflict, InputRejected, NotFound, Problem, TandemError
+from models.core.files import create_private
 from models.core.periods import Period, last_complete_period
 from models.core.secrets import secret_key
 from models.core.settings import get_settings
@@ -35,6 +38,8 @@ from models.tables.core import Side
 PARTNER_SIDES = ("partner", "joint")  # items a partner answers through the portal
 REUSE_MIN_DAYS = 7  # a link reused in a new message must still hold for at least this long
 SYSTEM_ACTOR = "system:portal"
+TEXT_MAX = 2000  # a note or a link
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")  # not text (tab and newlines are)
 _TOKEN = re.compile(r"^([A-Za-z0-9_-]{16})\.(\d{1,12})\.(\d{1,12})\.(\d{1,12})\.([A-Za-z0-9_-]{43})$")
 # Accepted evidence files, recognized by their first bytes, never by the name or declared type.
 UPLOAD_TYPES: tuple[tuple[bytes, str, str], ...] = (
@@ -239,13 +244,36 @@ def sniff_upload(data: bytes) -> tuple[str, str] | None:
     return None
 
 
-def save_upload(data: bytes, ext: str) -> str:
-    """Store an evidence file under TANDEM_HOME/uploads with a random name; return that name."""
-    folder = get_settings().home / "uploads"
-    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-    name = f"{secrets.token_hex(16)}.{ext}"
-    (folder / name).write_bytes(data)
-    return name
+def save_upload(data: bytes, name: str) -> None:
+    """Store an evidence file under TANDEM_HOME/uploads, readable by the owner only."""
+    fd = create_private(get_settings().home / "uploads" / name)
+    assert fd is not None  # a fresh random name
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(data)
+
+
+def evidence_problems(note: str, link: str, upload: bytes | None) -> list[Problem]:
+    """Check what a partner sends to close an item: something at all, an https link, a real file."""
+    problems: list[Problem] = []
+    if not (note or link or upload is not None):
+        problems.append(Problem("evidence", "give a note, a link or a file"))
+    if len(note) > TEXT_MAX or _CONTROL.search(note):
+        problems.append(Problem("note", f"at most {TEXT_MAX} characters of text"))
+    if link and not _https_url(link):
+        problems.append(Problem("link", "a web address starting with https://"))
+    if upload is not None and (not upload or sniff_upload(upload) is None):
+        problems.append(Problem("file", "a PDF, PNG or JPEG file that is not empty"))
+    return problems
+
+
+def _https_url(text: str) -> bool:
+    if len(text) > TEXT_MAX or _CONTROL.search(text) or any(c.isspace() for c in text):
+        return False
+    try:
+        parts = urlsplit(text)
+        return parts.scheme == "https" and bool(parts.hostname)
+    except ValueError:  # such as an unclosed IPv6 bracket
+        return False
 
 
 def complete_item(
@@ -257,20 +285,20 @@ def complete_item(
     link: str | None,
     upload: bytes | None = None,
 ) -> ChecklistItem:
-    """Mark a partner's item done in the contact's name, with a note, a link and/or a checked file."""
+    """Mark a partner's item done in the contact's name, with a note, an https link and/or a checked file."""
     item = partner_item(session, access, item_id)
+    if item.status != ItemStatus.open.value:
+        raise Conflict(f"item {item_id} is already {item.status}")
+    note, link = (note or "").strip(), (link or "").strip()
+    problems = evidence_problems(note, link, upload)
+    if problems:
+        raise InputRejected(problems, summary="evidence rejected")
     kind = sniff_upload(upload) if upload else None
-    if upload and kind is None:
-        raise InputRejected([Problem("file", "only PDF, PNG or JPEG files are accepted")])
-    stored = save_upload(upload, kind[0]) if upload and kind else None
-    evidence = "\n".join(x for x in ((note or "").strip(), f"file: uploads/{stored}" if stored else "") if x)
-    try:
-        done = mark_done(session, item.id, by=access.contact.email, evidence=evidence or None, link=link)  # type: ignore[arg-type]
-    except BaseException:
-        if stored:
-            (get_settings().home / "uploads" / stored).unlink(missing_ok=True)
-        raise
-    if stored and kind:
+    stored = f"{secrets.token_hex(16)}.{kind[0]}" if kind else None
+    evidence = "\n".join(x for x in (note, f"file: uploads/{stored}" if stored else "") if x)
+    done = mark_done(session, item.id, by=access.contact.email, evidence=evidence or None, link=link or None)  # type: ignore[arg-type]
+    if stored and kind and upload:
+        # Only the request that closed the item gets here (a racing one got Conflict): it alone stores.
         audit.record(
             session,
             actor=access.contact.email,
@@ -281,10 +309,12 @@ def complete_item(
             data={
                 "stored_as": stored,
                 "content_type": kind[1],
-                "bytes": len(upload or b""),
-                "sha256": hashlib.sha256(upload or b"").hexdigest(),
+                "bytes": len(upload),
+                "sha256": hashlib.sha256(upload).hexdigest(),
             },
         )
+        session.flush()  # any database refusal comes now, before the file is written
+        save_upload(upload, stored)
     return done
 
 
