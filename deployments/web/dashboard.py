@@ -10,12 +10,20 @@ import hashlib
 import hmac
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Form, HTTPException, Request
+from fastapi import APIRouter, Depends, Form, HTTPException, Path, Query, Request
 from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
 from sqlmodel import Session, col, select
 
 from deployments.web.pages import language_of, page
-from deployments.web.security import CSRF_COOKIE, browser_id, client_key, csrf_for, csrf_valid, require
+from deployments.web.security import (
+    CSRF_COOKIE,
+    ItemId,
+    browser_id,
+    client_key,
+    csrf_for,
+    csrf_valid,
+    require,
+)
 from models.checklists.generation import items_of
 from models.core.audit import events_for
 from models.core.db import session_scope
@@ -36,6 +44,7 @@ SORT_KEYS = ("partner", "tier", "stage", "health", "trend", "overdue_items", "da
 TIER_ORDER = {"light": 0, "standard": 1, "enhanced": 2}
 STAGE_ORDER = {s: i for i, s in enumerate(("proposed", "onboarding", "governance", "active", "exiting"))}
 OUTBOX_STATUSES = ("queued", "sending", "sent", "failed", "dead", "cancelled")
+PERIOD = r"^\d{4}Q[1-4]$"  # a review period such as 2026Q4
 
 
 class NotSignedIn(Exception):
@@ -111,7 +120,9 @@ def login_form(request: Request) -> HTMLResponse:
 
 @router.post("/login")
 def login(
-    request: Request, token: Annotated[str, Form()] = "", csrf: Annotated[str, Form()] = ""
+    request: Request,
+    token: Annotated[str, Form(max_length=1000)] = "",
+    csrf: Annotated[str, Form(max_length=100)] = "",
 ) -> Response:
     """Exchange the dashboard token for an HttpOnly session cookie."""
     limiter, client = request.app.state.limiter, client_key(request)
@@ -254,7 +265,10 @@ def _relationship_context(session: Session, relationship_id: int, period: str | 
 
 @router.get("/relationships/{relationship_id}", response_class=HTMLResponse)
 def relationship_page(
-    request: Request, relationship_id: int, who: Staff, period: str | None = None
+    request: Request,
+    relationship_id: ItemId,
+    who: Staff,
+    period: Annotated[str | None, Query(pattern=PERIOD)] = None,
 ) -> HTMLResponse:
     """Show one relationship: timeline, checklists, risks, both scorecards side by side, review packs."""
     with session_scope() as session:
@@ -278,7 +292,9 @@ def _pack_links(relationship_id: int, period: str) -> list[dict[str, str]]:
 
 
 @router.get("/relationships/{relationship_id}/packs/{period}/{name}")
-def review_pack_page(relationship_id: int, period: str, name: str, who: Staff) -> Response:
+def review_pack_page(
+    relationship_id: ItemId, period: Annotated[str, Path(pattern=PERIOD)], name: str, who: Staff
+) -> Response:
     """Show one review pack rendered from the stored review; name is language.format (zh-CN.html)."""
     language, _, fmt = name.rpartition(".")
     if language not in LANGUAGES or fmt not in PACK_FORMATS:
@@ -299,7 +315,7 @@ def _document_response(content: str, fmt: str) -> Response:
 
 
 @router.get("/documents/{document_id}")
-def document(document_id: int, who: Staff) -> Response:
+def document(document_id: ItemId, who: Staff) -> Response:
     """Show one stored document (a charter, HTML or Markdown)."""
     with session_scope() as session:
         doc = session.get(Document, document_id)
