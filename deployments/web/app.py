@@ -10,12 +10,21 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from deployments.web import dashboard, portal
 from deployments.web.pages import language_of, page, strings
-from deployments.web.security import SECURITY_HEADERS, BodyLimit, FailureLimiter, SecurityHeaders
+from deployments.web.security import (
+    LOOPBACK,
+    SECURITY_HEADERS,
+    BodyLimit,
+    FailureLimiter,
+    PeerAddress,
+    SecurityHeaders,
+)
 from models.core.db import ensure_schema
 from models.core.errors import Conflict, InputRejected, NotFound, Problem
+from models.core.settings import get_settings
 from models.portal.links import LinkRefused
 from models.reviews.scorecards import PRINCIPLES
 
@@ -106,6 +115,11 @@ def create_app(*, max_upload_bytes: int = MAX_UPLOAD_BYTES, limiter: FailureLimi
     app.state.limiter = limiter or FailureLimiter()
     app.state.max_upload = max_upload_bytes
     app.add_middleware(BodyLimit, max_bytes=max_upload_bytes + FORM_OVERHEAD_BYTES)
+    # X-Forwarded-For from the proxy only, so limits see real clients; the connection's own address is
+    # kept first (PeerAddress, outside), for the trusted-header check.
+    proxies = sorted(LOOPBACK | get_settings().trusted_proxies)
+    app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=proxies)  # type: ignore[arg-type]
+    app.add_middleware(PeerAddress)
     app.add_middleware(SecurityHeaders)  # added last, so outermost: errors get the headers too
     app.mount("/static", StaticFiles(packages=[("deployments.web", "static")]), name="static")
     app.include_router(portal.router)

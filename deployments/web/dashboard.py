@@ -22,6 +22,7 @@ from deployments.web.security import (
     client_key,
     csrf_for,
     csrf_valid,
+    from_trusted_proxy,
     require,
 )
 from models.checklists.generation import items_of
@@ -60,7 +61,8 @@ def staff(request: Request) -> str:
     """Return who is looking (trusted header, bearer token or login cookie), or refuse with 401."""
     settings = get_settings()
     header = settings.dashboard_trusted_header
-    if header and request.headers.get(header, "").strip():
+    # Believed only from the proxy itself: anyone else could send the header too.
+    if header and request.headers.get(header, "").strip() and from_trusted_proxy(request):
         return f"proxy:{request.headers[header].strip()}"
     if settings.dashboard_token is None:
         raise NotSignedIn()
