@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+import time
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 from sqlmodel import Session, select
@@ -16,6 +22,7 @@ from models.core.settings import get_settings
 from models.portal.links import portal_url_for, verify_link
 from models.tables import AuditEvent, Contact, PortalLink
 from tests.deployments.web.support import World
+from tests.support.servers import free_port
 
 runner = CliRunner()
 
@@ -123,3 +130,30 @@ def test_web_refuses_weak_or_malformed_settings_clearly(
     assert "Traceback" not in out and not served
     if name.endswith("TOKEN") and len(value) > 1:
         assert value not in out  # a secret, even a weak one, is never printed
+
+
+def test_the_log_of_a_real_tandem_web_run_holds_no_portal_token(world: World) -> None:
+    port = free_port()
+    server = subprocess.Popen(
+        [str(Path(sys.executable).parent / "tandem"), "web", "--port", str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        env=os.environ.copy(),  # this test's TANDEM_HOME (its key) and database
+    )
+    try:
+        base = f"http://127.0.0.1:{port}"
+        for _ in range(300):
+            try:
+                if httpx.get(f"{base}/healthz").status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        assert httpx.get(f"{base}/portal/{world.token}?lang=en").status_code == 200
+        assert httpx.post(f"{base}/portal/{world.token}/items/{world.item.id}/done").status_code == 403
+    finally:
+        server.terminate()
+        log = server.communicate(timeout=30)[0].decode()
+    token_id, signature = world.token.split(".")[0], world.token.rsplit(".", 1)[1]
+    assert f'"GET /portal/{token_id}...?lang=en HTTP/1.1" 200' in log, log
+    assert f"POST /portal/{token_id}.../items/{world.item.id}/done" in log
+    assert signature not in log and world.token not in log
