@@ -64,7 +64,7 @@ def team_owners(session: Session) -> dict[str, int]:
     owners: dict[str, int] = {}
     query = (
         select(Contact.id, Contact.teams)
-        .where(Contact.side == "ours", col(Contact.teams) != "")
+        .where(Contact.side == "ours", col(Contact.teams) != "", col(Contact.removed_at).is_(None))
         .order_by(col(Contact.id))
     )
     for contact_id, teams in session.exec(query):
@@ -381,6 +381,8 @@ def _known_contact(session: Session, email: str, where: str = "--by") -> Contact
     contact = session.exec(select(Contact).where(Contact.email == address)).first()
     if contact is None:
         raise InputRejected([Problem(where, f"{address} is not a known contact")])
+    if contact.removed_at is not None:
+        raise InputRejected([Problem(where, f"{address} has been removed")])
     return contact
 
 

@@ -28,6 +28,7 @@ from models.core.errors import Conflict, InputRejected, NotFound, Problem, Trans
 from models.core.validation import normalize_email
 from models.lifecycle.relationships import key_person_flags
 from models.partners.sizing import EU_COUNTRIES
+from models.portal.links import revoke_links_of
 from models.tables import Approval, Contact, ExitPlan, Partner, Relationship, Risk
 from models.tables.core import Stage, Tier
 
@@ -437,8 +438,14 @@ def change_contact(
         )
     if contact is not None and side == "partner" and contact.partner_id != rel.partner_id:
         raise InputRejected([Problem("--email", f"{contact.email} is a contact of another partner")])
+    if contact is not None and contact.removed_at is not None:
+        raise InputRejected([Problem("--email", f"{contact.email} has been removed")])
     before = getattr(rel, ROLE_FIELDS[role])
     setattr(rel, ROLE_FIELDS[role], contact.id if contact else None)
+    if side == "partner" and before not in (None, rel.partner_contact_id, rel.backup_contact_id):
+        # The person no longer speaks for the partner here: the links they were sent stop working now.
+        why = reason or f"no longer {role}"
+        revoke_links_of(session, before, relationship_id=rel.id, actor=actor, reason=why)
     rel.key_person_flags = key_person_flags(rel)
     session.add(rel)
     asked: list[str] = []

@@ -96,6 +96,8 @@ def link_url(token: str) -> str:
 
 
 def _partner_contact(session: Session, rel: Relationship, contact: Contact) -> None:
+    if contact.removed_at is not None:
+        raise InputRejected([Problem("contact", f"{contact.email} has been removed")], summary="link refused")
     if contact.side != Side.partner.value or contact.partner_id != rel.partner_id:
         raise InputRejected(
             [Problem("--contact", f"{contact.email} is not a contact of this relationship's partner")],
@@ -179,6 +181,8 @@ def _access(session: Session, link: PortalLink) -> PortalAccess:
     rel = session.get(Relationship, link.relationship_id)
     if contact is None or rel is None or contact.partner_id != rel.partner_id:
         raise LinkRefused("the contact no longer belongs to this partner")
+    if contact.removed_at is not None:
+        raise LinkRefused("the contact has been removed")
     partner = session.get(Partner, rel.partner_id)
     assert partner is not None  # foreign key
     return PortalAccess(link, contact, rel, partner)
@@ -200,18 +204,37 @@ def revoke_link(session: Session, ref: str, *, actor: str) -> PortalLink:
     """Revoke a link now (a repeat keeps the first revocation)."""
     link = find_link(session, ref)
     if link.revoked_at is None:
-        link.revoked_at, link.revoked_by = utcnow(), actor
-        session.add(link)
-        audit.record(
-            session,
-            actor=actor,
-            action="portal.link.revoked",
-            entity="portal_link",
-            entity_id=link.id,
-            relationship_id=link.relationship_id,
-            data={"token_id": link.token_id},
-        )
+        _revoke(session, link, actor=actor)
     return link
+
+
+def revoke_links_of(
+    session: Session, contact_id: int, *, actor: str, reason: str, relationship_id: int | None = None
+) -> list[PortalLink]:
+    """Revoke every live link of a person, to one relationship or to all; return the links revoked."""
+    live = col(PortalLink.revoked_at).is_(None)
+    query = select(PortalLink).where(PortalLink.contact_id == contact_id, live)
+    if relationship_id is not None:
+        query = query.where(PortalLink.relationship_id == relationship_id)
+    links = list(session.exec(query))
+    for link in links:
+        _revoke(session, link, actor=actor, reason=reason)
+    return links
+
+
+def _revoke(session: Session, link: PortalLink, *, actor: str, reason: str | None = None) -> None:
+    link.revoked_at, link.revoked_by = utcnow(), actor
+    session.add(link)
+    audit.record(
+        session,
+        actor=actor,
+        action="portal.link.revoked",
+        entity="portal_link",
+        entity_id=link.id,
+        relationship_id=link.relationship_id,
+        reason=reason,
+        data={"token_id": link.token_id},
+    )
 
 
 def open_items(session: Session, access: PortalAccess) -> list[ChecklistItem]:

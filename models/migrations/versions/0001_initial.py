@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-29 05:21:09.348310
+Create Date: 2026-11-29 23:11:41.534844
 """
 
 from collections.abc import Sequence
@@ -75,6 +75,7 @@ def upgrade() -> None:
     sa.Column('teams', sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
     sa.Column('channels_encrypted', sqlmodel.sql.sqltypes.AutoString(), nullable=True),
     sa.Column('channels_masked', sa.JSON(), nullable=False),
+    sa.Column('removed_at', models.core.base.UTCDateTime(timezone=True), nullable=True),
     sa.Column('created_at', models.core.base.UTCDateTime(timezone=True), nullable=False),
     sa.Column('updated_at', models.core.base.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['partner_id'], ['partner.id'], ),
