@@ -77,7 +77,7 @@ def staff(request: Request) -> str:
             return "dashboard:token"
         limiter.fail(client, offered)
     cookie = request.cookies.get(SESSION_COOKIE, "")
-    if cookie and hmac.compare_digest(cookie, _session_value(token)):
+    if cookie and hmac.compare_digest(cookie.encode(), _session_value(token).encode()):
         return "dashboard:token"
     raise NotSignedIn()
 

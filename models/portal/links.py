@@ -80,7 +80,7 @@ def sign_scope(scope: str) -> str:
 
 def scope_ok(scope: str, value: str | None) -> bool:
     """Say whether a value is the signature of a scope (constant-time)."""
-    return bool(value) and hmac.compare_digest(sign_scope(scope), value or "")
+    return bool(value) and hmac.compare_digest(sign_scope(scope).encode(), (value or "").encode())
 
 
 def token_of(link: PortalLink) -> str:
