@@ -5,15 +5,16 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from models.core.settings import get_settings
-
 
 def private_folder(path: Path) -> Path:
-    """Create a folder, and TANDEM_HOME when it holds it, as 0700; return it."""
-    home = get_settings().home
-    for folder in (home, path) if path.is_relative_to(home) else (path,):
-        folder.mkdir(parents=True, exist_ok=True, mode=0o700)  # the mode applies only when created
-    return path
+    """Create a folder and any missing parents as 0700 (folders Tandem creates hold its data); return it."""
+    missing = []
+    while not path.exists() and path != path.parent:
+        missing.append(path)
+        path = path.parent
+    for folder in reversed(missing):
+        folder.mkdir(mode=0o700, exist_ok=True)  # mkdir(parents=True) would ignore the mode for parents
+    return missing[0] if missing else path
 
 
 def create_private(path: Path) -> int | None:
