@@ -45,7 +45,7 @@ def test_import_writes_every_row_and_rerun_changes_nothing(session: Session, tmp
     again = import_payments(session, path, actor="test")
     assert (len(again.new), again.unchanged) == (0, 2)
     paid_now = write(tmp_path, f"A-2,{rel.id},2026-10-01,2026-10-02,50,CNY,2026-11-20\n")
-    assert len(import_payments(session, paid_now, actor="test").paid) == 1
+    assert import_payments(session, paid_now, actor="test").paid == 1
     session.commit()
     assert session.exec(select(Payment).where(Payment.invoice_id == "A-2")).one().paid_on == date(
         2026, 11, 20
@@ -113,4 +113,4 @@ def test_add_refuses_a_duplicate_invoice_and_names_flags(session: Session) -> No
                 "currency": "EUR",
             }
         )
-    assert "--delivered-on" in str(caught.value)
+    assert "delivered_on" in str(caught.value)
