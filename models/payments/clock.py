@@ -145,7 +145,8 @@ class InvoiceClock:
     days_to_pay: int | None  # from the clock's start to payment
     days_late: int
     state: str  # awaiting_settlement, awaiting_acceptance, disputed, not_due, overdue, paid, paid_late
-    interest_minor: dict[str, int] = field(default_factory=dict)
+    interest_minor: dict[str, int] = field(default_factory=dict)  # interest, in the invoice's currency
+    fee_minor: dict[str, int] = field(default_factory=dict)  # a fixed recovery fee, e.g. EUR 40
     interest_basis: str | None = None  # agreed, lpr_floor, daily, reference_plus
     annual_percent: str | None = None  # the annual rate applied, where the rate is annual
     rate_known: bool = True  # False: a reference rate past the table's end was assumed unchanged
@@ -154,6 +155,14 @@ class InvoiceClock:
     def late(self) -> bool:
         """Say whether the undisputed part was or is paid after its due date."""
         return self.days_late > 0
+
+    @property
+    def owed_minor(self) -> dict[str, int]:
+        """Return interest and fees owed, per currency."""
+        owed = dict(self.interest_minor)
+        for currency, minor in self.fee_minor.items():
+            owed[currency] = owed.get(currency, 0) + minor
+        return owed
 
     @property
     def unpaid(self) -> bool:
@@ -243,6 +252,7 @@ def invoice_clock(
         days_late=days_late,
         state=state,
         interest_minor=owed.minor,
+        fee_minor=owed.fee,
         interest_basis=owed.basis,
         annual_percent=owed.annual_percent,
         rate_known=owed.rate_known,
@@ -254,6 +264,7 @@ class Owed:
     """Interest (and any fixed fee) owed on one late invoice, per currency, and how it was computed."""
 
     minor: dict[str, int] = field(default_factory=dict)
+    fee: dict[str, int] = field(default_factory=dict)
     basis: str | None = None
     annual_percent: str | None = None
     rate_known: bool = True
@@ -289,9 +300,8 @@ def late_interest(
         )
         basis = "reference_plus"
     owed = {currency: int(accrued.quantize(Decimal(1), rounding=ROUND_HALF_UP))}
-    if law.fixed_fee is not None:
-        owed[law.fixed_fee.currency] = owed.get(law.fixed_fee.currency, 0) + law.fixed_fee.minor
-    return Owed(owed, basis, annual, known)
+    fee = {law.fixed_fee.currency: law.fixed_fee.minor} if law.fixed_fee is not None else {}
+    return Owed(owed, fee, basis, annual, known)
 
 
 def _reference_interest(

@@ -71,7 +71,7 @@ def payment_kpis(
     late = [(c, unpaid) for c, _, unpaid in counted if c.late]
     interest: dict[str, int] = {}
     for c, _ in late:
-        _add(interest, c.interest_minor)
+        _add(interest, c.owed_minor)
     in_period = {id(c) for c, _, _ in counted}
     shown = [c for c in clocks if c.unpaid or id(c) in in_period]
     disputed: dict[str, int] = {}

@@ -259,7 +259,11 @@ def test_eu_interest_across_a_half_year_reference_rate_change() -> None:
         date(2025, 6, 1),
         40,
     )
-    assert clock.interest_minor == {"EUR": 4350 + 4000}
+    assert (clock.interest_minor, clock.fee_minor, clock.owed_minor) == (
+        {"EUR": 4350},
+        {"EUR": 4000},
+        {"EUR": 8350},
+    )
     assert (clock.interest_basis, clock.annual_percent, clock.rate_known) == (
         "reference_plus",
         "11.15/10.15",
