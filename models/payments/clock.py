@@ -171,7 +171,7 @@ class InvoiceClock:
 
     def as_dict(self) -> dict[str, Any]:
         """Return the clock as JSON-ready data."""
-        data = dict(self.__dict__)
+        data = dict(self.__dict__, owed_minor=self.owed_minor)
         for name in ("started_on", "due_on", "paid_on", "cash_on"):
             data[name] = data[name].isoformat() if data[name] else None
         return data

@@ -8,7 +8,7 @@ from datetime import date
 from decimal import Decimal
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlmodel import Session, col, select
 
 from models.core import audit
@@ -16,7 +16,7 @@ from models.core.base import utcnow
 from models.core.calendar import today_local
 from models.core.errors import Conflict, InputRejected, Problem
 from models.core.settings import get_settings
-from models.core.validation import normalize_email, problems_from
+from models.core.validation import normalize_email
 from models.core.vocabulary import BuyerType, ClockBasis
 from models.payments.clock import TermCheck, Terms, check_terms
 from models.payments.law import Jurisdiction, jurisdiction_for
@@ -111,14 +111,6 @@ def contract_for(session: Session, rel: Relationship) -> Contract:
     return contracts(session, [(rel, partner)])[rel.id]  # type: ignore[index]
 
 
-def validate_terms(fields: dict[str, Any]) -> TermsUpdate:
-    """Validate a terms change, naming fields in every problem."""
-    try:
-        return TermsUpdate.model_validate({k: v for k, v in fields.items() if v is not None})
-    except ValidationError as exc:
-        raise InputRejected(problems_from(exc), summary="payment terms rejected") from exc
-
-
 def set_terms(session: Session, rel: Relationship, change: TermsUpdate, *, actor: str) -> PaymentTerms:
     """Record the contract's payment terms, refusing a combination the clock could not read."""
     row = session.exec(select(PaymentTerms).where(PaymentTerms.relationship_id == rel.id)).first()
@@ -205,14 +197,6 @@ class DeclarationCreate(BaseModel):
         if value > today_local():
             raise ValueError("a declaration cannot be dated in the future")
         return value
-
-
-def validate_declaration(fields: dict[str, Any]) -> DeclarationCreate:
-    """Validate a declaration, naming fields in every problem."""
-    try:
-        return DeclarationCreate.model_validate(fields)
-    except ValidationError as exc:
-        raise InputRejected(problems_from(exc), summary="declaration rejected") from exc
 
 
 def declaration_of(session: Session, relationship_id: int) -> SmeDeclaration | None:

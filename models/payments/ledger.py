@@ -124,7 +124,7 @@ class PaymentCreate(BaseModel):
     @classmethod
     def _method_needs_payment(cls, value: PaymentMethod | None, info: ValidationInfo) -> PaymentMethod | None:
         if value is not None and info.data.get("paid_on") is None and "paid_on" not in _failed(info):
-            raise ValueError("a payment method needs the paid date (paid_on)")
+            raise ValueError("a payment method needs the paid date")
         return value
 
     @field_validator("matures_on")
@@ -386,14 +386,6 @@ def import_payments(session: Session, path: Path, *, actor: str, dry_run: bool =
         },
     )
     return plan
-
-
-def validate_payment(fields: dict[str, Any]) -> PaymentCreate:
-    """Validate one invoice given field by field (e.g. from `payment add`), naming fields in every problem."""
-    try:
-        return PaymentCreate.model_validate(fields)
-    except ValidationError as exc:
-        raise InputRejected(problems_from(exc), summary="payment rejected") from exc
 
 
 def add_payment(session: Session, data: PaymentCreate, *, actor: str) -> Payment:

@@ -107,12 +107,16 @@ def answer_request(session: Session, request_id: int, *, by: str, answer: str) -
         entity="payment_request",
         entity_id=row.id,
         relationship_id=row.relationship_id,
-        data={
-            "kind": row.kind,
-            "on_time": row.answered_at.astimezone(get_settings().tz).date() <= row.respond_by,
-        },  # type: ignore[union-attr]
+        data={"kind": row.kind, "on_time": not answered_late(row)},
     )
     return row
+
+
+def answered_late(row: PaymentRequest) -> bool:
+    """Say whether a request was answered after its answer-by date (in our timezone)."""
+    if row.answered_at is None:
+        return False
+    return row.answered_at.astimezone(get_settings().tz).date() > row.respond_by
 
 
 def requests_of(

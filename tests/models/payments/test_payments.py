@@ -6,10 +6,11 @@ from datetime import date
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 from sqlmodel import Session, select
 
 from models.core.errors import Conflict, InputRejected
-from models.payments.ledger import add_payment, from_minor, import_payments, to_minor, validate_payment
+from models.payments.ledger import PaymentCreate, add_payment, from_minor, import_payments, to_minor
 from models.tables import Payment
 from tests.models.reviews.review_data import active_relationship
 
@@ -88,7 +89,7 @@ def test_header_problems_stop_before_rows(session: Session, tmp_path: Path) -> N
 
 def test_add_refuses_a_duplicate_invoice_and_names_flags(session: Session) -> None:
     rel = active_relationship(session)
-    data = validate_payment(
+    data = PaymentCreate.model_validate(
         {
             "invoice_id": "C-1",
             "relationship": rel.key,
@@ -102,8 +103,8 @@ def test_add_refuses_a_duplicate_invoice_and_names_flags(session: Session) -> No
     add_payment(session, data, actor="test")
     with pytest.raises(Conflict):
         add_payment(session, data, actor="test")
-    with pytest.raises(InputRejected) as caught:
-        validate_payment(
+    with pytest.raises(ValidationError) as caught:
+        PaymentCreate.model_validate(
             {
                 "invoice_id": "C-2",
                 "relationship": "1",
@@ -113,4 +114,4 @@ def test_add_refuses_a_duplicate_invoice_and_names_flags(session: Session) -> No
                 "currency": "EUR",
             }
         )
-    assert "delivered_on" in str(caught.value)
+    assert [e["loc"] for e in caught.value.errors()] == [("delivered_on",)]
