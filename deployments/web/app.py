@@ -11,7 +11,7 @@ from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from deployments.web import dashboard, portal
+from deployments.web import dashboard, portal, portal_payments
 from deployments.web.pages import language_of, page
 from deployments.web.security import BodyLimit, FailureLimiter, SecurityHeaders
 from models.core.db import ensure_schema
@@ -73,6 +73,7 @@ def create_app(*, max_upload_bytes: int = MAX_UPLOAD_BYTES, limiter: FailureLimi
     app.add_middleware(SecurityHeaders)  # added last, so outermost: errors get the headers too
     app.mount("/static", StaticFiles(packages=[("deployments.web", "static")]), name="static")
     app.include_router(portal.router)
+    app.include_router(portal_payments.router)
     app.include_router(dashboard.router)
     app.add_api_route("/", lambda: RedirectResponse("/dashboard", status_code=303), include_in_schema=False)
     app.add_api_route("/healthz", lambda: PlainTextResponse("ok"), include_in_schema=False)

@@ -41,7 +41,8 @@ def request_about(
     session: Session, rel: Relationship, payment_id: int, *, kind: str, by: str, note: str | None = None
 ) -> tuple[PaymentRequest, bool]:
     """Record a partner's request about one of its invoices; a repeat while one is open returns that one."""
-    kind = RequestKind(kind).value
+    if kind not in {k.value for k in RequestKind}:
+        raise InputRejected([Problem("kind", f"ask for payment or confirmation, not {kind!r}")])
     payment = session.get(Payment, payment_id)
     if payment is None or payment.relationship_id != rel.id:
         raise NotFound(f"no invoice {payment_id} for this relationship")

@@ -245,25 +245,31 @@ class LineAnswer(BaseModel):
         return value
 
 
-def validate_answers(raw: list[dict[str, Any]]) -> list[LineAnswer]:
-    """Validate the answers to a statement's lines, naming each line in every problem."""
-    answers, problems = [], []
+def _parse_answers(raw: list[dict[str, Any]], problems: list[Problem]) -> list[LineAnswer]:
+    """Validate each line's answer, adding a problem naming the line for each bad field."""
+    answers = []
     for index, fields in enumerate(raw):
         try:
             answers.append(LineAnswer.model_validate(fields))
         except ValidationError as exc:
             problems += problems_from(exc, where=f"line {fields.get('line_id', index + 1)}")
-    if problems:
-        raise InputRejected(problems, summary="statement answer rejected")
     return answers
 
 
 def answer_statement(
-    session: Session, statement: Statement, answers: list[LineAnswer], *, by: str
+    session: Session, statement: Statement, raw: list[dict[str, Any]], *, by: str
 ) -> Statement:
-    """Record the partner's answer to every line at once; confirmation starts periodic settlement's clock."""
+    """Record the partner's answer to every line at once; confirmation starts periodic settlement's clock.
+
+    Every problem with every line is reported together, and then nothing is written.
+    """
     lines = lines_of(session, statement.id)  # type: ignore[arg-type]
-    plan = _plan_answers(lines, answers)
+    problems: list[Problem] = []
+    answers = _parse_answers(raw, problems)
+    given = {a.get("line_id") for a in raw}
+    plan = _plan_answers(lines, answers, problems, answered={i for i in given if isinstance(i, int)})
+    if problems:
+        raise InputRejected(problems, summary="statement answer rejected")
     # Compare-and-set: a double submission answers once, the second is told it was already answered.
     now = utcnow()
     claimed = session.connection().execute(
@@ -274,7 +280,7 @@ def answer_statement(
     if claimed.rowcount != 1:
         raise Conflict(f"statement {statement.id} was already answered")
     today = today_local()
-    for (line, payment), (answer, claimed_minor) in zip(lines, plan, strict=True):
+    for line, payment, answer, claimed_minor in plan:
         line.status = "confirmed" if answer.answer == "confirm" else "disputed"
         line.claimed_minor, line.reason = claimed_minor, answer.reason
         line.e_invoice_no = answer.e_invoice_no
@@ -293,41 +299,42 @@ def answer_statement(
         entity_id=statement.id,
         relationship_id=statement.relationship_id,
         data={
-            "confirmed": sum(1 for a, _ in plan if a.answer == "confirm"),
-            "disputed": sum(1 for a, _ in plan if a.answer == "dispute"),
+            "confirmed": sum(1 for _, _, a, _ in plan if a.answer == "confirm"),
+            "disputed": sum(1 for _, _, a, _ in plan if a.answer == "dispute"),
         },
     )
     return statement
 
 
 def _plan_answers(
-    lines: list[tuple[StatementLine, Payment]], answers: list[LineAnswer]
-) -> list[tuple[LineAnswer, int | None]]:
-    """Match answers to lines, refusing a missing, unknown or inconsistent answer (every problem named)."""
+    lines: list[tuple[StatementLine, Payment]],
+    answers: list[LineAnswer],
+    problems: list[Problem],
+    *,
+    answered: set[int],
+) -> list[tuple[StatementLine, Payment, LineAnswer, int | None]]:
+    """Match answers to lines, adding a problem for a missing, unknown or inconsistent answer."""
     by_line = {a.line_id: a for a in answers}
     known = {line.id for line, _ in lines}
-    problems = [
+    problems += [
         Problem(f"line {a.line_id}", "not a line of this statement")
         for a in answers
         if a.line_id not in known
     ]
-    plan: list[tuple[LineAnswer, int | None]] = []
+    plan = []
     for line, payment in lines:
         where = f"line {line.id} ({payment.invoice_id})"
         answer = by_line.get(line.id)  # type: ignore[arg-type]
         if answer is None:
-            problems.append(Problem(where, "confirm or dispute this invoice"))
+            if line.id not in answered:  # an answer that failed validation is already named
+                problems.append(Problem(where, "confirm or dispute this invoice"))
             continue
         if answer.e_invoice_no and payment.e_invoice_no and answer.e_invoice_no != payment.e_invoice_no:
             problems.append(
                 Problem(f"{where}, e_invoice_no", f"the invoice is recorded with {payment.e_invoice_no}")
             )
-        claimed = None
-        if answer.answer == "dispute":
-            claimed = _claimed(answer, line, where, problems)
-        plan.append((answer, claimed))
-    if problems:
-        raise InputRejected(problems, summary="statement answer rejected")
+        claimed = _claimed(answer, line, where, problems) if answer.answer == "dispute" else None
+        plan.append((line, payment, answer, claimed))
     return plan
 
 
