@@ -287,7 +287,7 @@ def terms(
     ):
         if rules[key]:
             console.print(
-                f"  {rules[key]['article']}: {rules[key]['text']['en']}", highlight=False, markup=False
+                f"  {rules[key]['article']['en']}: {rules[key]['text']['en']}", highlight=False, markup=False
             )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from bisect import bisect_right
 from datetime import date
 from decimal import Decimal
@@ -242,8 +243,31 @@ def law_by_id(law_id: str | None) -> Jurisdiction | None:
     return next((j for j in payment_law().jurisdictions if j.id == law_id), None)
 
 
+_REFERENCE = re.compile(r"(\d+)((?:\([0-9a-z]+\))*)")
+
+
+def article_label(article: str, language: str) -> str:
+    """Return an article reference as readers of a language write it: `Art. 9(2)` is 第9条第2款 in Chinese."""
+    if language != "zh-CN":
+        return article
+    parts = [part.strip().removeprefix("Art.").strip() for part in article.split(",")]
+    return "、".join(_chinese_reference(part) for part in parts)
+
+
+def _chinese_reference(ref: str) -> str:
+    match = _REFERENCE.fullmatch(ref)
+    if match is None:
+        return ref
+    parts = re.findall(r"\(([0-9a-z]+)\)", match.group(2))
+    paragraph = f"第{parts[0]}款" if parts and parts[0].isdigit() else ""
+    points = "".join(f"第({p})项" for p in parts[1 if paragraph else 0 :])
+    return f"第{match.group(1)}条{paragraph}{points}"
+
+
 def _shown(rule: Rule | None) -> dict[str, object] | None:
-    return {"article": rule.article, "text": rule.text} if rule is not None else None
+    if rule is None:
+        return None
+    return {"article": {lang: article_label(rule.article, lang) for lang in rule.text}, "text": rule.text}
 
 
 def rules_applied(law_id: str | None, *, buyer_type: str, basis: str) -> dict[str, object] | None:

@@ -51,7 +51,7 @@ def test_the_payments_page_shows_each_clock_and_the_rules_in_chinese(
     assert "INV-LATE" in body and "已逾期 10 天" in body  # 60 days from delivery, 70 days ago
     assert f"到期日 {late.delivered_on + timedelta(days=60)}" in body
     assert "其中 2000.00 CNY 有争议" in body and "未到期" in body
-    assert "Art. 16" in body and "Art. 20" in body and "不得对要求付款" in body
+    assert "第16条" in body and "第20条" in body and "不得对要求付款" in body
     assert "请求付款" in body and "请求确认应收账款（确权）" in body
     home = client.get(f"/portal/{world.token}")
     assert f"/portal/{world.token}/payments" in home.text and "已逾期 10 天" in home.text

@@ -127,7 +127,7 @@ def test_the_years_figures_match_the_hand_computed_table(session: Session) -> No
     assert (rows["A-1"]["days_late"], rows["A-2"]["days_late"], rows["B-1"]["days_late"]) == (61, 17, 61)
     assert rows["B-1"]["overdue"] == "12000.00" and rows["B-1"]["disputed"] == "8000.00"
     assert sum(r["interest_minor"]["CNY"] for r in rows.values()) == 71_350
-    assert cn["longest_invoice"].endswith("A-1") and cn["disclosure"]["article"] == "Art. 18"
+    assert cn["longest_invoice"].endswith("A-1") and cn["disclosure"]["article"] == {"en": "Art. 18", "zh-CN": "第18条"}
 
 
 def test_a_running_year_is_provisional_and_a_future_year_is_refused(session: Session) -> None:
@@ -161,7 +161,7 @@ def test_the_csv_is_formula_safe_and_the_html_names_the_article_in_both_language
         "",
     ]
     html = disclosure_html(data, language="zh-CN")
-    assert "2025年逾期尚未支付中小企业款项情况" in html and "Art. 18" in html and "27000.00 CNY" in html
+    assert "2025年逾期尚未支付中小企业款项情况" in html and "第18条" in html and "27000.00 CNY" in html
     assert "=HYPERLINK(&#34;http://evil.example&#34;" in html  # escaped, as text
     english = disclosure_html(data, language="en")
     assert "Overdue payments to SMEs, 2025" in english and "As at the year&#39;s end, 2025-12-31." in english
