@@ -93,6 +93,7 @@ def _section_rows(
             "section": name,
             "relationship": r["relationship_key"],
             "started_by": t["started_by"].get(r["started_by"], r["started_by"]),
+            "size_class": t["size_classes"].get(r["size_class"], r["size_class"]),
             "interest": _money(r["interest"]),
             "fee": _money(r["fee"]),
         }

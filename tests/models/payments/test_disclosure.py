@@ -127,7 +127,10 @@ def test_the_years_figures_match_the_hand_computed_table(session: Session) -> No
     assert (rows["A-1"]["days_late"], rows["A-2"]["days_late"], rows["B-1"]["days_late"]) == (61, 17, 61)
     assert rows["B-1"]["overdue"] == "12000.00" and rows["B-1"]["disputed"] == "8000.00"
     assert sum(r["interest_minor"]["CNY"] for r in rows.values()) == 71_350
-    assert cn["longest_invoice"].endswith("A-1") and cn["disclosure"]["article"] == {"en": "Art. 18", "zh-CN": "第18条"}
+    assert cn["longest_invoice"].endswith("A-1") and cn["disclosure"]["article"] == {
+        "en": "Art. 18",
+        "zh-CN": "第18条",
+    }
 
 
 def test_a_running_year_is_provisional_and_a_future_year_is_refused(session: Session) -> None:
