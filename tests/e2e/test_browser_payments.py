@@ -68,7 +68,7 @@ def test_partner_confirms_disputes_and_asks_to_be_paid_in_chinese(server: str, s
             page = phone.new_page()
             page.goto(link)
             expect(page.locator("html")).to_have_attribute("lang", "zh-CN")
-            expect(page.locator("#pay-h + p.notice")).to_contain_text("有 1 份对账单等待您确认")
+            expect(page.locator("#statements-waiting")).to_contain_text("有 1 份对账单等待您确认")
             page.get_by_role("link", name="查看每张发票的到期日、待确认的对账单和您的请求").click()
             expect(page.locator("h1")).to_have_text("付款、对账与确权")
             card = page.locator(f"#invoice-{overdue.id}")
