@@ -18,6 +18,8 @@ from models.payments.statements import (
     statement_public,
     statements_of,
 )
+from models.portal.links import portal_url_for
+from models.tables import Contact
 
 app = typer.Typer(help="Periodic statements the partner confirms in the portal.", no_args_is_help=True)
 
@@ -53,14 +55,18 @@ def issue(
         rel = find_relationship(session, relationship)
         statement = issue_statement(session, rel, start=first, end=last, actor=actor())
         data = statement_public(session, statement)
+        contact = session.get(Contact, rel.partner_contact_id)
+        url = portal_url_for(session, contact, rel, actor=actor())  # type: ignore[arg-type]
+        data["portal_url"] = f"{url}/statements/{statement.id}"
     if as_json:
         print_json(data)
         return
     console.print(
         f"statement {data['id']} issued: {len(data['lines'])} invoice(s) from {data['period_start']} to "
         f"{data['period_end']}, for the partner to answer by {data['respond_by']} "
-        f"(about {data['effort_minutes']} min of its time)",
+        f"(about {data['effort_minutes']} min of its time); its link: {data['portal_url']}",
         highlight=False,
+        soft_wrap=True,
     )
 
 

@@ -177,6 +177,14 @@ class InvoiceClock:
         return data
 
 
+# Plain strings: the clock runs for every invoice of every review, and an enum lookup costs more.
+_SETTLEMENT, _ACCEPTANCE, _CASH = (
+    ClockBasis.settlement.value,
+    ClockBasis.acceptance.value,
+    PaymentMethod.cash.value,
+)
+
+
 def clock_start(
     inv: InvoiceLike, terms: Terms, law: Jurisdiction | None, *, as_of: date
 ) -> tuple[str | None, date | None]:
@@ -185,10 +193,10 @@ def clock_start(
     Acceptance and settlement recorded after the as-of date had not happened yet at that date.
     """
     basis = terms.basis
-    if basis == ClockBasis.settlement.value and (law is None or law.clock.settlement is not None):
+    if basis == _SETTLEMENT and (law is None or law.clock.settlement is not None):
         settled = inv.settled_on if inv.settled_on and inv.settled_on <= as_of else None
         return ("settlement", settled) if settled else (None, None)
-    if basis == ClockBasis.acceptance.value:
+    if basis == _ACCEPTANCE:
         period_end = inv.delivered_on + timedelta(days=terms.acceptance_days or 0)
         accepted = inv.accepted_on if inv.accepted_on and inv.accepted_on <= as_of else None
         if accepted is not None and accepted <= period_end:
@@ -210,45 +218,45 @@ def invoice_clock(
     started_by, started_on = clock_start(inv, terms, law, as_of=as_of)
     due_minor = inv.amount_minor - inv.disputed_minor
     paid = inv.paid_on if inv.paid_on is not None and inv.paid_on <= as_of else None
-    cash_on = paid if paid is None or inv.payment_method == PaymentMethod.cash.value else inv.matures_on
+    cash_on = paid if paid is None or inv.payment_method == _CASH else inv.matures_on
     due_on = started_on + timedelta(days=check.due_days) if started_on else None
-    base = {
-        "invoice_id": inv.invoice_id,
-        "currency": inv.currency,
-        "amount_minor": inv.amount_minor,
-        "disputed_minor": inv.disputed_minor,
-        "due_minor": due_minor,
-        "started_by": started_by,
-        "started_on": started_on,
-        "due_on": due_on,
-        "paid_on": paid,
-        "payment_method": inv.payment_method,
-        "cash_on": cash_on,
-    }
-    if due_on is None or started_on is None:
-        return InvoiceClock(
-            **base, stretch_days=0, days_to_pay=None, days_late=0, state="awaiting_settlement"
-        )
-    stretch = max(0, (cash_on - due_on).days) if paid and cash_on and cash_on != paid else 0
-    if paid is None and started_by == "acceptance_period_end" and as_of < started_on:
-        return InvoiceClock(
-            **base, stretch_days=0, days_to_pay=None, days_late=0, state="awaiting_acceptance"
-        )
-    end = paid or as_of
-    days_late = max(0, (end - due_on).days) if due_minor > 0 else 0
-    if paid is not None:
-        state = "paid_late" if days_late else "paid"
-    elif due_minor == 0:
-        state = "disputed"
+    stretch, days_late, owed = 0, 0, _NOTHING_OWED
+    if due_on is None or started_on is None:  # paid before the settlement was confirmed: paid, not late
+        state = "paid" if paid else "awaiting_settlement"
+    elif paid is None and started_by == "acceptance_period_end" and as_of < started_on:
+        state = "awaiting_acceptance"
     else:
-        state = "overdue" if days_late else "not_due"
-    owed = late_interest(
-        due_minor, inv.currency, due_on=due_on, end=end, law=law, terms=terms, delivered_on=inv.delivered_on
-    )
+        end = paid or as_of
+        days_late = max(0, (end - due_on).days) if due_minor > 0 else 0
+        if paid is not None:
+            state = "paid_late" if days_late else "paid"
+            stretch = max(0, (cash_on - due_on).days) if cash_on and cash_on != paid else 0
+        else:
+            state = "overdue" if days_late else "disputed" if due_minor == 0 else "not_due"
+        if days_late:
+            owed = late_interest(
+                due_minor,
+                inv.currency,
+                due_on=due_on,
+                end=end,
+                law=law,
+                terms=terms,
+                delivered_on=inv.delivered_on,
+            )
     return InvoiceClock(
-        **base,
+        invoice_id=inv.invoice_id,
+        currency=inv.currency,
+        amount_minor=inv.amount_minor,
+        disputed_minor=inv.disputed_minor,
+        due_minor=due_minor,
+        started_by=started_by,
+        started_on=started_on,
+        due_on=due_on,
+        paid_on=paid,
+        payment_method=inv.payment_method,
+        cash_on=cash_on,
         stretch_days=stretch,
-        days_to_pay=(paid - started_on).days if paid else None,
+        days_to_pay=(paid - started_on).days if paid and started_on and state.startswith("paid") else None,
         days_late=days_late,
         state=state,
         interest_minor=owed.minor,
@@ -268,6 +276,9 @@ class Owed:
     basis: str | None = None
     annual_percent: str | None = None
     rate_known: bool = True
+
+
+_NOTHING_OWED = Owed()  # shared by every clock with nothing owed: never mutate a clock's dicts
 
 
 def late_interest(

@@ -98,6 +98,10 @@ def test_statements_requests_and_the_declaration_from_the_command_line(tandem_en
     statement = json.loads(out)
     assert code == 0 and [line["invoice_id"] for line in statement["lines"]] == ["S-1", "S-2"]
     assert statement["effort_minutes"] == 7 and statement["status"] == "open"
+    assert (
+        statement["portal_url"].endswith(f"/statements/{statement['id']}")
+        and "/portal/" in statement["portal_url"]
+    )
     assert tandem("statement", "issue", key, "--period", period)[0] == 1  # one statement per period
     code, out = tandem("statement", "issue", key, "--period", "2026-13")
     assert code == 1 and "--period" in out

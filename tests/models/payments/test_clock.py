@@ -177,6 +177,11 @@ def test_a_settlement_confirmed_late_starts_the_clock_late() -> None:
         as_of=date(2026, 6, 1),
     )
     assert (paid.state, paid.days_late, paid.days_to_pay) == ("paid_late", 1, 61)
+    # Paid before any statement was confirmed: paid, and never late.
+    early = invoice_clock(
+        Inv(delivered_on=delivered, paid_on=date(2026, 2, 1)), settlement, CN, as_of=date(2026, 6, 1)
+    )
+    assert (early.state, early.days_late, early.days_to_pay) == ("paid", 0, None)
 
 
 def test_a_75_day_term_is_a_finding_for_an_enterprise_and_late_for_a_public_body() -> None:
