@@ -10,12 +10,10 @@ from functools import lru_cache
 from importlib import resources
 from typing import Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, PositiveInt, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PositiveInt, model_validator
 
-from models.core.data import load_yaml
-from models.core.errors import InputRejected, Problem
-from models.core.validation import Text, currency_code, problems_from
+from models.core.data import parse_content
+from models.core.validation import Text, currency_code
 from models.core.vocabulary import BuyerType
 
 SIZE_CLASSES = ("micro", "small", "medium", "large")
@@ -207,16 +205,7 @@ class PaymentLaw(_Strict):
 
 def parse_law(text: str, *, source: str = "payment_law.yaml") -> PaymentLaw:
     """Validate a payment-law YAML text, raising InputRejected with every problem."""
-    try:
-        data = load_yaml(text)
-    except yaml.YAMLError as exc:
-        raise InputRejected(
-            [Problem(source, f"not valid YAML: {exc}")], summary="payment law rejected"
-        ) from exc
-    try:
-        return PaymentLaw.model_validate(data)
-    except ValidationError as exc:
-        raise InputRejected(problems_from(exc, where=source), summary="payment law rejected") from exc
+    return parse_content(text, PaymentLaw, source=source, summary="payment law rejected")
 
 
 @lru_cache(maxsize=1)

@@ -11,7 +11,6 @@ from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import yaml
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -19,13 +18,12 @@ from pydantic import (
     NonNegativeInt,
     PlainSerializer,
     PlainValidator,
-    ValidationError,
     field_validator,
     model_validator,
 )
 
-from models.core.errors import InputRejected, Problem
-from models.core.validation import COMPARISONS, Text, problems_from
+from models.core.data import parse_content
+from models.core.validation import COMPARISONS, Text
 
 FACTS: tuple[str, ...] = (
     "health",
@@ -190,16 +188,7 @@ class Fired:
 
 def parse_rules(text: str, *, source: str = "review_rules.yaml") -> RuleBook:
     """Validate a rules YAML text, raising InputRejected with every problem."""
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise InputRejected(
-            [Problem(source, f"not valid YAML: {exc}")], summary="review rules rejected"
-        ) from exc
-    try:
-        return RuleBook.model_validate(data)
-    except ValidationError as exc:
-        raise InputRejected(problems_from(exc, where=source), summary="review rules rejected") from exc
+    return parse_content(text, RuleBook, source=source, summary="review rules rejected")
 
 
 @lru_cache(maxsize=4)

@@ -22,29 +22,16 @@ pytestmark = pytest.mark.browser
 TODAY = today_local()
 
 
-def _invoice(session: Session, rel_id: int, invoice_id: str, days_ago: int, **fields: object) -> Payment:
-    delivered = TODAY - timedelta(days=days_ago)
-    row = Payment(
-        relationship_id=rel_id,
-        invoice_id=invoice_id,
-        delivered_on=delivered,
-        invoiced_on=delivered,
-        amount_minor=1_000_000,
-        currency="CNY",
-        **fields,  # type: ignore[arg-type]
-    )
-    session.add(row)
-    return row
-
-
 def _seed(session: Session) -> tuple[str, int, Payment, list[StatementLine]]:
     """A Chinese partner on periodic settlement: one statement of two invoices, one overdue invoice."""
     rel = f.relationship(session, partner_name="苏州精工五金制品有限公司", partner_language="zh-CN")
     set_terms(session, rel, TermsUpdate(basis="settlement"), actor="test")
-    overdue = _invoice(session, rel.id, "JG-2026-07", 90, settled_on=TODAY - timedelta(days=75))  # type: ignore[arg-type]
-    _invoice(session, rel.id, "JG-2026-10-A", 40)  # type: ignore[arg-type]
-    _invoice(session, rel.id, "JG-2026-10-B", 35)  # type: ignore[arg-type]
-    session.flush()
+    settled = TODAY - timedelta(days=75)
+    overdue = f.invoice(
+        session, rel.id, "JG-2026-07", delivered=TODAY - timedelta(days=90), settled_on=settled
+    )  # type: ignore[arg-type]
+    f.invoice(session, rel.id, "JG-2026-10-A", delivered=TODAY - timedelta(days=40))  # type: ignore[arg-type]
+    f.invoice(session, rel.id, "JG-2026-10-B", delivered=TODAY - timedelta(days=35))  # type: ignore[arg-type]
     statement = issue_statement(
         session, rel, start=TODAY - timedelta(days=50), end=TODAY, actor="rm@example.org"
     )

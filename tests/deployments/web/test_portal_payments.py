@@ -25,17 +25,9 @@ def csrf(world: World) -> str:
 def invoice(
     session: Session, rel_id: int, invoice_id: str, *, delivered_days_ago: int, **fields: object
 ) -> Payment:
-    delivered = TODAY - timedelta(days=delivered_days_ago)
-    row = Payment(
-        relationship_id=rel_id,
-        invoice_id=invoice_id,
-        delivered_on=delivered,
-        invoiced_on=delivered,
-        amount_minor=1_000_000,
-        currency="CNY",
-        **fields,  # type: ignore[arg-type]
+    row = f.invoice(
+        session, rel_id, invoice_id, delivered=TODAY - timedelta(days=delivered_days_ago), **fields
     )
-    session.add(row)
     session.commit()
     return row
 
