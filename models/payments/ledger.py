@@ -40,9 +40,14 @@ OPTIONAL_COLUMNS = (
     "e_invoice_no",
 )
 COLUMNS = (*REQUIRED_COLUMNS, *OPTIONAL_COLUMNS)
-E_INVOICE = re.compile(r"^\d{20}$")  # a fully digital e-invoice (数电票) number
-# Fields a stored invoice may gain later (blank before), and must keep once set.
-FILLED_LATER = ("paid_on", "accepted_on", "settled_on", "payment_method", "matures_on", "e_invoice_no")
+E_INVOICE = re.compile(r"[0-9]{20}")  # a fully digital e-invoice (数电票) number: ASCII digits only
+
+
+def e_invoice_number(value: str | None) -> str | None:
+    """Return a 数电票 number (20 ASCII digits) unchanged, or raise ValueError."""
+    if value is not None and not E_INVOICE.fullmatch(value):
+        raise ValueError("an e-invoice (数电票) number is 20 digits")
+    return value
 
 
 def to_minor(amount: str | Decimal | int, currency: str) -> int:
@@ -154,9 +159,7 @@ class PaymentCreate(BaseModel):
     @field_validator("e_invoice_no")
     @classmethod
     def _e_invoice(cls, value: str | None) -> str | None:
-        if value is not None and not E_INVOICE.match(value):
-            raise ValueError("an e-invoice (数电票) number is 20 digits")
-        return value
+        return e_invoice_number(value)
 
     @property
     def amount_minor(self) -> int:
@@ -227,7 +230,7 @@ def _relationship_ids(session: Session, refs: set[str]) -> dict[str, int]:
 
 
 def _stored_values(row: PaymentCreate) -> dict[str, Any]:
-    """Return the row's later-filled fields as they would be stored (None: not given)."""
+    """Return the fields a stored invoice may gain later and keeps once set (None: not given)."""
     return {
         "paid_on": row.paid_on,
         "accepted_on": row.accepted_on,

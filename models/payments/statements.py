@@ -33,7 +33,7 @@ from models.core.data import load_yaml
 from models.core.errors import Conflict, InputRejected, NotFound, Problem
 from models.core.settings import get_settings
 from models.core.validation import problems_from
-from models.payments.ledger import E_INVOICE, from_minor, to_minor
+from models.payments.ledger import e_invoice_number, from_minor, to_minor
 from models.tables import Payment, Relationship, Statement, StatementLine
 
 TEXT_MAX = 2000
@@ -240,9 +240,7 @@ class LineAnswer(BaseModel):
     @field_validator("e_invoice_no")
     @classmethod
     def _e_invoice(cls, value: str | None) -> str | None:
-        if value is not None and not E_INVOICE.match(value):
-            raise ValueError("an e-invoice (数电票) number is 20 digits")
-        return value
+        return e_invoice_number(value)
 
 
 def _parse_answers(raw: list[dict[str, Any]], problems: list[Problem]) -> list[LineAnswer]:
