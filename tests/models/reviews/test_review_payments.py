@@ -84,3 +84,28 @@ def test_protected_requests_never_lower_the_partners_health_or_findings(session:
     # The only difference: an escalation on the partner's behalf.
     assert set(asked.findings["fired"]) - set(calm.findings["fired"]) == {"escalate-requests-unanswered"}
     assert set(calm.findings["fired"]) <= set(asked.findings["fired"])
+
+
+def test_the_pack_and_the_charter_say_what_the_rule_says(session: Session) -> None:
+    from models.lifecycle.machine import charter_context
+    from models.reviews.sweep import review_public
+    from notifications.documents import render_document
+    from tasks.review import render_pack
+
+    rel = active_relationship(session, term_days=75)
+    invoice(session, rel, "late", delivered=date(2026, 8, 1), paid=None)
+    sweep(session)
+    data = review_public(session, str(rel.id), "2026Q4")
+    zh = render_pack(data, language="zh-CN", fmt="md")
+    en = render_pack(data, language="en", fmt="html")
+    assert "第9条第2款" in zh and "超过法定默认期限，未记录理由" in zh and "法定上限" not in zh
+    assert (
+        "Art. 17" in en
+        and "above the statutory default, no reason recorded" in en
+        and "legal limit" not in en
+    )
+    set_terms(session, rel, TermsUpdate(buyer_type="public_body"), actor="t")
+    charter = render_document("charter", "en", "md", charter_context(session, rel))
+    assert "The term is longer than the legal maximum of 60 days" in charter and "Art. 9(1)" in charter
+    chinese = render_document("charter", "zh-CN", "md", charter_context(session, rel))
+    assert "付款期限超过法定最长期限 60 天" in chinese and "第9条第1款" in chinese
