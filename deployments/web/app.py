@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -12,7 +13,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
-from deployments.web import dashboard, portal
+from deployments.web import dashboard, portal, portal_payments
 from deployments.web.pages import language_of, page, strings
 from deployments.web.security import (
     LOOPBACK,
@@ -50,10 +51,23 @@ def form_problems(problems: list[Problem], lang: str) -> list[str]:
     words: dict[str, str] = strings()[lang]["problems"]
     shown: list[str] = []
     for p in problems:
-        key = "score" if p.where in PRINCIPLES else p.where
-        if key in words and (text := words[key].format(principle=p.where)) not in shown:
+        key, values = _problem_key(p.where)
+        if key in words and (text := words[key].format(**values)) not in shown:
             shown.append(text)
     return shown
+
+
+# A statement's lines are named "line 12 (INV-7)" with the field after a comma (models.payments.statements).
+_STATEMENT_LINE = re.compile(r"line \d+(?: \((?P<invoice>[^)]*)\))?(?:, (?P<field>\w+))?")
+
+
+def _problem_key(where: str) -> tuple[str, dict[str, str]]:
+    """Return the words' key for a problem's field, and the values its words name."""
+    if where in PRINCIPLES:
+        return "score", {"principle": where}
+    if line := _STATEMENT_LINE.fullmatch(where):
+        return f"line_{line['field'] or 'answer'}", {"invoice": line["invoice"] or ""}
+    return where, {}
 
 
 def _validation_problems(exc: RequestValidationError) -> tuple[int, list[Problem]]:
@@ -123,6 +137,7 @@ def create_app(*, max_upload_bytes: int = MAX_UPLOAD_BYTES, limiter: FailureLimi
     app.add_middleware(SecurityHeaders)  # added last, so outermost: errors get the headers too
     app.mount("/static", StaticFiles(packages=[("deployments.web", "static")]), name="static")
     app.include_router(portal.router)
+    app.include_router(portal_payments.router)
     app.include_router(dashboard.router)
     app.add_api_route("/", lambda: RedirectResponse("/dashboard", status_code=303), include_in_schema=False)
     app.add_api_route("/healthz", lambda: PlainTextResponse("ok"), include_in_schema=False)

@@ -28,6 +28,7 @@ from models.portal.links import (
     submit_scores,
     verify_link,
 )
+from models.portal.payments import open_statement_count
 from models.reviews.scorecards import PRINCIPLES, scores_of
 from models.tables import Contact, ItemStatus
 from tasks.lifecycle import announce_if_onboarding_complete
@@ -78,6 +79,7 @@ def _home_context(
         "period": period.name,
         "scored": len(scores_of(session, access.relationship.id, period.name)["partner"]),  # type: ignore[arg-type]
         "payments": payment_status(session, access.relationship, access.partner, as_of=today),
+        "statements_waiting": open_statement_count(session, access),
         "expires_on": access.link.expires_at.date().isoformat(),
         "csrf": csrf_for(_csrf_scope(access)),
         "done_title": done_title,

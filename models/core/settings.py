@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from models.core.vocabulary import LANGUAGES, Language
+from models.core.vocabulary import LANGUAGES, BuyerType, Language
 
 __all__ = ["LANGUAGES", "Language", "Settings", "get_settings"]
 
@@ -59,6 +59,10 @@ class Settings(BaseSettings):
     )
     timezone: str = Field(default="UTC", description="The organization's timezone (IANA name).")
     organization_name: str = Field(default="Our organization", description="Our name in documents.")
+    buyer_type: BuyerType = Field(
+        default=BuyerType.enterprise,
+        description="What we are under the payment laws: enterprise or public_body (a contract may differ).",
+    )
     library_overlay: Path | None = Field(
         default=None, description="Folder of extra checklist YAML files."
     )

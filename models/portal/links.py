@@ -29,8 +29,9 @@ from models.core.files import create_private
 from models.core.periods import Period, last_complete_period
 from models.core.secrets import secret_key
 from models.core.settings import get_settings
+from models.payments.clock import invoice_clock
+from models.payments.contract import contracts
 from models.payments.ledger import from_minor, payments_of
-from models.reviews.kpis import due_days, jurisdiction_for
 from models.reviews.scorecards import PRINCIPLES, Score, record_scores
 from models.tables import ChecklistItem, Contact, ItemStatus, Partner, PortalLink, Relationship
 from models.tables.core import Side
@@ -366,27 +367,30 @@ def submit_scores(
 def payment_status(
     session: Session, rel: Relationship, partner: Partner, *, as_of: date
 ) -> list[dict[str, Any]]:
-    """Return the relationship's invoices with their due date and where each payment stands."""
-    due = due_days(rel.payment_term_days, jurisdiction_for(partner.country, rel.size_class))
+    """Return the relationship's invoices, newest first, each with its clock: start, due date, state."""
+    contract = contracts(session, [(rel, partner)])[rel.id]  # type: ignore[index]
     rows = []
     for p in sorted(payments_of(session, rel.id), key=lambda x: x.delivered_on, reverse=True):  # type: ignore[arg-type]
-        due_on = p.delivered_on + timedelta(days=due)
-        if p.paid_on is not None:
-            late = max(0, (p.paid_on - due_on).days)
-            state = "paid_late" if late else "paid"
-        else:
-            late = max(0, (as_of - due_on).days)
-            state = "overdue" if late else "open"
+        clock = invoice_clock(p, contract.terms, contract.law, as_of=as_of, check=contract.check)
         rows.append(
             {
+                "id": p.id,
                 "invoice_id": p.invoice_id,
                 "amount": from_minor(p.amount_minor, p.currency),
+                "disputed": from_minor(p.disputed_minor, p.currency) if p.disputed_minor else None,
+                "undisputed": from_minor(clock.due_minor, p.currency),
                 "currency": p.currency,
                 "delivered_on": p.delivered_on,
-                "due_on": due_on,
+                "started_by": clock.started_by,
+                "started_on": clock.started_on,
+                "due_on": clock.due_on,
                 "paid_on": p.paid_on,
-                "state": state,
-                "days_late": late,
+                "method": p.payment_method,
+                "matures_on": p.matures_on,
+                "stretch_days": clock.stretch_days,
+                "e_invoice_no": p.e_invoice_no,
+                "state": clock.state,
+                "days_late": clock.days_late,
             }
         )
     return rows
