@@ -18,12 +18,12 @@ from deployments.cli.common import (
     actor,
     console,
     db,
+    fields_as_flags,
     handle_errors,
     page_json,
     page_note,
     print_json,
     validated,
-    with_flags,
 )
 from models.core.errors import InputRejected, Problem
 from models.core.validation import country_code, problems_from
@@ -135,11 +135,8 @@ def import_(
 
     A row for a stored partner (same country and registration id) updates the fields that differ.
     """
-    try:
-        with db() as session:
-            plan = import_partners(session, file, actor=actor(), dry_run=dry_run, encoding=encoding)
-    except InputRejected as exc:
-        raise with_flags(exc, ENCODING_FLAG) from exc
+    with fields_as_flags(ENCODING_FLAG), db() as session:
+        plan = import_partners(session, file, actor=actor(), dry_run=dry_run, encoding=encoding)
     rows = [_outcome(row) for row in plan.rows] if verbose else None
     if as_json:
         counts = {o: plan.count(o) for o in ("new", "updated", "unchanged")}
@@ -354,3 +351,22 @@ def contact_list(as_json: JsonFlag = False) -> None:
             " ".join(r["channels"]),
         )
     console.print(table)
+
+
+@contact_app.command("remove")
+@handle_errors
+def contact_remove(
+    email: Annotated[str, typer.Argument(help="The person's email.")],
+    reason: Annotated[str, typer.Option(help="Why, e.g. 'left the company' (required).")],
+) -> None:
+    """Record that a person has left: their portal links stop and their optional roles are cleared."""
+    from models.lifecycle.leavers import remove_contact
+
+    with db() as session:
+        removal = remove_contact(session, email, reason=reason, actor=actor())
+    console.print(
+        f"contact {removal.contact.email} removed: {removal.links_revoked} portal link(s) revoked, "
+        f"{len(removal.cleared)} role(s) cleared, {removal.items_released} open item(s) back to their role",
+        markup=False,
+        highlight=False,
+    )
