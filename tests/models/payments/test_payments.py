@@ -221,7 +221,7 @@ def test_the_clock_fields_import_and_a_reimport_fills_only_what_was_blank(
     with pytest.raises(InputRejected) as caught:
         import_payments(session, rewrite, actor="test")
     assert (
-        "row 2, column e_invoice_no: invoice 'D-2' is stored with e_invoice_no 25320000000000012345"
+        "line 2, column e_invoice_no: invoice 'D-2' is stored with e_invoice_no 25320000000000012345"
         in str(caught.value)
     )
 
@@ -243,16 +243,16 @@ def test_every_clock_field_is_checked_as_the_clock_reads_it(session: Session, tm
         import_payments(session, path, actor="test")
     found = {str(p) for p in caught.value.problems}
     for expected in (
-        "row 2, column accepted_on: accepted before delivery (2026-09-01)",
-        "row 2, column settled_on: settled date is in the future",
-        "row 3, column payment_method: a payment method needs the paid date",
-        "row 4, column matures_on: a bill payment needs its maturity date",
-        "row 5, column matures_on: only a bill or e-voucher payment has a maturity date",
-        "row 6, column matures_on: matures before it was handed over (2026-10-01)",
-        "row 8, column disputed_amount: the disputed part is more than the invoice (100.00)",
-        "row 9, column e_invoice_no: an e-invoice (数电票) number is 20 digits",
+        "line 2, column accepted_on: accepted before delivery (2026-09-01)",
+        "line 2, column settled_on: settled date is in the future",
+        "line 3, column payment_method: a payment method needs the paid date",
+        "line 4, column matures_on: a bill payment needs its maturity date",
+        "line 5, column matures_on: only a bill or e-voucher payment has a maturity date",
+        "line 6, column matures_on: matures before it was handed over (2026-10-01)",
+        "line 8, column disputed_amount: the disputed part is more than the invoice (100.00)",
+        "line 9, column e_invoice_no: an e-invoice (数电票) number is 20 digits",
     ):
         assert expected in found, (expected, found)
-    assert any(p.startswith("row 7, column payment_method") for p in found)
-    assert any(p.startswith("row 9, column disputed_amount") for p in found)
+    assert any(p.startswith("line 7, column payment_method") for p in found)
+    assert any(p.startswith("line 9, column disputed_amount") for p in found)
     assert session.exec(select(Payment)).all() == []
