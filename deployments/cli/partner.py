@@ -139,8 +139,7 @@ def import_(
         plan = import_partners(session, file, actor=actor(), dry_run=dry_run, encoding=encoding)
     rows = [_outcome(row) for row in plan.rows] if verbose else None
     if as_json:
-        counts = {o: plan.count(o) for o in ("new", "updated", "unchanged")}
-        shown = {"file": file.name, "encoding": plan.encoding, "dry_run": dry_run, **counts}
+        shown = {"file": file.name, "encoding": plan.encoding, "dry_run": dry_run, **plan.counts()}
         print_json(shown | ({"rows": rows} if rows is not None else {}))
         return
     for row in rows or []:

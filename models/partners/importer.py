@@ -54,6 +54,7 @@ REQUIRED_COLUMNS = (
     "currency",
 )
 COLUMNS = PARTNER_COLUMNS + CONTACT_COLUMNS
+OUTCOMES = ("new", "updated", "unchanged")
 # The sizing speaks of a partner's figures; a problem it finds is named by the file's column.
 _SIZING_COLUMNS = {
     "revenue": "annual_revenue",
@@ -98,15 +99,14 @@ class ImportPlan:
     problems: list[Problem] = field(default_factory=list)
     encoding: str = "utf-8"
 
-    def count(self, outcome: str) -> int:
-        """Return how many rows have this outcome (new, updated, unchanged)."""
-        return sum(1 for row in self.rows if row.outcome == outcome)
+    def counts(self) -> dict[str, int]:
+        """Return how many rows are new, updated and unchanged."""
+        found = Counter(row.outcome for row in self.rows)
+        return {outcome: found[outcome] for outcome in OUTCOMES}
 
     def summary(self) -> str:
         """Say what the import does in one line, e.g. `3 new, 2 updated, 49,995 unchanged`."""
-        counts = Counter(row.outcome for row in self.rows)
-        parts = [f"{counts[o]:,} {o}" for o in ("new", "updated", "unchanged") if counts[o]]
-        return ", ".join(parts) or "nothing"
+        return ", ".join(f"{n:,} {outcome}" for outcome, n in self.counts().items() if n) or "nothing"
 
 
 def plan_import(session: Session, raw: bytes, *, encoding: str | None = None) -> ImportPlan:
@@ -122,8 +122,7 @@ def plan_import(session: Session, raw: bytes, *, encoding: str | None = None) ->
         if row is not None:
             plan.rows.append(row)
     plan.problems += _duplicates(plan.rows)
-    if not plan.problems:
-        plan.problems += _compare_with_registry(session, plan.rows)
+    plan.problems += _compare_with_registry(session, plan.rows)
     if not table.records and not plan.problems:
         plan.problems.append(Problem("file", "no data rows"))
     return plan
@@ -304,17 +303,13 @@ def _write(session: Session, plan: ImportPlan, *, actor: str, file: str) -> None
         events.append(_event("partner.created", row.partner_id, {"legal_name": row.partner.legal_name}))
     _update_partners(session, [row for row in plan.rows if row.outcome == "updated"], now, events)
     _write_contacts(session, plan.rows, now, events)
-    summary = {"file": file, "encoding": plan.encoding, **_counts(plan)}
+    summary = {"file": file, "encoding": plan.encoding, **plan.counts()}
     events.append(_event("partner.imported", file, summary))
     insert_rows(
         session,
         AuditEvent.__table__,  # type: ignore[attr-defined]
         [{**event, "actor": actor, "at": now} for event in events],
     )
-
-
-def _counts(plan: ImportPlan) -> dict[str, int]:
-    return {outcome: plan.count(outcome) for outcome in ("new", "updated", "unchanged")}
 
 
 def _event(action: str, entity_id: int | str | None, data: dict[str, Any]) -> dict[str, Any]:
