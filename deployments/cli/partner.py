@@ -186,7 +186,7 @@ def list_(
         return
     if rows:
         table = Table("id", Column("legal name", overflow="fold", ratio=1), "country")
-        table.add_column("registration id", overflow="fold")
+        table.add_column("registration id", no_wrap=True)  # copied into other commands: kept whole
         table.add_column("industry", overflow="fold")
         table.add_column("staff", justify="right")
         table.add_column("size", overflow="fold")
