@@ -18,6 +18,7 @@ from deployments.cli import relationship as relationship_cli
 from deployments.cli import report as report_cli
 from deployments.cli import review as review_cli
 from deployments.cli import web as web_cli
+from deployments.cli import webhook as webhook_cli
 
 app = typer.Typer(
     name="tandem",
@@ -37,6 +38,7 @@ lifecycle_cli.register(app)
 app.command("remind")(notify_cli.remind)
 app.add_typer(notify_cli.outbox_app, name="outbox")
 app.add_typer(notify_cli.notify_app, name="notify")
+app.add_typer(webhook_cli.app, name="webhook")
 app.add_typer(review_cli.app, name="review")
 app.add_typer(payment_cli.app, name="payment")
 app.add_typer(report_cli.app, name="report")

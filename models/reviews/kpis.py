@@ -13,7 +13,7 @@ Definitions (also in docs/BENCHMARKS.md and `tandem review show`):
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from functools import lru_cache
 from importlib import resources
@@ -124,6 +124,22 @@ def due_days(term_days: int, law: Jurisdiction | None) -> int:
     return min(term_days, law.limit_days) if law else term_days
 
 
+def is_overdue(inv: InvoiceLike, *, as_of: date, due: int) -> bool:
+    """Return whether an invoice is unpaid at `as_of` and past its due days: the one overdue decision."""
+    return (inv.paid_on is None or inv.paid_on > as_of) and (as_of - inv.delivered_on).days > due
+
+
+def overdue_invoices(
+    invoices: Iterable[InvoiceLike], *, as_of: date, due: int
+) -> list[tuple[InvoiceLike, date]]:
+    """Return the invoices overdue at `as_of` with their due dates (the `payment.overdue` events)."""
+    return [
+        (inv, inv.delivered_on + timedelta(days=due))
+        for inv in invoices
+        if is_overdue(inv, as_of=as_of, due=due)
+    ]
+
+
 def late_interest(
     amount_minor: int, currency: str, days_late: int, law: Jurisdiction | None
 ) -> dict[str, int]:
@@ -164,7 +180,7 @@ def payment_kpis(
             days = (inv.paid_on - inv.delivered_on).days
             paid_days.append(days)
             counted.append((inv, days, False))
-        elif (inv.paid_on is None or inv.paid_on > as_of) and (as_of - inv.delivered_on).days > due:
+        elif is_overdue(inv, as_of=as_of, due=due):
             counted.append((inv, (as_of - inv.delivered_on).days, True))
     late = [(inv, days, unpaid) for inv, days, unpaid in counted if days > due]
     interest: dict[str, int] = {}

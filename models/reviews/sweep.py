@@ -31,10 +31,17 @@ from models.core.db import bind_processors, insert_rows, json_text, param_mark
 from models.core.errors import NotFound
 from models.core.periods import Period, last_complete_period, parse_period
 from models.core.settings import get_settings
+from models.core.vocabulary import EventType
 from models.lifecycle.relationships import find_relationship
 from models.payments.ledger import from_minor
 from models.reviews.health import components, health_score, health_weights, poor_streak, trend
-from models.reviews.kpis import checklist_kpis, jurisdiction_for, payment_kpis, response_kpis
+from models.reviews.kpis import (
+    checklist_kpis,
+    jurisdiction_for,
+    overdue_invoices,
+    payment_kpis,
+    response_kpis,
+)
 from models.reviews.rules import FACTS, Fired, evaluate
 from models.reviews.scorecards import compare
 from models.tables import (
@@ -53,8 +60,16 @@ from models.tables import (
     ScorecardEntry,
 )
 from models.tables.core import Stage
+from models.webhooks.events import (
+    payment_overdue,
+    queue_events,
+    relationship_ref,
+    review_completed,
+    subscribers,
+)
 
 ACTOR = "flow:quarterly-review"
+ESCALATE = "escalate_to_sponsor"  # the rule action that escalates a review to the sponsor
 MEETING_AFTER_BUSINESS_DAYS = 10  # time for both sides to read the pack before meeting
 
 
@@ -77,6 +92,8 @@ class Prepared:
     recipients: dict[str, dict[str, Any]] = field(default_factory=dict)
     tier: str = ""
     values: dict[str, Any] = field(default_factory=dict)  # the review row's computed columns
+    ref: dict[str, Any] = field(default_factory=dict)  # the relationship as outbound events show it
+    overdue: list[dict[str, Any]] = field(default_factory=list)  # unpaid invoices past due at as-of
 
 
 def resolve_scope(period: str | None, as_of: date | None) -> SweepScope:
@@ -249,7 +266,42 @@ def write_batch(session: Session, plan: BatchPlan) -> list[Prepared]:
         ],
         unique=[],
     )
+    _queue_events(session, prepared, plan.scope)
     return prepared
+
+
+def _queue_events(session: Session, prepared: list[Prepared], scope: SweepScope) -> None:
+    """Queue `review.completed` and `payment.overdue` for the reviews this sweep won, in its transaction.
+
+    An overdue invoice's event id is derived from the invoice, so each subscription hears of it once,
+    not at every sweep that still finds it unpaid.
+    """
+    subscriptions = subscribers(session, EventType.review_completed, EventType.payment_overdue)
+    if not subscriptions:
+        return
+    events = []
+    for p in prepared:
+        events.append(review_completed(p.ref, _review_data(p)))
+        events += [payment_overdue(p.ref, invoice, as_of=scope.as_of) for invoice in p.overdue]
+    queue_events(session, events, subscriptions=subscriptions)
+
+
+def _review_data(p: Prepared) -> dict[str, Any]:
+    """Return what `review.completed` says of a review: health, trend, escalations and every action."""
+    values, actions = p.values, p.context["actions"]
+    brief = [{k: a[k] for k in ("rule_id", "kind", "owner_role", "title", "due_on")} for a in actions]
+    return {
+        "id": p.review_id,
+        "period": p.context["period"],
+        "as_of": values["as_of"],
+        "health": values["health"],
+        "health_delta": values["health_delta"],
+        "trend": values["trend"],
+        "escalated": values["escalated"],
+        "escalations": [a for a in brief if a["kind"] == ESCALATE],
+        "actions": brief,
+        "meeting_on": values["meeting_on"],
+    }
 
 
 def _claim(session: Session, plan: BatchPlan) -> dict[int, int]:
@@ -773,7 +825,7 @@ def _review_one(
         "scorecards": cards,
         "findings": {"facts": found, "fired": [f.rule_id for f in fired]},
         "meeting_on": add_business_days(scope.as_of, MEETING_AFTER_BUSINESS_DAYS),
-        "escalated": any(f.kind == "escalate_to_sponsor" for f in fired),
+        "escalated": any(f.kind == ESCALATE for f in fired),
     }
     # What the invitation, the sweep's report and the audit need; a pack is rendered from the stored
     # review (review_public) when someone reads it.
@@ -791,6 +843,8 @@ def _review_one(
             "partner_contact": _person(contacts.get(rel.partner_contact_id)),
         },
     }
+    due = kpis["payments"]["due_days"]
+    overdue = overdue_invoices(facts.payments.get(rid, []), as_of=scope.as_of, due=due)
     return Prepared(
         review_id=0,
         relationship_id=rid,
@@ -799,7 +853,21 @@ def _review_one(
         recipients={role: context["contacts"][role] for role in ("manager", "sponsor", "partner_contact")},
         tier=tier,
         values=values,
+        ref=relationship_ref(rel, partner),
+        overdue=[_invoice_data(inv, due_on, scope.as_of) for inv, due_on in overdue],
     )
+
+
+def _invoice_data(inv: Any, due_on: date, as_of: date) -> dict[str, Any]:
+    """Return what `payment.overdue` says of an invoice."""
+    return {
+        "invoice_id": inv.invoice_id,
+        "amount": from_minor(inv.amount_minor, inv.currency),
+        "currency": inv.currency,
+        "delivered_on": inv.delivered_on,
+        "due_on": due_on,
+        "days_overdue": (as_of - due_on).days,
+    }
 
 
 def _actions(fired: list[Fired], scope: SweepScope) -> list[dict[str, Any]]:

@@ -8,6 +8,7 @@ from models.tables.governance import Approval, Document, ExitPlan, Risk
 from models.tables.outbox import DeliveryStatus, MessageStatus, OutboxDelivery, OutboxMessage
 from models.tables.portal import PortalLink
 from models.tables.review import Payment, Review, ReviewAction, ReviewStatus, ScorecardEntry
+from models.tables.webhooks import WebhookSubscription
 
 metadata = SQLModel.metadata
 
@@ -33,5 +34,6 @@ __all__ = [
     "ReviewAction",
     "ReviewStatus",
     "ScorecardEntry",
+    "WebhookSubscription",
     "metadata",
 ]
