@@ -80,7 +80,7 @@ def test_add_list_test_and_remove_against_a_real_receiver(schema: str, http_rece
     code, out = tandem("webhook", "list")
     assert code == 0 and "127.0.0.1" in out
     code, out = tandem("outbox", "list")
-    assert code == 0 and "webhook 1" in out and "com.tandem.webhook.test" in out
+    assert code == 0 and "webhook 1" in out  # the "to" column names the webhook
     http_receiver.fail_share = 1.0
     code, out = tandem("webhook", "test", "1", "--json")
     assert code == 1 and json.loads(out)["deliveries"][0]["result"].endswith("HTTP 503")

@@ -242,14 +242,35 @@ def test_link_of_a_contact_who_left_the_partner_gets_403(
     assert client.get(f"/portal/{world.token}").status_code == 403
 
 
-def test_failed_links_are_rate_limited_per_client(client: TestClient, world: World, clock: Clock) -> None:
+def test_failed_links_are_rate_limited_per_client_and_link(
+    client: TestClient, world: World, clock: Clock
+) -> None:
     bad = _tampered(world.token)[0]
     for _ in range(LIMIT):
         assert client.get(f"/portal/{bad}").status_code == 403
     assert client.get(f"/portal/{bad}").status_code == 429
-    assert client.get(f"/portal/{world.token}").status_code == 429  # even a good link, from this client
-    assert client.post(done_url(world, world.item), data={"csrf": csrf(world)}).status_code == 429
+    # A colleague behind the same office address, with a good link, is not locked out.
+    assert client.get(f"/portal/{world.token}").status_code == 200
+    done = client.post(done_url(world, world.item), data={"csrf": csrf(world), "note": "ok"})
+    assert done.status_code == 303
     clock.now += 601  # the window has passed
+    assert client.get(f"/portal/{bad}").status_code == 403
+
+
+def test_an_address_spraying_made_up_links_is_refused_everything(
+    client: TestClient, world: World, clock: Clock
+) -> None:
+    for n in range(LIMIT * 10):
+        assert client.get(f"/portal/{n:016d}.1.1.1.{'A' * 43}").status_code == 403
+    assert client.get(f"/portal/{world.token}").status_code == 429  # even a good link, from this address
+    clock.now += 601
+    assert client.get(f"/portal/{world.token}").status_code == 200
+
+
+def test_dashboard_failures_do_not_lock_the_portal(client: TestClient, world: World) -> None:
+    for _ in range(LIMIT + 1):
+        client.get("/dashboard", headers={"Authorization": "Bearer wrong"})
+    assert client.get("/dashboard", headers={"Authorization": "Bearer wrong"}).status_code == 429
     assert client.get(f"/portal/{world.token}").status_code == 200
 
 

@@ -165,13 +165,15 @@ def test_the_review_sweep_announces_each_review_and_each_overdue_invoice_once(se
     assert [e["type"] for e in first] == ["com.tandem.review.completed", "com.tandem.payment.overdue"]
     review, overdue = first[0]["data"]["review"], first[1]["data"]
     assert review["period"] == "2026Q4" and isinstance(review["health"], int) and review["escalated"] is True
-    assert [a["rule_id"] for a in review["escalations"]] == ["escalate-beyond-legal-limit"]
+    assert [a["rule_id"] for a in review["escalations"]] == ["escalate-late-by-law"]
     assert {a["kind"] for a in review["actions"]} >= {"escalate_to_sponsor"}
     assert overdue["invoice"] == {
         "invoice_id": "INV/1",
         "amount": "1234.50",
         "currency": "CNY",
-        "delivered_on": "2026-09-01",
+        "undisputed_amount": "1234.50",
+        "clock_started_by": "delivery",
+        "clock_started_on": "2026-09-01",
         "due_on": "2026-10-01",
         "days_overdue": 96,
     }
