@@ -370,10 +370,10 @@ def _report_dead(message_ids: list[int]) -> None:
 
 def _queue_dead_report(session: Session, message: OutboxMessage) -> None:
     """Tell who answers for a dead message: a webhook's report team if it has a channel, else the manager."""
-    team = webhooks.report_team() if message.webhook_id is not None else None
-    manager = None if team else manager_of(session, message)
     if message.kind in _NO_REPORT:
         return
+    team = webhooks.report_team() if message.webhook_id is not None else None
+    manager = None if team else manager_of(session, message)
     if manager is None and team is None:
         log.warning("message %s is dead and has no manager to tell", message.id)
         return
