@@ -133,6 +133,19 @@ def signing_secret(subscription: WebhookSubscription) -> str:
     return str(decrypt_json(subscription.secret_encrypted))
 
 
+def _audit(
+    session: Session, action: str, subscription_id: int | None, *, actor: str, data: dict[str, Any]
+) -> None:
+    audit.record(
+        session,
+        actor=actor,
+        action=f"webhook.{action}",
+        entity="webhook_subscription",
+        entity_id=subscription_id,
+        data=data,
+    )
+
+
 def add_subscription(
     session: Session,
     *,
@@ -160,12 +173,11 @@ def add_subscription(
     )
     session.add(subscription)
     session.flush()
-    audit.record(
+    _audit(
         session,
+        "added",
+        subscription.id,
         actor=actor,
-        action="webhook.added",
-        entity="webhook_subscription",
-        entity_id=subscription.id,
         data={"url": subscription.url_masked, "events": types, "secret_from_env": secret_env},
     )
     return subscription
@@ -209,12 +221,11 @@ def remove_subscription(session: Session, subscription_id: int, *, actor: str) -
             status=MessageStatus.cancelled.value, cancelled_reason=reason, claim_token=None, lease_until=None
         )
     ).rowcount  # type: ignore[attr-defined]
-    audit.record(
+    _audit(
         session,
+        "removed",
+        subscription_id,
         actor=actor,
-        action="webhook.removed",
-        entity="webhook_subscription",
-        entity_id=subscription_id,
         data={"url": subscription.url_masked, "cancelled": cancelled},
     )
     return int(cancelled)
@@ -232,14 +243,7 @@ def retry_dead(session: Session, subscription_id: int, *, actor: str) -> int:
         )
         .values(status=MessageStatus.queued.value, attempts=0, next_attempt_at=utcnow(), last_error=None)
     ).rowcount  # type: ignore[attr-defined]
-    audit.record(
-        session,
-        actor=actor,
-        action="webhook.retried",
-        entity="webhook_subscription",
-        entity_id=subscription_id,
-        data={"deliveries": retried},
-    )
+    _audit(session, "retried", subscription_id, actor=actor, data={"deliveries": retried})
     return int(retried)
 
 
