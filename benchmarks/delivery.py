@@ -1,7 +1,9 @@
 """Benchmark: deliver N queued messages to a local HTTP receiver; print one JSON line.
 
-Run: python -m benchmarks.delivery --messages 5000 [--workers 4] [--batch 200]
+Run: python -m benchmarks.delivery --messages 5000 [--workers 4] [--batch 200] [--webhooks]
 Target (issue 5): at least 200 messages a second, memory flat (RSS sampled after every batch).
+With --webhooks the outbox holds N signed webhook events (CloudEvents, one subscription) instead of
+chat messages: the same delivery loop, through the webhook sender.
 """
 
 from __future__ import annotations
@@ -72,7 +74,7 @@ def _rss_mb() -> float:
         return int(handle.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
-def _setup(home: str, port: int, messages: int) -> None:
+def _setup(home: str, port: int, messages: int, webhooks: bool) -> None:
     os.environ.update(
         {
             "TANDEM_HOME": home,
@@ -88,6 +90,9 @@ def _setup(home: str, port: int, messages: int) -> None:
     from notifications.outbox import queue_message
 
     upgrade_schema()
+    if webhooks:
+        _queue_webhook_events(port, messages)
+        return
     context = {"partner_name": "", "relationship_id": 1, "recipient_name": "Bench"}
     context |= {"manager_name": "Ann", "manager_email": "ann@example.org"}
     with session_scope() as session:
@@ -99,17 +104,37 @@ def _setup(home: str, port: int, messages: int) -> None:
             queue_message(session, kind="welcome", context=context, recipient=contact, dedupe=str(n))
 
 
+def _queue_webhook_events(port: int, events: int) -> None:
+    """Subscribe the receiver and queue N stage-change events for it (one transaction)."""
+    from models.core.db import session_scope
+    from models.core.vocabulary import EventType
+    from models.webhooks.events import Event, queue_events
+    from models.webhooks.subscriptions import add_subscription
+
+    secret = {"BENCH_SECRET": "bench-secret-of-at-least-24-chars"}
+    with session_scope() as session:
+        url = f"http://127.0.0.1:{port}/hook/benchTOKEN"
+        add_subscription(
+            session, url=url, events=["all"], secret_env="BENCH_SECRET", environ=secret, actor="b"
+        )
+        data = {"relationship": {"id": 1, "partner": {"legal_name": "云栈 Software"}}, "from": "a", "to": "b"}
+        queue_events(
+            session, [Event(EventType.stage_changed, f"relationships/{n}", data) for n in range(events)]
+        )
+
+
 def main() -> None:
     """Queue N messages, deliver them all, print throughput and memory as one JSON line."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--messages", type=int, default=5000)
     parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--batch", type=int, default=200)
+    parser.add_argument("--webhooks", action="store_true", help="signed webhook events, not chat messages")
     args = parser.parse_args()
     receiver, port = _start_receiver()
     with tempfile.TemporaryDirectory(prefix="tandem-bench-") as home:
         started = time.perf_counter()
-        _setup(home, port, args.messages)
+        _setup(home, port, args.messages, args.webhooks)
         queue_seconds = time.perf_counter() - started
         from notifications.delivery import deliver_due
 
@@ -124,7 +149,7 @@ def main() -> None:
     received = _received(port)
     receiver.terminate()
     result = {
-        "benchmark": "delivery",
+        "benchmark": "delivery-webhooks" if args.webhooks else "delivery",
         "messages": args.messages,
         "sent": sent,
         "received": received,

@@ -132,12 +132,13 @@ def smtp_config(settings: Settings | None = None, *, password: str | None = None
 
 @dataclass(frozen=True)
 class Target:
-    """One place a message goes: an email address or one Apprise URL (held in clear, never shown)."""
+    """One place a message goes: an email address, an Apprise URL or a webhook (in clear, never shown)."""
 
     channel: str
     url: str = field(repr=False)
     shown: str
     identity: str = field(default="", repr=False)
+    secret: str = field(default="", repr=False)  # a webhook's signing secret
 
     @property
     def hash(self) -> str:
@@ -272,6 +273,8 @@ def team_targets(team: str, settings: Settings | None = None) -> list[Target]:
 def secrets_of(target: Target, smtp: SmtpConfig | None = None) -> set[str]:
     """Return the parts of a target that must never be shown (tokens, keys, passwords)."""
     secrets = {smtp.password} if smtp is not None and smtp.password else set()
+    if target.secret:
+        secrets.add(target.secret)
     if target.channel == "email":
         return secrets
     clear = set(re.split(r"[/:@?&=#,;+\s]+", unquote(target.url)))

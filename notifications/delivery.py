@@ -33,6 +33,10 @@ from models.core.db import session_scope
 from models.core.errors import DeliveryError, DeliveryUnknown, InputRejected, NotFound, TandemError
 from models.partners.registry import find_contact
 from models.tables import Contact, DeliveryStatus, MessageStatus, OutboxDelivery, OutboxMessage
+from models.tables.webhooks import WEBHOOK_TEST_KIND
+from models.webhooks.events import queue_events, webhook_test_event
+from models.webhooks.subscriptions import active_subscription
+from notifications import webhooks
 from notifications.channels import (
     Outgoing,
     RateLimiter,
@@ -68,7 +72,7 @@ log = logging.getLogger("tandem.notifications")
 # While sends are in flight, the batch's lease is renewed at least this often (LEASE is 2 minutes).
 RENEW_EVERY_SECONDS = 30.0
 # Operational kinds never report their own failure (no dead-letter loops).
-_NO_REPORT = frozenset({"delivery_failed", "channel_test"})
+_NO_REPORT = frozenset({"delivery_failed", "channel_test", WEBHOOK_TEST_KIND})
 NO_CHANNEL = "no channel to send to: set TANDEM_SMTP_HOST, or give the recipient a chat channel"
 
 
@@ -115,6 +119,7 @@ class _Prepared:
     attempts: int
     timezone: str | None
     outgoing: Outgoing
+    quiet_hours: bool  # False for webhooks: systems, not people, so retries keep their backoff only
     pending: list[tuple[Target, int, int]]  # target, delivery id, delivery attempts so far
     total_targets: int
     no_target: str  # why there is nothing to send to, when there is not
@@ -150,6 +155,7 @@ def _prepare(
         message_id=message.id,  # type: ignore[arg-type]
         attempts=message.attempts,
         timezone=timezone,
+        quiet_hours=message.webhook_id is None,
         outgoing=Outgoing(
             message.subject, message.body_text, message.body_html, attachments_of(message), key=message.key
         ),
@@ -160,6 +166,8 @@ def _prepare(
 
 
 def _no_target(message: OutboxMessage) -> str:
+    if message.webhook_id is not None:
+        return f"webhook {message.webhook_id} was removed"
     if message.team is None:
         return NO_CHANNEL
     return team_channels().problem or f"no URL has the tag {message.team!r} in TANDEM_APPRISE_CONFIG"
@@ -200,11 +208,11 @@ def _prepare_batch(
             known[row.message_id][row.target_hash] = row
         allowed: dict[str | None, datetime] = {}
         # Many messages of a batch share a recipient: resolve (and decrypt) each recipient once.
-        resolved: dict[tuple[int | None, str | None, bool], list[Target]] = {}
+        resolved: dict[tuple[int | None, str | None, int | None, bool], list[Target]] = {}
         for message in messages:
             contact = contacts.get(message.recipient_id)
             timezone = contact.timezone if contact is not None else None
-            if respect_quiet_hours:
+            if respect_quiet_hours and message.webhook_id is None:
                 # Quiet hours are checked again here, not only when queued: a backlog or a lease taken
                 # over must not go out at 22:00 in the recipient's zone.
                 if timezone not in allowed:
@@ -217,7 +225,7 @@ def _prepare_batch(
                 message.lease_until, message.claim_token = None, None
                 report.cancelled += 1
                 continue
-            key = (message.recipient_id, message.team, bool(message.attachments))
+            key = (message.recipient_id, message.team, message.webhook_id, bool(message.attachments))
             if key not in resolved:
                 resolved[key] = targets_of(session, message, smtp)
             prepared.append(_prepare(session, message, resolved[key], known[message.id], timezone))  # type: ignore[index]
@@ -234,7 +242,10 @@ def _send_one(
     """Send to one target and return its outcome; never raise (one target must not sink the batch)."""
     try:
         limiter.wait(target)
-        send(target, outgoing, smtp=smtp)
+        if target.channel == webhooks.CHANNEL:
+            webhooks.post(target, outgoing)
+        else:
+            send(target, outgoing, smtp=smtp)
     except DeliveryUnknown as exc:
         return DeliveryStatus.unknown, str(exc)
     except DeliveryError as exc:
@@ -335,7 +346,9 @@ def _finish(
             report.dead += 1
             dead.append(prepared.message_id)
         else:
-            retry_at = send_window(prepared.timezone).next_allowed(now + backoff(attempts))
+            retry_at = now + backoff(attempts)
+            if prepared.quiet_hours:
+                retry_at = send_window(prepared.timezone).next_allowed(retry_at)
             values |= {"status": MessageStatus.failed.value, "next_attempt_at": retry_at}
             report.failed += 1
         session.exec(update(OutboxMessage).where(OutboxMessage.id == prepared.message_id).values(**values))
@@ -356,26 +369,38 @@ def _report_dead(message_ids: list[int]) -> None:
 
 
 def _queue_dead_report(session: Session, message: OutboxMessage) -> None:
-    manager = manager_of(session, message)
-    if manager is None or message.kind in _NO_REPORT:
+    """Tell who answers for a dead message: a webhook's report team if it has a channel, else the manager."""
+    if message.kind in _NO_REPORT:
+        return
+    team = webhooks.report_team() if message.webhook_id is not None else None
+    manager = None if team else manager_of(session, message)
+    if manager is None and team is None:
         log.warning("message %s is dead and has no manager to tell", message.id)
         return
     shown = ", ".join(d.target_masked for d in deliveries_of(session, message.id)) or "-"  # type: ignore[arg-type]
+    context = {
+        "recipient_name": (manager.name or manager.email) if manager else team,
+        "message_id": message.id,
+        "failed_kind": message.kind,
+        "failed_to": shown,
+        "failed_subject": message.subject,
+        "attempts": message.attempts,
+        "last_error": message.last_error or "-",
+    }
+    relationship_id, dedupe = message.relationship_id, f"dead:{message.id}:{message.updated_at.isoformat()}"
+    if message.webhook_id is not None:
+        # One report a day per webhook and reader: an endpoint that is down kills many deliveries at once,
+        # and `tandem webhook retry` resends them all.
+        context["webhook_id"] = message.webhook_id
+        relationship_id, dedupe = None, f"webhook-dead:{message.webhook_id}:{utcnow().date().isoformat()}"
     queue_message(
         session,
         kind="delivery_failed",
         recipient=manager,
-        relationship_id=message.relationship_id,
-        context={
-            "recipient_name": manager.name or manager.email,
-            "message_id": message.id,
-            "failed_kind": message.kind,
-            "failed_to": shown,
-            "failed_subject": message.subject,
-            "attempts": message.attempts,
-            "last_error": message.last_error or "-",
-        },
-        dedupe=f"dead:{message.id}:{message.updated_at.isoformat()}",
+        team=team,
+        relationship_id=relationship_id,
+        context=context,
+        dedupe=dedupe,
     )
 
 
@@ -523,6 +548,23 @@ def deliver_batches(
     return total
 
 
+def _claim_one(message: OutboxMessage, now: datetime) -> Claim:
+    """Claim a message just queued in this session, to deliver it at once in this process."""
+    batch = Claim(uuid.uuid4().hex, [message.id])  # type: ignore[list-item]
+    message.status, message.lease_until = MessageStatus.sending.value, now + LEASE
+    message.claim_token = batch.token
+    return batch
+
+
+def _deliver_once(batch: Claim, smtp: SmtpConfig | None, now: datetime) -> list[OutboxDelivery]:
+    """Deliver a claimed test message once (quiet hours ignored, one attempt); return its deliveries."""
+    deliver_claimed(
+        batch, smtp=smtp, limiter=shared_limiter(None), now=now, max_attempts=1, respect_quiet_hours=False
+    )
+    with session_scope() as session:
+        return deliveries_of(session, batch.ids[0])
+
+
 def send_test_message(email: str, *, smtp_password: str | None = None) -> tuple[int, list[OutboxDelivery]]:
     """Send a test message to every channel of a contact now (quiet hours ignored); return the results."""
     now = utcnow()
@@ -545,14 +587,22 @@ def send_test_message(email: str, *, smtp_password: str | None = None) -> tuple[
         )
         if message is None:
             raise InputRejected(f"{email} has no channel and no SMTP server is configured (TANDEM_SMTP_HOST)")
-        batch = Claim(uuid.uuid4().hex, [message.id])  # type: ignore[list-item]
-        message.status, message.lease_until = MessageStatus.sending.value, now + LEASE
-        message.claim_token = batch.token
+        batch = _claim_one(message, now)
         session.add(message)
-        message_id: int = message.id  # type: ignore[assignment]
-    smtp = smtp_config(password=smtp_password)
-    deliver_claimed(
-        batch, smtp=smtp, limiter=shared_limiter(None), now=now, max_attempts=1, respect_quiet_hours=False
-    )
+    return batch.ids[0], _deliver_once(batch, smtp_config(password=smtp_password), now)
+
+
+def send_test_event(subscription_id: int, *, actor: str) -> tuple[int, list[OutboxDelivery]]:
+    """Send a signed `webhook.test` event to one subscription now, through the outbox; return the result."""
+    now = utcnow()
     with session_scope() as session:
-        return message_id, deliveries_of(session, message_id)
+        subscription = active_subscription(session, subscription_id)
+        ids = queue_events(
+            session,
+            [webhook_test_event(subscription, actor=actor)],
+            subscriptions=[subscription],
+            every_type=True,
+            kind=WEBHOOK_TEST_KIND,
+        )
+        batch = _claim_one(session.get(OutboxMessage, ids[0]), now)  # type: ignore[arg-type]
+    return batch.ids[0], _deliver_once(batch, None, now)

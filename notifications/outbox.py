@@ -37,6 +37,7 @@ from models.tables import (
 from models.tables.checklist import ItemStatus
 from notifications.channels import SmtpConfig, Target, contact_targets, team_targets
 from notifications.render import ALL_KINDS, fold_ics_line, render, render_message
+from notifications.webhooks import webhook_targets
 
 # Reminder kinds share one idempotency family: a recipient gets at most one reminder message a day.
 REMINDER_KINDS = frozenset({"item_due_soon", "item_overdue", "escalation", "digest"})
@@ -100,6 +101,8 @@ def targets_of(
     session: Session, message: OutboxMessage, smtp: SmtpConfig | None, settings: Settings | None = None
 ) -> list[Target]:
     """Return where a stored message goes now (resolved at delivery, so changed channels apply)."""
+    if message.webhook_id is not None:
+        return webhook_targets(session, message.webhook_id)
     if message.team:
         return team_targets(message.team, settings)
     contact = session.get(Contact, message.recipient_id) if message.recipient_id else None

@@ -19,6 +19,7 @@ from deployments.cli import report as report_cli
 from deployments.cli import review as review_cli
 from deployments.cli import statement as statement_cli
 from deployments.cli import web as web_cli
+from deployments.cli import webhook as webhook_cli
 
 app = typer.Typer(
     name="tandem",
@@ -38,6 +39,7 @@ lifecycle_cli.register(app)
 app.command("remind")(notify_cli.remind)
 app.add_typer(notify_cli.outbox_app, name="outbox")
 app.add_typer(notify_cli.notify_app, name="notify")
+app.add_typer(webhook_cli.app, name="webhook")
 app.add_typer(review_cli.app, name="review")
 app.add_typer(payment_cli.app, name="payment")
 app.add_typer(statement_cli.app, name="statement")

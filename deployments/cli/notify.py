@@ -103,7 +103,9 @@ def outbox_list(
         return
     table = Table("id", "kind", "to", "status", "attempts", "subject", "last error")
     for row in rows:
-        to = f"team {row['team']}" if row["team"] else f"contact {row['recipient_id']}"
+        to = f"contact {row['recipient_id']}"
+        if row["team"] or row["webhook_id"]:
+            to = f"team {row['team']}" if row["team"] else f"webhook {row['webhook_id']}"
         error = (row["last_error"] or "")[:60]
         table.add_row(
             str(row["id"]), row["kind"], to, row["status"], str(row["attempts"]), row["subject"], error

@@ -95,6 +95,14 @@ class Settings(BaseSettings):
     )
 
     portal_base_url: str = "http://127.0.0.1:8000"
+    event_source: str | None = Field(
+        default=None, description="CloudEvents `source` of outbound events; default: portal_base_url."
+    )
+    webhook_report_team: str = Field(
+        default="admin",
+        description="Team tag (TANDEM_APPRISE_CONFIG) told when a webhook delivery is dead; "
+        "else the relationship's manager.",
+    )
     portal_link_days: int = Field(default=30, ge=1, le=365)
     dashboard_token: SecretStr | None = Field(
         default=None, description="Bearer token of the dashboard: at least 32 random bytes."

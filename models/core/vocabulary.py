@@ -1,4 +1,5 @@
-"""Tandem's vocabulary, defined once: sides, stages, tiers, criticality, languages and people's roles.
+"""Tandem's vocabulary, defined once: sides, stages, tiers, criticality, languages, people's roles
+and outbound event types.
 
 Plain enums with no database imports, so the command line can offer them as choices without loading
 SQLModel. The words shown to people live in per-language data files; these are the names.
@@ -101,3 +102,20 @@ class RequestKind(StrEnum):
 
     payment = "payment"
     confirmation = "confirmation"  # 确权: confirm the receivable
+
+
+class EventType(StrEnum):
+    """Outbound event types (CloudEvents `type`), one list: subscriptions are checked against it."""
+
+    stage_changed = "com.tandem.relationship.stage_changed"
+    approved = "com.tandem.approval.approved"
+    rejected = "com.tandem.approval.rejected"
+    review_completed = "com.tandem.review.completed"
+    payment_overdue = "com.tandem.payment.overdue"
+    exit_completed = "com.tandem.relationship.exit_completed"
+    webhook_test = "com.tandem.webhook.test"
+
+
+# What a subscription may ask for: every type but the test event, which `tandem webhook test` sends to
+# the one subscription it tests whatever that subscription's events are.
+SUBSCRIBABLE_EVENTS: tuple[EventType, ...] = tuple(e for e in EventType if e is not EventType.webhook_test)

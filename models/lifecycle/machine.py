@@ -32,6 +32,7 @@ from models.payments.law import rules_applied
 from models.portal.links import revoke_links_of
 from models.tables import Approval, Contact, ExitPlan, Partner, Relationship, Risk
 from models.tables.core import Stage, Tier
+from models.webhooks.events import emit_approval, emit_stage_change
 
 # Every allowed change, and the flow or command that makes it.
 TRANSITIONS: dict[Stage, dict[Stage, str]] = {
@@ -85,6 +86,8 @@ def transition(
         reason=reason,
         data={"from": current.value, "to": to.value},
     )
+    # In this transaction: a change rolled back sends nothing, one committed is never lost.
+    emit_stage_change(session, rel, from_stage=current.value, actor=actor, reason=reason)
     return StageChange(rel.id, current.value, to.value)  # type: ignore[arg-type]
 
 
@@ -167,6 +170,7 @@ def record_approval(
         reason=decision.comment,
         data={"tier": tier, "proposed": rel.tier_proposed, "flow_run_id": flow_run_id},
     )
+    emit_approval(session, rel, approval)
     return approval
 
 

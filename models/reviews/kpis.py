@@ -41,6 +41,12 @@ class ItemLike(Protocol):
     done_at: datetime | None
 
 
+def is_overdue(clock: InvoiceClock) -> bool:
+    """Say whether an invoice is unpaid past its due date by its clock: the one overdue decision, which the
+    KPIs count and the `payment.overdue` event announces."""
+    return clock.state == "overdue" and clock.started_on is not None
+
+
 def _add(total: dict[str, int], more: dict[str, int]) -> None:
     for currency, minor in more.items():
         total[currency] = total.get(currency, 0) + minor
@@ -66,7 +72,7 @@ def payment_kpis(
         if c.paid_on is not None and c.days_to_pay is not None and start <= c.paid_on <= min(end, as_of):
             paid_days.append(c.days_to_pay)
             counted.append((c, c.days_to_pay, False))
-        elif c.state == "overdue" and c.started_on is not None:
+        elif is_overdue(c):
             counted.append((c, (as_of - c.started_on).days, True))
     late = [(c, unpaid) for c, _, unpaid in counted if c.late]
     interest: dict[str, int] = {}

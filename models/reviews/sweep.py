@@ -31,15 +31,16 @@ from models.core.db import bind_processors, insert_rows, json_text, param_mark
 from models.core.errors import NotFound
 from models.core.periods import Period, last_complete_period, parse_period
 from models.core.settings import get_settings
+from models.core.vocabulary import EventType
 from models.lifecycle.relationships import find_relationship
-from models.payments.clock import invoice_clock
+from models.payments.clock import InvoiceClock, invoice_clock
 from models.payments.contract import Contract, contracts
 from models.payments.law import rules_applied
 from models.payments.ledger import from_minor
 from models.payments.requests import request_counts
 from models.payments.statements import asked_minutes
 from models.reviews.health import components, health_score, health_weights, poor_streak, trend
-from models.reviews.kpis import checklist_kpis, payment_kpis, response_kpis
+from models.reviews.kpis import checklist_kpis, is_overdue, payment_kpis, response_kpis
 from models.reviews.rules import FACTS, Fired, evaluate
 from models.reviews.scorecards import compare
 from models.tables import (
@@ -58,8 +59,16 @@ from models.tables import (
     ScorecardEntry,
 )
 from models.tables.core import Stage
+from models.webhooks.events import (
+    payment_overdue,
+    queue_events,
+    relationship_ref,
+    review_completed,
+    subscribers,
+)
 
 ACTOR = "flow:quarterly-review"
+ESCALATE = "escalate_to_sponsor"  # the rule action that escalates a review to the sponsor
 MEETING_AFTER_BUSINESS_DAYS = 10  # time for both sides to read the pack before meeting
 
 
@@ -82,6 +91,8 @@ class Prepared:
     recipients: dict[str, dict[str, Any]] = field(default_factory=dict)
     tier: str = ""
     values: dict[str, Any] = field(default_factory=dict)  # the review row's computed columns
+    ref: dict[str, Any] = field(default_factory=dict)  # the relationship as outbound events show it
+    overdue: list[dict[str, Any]] = field(default_factory=list)  # unpaid invoices past due at as-of
 
 
 def resolve_scope(period: str | None, as_of: date | None) -> SweepScope:
@@ -253,7 +264,42 @@ def write_batch(session: Session, plan: BatchPlan) -> list[Prepared]:
         ],
         unique=[],
     )
+    _queue_events(session, prepared, plan.scope)
     return prepared
+
+
+def _queue_events(session: Session, prepared: list[Prepared], scope: SweepScope) -> None:
+    """Queue `review.completed` and `payment.overdue` for the reviews this sweep won, in its transaction.
+
+    An overdue invoice's event id is derived from the invoice, so each subscription hears of it once,
+    not at every sweep that still finds it unpaid.
+    """
+    subscriptions = subscribers(session, EventType.review_completed, EventType.payment_overdue)
+    if not subscriptions:
+        return
+    events = []
+    for p in prepared:
+        events.append(review_completed(p.ref, _review_data(p)))
+        events += [payment_overdue(p.ref, invoice, as_of=scope.as_of) for invoice in p.overdue]
+    queue_events(session, events, subscriptions=subscriptions)
+
+
+def _review_data(p: Prepared) -> dict[str, Any]:
+    """Return what `review.completed` says of a review: health, trend, escalations and every action."""
+    values, actions = p.values, p.context["actions"]
+    brief = [{k: a[k] for k in ("rule_id", "kind", "owner_role", "title", "due_on")} for a in actions]
+    return {
+        "id": p.review_id,
+        "period": p.context["period"],
+        "as_of": values["as_of"],
+        "health": values["health"],
+        "health_delta": values["health_delta"],
+        "trend": values["trend"],
+        "escalated": values["escalated"],
+        "escalations": [a for a in brief if a["kind"] == ESCALATE],
+        "actions": brief,
+        "meeting_on": values["meeting_on"],
+    }
 
 
 def _claim(session: Session, plan: BatchPlan) -> dict[int, int]:
@@ -698,10 +744,16 @@ def _contacts(session: Session, rels: list[tuple[Relationship, Partner]]) -> dic
 # ---------------------------------------------------------------- one relationship
 
 
+def invoice_clocks(contract: Contract, payments: Iterable[Any], *, as_of: date) -> list[InvoiceClock]:
+    """Return the clock of each of a relationship's invoices at the as-of date."""
+    terms, law, check = contract.terms, contract.law, contract.check
+    return [invoice_clock(inv, terms, law, as_of=as_of, check=check) for inv in payments]
+
+
 def compute_kpis(
     *,
     contract: Contract,
-    payments: Iterable[Any],
+    clocks: Sequence[InvoiceClock],
     items: Sequence[Any],
     scores: dict[str, dict[str, int]],
     scope: SweepScope,
@@ -712,11 +764,9 @@ def compute_kpis(
 ) -> dict[str, Any]:
     """Return every KPI of one relationship for one period, as JSON-ready data."""
     p, model = scope.period, health_weights()
-    terms, law, check = contract.terms, contract.law, contract.check
-    clocks = [invoice_clock(inv, terms, law, as_of=scope.as_of, check=check) for inv in payments]
     return {
         "payments": payment_kpis(
-            clocks, check=check, start=p.start, end=p.end, as_of=scope.as_of, requests=requests
+            clocks, check=contract.check, start=p.start, end=p.end, as_of=scope.as_of, requests=requests
         ),
         "checklist": checklist_kpis(
             items,
@@ -778,9 +828,10 @@ def _review_one(
 ) -> Prepared:
     rid = rel.id or 0
     tier = tier_of(rel, partner)
+    clocks = invoice_clocks(facts.contracts[rid], facts.payments.get(rid, []), as_of=scope.as_of)
     kpis = compute_kpis(
         contract=facts.contracts[rid],
-        payments=facts.payments.get(rid, []),
+        clocks=clocks,
         items=items,
         scores=facts.scores.get(rid, {}),
         scope=scope,
@@ -808,7 +859,7 @@ def _review_one(
         "scorecards": cards,
         "findings": {"facts": found, "fired": [f.rule_id for f in fired]},
         "meeting_on": add_business_days(scope.as_of, MEETING_AFTER_BUSINESS_DAYS),
-        "escalated": any(f.kind == "escalate_to_sponsor" for f in fired),
+        "escalated": any(f.kind == ESCALATE for f in fired),
     }
     # What the invitation, the sweep's report and the audit need; a pack is rendered from the stored
     # review (review_public) when someone reads it.
@@ -834,7 +885,23 @@ def _review_one(
         recipients={role: context["contacts"][role] for role in ("manager", "sponsor", "partner_contact")},
         tier=tier,
         values=values,
+        ref=relationship_ref(rel, partner),
+        overdue=[_invoice_data(c) for c in clocks if is_overdue(c)],
     )
+
+
+def _invoice_data(clock: InvoiceClock) -> dict[str, Any]:
+    """Return what `payment.overdue` says of an invoice, by its clock."""
+    return {
+        "invoice_id": clock.invoice_id,
+        "amount": from_minor(clock.amount_minor, clock.currency),
+        "currency": clock.currency,
+        "undisputed_amount": from_minor(clock.due_minor, clock.currency),
+        "clock_started_by": clock.started_by,
+        "clock_started_on": clock.started_on,
+        "due_on": clock.due_on,
+        "days_overdue": clock.days_late,
+    }
 
 
 def _actions(fired: list[Fired], scope: SweepScope) -> list[dict[str, Any]]:

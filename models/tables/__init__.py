@@ -9,6 +9,7 @@ from models.tables.outbox import DeliveryStatus, MessageStatus, OutboxDelivery, 
 from models.tables.payments import PaymentRequest, PaymentTerms, SmeDeclaration, Statement, StatementLine
 from models.tables.portal import PortalLink
 from models.tables.review import Payment, Review, ReviewAction, ReviewStatus, ScorecardEntry
+from models.tables.webhooks import WebhookSubscription
 
 metadata = SQLModel.metadata
 
@@ -39,5 +40,6 @@ __all__ = [
     "ReviewAction",
     "ReviewStatus",
     "ScorecardEntry",
+    "WebhookSubscription",
     "metadata",
 ]

@@ -40,7 +40,7 @@ def _when(*, nullable: bool, index: bool = False) -> Any:
 
 
 class OutboxMessage(SQLModel, table=True):
-    """One rendered message to one recipient (a contact or a team), waiting for or past delivery."""
+    """One message to one recipient (a contact, a team or a webhook), waiting for or past delivery."""
 
     __tablename__ = "outbox_message"
     __table_args__ = (
@@ -54,6 +54,12 @@ class OutboxMessage(SQLModel, table=True):
     kind: str = Field(max_length=40, index=True)
     recipient_id: int | None = Field(default=None, foreign_key="contact.id", index=True)
     team: str | None = Field(default=None, max_length=80)
+    webhook_id: int | None = Field(
+        default=None,
+        foreign_key="webhook_subscription.id",
+        index=True,
+        description="A webhook event's subscription (kind `webhook`); body_text holds the exact JSON body.",
+    )
     relationship_id: int | None = Field(default=None, foreign_key="relationship.id", index=True)
     period: str = Field(default="", max_length=20)
     language: str = Field(max_length=5)

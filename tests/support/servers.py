@@ -57,8 +57,12 @@ class HttpReceiver:
     # Called with the request's number (1, 2, ...) as each request arrives, before the delay: a test's
     # hook into "a send is in flight now".
     on_request: Callable[[int], None] | None = None
+    # Called with the headers and body of each request after the delay, as a receiver checks a webhook's
+    # signature: raising answers 401, and the request is counted in `unverified`, not recorded.
+    verify: Callable[[dict[str, str], bytes], None] | None = None
     received: list[Received] = field(default_factory=list)
     refused: int = 0
+    unverified: int = 0
     requests: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -100,6 +104,14 @@ class HttpReceiver:
             self.on_request(number)
         if self.delay_seconds:
             time.sleep(self.delay_seconds)
+        if self.verify is not None:
+            try:
+                self.verify(dict(handler.headers.items()), body)
+            except Exception:  # noqa: BLE001 - any refusal of the check is a 401, as a receiver answers
+                with self._lock:
+                    self.unverified += 1
+                self._answer(handler, 401, {"error": "signature"})
+                return
         with self._lock:
             fail = self._random.random() < self.fail_share
             if fail:
@@ -107,8 +119,12 @@ class HttpReceiver:
             else:
                 path, _, query = handler.path.partition("?")
                 self.received.append(Received(path, query, dict(handler.headers.items()), body))
-        payload = json.dumps({"error": "injected"} if fail else self.reply).encode()
-        handler.send_response(503 if fail else 200)
+        self._answer(handler, 503 if fail else 200, {"error": "injected"} if fail else self.reply)
+
+    @staticmethod
+    def _answer(handler: BaseHTTPRequestHandler, status: int, body: dict[str, Any]) -> None:
+        payload = json.dumps(body).encode()
+        handler.send_response(status)
         handler.send_header("Content-Type", "application/json")
         handler.send_header("Content-Length", str(len(payload)))
         handler.end_headers()

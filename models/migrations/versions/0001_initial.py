@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-30 00:45:05.037689
+Create Date: 2026-11-30 01:18:59.008081
 """
 
 from collections.abc import Sequence
@@ -69,6 +69,18 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_partner_size_class'), ['size_class'], unique=False)
         batch_op.create_index(batch_op.f('ix_partner_size_tables'), ['size_tables'], unique=False)
 
+    op.create_table('webhook_subscription',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('url_encrypted', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+    sa.Column('url_masked', sqlmodel.sql.sqltypes.AutoString(length=300), nullable=False),
+    sa.Column('secret_encrypted', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+    sa.Column('events', sa.JSON(), nullable=False),
+    sa.Column('created_by', sqlmodel.sql.sqltypes.AutoString(length=254), nullable=False),
+    sa.Column('created_at', models.core.base.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('removed_at', models.core.base.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('removed_by', sqlmodel.sql.sqltypes.AutoString(length=254), nullable=True),
+    sa.PrimaryKeyConstraint('id')
+    )
     op.create_table('contact',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('email', sqlmodel.sql.sqltypes.AutoString(length=254), nullable=False),
@@ -246,6 +258,7 @@ def upgrade() -> None:
     sa.Column('kind', sqlmodel.sql.sqltypes.AutoString(length=40), nullable=False),
     sa.Column('recipient_id', sa.Integer(), nullable=True),
     sa.Column('team', sqlmodel.sql.sqltypes.AutoString(length=80), nullable=True),
+    sa.Column('webhook_id', sa.Integer(), nullable=True),
     sa.Column('relationship_id', sa.Integer(), nullable=True),
     sa.Column('period', sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
     sa.Column('language', sqlmodel.sql.sqltypes.AutoString(length=5), nullable=False),
@@ -268,6 +281,7 @@ def upgrade() -> None:
     sa.Column('updated_at', models.core.base.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['recipient_id'], ['contact.id'], ),
     sa.ForeignKeyConstraint(['relationship_id'], ['relationship.id'], ),
+    sa.ForeignKeyConstraint(['webhook_id'], ['webhook_subscription.id'], ),
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('key', name='uq_outbox_message_key')
     )
@@ -277,6 +291,7 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_outbox_message_recipient_id'), ['recipient_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_outbox_message_relationship_id'), ['relationship_id'], unique=False)
         batch_op.create_index('ix_outbox_message_status_next', ['status', 'next_attempt_at'], unique=False)
+        batch_op.create_index(batch_op.f('ix_outbox_message_webhook_id'), ['webhook_id'], unique=False)
 
     op.create_table('payment',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -551,6 +566,7 @@ def downgrade() -> None:
     op.drop_table('payment_terms')
     op.drop_table('payment')
     with op.batch_alter_table('outbox_message', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_outbox_message_webhook_id'))
         batch_op.drop_index('ix_outbox_message_status_next')
         batch_op.drop_index(batch_op.f('ix_outbox_message_relationship_id'))
         batch_op.drop_index(batch_op.f('ix_outbox_message_recipient_id'))
@@ -587,6 +603,7 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_contact_email'))
 
     op.drop_table('contact')
+    op.drop_table('webhook_subscription')
     with op.batch_alter_table('partner', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_partner_size_tables'))
         batch_op.drop_index(batch_op.f('ix_partner_size_class'))
