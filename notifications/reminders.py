@@ -332,8 +332,6 @@ def sweep(session: Session, *, as_of: datetime | None = None, dry_run: bool = Fa
     calendar = _partner_calendar(session, planner)
     reminded: dict[date, list[int]] = defaultdict(list)
     for digest in planner.digests.values():
-        if not digest.entries:
-            continue
         if not planner.on_cadence(digest):
             report.not_today += 1
             continue
@@ -353,7 +351,7 @@ def sweep(session: Session, *, as_of: datetime | None = None, dry_run: bool = Fa
 
 def _partner_calendar(session: Session, planner: _Planner) -> MessageCalendar:
     """Read the messages already planned this month for the partners the sweep would remind."""
-    ids = [d.recipient_id for d in planner.digests.values() if d.entries and planner.is_partner(d)]
+    ids = [d.recipient_id for d in planner.digests.values() if planner.is_partner(d)]
     if not ids:
         return MessageCalendar()
     day = planner.as_of.date()
