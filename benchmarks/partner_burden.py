@@ -16,7 +16,8 @@ It prints {"tiers": {tier: {mode: {...}}}, ...}; each leaf holds, over that tier
   asked in its onboarding, its first relationship year, and its second year (relationships that did
   not exit);
 - max_messages_per_month, median_messages_per_month: messages to one partner contact in one
-  calendar month (the median over every contact and month, quiet months included);
+  calendar month (the median over main contacts and every month, quiet months included);
+  max_messages_per_day; year1_messages, to one partner (main and backup contact) in its first year;
 - messages_after_exit: messages to a partner planned on or after its exit day, other than the exit
   notice itself;
 - items_asked_more_than_twice: partner items named in more than two reminders;
@@ -318,12 +319,21 @@ def measure(portfolio: dict[int, dict[str, Any]], end: date, years: int) -> dict
             "max_messages_per_month": max(per_month.values(), default=0),
             "median_messages_per_month": statistics.median(counts) if counts else 0,
             "max_messages_per_day": max(per_day.values(), default=0),
+            "year1_messages": max(_first_year(to_partner, portfolio[rid]["partner_contacts"]) for rid in ids),
             "messages_after_exit": len(after_exit),
             "exits": sum(1 for rid in ids if portfolio[rid]["exit_on"]),
             "items_asked_more_than_twice": sum(1 for i in partner_items if reminded[i] > 2),
             "clauses_covered": min(len(clauses[rid]) for rid in ids),
         }
     return figures
+
+
+def _first_year(messages: list[Any], contacts: set[int | None]) -> int:
+    """Return how many of these messages went to one partner's contacts in its first year."""
+    from models.core.calendar import add_months
+
+    end = add_months(START, 12)
+    return sum(1 for m in messages if m.recipient_id in contacts and m.planned_on < end)
 
 
 def _minutes(items: Any, ids: set[int], rels: dict[int, Any], add_months: Any) -> dict[str, Counter[int]]:
