@@ -8,7 +8,7 @@ from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact
 from pydantic import Field
 
-from notifications.delivery import DeliveryReport
+from notifications.delivery import DeliveryReport, deliver_batches, delivery_problems
 from notifications.summary import delivery_markdown
 from tasks.notify import deliver_batch
 
@@ -24,17 +24,19 @@ def deliver_outbox(
 ) -> dict[str, Any]:
     """Deliver what is due, one task per batch, until nothing is due or the limit is reached."""
     logger = get_run_logger()
-    total = DeliveryReport()
-    while total.claimed < limit:
-        part = DeliveryReport(
-            **deliver_batch(min(batch_size, limit - total.claimed), max_workers, per_channel_per_minute)
-        )
-        total.add(part)
-        if part.claimed == 0:
-            break
+    problems = delivery_problems()
+    for problem in problems:
+        logger.error("configuration problem: %s", problem)
+    total = DeliveryReport(problems=problems)
+
+    def run_batch(size: int) -> DeliveryReport:
+        part = DeliveryReport(**deliver_batch(size, max_workers, per_channel_per_minute))
         logger.info(
-            "deliver-outbox: %s claimed so far, %s sent, %s failed", total.claimed, total.sent, total.failed
+            "deliver-outbox: batch of %s claimed, %s sent, %s failed", part.claimed, part.sent, part.failed
         )
+        return part
+
+    total.add(deliver_batches(run_batch, limit=limit, batch_size=batch_size))
     create_markdown_artifact(
         markdown=delivery_markdown(total.as_dict()),
         key="deliver-outbox",

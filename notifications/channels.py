@@ -4,7 +4,9 @@ Apprise pitfalls handled here (see docs/NOTIFICATIONS.md): its 5.5 s sleep betwe
 off (`request_rate_per_sec = 0`, Tandem rate-limits per channel itself); one plugin object per target so
 each result is known; WeCom, DingTalk, Feishu and Lark answer HTTP 200 with an error code in the JSON
 body, so their plugins are subclassed to read it; a TIMEOUT is "unknown", not "failed"; the `apprise`
-logger stays at INFO or above and URLs are only ever shown in their privacy form.
+logger stays at INFO or above, URLs in its own log lines are masked, and URLs are only ever shown in
+their privacy form. Email is subclassed too: a stable Message-ID per outbox message and target, and a
+refused login reported as such. Python's MIME types are initialised before any send thread starts.
 """
 
 from __future__ import annotations
@@ -13,29 +15,37 @@ import copy
 import hashlib
 import json
 import logging
+import mimetypes
 import re
+import smtplib
 import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from email.utils import parseaddr
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, unquote
 
 import requests
+import yaml
 from apprise import Apprise, AppriseConfig, NotifyFormat
 from apprise.attachment.memory import AttachMemory
+from apprise.common import ConfigFormat
+from apprise.config.base import ConfigBase
+from apprise.exception import AppriseException
 from apprise.plugins.base import NotifyBase
 from apprise.plugins.dingtalk import NotifyDingTalk
 from apprise.plugins.email.base import NotifyEmail
+from apprise.plugins.email.smtp import SMTP_EXCEPTIONS, AppriseSMTPController
 from apprise.plugins.feishu import NotifyFeishu
 from apprise.plugins.lark import NotifyLark
 from apprise.plugins.wecombot import NotifyWeComBot
 from apprise.result import AppriseResultStatus
 
-from models.core.errors import DeliveryError, DeliveryUnknown, InputRejected
+from models.core.errors import DeliveryError, DeliveryUnknown
 from models.core.secrets import MASK
 from models.core.settings import Settings, get_settings
 from models.partners.channels import masked
@@ -46,6 +56,44 @@ from models.tables import Contact
 # in paths and queries) at DEBUG: never let a caller's logging configuration lower either.
 for _name in ("apprise", "urllib3"):
     logging.getLogger(_name).setLevel(logging.INFO)
+
+log = logging.getLogger("tandem.notifications")
+
+
+class _MaskUrls(logging.Filter):
+    """Mask what follows `scheme://` in a log line (Apprise logs a URL it cannot parse whole, at ERROR)."""
+
+    _URL = re.compile(r"\b([a-z][a-z0-9+.-]{1,31})://[^\s'\"<>]+", re.IGNORECASE)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if "://" in message:
+            record.msg, record.args = self._URL.sub(rf"\1://{MASK}", message), None
+        return True
+
+
+logging.getLogger("apprise").addFilter(_MaskUrls())
+
+# Content types Tandem attaches, with an extension: a host without /etc/mime.types (python:*-slim) knows
+# neither, and Apprise refuses an attachment whose type Python's `mimetypes` does not know.
+ATTACHMENT_TYPES = {"text/calendar": ".ics"}
+_MIME_LOCK = threading.Lock()
+
+
+def init_mimetypes() -> None:
+    """Initialise Python's MIME types before any send thread starts, with the types Tandem attaches.
+
+    Apprise calls `mimetypes.init()` lazily when it builds an attachment; two send threads doing so at
+    once race (one reads the table while the other rebuilds it). Idempotent and cheap: call it at start-up.
+    """
+    with _MIME_LOCK:
+        if not mimetypes.inited:
+            mimetypes.init()
+        known = set(mimetypes.types_map.values())
+        for content_type, extension in ATTACHMENT_TYPES.items():
+            if content_type not in known:
+                mimetypes.add_type(content_type, extension)
+
 
 SEND_TIMEOUT_SECONDS = 15.0
 # Vendor limits: about 20 messages a minute per DingTalk or WeCom bot, 100 per Feishu/Lark bot.
@@ -105,6 +153,14 @@ class Outgoing:
     text: str
     html: str
     attachments: Sequence[tuple[str, str, bytes]] = ()
+    key: str = ""  # the outbox key: with the target, it makes the email's Message-ID
+
+
+def message_id_for(key: str, target: Target, sender: str) -> str:
+    """Return the Message-ID of one outbox message to one target: the same on every resend."""
+    digest = hashlib.sha256(f"{key}\x1f{target.hash}".encode()).hexdigest()[:40]
+    domain = parseaddr(sender)[1].rpartition("@")[2] or "tandem.invalid"
+    return f"<{digest}.tandem@{domain}>"
 
 
 def email_target(address: str, smtp: SmtpConfig) -> Target:
@@ -133,27 +189,84 @@ def contact_targets(contact: Contact, smtp: SmtpConfig | None, *, needs_email: b
     return targets
 
 
+@dataclass(frozen=True)
+class TeamChannels:
+    """Team channels from TANDEM_APPRISE_CONFIG: clear URLs by tag, or why none could be loaded."""
+
+    by_tag: dict[str, tuple[str, ...]] = field(default_factory=dict, repr=False)
+    problem: str | None = None
+
+
+def _yaml_problem(text: str) -> str | None:
+    if ConfigBase.detect_config_format(text) != ConfigFormat.YAML:
+        return None
+    try:
+        yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        return f"not valid YAML{where}"
+    return None
+
+
+def _broken(path: str, problem: str) -> TeamChannels:
+    # Logged once per version of the file (the loader is cached): loud, not once per message.
+    problem = f"TANDEM_APPRISE_CONFIG {path}: {problem}; teams get no messages until it is fixed"
+    log.error("%s", problem)
+    return TeamChannels(problem=problem)
+
+
 @lru_cache(maxsize=4)
-def _team_urls(path: str, _mtime: float) -> dict[str, tuple[str, ...]]:
-    apobj = Apprise()
+def _load_team_channels(path: str, _mtime: float | None) -> TeamChannels:
+    """Load and check the team config once per version of the file (no secret in any problem text)."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return _broken(path, "no such file")
+    except (OSError, UnicodeDecodeError) as exc:
+        return _broken(path, f"cannot be read ({type(exc).__name__})")
+    if problem := _yaml_problem(text):
+        return _broken(path, problem)
     config = AppriseConfig()
-    if not config.add(path):
-        raise InputRejected(f"TANDEM_APPRISE_CONFIG {path} cannot be read")
+    config.add_config(text)
+    apobj = Apprise()
     apobj.add(config)
     by_tag: dict[str, list[str]] = {}
-    for plugin in apobj:
+    plugins = list(apobj)
+    for plugin in plugins:
         for tag in plugin.tags:
-            by_tag.setdefault(tag, []).append(plugin.url(privacy=False))
-    return {tag: tuple(urls) for tag, urls in by_tag.items()}
+            by_tag.setdefault(str(tag), []).append(plugin.url(privacy=False))
+    if not plugins:
+        # Apprise drops the whole file for one entry with an unknown scheme or a bad option.
+        return _broken(
+            path, "no usable URL in it (empty, or an entry with an unknown scheme or a bad option)"
+        )
+    if not by_tag:
+        return _broken(path, "no URL has a tag (teams are found by tag, e.g. `tag: finance`)")
+    return TeamChannels({tag: tuple(urls) for tag, urls in by_tag.items()})
+
+
+def team_channels(settings: Settings | None = None) -> TeamChannels:
+    """Return the team channels of TANDEM_APPRISE_CONFIG (none, and no problem, when it is not set)."""
+    path = (settings or get_settings()).apprise_config
+    if path is None:
+        return TeamChannels()
+    try:
+        mtime: float | None = Path(path).stat().st_mtime
+    except OSError:
+        mtime = None
+    return _load_team_channels(str(path), mtime)
+
+
+def apprise_config_problems(settings: Settings | None = None) -> list[str]:
+    """Return what is wrong with TANDEM_APPRISE_CONFIG (empty when it is fine or not set)."""
+    problem = team_channels(settings).problem
+    return [problem] if problem else []
 
 
 def team_targets(team: str, settings: Settings | None = None) -> list[Target]:
-    """Return a team's targets from the Apprise YAML config, by tag."""
-    path = (settings or get_settings()).apprise_config
-    if path is None or not Path(path).exists():
-        return []
-    urls = _team_urls(str(path), Path(path).stat().st_mtime)
-    return [url_target(url) for url in urls.get(team, ())]
+    """Return a team's targets from the Apprise config, by tag (none while the config is broken)."""
+    return [url_target(url) for url in team_channels(settings).by_tag.get(team, ())]
 
 
 def secrets_of(target: Target, smtp: SmtpConfig | None = None) -> set[str]:
@@ -257,6 +370,70 @@ class CheckedLark(_CheckedPlugin, NotifyLark):
         return self._post_checked(self.webhook_url, {"msg_type": "text", "content": {"text": content}})
 
 
+class CheckedEmail(NotifyEmail):
+    """Email with a Message-ID derived from the outbox (a resend carries the same one), and a refused
+    login reported as an authentication failure, not as Apprise's "connection error"."""
+
+    message_id: str | None = None
+    _MESSAGE_ID = re.compile(r"^Message-ID:[^\n]*(?:\n[ \t][^\n]*)*", re.IGNORECASE | re.MULTILINE)
+
+    def send(
+        self,
+        body: str,
+        title: str = "",
+        notify_type: Any = None,
+        attach: Any = None,
+        body_format: Any = None,
+        **kwargs: Any,
+    ) -> bool:
+        self.throttle()
+        try:
+            with AppriseSMTPController(
+                host=self.smtp_host,
+                port=self.port,
+                secure_mode=self.secure_mode,
+                user=self.user,
+                password=self.password,
+                verify_certificate=self.verify_certificate,
+                socket_connect_timeout=self.socket_connect_timeout,
+            ) as smtp:
+                emails = NotifyEmail.prepare_emails(
+                    subject=title,
+                    body=body,
+                    notify_format=self.resolve_format(body_format),
+                    from_addr=self.from_addr,
+                    to=self.targets,
+                    cc=self.cc,
+                    bcc=self.bcc,
+                    reply_to=self.reply_to,
+                    smtp_host=self.smtp_host,
+                    attach=attach,
+                    headers={"X-Application": self.app_id, **self.headers},
+                    names=self.names,
+                    tzinfo=self.tzinfo,
+                )
+                sent = [smtp.sendmail(self.from_addr[1], e.to_addrs, self._stamped(e.body)) for e in emails]
+                return bool(sent) and all(sent)
+        except smtplib.SMTPAuthenticationError as exc:
+            reply = exc.smtp_error.decode("utf-8", "replace") if isinstance(exc.smtp_error, bytes) else ""
+            self.logger.warning(
+                "authentication failed: the SMTP server refused the login (%s %s)", exc.smtp_code, reply[:200]
+            )
+        except (*SMTP_EXCEPTIONS, AppriseException) as exc:
+            self.logger.warning(
+                "connection error with the SMTP server: %s: %s", type(exc).__name__, str(exc)[:200]
+            )
+        return False
+
+    def _stamped(self, email: str) -> str:
+        """Replace the random Message-ID Apprise generated with ours (top-level headers only)."""
+        if not self.message_id:
+            return email
+        head, blank, rest = email.partition("\n\n")
+        head = self._MESSAGE_ID.sub(lambda _: f"Message-ID: {self.message_id}", head, count=1)
+        return head + blank + rest
+
+
 CHECKED: dict[type[NotifyBase], type[NotifyBase]] = {
     NotifyWeComBot: CheckedWeComBot,
     NotifyDingTalk: CheckedDingTalk,
@@ -269,7 +446,7 @@ CHECKED: dict[type[NotifyBase], type[NotifyBase]] = {
 def _recipe(url: str, is_email: bool) -> tuple[type[NotifyBase], dict[str, Any]] | None:
     """Parse a URL once into (plugin class, arguments): parsing costs more than building the plugin."""
     if is_email:
-        return NotifyEmail, NotifyEmail.parse_url(url)
+        return CheckedEmail, CheckedEmail.parse_url(url)
     base = Apprise.instantiate(url, suppress_exceptions=True)
     if base is None:
         return None
@@ -305,9 +482,11 @@ def send(target: Target, message: Outgoing, *, smtp: SmtpConfig | None = None) -
         plugin = plugin_for(target, smtp)
     except (TypeError, ValueError) as exc:
         raise DeliveryError(scrub(f"{target.shown}: {exc}", secrets)) from None
+    is_email = target.channel == "email"
+    if is_email and message.key:
+        plugin.message_id = message_id_for(message.key, target, smtp.sender)  # type: ignore[union-attr]
     apobj = Apprise()
     apobj.add(plugin)
-    is_email = target.channel == "email"
     attach = [
         AttachMemory(content=data, name=name, mimetype=ctype) for name, ctype, data in message.attachments
     ]

@@ -1,27 +1,36 @@
 """Delivery: claim due outbox messages, send each to each target, record every target's result.
 
-The duplicate window (docs/NOTIFICATIONS.md): target results are committed as they land (small
-groups). A crash between a send and its commit leaves the message `sending` with its lease running;
-when the lease runs out the next run takes it over and resends only to targets not recorded `sent`,
-so only the sends in flight at the crash (at most `max_workers`) can arrive twice. A TIMEOUT
-("unknown") is retried too.
+Every send ends in a recorded result: an unexpected exception from one target is a (scrubbed) failure
+of that target, and the batch's results are recorded on every path out of it (try/finally). Results
+are recorded only under the claim token that won the batch: a worker whose lease ran out and whose
+messages another worker took over records nothing for them. The lease is renewed as sends complete.
+
+The duplicate window (docs/NOTIFICATIONS.md): target results are committed as they land. A worker
+killed between a send and its commit leaves the message `sending`; when its lease runs out (at most
+LEASE after the last renewal) the next run takes it over and resends only to targets not recorded
+`sent`, so only the sends in flight at the kill (at most `max_workers`) can arrive twice. A TIMEOUT
+("unknown") is retried too. Every email carries a Message-ID derived from the outbox key and the target,
+so the copies are identical and a mail server or client that drops duplicates drops it.
 """
 
 from __future__ import annotations
 
 import logging
+import time
+import uuid
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import update
+from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session, col, select
 
 from models.core.base import utcnow
 from models.core.db import session_scope
-from models.core.errors import DeliveryError, DeliveryUnknown, InputRejected, NotFound
+from models.core.errors import DeliveryError, DeliveryUnknown, InputRejected, NotFound, TandemError
 from models.partners.registry import find_contact
 from models.tables import Contact, DeliveryStatus, MessageStatus, OutboxDelivery, OutboxMessage
 from notifications.channels import (
@@ -29,17 +38,24 @@ from notifications.channels import (
     RateLimiter,
     SmtpConfig,
     Target,
+    apprise_config_problems,
+    init_mimetypes,
+    scrub,
+    secrets_of,
     send,
     shared_limiter,
     smtp_config,
+    team_channels,
 )
 from notifications.outbox import (
     LEASE,
     MAX_ATTEMPTS,
+    Claim,
     attachments_of,
     backoff,
     claim,
     deliveries_of,
+    hold,
     manager_of,
     queue,
     queue_message,
@@ -49,9 +65,11 @@ from notifications.outbox import (
 )
 
 log = logging.getLogger("tandem.notifications")
-GROUP_COMMIT_SECONDS = 0.0
+# While sends are in flight, the batch's lease is renewed at least this often (LEASE is 2 minutes).
+RENEW_EVERY_SECONDS = 30.0
 # Operational kinds never report their own failure (no dead-letter loops).
 _NO_REPORT = frozenset({"delivery_failed", "channel_test"})
+NO_CHANNEL = "no channel to send to: set TANDEM_SMTP_HOST, or give the recipient a chat channel"
 
 
 @dataclass
@@ -63,21 +81,30 @@ class DeliveryReport:
     failed: int = 0
     dead: int = 0
     cancelled: int = 0
+    deferred: int = 0  # claimed in the recipient's quiet hours: put back until the next allowed time
+    lost: int = 0  # claimed, then taken over by another worker: nothing recorded for them here
     targets_sent: int = 0
     targets_failed: int = 0
     targets_unknown: int = 0
     errors: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)  # configuration problems found at start-up
 
     def add(self, other: DeliveryReport) -> None:
         """Add another report's counts to this one."""
-        for name in ("claimed", "sent", "failed", "dead", "cancelled", "targets_sent", "targets_failed"):
-            setattr(self, name, getattr(self, name) + getattr(other, name))
-        self.targets_unknown += other.targets_unknown
+        for name, value in vars(other).items():
+            if isinstance(value, int):
+                setattr(self, name, getattr(self, name) + value)
         self.errors = (self.errors + other.errors)[:20]
+        self.problems = list(dict.fromkeys(self.problems + other.problems))
 
     def as_dict(self) -> dict[str, Any]:
         """Return the report as plain data."""
-        return dict(self.__dict__)
+        return {k: list(v) if isinstance(v, list) else v for k, v in vars(self).items()}
+
+
+def delivery_problems() -> list[str]:
+    """Return what in the configuration keeps messages from being delivered (checked at start-up)."""
+    return apprise_config_problems()
 
 
 @dataclass
@@ -85,22 +112,18 @@ class _Prepared:
     """One claimed message, ready to send: what to send, to which targets, and what is already sent."""
 
     message_id: int
-    kind: str
     attempts: int
     timezone: str | None
     outgoing: Outgoing
     pending: list[tuple[Target, int, int]]  # target, delivery id, delivery attempts so far
-    already_sent: int
     total_targets: int
+    no_target: str  # why there is nothing to send to, when there is not
     outcomes: dict[int, tuple[DeliveryStatus, str]] = field(default_factory=dict)
 
     @property
     def done(self) -> bool:
         """Return whether every pending target has an outcome."""
         return len(self.outcomes) == len(self.pending)
-
-
-NO_CHANNEL = "no channel to send to: set TANDEM_SMTP_HOST, or give the recipient a chat channel"
 
 
 def _prepare(
@@ -125,39 +148,79 @@ def _prepare(
     rows = [(t, known[t.hash]) for t in targets]
     return _Prepared(
         message_id=message.id,  # type: ignore[arg-type]
-        kind=message.kind,
         attempts=message.attempts,
         timezone=timezone,
-        outgoing=Outgoing(message.subject, message.body_text, message.body_html, attachments_of(message)),
+        outgoing=Outgoing(
+            message.subject, message.body_text, message.body_html, attachments_of(message), key=message.key
+        ),
         pending=[(t, d, d.attempts) for t, d in rows if d.status != DeliveryStatus.sent.value],  # type: ignore[misc]
-        already_sent=sum(1 for _, d in rows if d.status == DeliveryStatus.sent.value),
         total_targets=len(rows),
+        no_target="" if targets else _no_target(message),
     )
 
 
-def _prepare_batch(ids: list[int], smtp: SmtpConfig | None, report: DeliveryReport) -> list[_Prepared]:
-    """Load claimed messages, drop reminders whose items all closed, ensure one delivery row per target."""
+def _no_target(message: OutboxMessage) -> str:
+    if message.team is None:
+        return NO_CHANNEL
+    return team_channels().problem or f"no URL has the tag {message.team!r} in TANDEM_APPRISE_CONFIG"
+
+
+def _defer(message: OutboxMessage, until: datetime) -> None:
+    """Put a claimed message back until its recipient's next allowed hour (attempts unchanged)."""
+    message.status = MessageStatus.queued.value if message.attempts == 0 else MessageStatus.failed.value
+    message.not_before = until
+    message.lease_until, message.claim_token = None, None
+
+
+def _prepare_batch(
+    batch: Claim, smtp: SmtpConfig | None, report: DeliveryReport, *, now: datetime, respect_quiet_hours: bool
+) -> list[_Prepared]:
+    """Load the claimed messages still ours; put back those in quiet hours, drop reminders whose items
+    all closed, and ensure one delivery row per target of the rest."""
     prepared: list[_Prepared] = []
     with session_scope() as session:
-        messages = list(session.exec(select(OutboxMessage).where(col(OutboxMessage.id).in_(ids))))
-        known: dict[int, dict[str, OutboxDelivery]] = {i: {} for i in ids}
-        for row in session.exec(select(OutboxDelivery).where(col(OutboxDelivery.message_id).in_(ids))):
+        # FOR UPDATE (PostgreSQL): nobody takes the batch over between this read and our writes.
+        query = (
+            select(OutboxMessage)
+            .where(
+                col(OutboxMessage.id).in_(batch.ids),
+                OutboxMessage.claim_token == batch.token,
+                OutboxMessage.status == MessageStatus.sending.value,
+            )
+            .with_for_update()
+        )
+        messages = list(session.exec(query))
+        report.lost += len(batch.ids) - len(messages)
+        recipient_ids = {m.recipient_id for m in messages if m.recipient_id is not None}
+        contacts = {c.id: c for c in session.exec(select(Contact).where(col(Contact.id).in_(recipient_ids)))}
+        known: dict[int, dict[str, OutboxDelivery]] = {m.id: {} for m in messages}  # type: ignore[misc]
+        for row in session.exec(
+            select(OutboxDelivery).where(col(OutboxDelivery.message_id).in_(list(known)))
+        ):
             known[row.message_id][row.target_hash] = row
+        allowed: dict[str | None, datetime] = {}
         # Many messages of a batch share a recipient: resolve (and decrypt) each recipient once.
-        resolved: dict[tuple[int | None, str | None, bool], tuple[list[Target], str | None]] = {}
+        resolved: dict[tuple[int | None, str | None, bool], list[Target]] = {}
         for message in messages:
-            if message.status != MessageStatus.sending.value:
-                continue
+            contact = contacts.get(message.recipient_id)
+            timezone = contact.timezone if contact is not None else None
+            if respect_quiet_hours:
+                # Quiet hours are checked again here, not only when queued: a backlog or a lease taken
+                # over must not go out at 22:00 in the recipient's zone.
+                if timezone not in allowed:
+                    allowed[timezone] = send_window(timezone).next_allowed(now)
+                if allowed[timezone] > now:
+                    _defer(message, allowed[timezone])
+                    report.deferred += 1
+                    continue
             if not refresh_reminder(session, message):
                 message.lease_until, message.claim_token = None, None
                 report.cancelled += 1
                 continue
             key = (message.recipient_id, message.team, bool(message.attachments))
             if key not in resolved:
-                contact = session.get(Contact, message.recipient_id) if message.recipient_id else None
-                resolved[key] = (targets_of(session, message, smtp), contact.timezone if contact else None)
-            targets, timezone = resolved[key]
-            prepared.append(_prepare(session, message, targets, known[message.id], timezone))  # type: ignore[index]
+                resolved[key] = targets_of(session, message, smtp)
+            prepared.append(_prepare(session, message, resolved[key], known[message.id], timezone))  # type: ignore[index]
         session.flush()
     # Delivery ids exist only after the flush: swap the rows for their ids.
     for p in prepared:
@@ -168,26 +231,41 @@ def _prepare_batch(ids: list[int], smtp: SmtpConfig | None, report: DeliveryRepo
 def _send_one(
     target: Target, outgoing: Outgoing, smtp: SmtpConfig | None, limiter: RateLimiter
 ) -> tuple[DeliveryStatus, str]:
-    limiter.wait(target)
+    """Send to one target and return its outcome; never raise (one target must not sink the batch)."""
     try:
+        limiter.wait(target)
         send(target, outgoing, smtp=smtp)
     except DeliveryUnknown as exc:
         return DeliveryStatus.unknown, str(exc)
     except DeliveryError as exc:
         return DeliveryStatus.failed, str(exc)
+    except Exception as exc:  # noqa: BLE001 - the per-target boundary: anything else is this target's failure
+        text = scrub(f"{target.shown}: unexpected {type(exc).__name__}: {exc}", secrets_of(target, smtp))
+        log.warning("send failed unexpectedly: %s", text)
+        return DeliveryStatus.failed, text[:1000]
     return DeliveryStatus.sent, "sent"
 
 
+_Result = tuple[_Prepared, int, int, DeliveryStatus, str]  # message, delivery id, attempts, status, text
+
+
 def _record(
-    results: list[tuple[_Prepared, int, int, DeliveryStatus, str]],
+    results: list[_Result],
     finished: list[_Prepared],
     report: DeliveryReport,
     *,
+    token: str,
+    hold_ids: set[int],
+    lease_until: datetime,
     now: datetime,
     max_attempts: int,
-) -> None:
-    """Commit a group of target results, and the final status of messages whose targets are all done."""
+) -> list[int]:
+    """Commit results and final statuses of the messages still held under `token` (renewing their lease);
+    return the ids of messages that went dead."""
+    counts = DeliveryReport()  # added to the report only once the commit succeeded
     with session_scope() as session:
+        held = hold(session, sorted(hold_ids), token=token, lease_until=lease_until)
+        results = [r for r in results if r[0].message_id in held]
         rows = [
             {
                 "id": delivery_id,
@@ -201,9 +279,16 @@ def _record(
         if rows:
             session.exec(update(OutboxDelivery), params=rows)  # type: ignore[call-overload]
         for prepared, _, _, status, result in results:
-            _count(report, prepared.message_id, status, result)
+            _count(counts, prepared.message_id, status, result)
         for prepared in finished:
-            _finish(session, prepared, report, now=now, max_attempts=max_attempts)
+            if prepared.message_id not in held:
+                log.warning("message %s was taken over by another worker: not recorded", prepared.message_id)
+                counts.lost += 1
+        dead = _finish(
+            session, [p for p in finished if p.message_id in held], counts, now=now, max_attempts=max_attempts
+        )
+    report.add(counts)
+    return dead
 
 
 def _count(report: DeliveryReport, message_id: int, status: DeliveryStatus, result: str) -> None:
@@ -218,37 +303,59 @@ def _count(report: DeliveryReport, message_id: int, status: DeliveryStatus, resu
         report.errors.append(f"message {message_id}: {result}")
 
 
+def _all_sent(prepared: _Prepared) -> bool:
+    return all(status == DeliveryStatus.sent for status, _ in prepared.outcomes.values())
+
+
 def _finish(
-    session: Session, prepared: _Prepared, report: DeliveryReport, *, now: datetime, max_attempts: int
-) -> None:
-    errors = [r for s, r in prepared.outcomes.values() if s != DeliveryStatus.sent]
-    values: dict[str, Any] = {"lease_until": None, "claim_token": None}
-    if prepared.total_targets and not errors:
-        values |= {"status": MessageStatus.sent.value, "sent_at": now, "last_error": None}
-        report.sent += 1
-    else:
+    session: Session, finished: list[_Prepared], report: DeliveryReport, *, now: datetime, max_attempts: int
+) -> list[int]:
+    """Write the final status of finished messages (the sent ones in one statement); return the dead ones."""
+    released: dict[str, Any] = {"lease_until": None, "claim_token": None}
+    sent = {p.message_id for p in finished if p.total_targets and _all_sent(p)}
+    if sent:
+        values: dict[str, Any] = {"status": MessageStatus.sent.value, "sent_at": now, "last_error": None}
+        session.exec(
+            update(OutboxMessage).where(col(OutboxMessage.id).in_(sorted(sent))).values(**values, **released)
+        )
+        report.sent += len(sent)
+    dead: list[int] = []
+    for prepared in finished:
+        if prepared.message_id in sent:
+            continue
+        errors = [r for s, r in prepared.outcomes.values() if s != DeliveryStatus.sent]
         attempts = prepared.attempts + 1
-        last_error = ("; ".join(errors) or NO_CHANNEL)[:2000]
-        values |= {"attempts": attempts, "last_error": last_error}
+        values = {
+            "attempts": attempts,
+            "last_error": ("; ".join(errors) or prepared.no_target)[:2000],
+            **released,
+        }
         if attempts >= max_attempts:
             values["status"] = MessageStatus.dead.value
             report.dead += 1
+            dead.append(prepared.message_id)
         else:
-            window = send_window(prepared.timezone)
-            values |= {
-                "status": MessageStatus.failed.value,
-                "next_attempt_at": window.next_allowed(now + backoff(attempts)),
-            }
+            retry_at = send_window(prepared.timezone).next_allowed(now + backoff(attempts))
+            values |= {"status": MessageStatus.failed.value, "next_attempt_at": retry_at}
             report.failed += 1
-    session.exec(update(OutboxMessage).where(OutboxMessage.id == prepared.message_id).values(**values))
-    if values["status"] == MessageStatus.dead.value:
-        message = session.get(OutboxMessage, prepared.message_id)
-        assert message is not None
-        session.refresh(message)
-        _report_dead(session, message, values["last_error"])
+        session.exec(update(OutboxMessage).where(OutboxMessage.id == prepared.message_id).values(**values))
+    return dead
 
 
-def _report_dead(session: Session, message: OutboxMessage, errors: str) -> None:
+def _report_dead(message_ids: list[int]) -> None:
+    """Tell each dead message's relationship manager; a report that cannot be queued is only logged."""
+    for message_id in message_ids:
+        try:
+            with session_scope() as session:
+                message = session.get(OutboxMessage, message_id)
+                if message is not None:
+                    _queue_dead_report(session, message)
+        except (TandemError, SQLAlchemyError) as exc:
+            # Separate from the results' transaction, so a failing report never undoes them.
+            log.error("message %s is dead; its report was not queued: %s", message_id, type(exc).__name__)
+
+
+def _queue_dead_report(session: Session, message: OutboxMessage) -> None:
     manager = manager_of(session, message)
     if manager is None or message.kind in _NO_REPORT:
         log.warning("message %s is dead and has no manager to tell", message.id)
@@ -266,50 +373,101 @@ def _report_dead(session: Session, message: OutboxMessage, errors: str) -> None:
             "failed_to": shown,
             "failed_subject": message.subject,
             "attempts": message.attempts,
-            "last_error": errors or "-",
+            "last_error": message.last_error or "-",
         },
         dedupe=f"dead:{message.id}:{message.updated_at.isoformat()}",
     )
 
 
+@dataclass
+class _Recorder:
+    """Collects a batch's outcomes as they land and commits them, renewing the batch's lease."""
+
+    batch: Claim
+    prepared: list[_Prepared]
+    report: DeliveryReport
+    now: datetime
+    max_attempts: int
+    results: list[_Result] = field(default_factory=list)
+    finished: list[_Prepared] = field(default_factory=list)
+    dead: list[int] = field(default_factory=list)
+    started: float = field(default_factory=time.monotonic)
+    renewed: float = field(default_factory=time.monotonic)
+
+    def land(
+        self, prepared: _Prepared, delivery_id: int, attempts: int, outcome: tuple[DeliveryStatus, str]
+    ) -> None:
+        """Take one target's outcome."""
+        prepared.outcomes[delivery_id] = outcome
+        self.results.append((prepared, delivery_id, attempts, *outcome))
+        if prepared.done:
+            self.finished.append(prepared)
+
+    def flush(self) -> None:
+        """Commit what landed since the last flush; renew the whole batch's lease when it is due."""
+        clock = time.monotonic()
+        renew = clock - self.renewed >= RENEW_EVERY_SECONDS
+        if not (self.results or self.finished or renew):
+            return
+        ids = {r[0].message_id for r in self.results} | {p.message_id for p in self.finished}
+        if renew:
+            ids |= {p.message_id for p in self.prepared if not p.done}
+        self.dead += _record(
+            self.results,
+            self.finished,
+            self.report,
+            token=self.batch.token,
+            hold_ids=ids,
+            # Leases are in the batch's logical time (`now`), like the claim that set them.
+            lease_until=self.now + timedelta(seconds=clock - self.started) + LEASE,
+            now=self.now,
+            max_attempts=self.max_attempts,
+        )
+        self.results, self.finished = [], []
+        self.renewed = clock if renew else self.renewed
+
+
 def deliver_claimed(
-    ids: list[int],
+    batch: Claim,
     *,
     smtp: SmtpConfig | None,
     limiter: RateLimiter,
     max_workers: int = 4,
     now: datetime | None = None,
     max_attempts: int = MAX_ATTEMPTS,
+    respect_quiet_hours: bool = True,
 ) -> DeliveryReport:
-    """Deliver claimed messages: one send per target in a bounded pool, results committed as they land.
+    """Deliver a claimed batch: one send per target in a bounded pool, results committed as they land.
 
-    Results are committed in small groups as sends complete (group commit), so the window between a
-    send and its record is one commit long, not one batch long.
+    Results are committed as sends complete (whatever completed meanwhile goes in one commit), so the
+    window between a send and its record is one commit long, not one batch long.
     """
     now = now or utcnow()
-    report = DeliveryReport(claimed=len(ids))
-    prepared = _prepare_batch(ids, smtp, report)
-    waiting = [p for p in prepared if not p.pending]  # nothing left to send: finish at once
+    init_mimetypes()  # before any send thread: Apprise's lazy initialisation races between threads
+    report = DeliveryReport(claimed=len(batch.ids))
+    prepared = _prepare_batch(batch, smtp, report, now=now, respect_quiet_hours=respect_quiet_hours)
+    recorder = _Recorder(batch, prepared, report, now, max_attempts)
+    recorder.finished = [p for p in prepared if not p.pending]  # nothing left to send: finish at once
     with ThreadPoolExecutor(max_workers=max(1, max_workers), thread_name_prefix="tandem-send") as pool:
         futures: dict[Future[tuple[DeliveryStatus, str]], tuple[_Prepared, int, int]] = {
             pool.submit(_send_one, target, p.outgoing, smtp, limiter): (p, delivery_id, attempts)
             for p in prepared
             for target, delivery_id, attempts in p.pending
         }
-        if waiting:
-            _record([], waiting, report, now=now, max_attempts=max_attempts)
-        while futures:
-            wait(futures, return_when=FIRST_COMPLETED)
-            # Group commit: gather what else lands in the next few ms, so one commit records many sends.
-            done, _ = wait(futures, timeout=GROUP_COMMIT_SECONDS)
-            results = []
-            for future in done:
-                p, delivery_id, attempts = futures.pop(future)
-                status, result = future.result()
-                p.outcomes[delivery_id] = (status, result)
-                results.append((p, delivery_id, attempts, status, result))
-            finished = list({id(r[0]): r[0] for r in results if r[0].done}.values())
-            _record(results, finished, report, now=now, max_attempts=max_attempts)
+        try:
+            recorder.flush()
+            while futures:
+                done, _ = wait(futures, timeout=RENEW_EVERY_SECONDS, return_when=FIRST_COMPLETED)
+                for future in done:
+                    recorder.land(*futures.pop(future), future.result())
+                recorder.flush()
+        finally:
+            # Every path records what was sent: wait for the sends still in flight, then commit
+            # everything not committed yet (a failed commit above is retried here once).
+            for future in list(futures):
+                recorder.land(*futures.pop(future), future.result())
+            recorder.flush()
+            _report_dead(recorder.dead)
     return report
 
 
@@ -326,13 +484,13 @@ def deliver_due(
     """Claim up to `limit` due messages and deliver them with at most `max_workers` sends at a time."""
     now = now or utcnow()
     with session_scope() as session:
-        ids = claim(session, limit=limit, now=now)
-    if not ids:
+        batch = claim(session, limit=limit, now=now)
+    if not batch.ids:
         return DeliveryReport()
     limiter = shared_limiter(per_minute)
     limiter.before_email = before_email
     report = deliver_claimed(
-        ids,
+        batch,
         smtp=smtp_config(password=smtp_password),
         limiter=limiter,
         max_workers=max_workers,
@@ -340,14 +498,29 @@ def deliver_due(
         max_attempts=max_attempts,
     )
     log.info(
-        "delivered batch: %s claimed, %s sent, %s failed, %s dead, %s cancelled",
+        "delivered batch: %s claimed, %s sent, %s failed, %s dead, %s cancelled, %s deferred, %s lost",
         report.claimed,
         report.sent,
         report.failed,
         report.dead,
         report.cancelled,
+        report.deferred,
+        report.lost,
     )
     return report
+
+
+def deliver_batches(
+    run_batch: Callable[[int], DeliveryReport], *, limit: int, batch_size: int
+) -> DeliveryReport:
+    """Run `run_batch(size)` until nothing is due or `limit` messages were claimed; return the total."""
+    total = DeliveryReport()
+    while total.claimed < limit:
+        part = run_batch(min(batch_size, limit - total.claimed))
+        total.add(part)
+        if part.claimed == 0:
+            break
+    return total
 
 
 def send_test_message(email: str, *, smtp_password: str | None = None) -> tuple[int, list[OutboxDelivery]]:
@@ -372,10 +545,14 @@ def send_test_message(email: str, *, smtp_password: str | None = None) -> tuple[
         )
         if message is None:
             raise InputRejected(f"{email} has no channel and no SMTP server is configured (TANDEM_SMTP_HOST)")
+        batch = Claim(uuid.uuid4().hex, [message.id])  # type: ignore[list-item]
         message.status, message.lease_until = MessageStatus.sending.value, now + LEASE
+        message.claim_token = batch.token
         session.add(message)
         message_id: int = message.id  # type: ignore[assignment]
     smtp = smtp_config(password=smtp_password)
-    deliver_claimed([message_id], smtp=smtp, limiter=shared_limiter(None), now=now, max_attempts=1)
+    deliver_claimed(
+        batch, smtp=smtp, limiter=shared_limiter(None), now=now, max_attempts=1, respect_quiet_hours=False
+    )
     with session_scope() as session:
         return message_id, deliveries_of(session, message_id)

@@ -44,7 +44,9 @@ REMINDER_KINDS = frozenset({"item_due_soon", "item_overdue", "escalation", "dige
 MAX_ATTEMPTS = 6
 BACKOFF_BASE = timedelta(minutes=1)
 BACKOFF_CAP = timedelta(hours=6)
-LEASE = timedelta(minutes=10)
+# A claim's lease: renewed as the batch's sends complete (and at least every RENEW_EVERY_SECONDS while
+# they are in flight), so a live worker keeps its batch and a killed one holds it for at most this long.
+LEASE = timedelta(minutes=2)
 OPEN_STATUSES = (MessageStatus.queued.value, MessageStatus.failed.value)
 
 
@@ -580,10 +582,16 @@ def backoff(attempts: int) -> timedelta:
     return min(BACKOFF_BASE * (2 ** max(attempts - 1, 0)), BACKOFF_CAP)
 
 
-def claim(
-    session: Session, *, limit: int, now: datetime | None = None, lease: timedelta = LEASE
-) -> list[int]:
-    """Claim up to `limit` due messages under a lease (status sending); return their ids, oldest first."""
+@dataclass(frozen=True)
+class Claim:
+    """A batch of messages claimed under one token: only the holder of the token records their results."""
+
+    token: str
+    ids: list[int]
+
+
+def claim(session: Session, *, limit: int, now: datetime | None = None, lease: timedelta = LEASE) -> Claim:
+    """Claim up to `limit` due messages under a lease (status sending) and a fresh token, oldest first."""
     now = now or utcnow()
     due = or_(
         col(OutboxMessage.status).in_(OPEN_STATUSES)
@@ -592,14 +600,14 @@ def claim(
         # A lease that ran out means the worker died mid-delivery: take the message over.
         (OutboxMessage.status == MessageStatus.sending.value) & (col(OutboxMessage.lease_until) < now),
     )
+    token = uuid.uuid4().hex
     candidates = list(
         session.exec(
             select(OutboxMessage.id).where(due).order_by(col(OutboxMessage.next_attempt_at)).limit(limit)
         )
     )
     if not candidates:
-        return []
-    token = uuid.uuid4().hex
+        return Claim(token, [])
     # Compare-and-set: a row another worker claimed in between no longer matches `due`.
     session.exec(
         update(OutboxMessage)
@@ -608,7 +616,28 @@ def claim(
     )
     session.commit()
     claimed = select(OutboxMessage.id).where(OutboxMessage.claim_token == token)
-    return sorted(session.exec(claimed))
+    return Claim(token, sorted(session.exec(claimed)))  # type: ignore[arg-type]
+
+
+def hold(session: Session, ids: Sequence[int], *, token: str, lease_until: datetime) -> set[int]:
+    """Renew the lease of the messages still claimed under `token`; return their ids.
+
+    Run first in the transaction that records results: the row locks (PostgreSQL) or the write lock
+    (SQLite) it takes keep another worker from re-claiming them until the results are committed.
+    """
+    if not ids:
+        return set()
+    statement = (
+        update(OutboxMessage)
+        .where(
+            col(OutboxMessage.id).in_(ids),
+            OutboxMessage.claim_token == token,
+            OutboxMessage.status == MessageStatus.sending.value,
+        )
+        .values(lease_until=lease_until)
+        .returning(OutboxMessage.id)
+    )
+    return set(session.exec(statement).scalars())  # type: ignore[call-overload]
 
 
 def find_message(session: Session, message_id: int) -> OutboxMessage:

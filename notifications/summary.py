@@ -41,6 +41,8 @@ def delivery_markdown(report: Mapping[str, Any]) -> str:
         "failed",
         "dead",
         "cancelled",
+        "deferred",
+        "lost",
         "targets_sent",
         "targets_failed",
         "targets_unknown",
@@ -50,6 +52,8 @@ def delivery_markdown(report: Mapping[str, Any]) -> str:
         "",
         *_table([k.replace("_", " ") for k in keys], [[report[k] for k in keys]]),
     ]
+    if report["problems"]:
+        lines += ["", "## Configuration problems", ""] + [f"- {_cell(p)}" for p in report["problems"]]
     if report["errors"]:
         lines += ["", "## Errors (masked)", ""] + [f"- {_cell(e)}" for e in report["errors"]]
     return "\n".join(lines) + "\n"

@@ -11,20 +11,9 @@ from prefect.cache_policies import NO_CACHE
 from prefect.concurrency.sync import rate_limit
 
 from models.core.db import ensure_schema, session_scope
-from models.core.settings import get_settings
 from notifications.delivery import deliver_due
 from notifications.reminders import sweep
-
-
-def smtp_password() -> str | None:
-    """Resolve the SMTP password: the Prefect Secret block if one is named, else settings (or none)."""
-    settings = get_settings()
-    if settings.smtp_password_block:
-        from prefect.blocks.system import Secret
-
-        # Resolved here, inside the run, so the secret is never a task or flow parameter.
-        return str(Secret.load(settings.smtp_password_block).get())
-    return settings.smtp_password.get_secret_value() if settings.smtp_password else None
+from tasks.secrets import smtp_password
 
 
 # The sweep is idempotent (outbox keys), so Prefect may retry it; NO_CACHE: every call must run.

@@ -8,7 +8,7 @@ import typer
 from pydantic import SecretStr
 from rich.table import Table
 
-from deployments.cli.common import console, handle_errors, print_json
+from deployments.cli.common import EXIT_REJECTED, console, err_console, handle_errors, print_json
 from models.core.db import current_revision, head_revision, upgrade_schema
 from models.core.secrets import mask
 from models.core.settings import get_settings
@@ -34,18 +34,34 @@ def _hide_password(url: str) -> str:
     return make_url(url).render_as_string(hide_password=True)
 
 
+def configuration_problems() -> list[str]:
+    """Return what is wrong in files the settings point to (the settings' own validation cannot see it)."""
+    settings = get_settings()
+    if settings.apprise_config is None:
+        return []
+    # Apprise is loaded only when there is a config to check: `config show` stays quick otherwise.
+    from notifications.channels import apprise_config_problems
+
+    return apprise_config_problems(settings)
+
+
 @config_app.command("show")
 @handle_errors
 def show(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
-    """Print the effective settings (secrets masked)."""
+    """Print the effective settings (secrets masked) and any problem found; exit 1 if there is one."""
     data = effective_settings()
+    problems = configuration_problems()
     if as_json:
-        print_json(data)
-        return
-    table = Table("setting", "value", title="Tandem settings")
-    for name, value in data.items():
-        table.add_row(f"TANDEM_{name.upper()}", "" if value is None else str(value))
-    console.print(table)
+        print_json({**data, "problems": problems})
+    else:
+        table = Table("setting", "value", title="Tandem settings")
+        for name, value in data.items():
+            table.add_row(f"TANDEM_{name.upper()}", "" if value is None else str(value))
+        console.print(table)
+        for problem in problems:
+            err_console.print(f"problem: {problem}", highlight=False, markup=False, soft_wrap=True)
+    if problems:
+        raise typer.Exit(EXIT_REJECTED)
 
 
 @db_app.command("upgrade")

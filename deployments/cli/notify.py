@@ -15,12 +15,20 @@ from models.core.db import ensure_schema
 from models.core.errors import InputRejected, Problem
 from models.core.settings import get_settings
 from models.tables import DeliveryStatus
-from notifications.delivery import send_test_message
+from notifications.delivery import (
+    DeliveryReport,
+    deliver_batches,
+    deliver_due,
+    delivery_problems,
+    send_test_message,
+)
 from notifications.outbox import deliveries_of, list_messages, message_public, retry_message
 from notifications.reminders import sweep
-from tasks.notify import smtp_password
+from tasks.secrets import smtp_password
 
-outbox_app = typer.Typer(help="See and retry queued, sent, failed and dead messages.", no_args_is_help=True)
+outbox_app = typer.Typer(
+    help="See, deliver and retry queued, sent, failed and dead messages.", no_args_is_help=True
+)
 notify_app = typer.Typer(help="Check that a contact's channels work.", no_args_is_help=True)
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON.")]
@@ -111,6 +119,58 @@ def outbox_retry(message_id: Annotated[int, typer.Argument(help="Outbox message 
         console.print(f"message {message.id} queued again: {message.subject}", highlight=False)
 
 
+@outbox_app.command("deliver")
+@handle_errors
+def outbox_deliver(
+    limit: Annotated[int, typer.Option(min=1, max=100_000, help="Most messages to claim.")] = 5000,
+    batch_size: Annotated[int, typer.Option(min=1, max=5000, help="Messages claimed at a time.")] = 200,
+    workers: Annotated[int, typer.Option(min=1, max=32, help="Sends in flight at once.")] = 4,
+    per_minute: Annotated[
+        int | None, typer.Option(min=0, help="Sends a minute per chat target (default: vendor limits).")
+    ] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Deliver what is due now, once, in this process (no Prefect), and print what happened.
+
+    Safe beside the `deliver-outbox` deployment: claims are compare-and-set with a lease, so no
+    message is sent by both. Exit 1 if the configuration keeps some messages from going out.
+    """
+    ensure_schema()
+    password = smtp_password()
+    report = DeliveryReport(problems=delivery_problems())
+    report.add(
+        deliver_batches(
+            lambda size: deliver_due(
+                limit=size, max_workers=workers, per_minute=per_minute, smtp_password=password
+            ),
+            limit=limit,
+            batch_size=batch_size,
+        )
+    )
+    if as_json:
+        print_json(report.as_dict())
+    else:
+        _print_delivery(report)
+    if report.problems:
+        raise typer.Exit(common.EXIT_REJECTED)
+
+
+def _print_delivery(report: DeliveryReport) -> None:
+    console.print(
+        f"{report.claimed} claimed: {report.sent} sent, {report.failed} failed (retried later), "
+        f"{report.dead} dead, {report.cancelled} cancelled, {report.deferred} deferred to allowed hours, "
+        f"{report.lost} taken over by another worker; targets: {report.targets_sent} sent, "
+        f"{report.targets_failed} failed, {report.targets_unknown} unknown",
+        highlight=False,
+        markup=False,
+        soft_wrap=True,
+    )
+    for error in report.errors:
+        console.print(f"  {error}", highlight=False, markup=False, soft_wrap=True)
+    for problem in report.problems:
+        common.err_console.print(f"problem: {problem}", highlight=False, markup=False, soft_wrap=True)
+
+
 @notify_app.command("test")
 @handle_errors
 def notify_test(
@@ -128,6 +188,8 @@ def notify_test(
         print_json({"message_id": message_id, "deliveries": results})
     else:
         for r in results:
-            console.print(f"{r['target']}: {r['status']} ({r['result']})", highlight=False, markup=False)
+            console.print(
+                f"{r['target']}: {r['status']} ({r['result']})", highlight=False, markup=False, soft_wrap=True
+            )
     if not results or any(d.status != DeliveryStatus.sent.value for d in deliveries):
         raise typer.Exit(common.EXIT_REJECTED)

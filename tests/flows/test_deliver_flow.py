@@ -42,6 +42,7 @@ def test_deliver_outbox_sends_everything_once_with_the_password_from_a_secret_bl
     smtp_settings(
         TANDEM_SMTP_USER="tandem",
         TANDEM_SMTP_PASSWORD_BLOCK="tandem-smtp-test",
+        TANDEM_APPRISE_CONFIG="/nonexistent/teams.yml",  # reported at start-up, the rest still goes out
         TANDEM_QUIET_HOURS_START="0",
         TANDEM_QUIET_HOURS_END="0",
         TANDEM_BUSINESS_DAYS="1,2,3,4,5,6,7",
@@ -75,5 +76,9 @@ def test_deliver_outbox_sends_everything_once_with_the_password_from_a_secret_bl
     assert statuses <= {"sent", "failed"}
     texts = artifacts("deliver-outbox")
     assert texts and "Outbox delivery" in texts[-1]
+    assert result["problems"] == [
+        "TANDEM_APPRISE_CONFIG /nonexistent/teams.yml: no such file; teams get no messages until it is fixed"
+    ]
+    assert "## Configuration problems" in texts[-1] and "/nonexistent/teams.yml: no such file" in texts[-1]
     for secret in (SMTP_PASSWORD, TOKEN):
         assert all(secret not in text for text in texts) and secret not in caplog.text

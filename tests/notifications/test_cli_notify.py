@@ -1,16 +1,26 @@
-"""`tandem remind`, `tandem outbox list/retry` and `tandem notify test`, driven as a user would."""
+"""`tandem remind`, `tandem outbox list/retry/deliver` and `tandem notify test`, driven as a user would."""
 
 from __future__ import annotations
 
+import ast
 import json
+import os
+import subprocess
+import sys
+import time
 from collections.abc import Callable
 from datetime import date, timedelta
+from pathlib import Path
 
 from sqlmodel import Session, select
 from typer.testing import CliRunner
 
 from deployments.cli import app
+from deployments.cli import notify as cli_notify
+from models.core.base import utcnow
 from models.tables import MessageStatus, OutboxMessage
+from notifications.delivery import deliver_due
+from notifications.outbox import queue_message
 from tests.support import factories as f
 from tests.support.servers import HttpReceiver, SmtpServer
 
@@ -81,3 +91,66 @@ def test_notify_test_sends_to_every_channel_now(
     code, out = tandem("notify", "test", manager.email)  # type: ignore[union-attr]
     assert code == 1 and "failed" in out
     assert tandem("notify", "test", "nobody@example.org")[0] == 1
+
+
+def write_team_config(path: Path, text: str) -> None:
+    path.write_text(text, encoding="utf-8")
+    stamp = time.time() + 1  # a new version of the file, even within the same clock tick
+    os.utime(path, (stamp, stamp))
+
+
+def test_outbox_deliver_sends_what_is_due_once_and_reports_a_broken_team_config(
+    session: Session,
+    smtp_server: SmtpServer,
+    smtp_settings: Callable[..., None],
+    http_receiver: HttpReceiver,
+    tmp_path: Path,
+) -> None:
+    config = tmp_path / "teams.yml"
+    hook = f"json://127.0.0.1:{http_receiver.port}/team/TEAMtoken9931"
+    write_team_config(config, f"urls:\n  - {hook}:\n      tag: finance\n")
+    smtp_settings(
+        TANDEM_APPRISE_CONFIG=str(config),
+        TANDEM_QUIET_HOURS_START="0",
+        TANDEM_QUIET_HOURS_END="0",
+        TANDEM_BUSINESS_DAYS="1,2,3,4,5,6,7",
+    )
+    rel = f.relationship(session)
+    context = {"partner_name": "P", "relationship_id": rel.id, "recipient_name": "x"}
+    context |= {"manager_name": "Ann", "manager_email": "ann@example.org"}
+    for contact_id in (rel.manager_id, rel.sponsor_id):
+        queue_message(session, kind="welcome", context=context, recipient=session.get(f.Contact, contact_id))
+    session.commit()
+    code, out = tandem("outbox", "deliver", "--json")
+    report = json.loads(out)
+    assert code == 0 and (report["claimed"], report["sent"], report["problems"]) == (2, 2, []), out
+    code, out = tandem("outbox", "deliver")
+    assert code == 0 and out.startswith("0 claimed") and len(smtp_server.messages) == 2
+
+    team = queue_message(session, kind="welcome", context=context, team="finance")
+    assert team is not None
+    session.commit()
+    write_team_config(config, f"urls:\n  - {hook}:\n    tag: [finance\n")  # broken YAML
+    code, out = tandem("outbox", "deliver")
+    assert code == 1 and "not valid YAML" in out and "TEAMtoken9931" not in out, out
+    session.refresh(team)
+    assert team.status == "failed" and "not valid YAML" in (team.last_error or "")
+    write_team_config(config, f"urls:\n  - {hook}:\n      tag: finance\n")
+    assert deliver_due(now=utcnow() + timedelta(minutes=5)).sent == 1
+    assert len(http_receiver.received) == 1
+
+
+def test_outbox_deliver_and_its_modules_import_no_prefect() -> None:
+    probe = (
+        "import sys, notifications.delivery, tasks.secrets;"
+        "from tasks.secrets import smtp_password; smtp_password();"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] == 'prefect'))"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TANDEM_")}
+    found = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=env, check=True)
+    assert found.stdout.strip() == "[]", found.stdout
+    tree = ast.parse(Path(cli_notify.__file__).read_text(encoding="utf-8"))
+    imported = [node.module or "" for node in tree.body if isinstance(node, ast.ImportFrom)] + [
+        alias.name for node in tree.body if isinstance(node, ast.Import) for alias in node.names
+    ]
+    assert not [m for m in imported if m.split(".")[0] in ("prefect", "flows") or m == "tasks.notify"]

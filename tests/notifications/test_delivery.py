@@ -50,16 +50,6 @@ def chat_endpoints(http_receiver: HttpReceiver, monkeypatch: pytest.MonkeyPatch)
     return http_receiver
 
 
-def welcome(name: str = "Yunzhan 云栈") -> dict[str, object]:
-    return {
-        "partner_name": name,
-        "relationship_id": 1,
-        "recipient_name": "王伟",
-        "manager_name": "Ann Lee",
-        "manager_email": "ann@example.org",
-    }
-
-
 def deliver_until_settled(rounds: int = 10, **options: object) -> list[delivery.DeliveryReport]:
     """Deliver repeatedly, each round far enough ahead that every backoff has passed."""
     reports = []
@@ -103,14 +93,16 @@ def test_email_in_both_languages_with_a_calendar_invitation(
         organizer="ann@example.org",
         attendees=[partner.email],  # type: ignore[union-attr]
     )
-    queue_message(session, kind="welcome", context=welcome("<script>x</script> 云栈"), recipient=manager)
+    queue_message(
+        session, kind="welcome", context=f.welcome_context("<script>x</script> 云栈"), recipient=manager
+    )
     queue_message(
         session,
         kind="review_invitation",
         recipient=partner,
         relationship_id=rel.id,
         period="2026Q1",
-        context={**welcome("云栈"), "period": "2026Q1", "meeting_start": start, "pack_url": None},
+        context={**f.welcome_context("云栈"), "period": "2026Q1", "meeting_start": start, "pack_url": None},
         attachments=[invite],
     )
     session.commit()
@@ -141,7 +133,10 @@ def test_generic_webhook_receives_the_plain_text(session: Session, http_receiver
     url = f"json://127.0.0.1:{http_receiver.port}/hook/{WEBHOOK_TOKEN}"
     rel = f.relationship(session, partner_channels=[url])
     queue_message(
-        session, kind="welcome", context=welcome(), recipient=session.get(Contact, rel.partner_contact_id)
+        session,
+        kind="welcome",
+        context=f.welcome_context(),
+        recipient=session.get(Contact, rel.partner_contact_id),
     )
     session.commit()
     assert deliver_due().sent == 1
@@ -174,7 +169,7 @@ def test_chat_bots_send_real_requests_and_provider_error_codes_are_failures(
 ) -> None:
     rel = f.relationship(session, partner_channels=[url])
     partner = session.get(Contact, rel.partner_contact_id)
-    queue_message(session, kind="welcome", context=welcome(), recipient=partner)
+    queue_message(session, kind="welcome", context=f.welcome_context(), recipient=partner)
     session.commit()
     assert deliver_due().sent == 1
     [request] = chat_endpoints.received
@@ -185,7 +180,7 @@ def test_chat_bots_send_real_requests_and_provider_error_codes_are_failures(
     assert request.headers["Content-Type"].startswith("application/json")
     # HTTP 200 with an error code in the body is a failure, not a success.
     chat_endpoints.reply = {"errcode": 93000, "errmsg": "invalid webhook url", "code": 19001, "msg": "bad"}
-    queue_message(session, kind="welcome", context=welcome(), recipient=partner, dedupe="again")
+    queue_message(session, kind="welcome", context=f.welcome_context(), recipient=partner, dedupe="again")
     session.commit()
     report = deliver_due(now=utcnow() + timedelta(days=3))  # a partner's second message waits a day
     assert report.failed == 1 and report.targets_failed == 1
@@ -207,7 +202,7 @@ def test_faults_are_retried_and_every_message_arrives_exactly_once(
             queue_message(
                 session,
                 kind="welcome",
-                context=welcome(f"Partner-{n:02d}"),
+                context=f.welcome_context(f"Partner-{n:02d}"),
                 recipient=session.get(Contact, contact_id),
                 dedupe=str(n),
             )
@@ -227,7 +222,9 @@ def test_smtp_down_for_the_first_attempts_then_delivered_once(
 ) -> None:
     smtp_server.stop()
     rel = f.relationship(session)
-    queue_message(session, kind="welcome", context=welcome(), recipient=session.get(Contact, rel.manager_id))
+    queue_message(
+        session, kind="welcome", context=f.welcome_context(), recipient=session.get(Contact, rel.manager_id)
+    )
     session.commit()
     first = deliver_due()
     second = deliver_due(now=utcnow() + timedelta(minutes=2))
@@ -250,7 +247,7 @@ def test_after_the_last_attempt_a_message_is_dead_and_the_manager_is_told(
     queue_message(
         session,
         kind="welcome",
-        context=welcome(),
+        context=f.welcome_context(),
         recipient=session.get(Contact, rel.partner_contact_id),
         relationship_id=rel.id,
     )
@@ -272,7 +269,10 @@ def test_a_timeout_is_unknown_and_retried(
     hook = f"json://127.0.0.1:{http_receiver.port}/hook/{WEBHOOK_TOKEN}"
     rel = f.relationship(session, partner_channels=[hook])
     queue_message(
-        session, kind="welcome", context=welcome(), recipient=session.get(Contact, rel.partner_contact_id)
+        session,
+        kind="welcome",
+        context=f.welcome_context(),
+        recipient=session.get(Contact, rel.partner_contact_id),
     )
     session.commit()
     report = deliver_due()
@@ -300,7 +300,7 @@ def test_a_crash_between_send_and_record_resends_only_the_unrecorded_target(
     queue_message(
         session,
         kind="welcome",
-        context=welcome(),
+        context=f.welcome_context(),
         recipient=session.get(Contact, rel.partner_contact_id),
         attachments=[invite],
     )
@@ -347,9 +347,14 @@ def test_no_secret_reaches_logs_tables_or_errors(
     ]
     rel = f.relationship(session, partner_channels=hooks)
     queue_message(
-        session, kind="welcome", context=welcome(), recipient=session.get(Contact, rel.partner_contact_id)
+        session,
+        kind="welcome",
+        context=f.welcome_context(),
+        recipient=session.get(Contact, rel.partner_contact_id),
     )
-    queue_message(session, kind="welcome", context=welcome(), recipient=session.get(Contact, rel.manager_id))
+    queue_message(
+        session, kind="welcome", context=f.welcome_context(), recipient=session.get(Contact, rel.manager_id)
+    )
     session.commit()
     reports = deliver_until_settled(rounds=3, max_attempts=2)  # SMTP refuses login: no AUTH offered
     assert any(r.errors for r in reports)

@@ -135,6 +135,17 @@ def item(
     return row
 
 
+def welcome_context(name: str = "Yunzhan 云栈") -> dict[str, object]:
+    """Return the context of a `welcome` message (a partner name, its manager)."""
+    return {
+        "partner_name": name,
+        "relationship_id": 1,
+        "recipient_name": "王伟",
+        "manager_name": "Ann Lee",
+        "manager_email": "ann@example.org",
+    }
+
+
 def get_settings_clear() -> None:
     """Re-read settings after a test changed the environment."""
     from models.core.settings import get_settings

@@ -1,12 +1,13 @@
 """Real local servers for notification tests: an SMTP server (aiosmtpd) and a threaded HTTP receiver.
 
 Both listen on 127.0.0.1 on a free port. The HTTP receiver can fail a share of requests (deterministic,
-seeded), answer with a provider error body, or stall; the SMTP server can refuse the first N messages
-or be stopped and started again on the same port.
+seeded), answer with a provider error body, or stall; the SMTP server can refuse the first N messages,
+be slow to answer, or be stopped and started again on the same port.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import random
 import socket
@@ -53,8 +54,12 @@ class HttpReceiver:
     seed: int = 7
     reply: dict[str, Any] = field(default_factory=dict)
     delay_seconds: float = 0.0
+    # Called with the request's number (1, 2, ...) as each request arrives, before the delay: a test's
+    # hook into "a send is in flight now".
+    on_request: Callable[[int], None] | None = None
     received: list[Received] = field(default_factory=list)
     refused: int = 0
+    requests: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def start(self) -> HttpReceiver:
@@ -88,6 +93,11 @@ class HttpReceiver:
 
     def handle(self, handler: BaseHTTPRequestHandler, body: bytes) -> None:
         """Answer one POST: maybe stall, maybe fail, else record it and reply."""
+        with self._lock:
+            self.requests += 1
+            number = self.requests
+        if self.on_request is not None:
+            self.on_request(number)
         if self.delay_seconds:
             time.sleep(self.delay_seconds)
         with self._lock:
@@ -120,6 +130,8 @@ class _Handler:
         self.server = server
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802 - aiosmtpd's name
+        if self.server.delay_seconds:
+            await asyncio.sleep(self.server.delay_seconds)
         return self.server.accept(envelope.rcpt_tos, envelope.content)
 
 
@@ -129,6 +141,7 @@ class SmtpServer:
 
     port: int = field(default_factory=free_port)
     refuse_first: int = 0
+    delay_seconds: float = 0.0  # before answering DATA: a slow server, so the sender times out
     password: str | None = None
     logins: list[str] = field(default_factory=list)
     messages: list[EmailMessage] = field(default_factory=list)
@@ -162,7 +175,8 @@ class SmtpServer:
         ok = isinstance(data, LoginPassword) and data.password.decode() == self.password
         if ok:
             self.logins.append(data.login.decode())
-        return AuthResult(success=ok)
+        # handled=False: aiosmtpd answers a refused login with 535 (handled=True would leave it unanswered).
+        return AuthResult(success=ok, handled=ok)
 
     def stop(self) -> None:
         """Stop listening (a send now fails with connection refused)."""
