@@ -7,13 +7,20 @@ commits nothing itself; `now` is the instant messages are planned at (default: n
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
 from sqlmodel import Session, col, select
 
-from models.checklists.generation import cancel_partner_items, generate_checklist, open_required, tier_of
+from models.checklists.generation import (
+    cancel_partner_items,
+    generate_checklist,
+    item_public,
+    open_required,
+    tier_of,
+)
 from models.checklists.library import load_library
 from models.core.base import utcnow
 from models.core.errors import NotFound, TransitionRefused
@@ -96,17 +103,10 @@ def partner_asks(session: Session, rel: Relationship, stage: str, lang: str) -> 
     )
     asks = []
     for item in session.exec(query):
-        spec = library.by_id.get(item.item_key)
         if item.owner_side == "joint" and not item.effort_minutes:
             continue  # part of a meeting counted elsewhere: nothing for the partner to do on its own
-        asks.append(
-            {
-                "ask": spec.partner_ask(lang) if spec else item.title.get(lang, item.item_key),
-                "send": spec.send.get(lang, "") if spec and spec.send else "",
-                "due_on": item.due_on.isoformat(),
-                "minutes": item.effort_minutes,
-            }
-        )
+        shown = item_public(item, library, lang)
+        asks.append({key: shown[key] for key in ("ask", "send", "due_on", "effort_minutes")})
     return asks
 
 
@@ -118,7 +118,7 @@ def _tell(
     kind: str,
     dedupe: str,
     now: datetime | None,
-    words: Any = None,
+    words: Callable[[str], dict[str, Any]] | None = None,
     **extra: Any,
 ) -> bool:
     """Queue one lifecycle message to one person in its language; `words(lang)` adds text in it."""

@@ -42,7 +42,7 @@ def full_context(side: str = "ours") -> dict[str, Any]:
         "organization_name": HOSTILE,
         "year_minutes": 120,
         "messages_per_month": 4,
-        "asks": [{"ask": HOSTILE, "send": "a reply", "due_on": "2026-03-10", "minutes": 5}],
+        "asks": [{"ask": HOSTILE, "send": "a reply", "due_on": "2026-03-10", "effort_minutes": 5}],
         "portal_url": "https://portal.example.org/r/7",
         "period": "2026Q1",
         "meeting_start": datetime(2026, 3, 5, 2, 0, tzinfo=UTC),
