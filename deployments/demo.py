@@ -146,23 +146,77 @@ def _govern(relationship_id: int) -> None:
     )
 
 
+# The payment clock of each governed relationship: (key, terms) and what its partner did in the portal.
+JINGGONG, YUNZHAN, HUAXIN = "cn-91320500ma1jg0001a", "cn-91330100ma2yz0002b", "cn-91440300ma5hx0003c"
+TERMS = {
+    YUNZHAN: {"basis": "acceptance", "acceptance_days": 15},  # payment after acceptance, 15 days agreed
+    HUAXIN: {"basis": "settlement"},  # monthly statements (对账单): the clock runs from confirmation
+}
+
+
+def _payments() -> None:
+    """Set the contracts' payment terms, import invoices, and let partners confirm a statement and ask."""
+    from sqlmodel import select
+
+    from models.core.db import session_scope
+    from models.lifecycle.relationships import find_relationship
+    from models.payments.contract import DeclarationCreate, TermsUpdate, declare_size, set_terms
+    from models.payments.ledger import import_payments
+    from models.payments.requests import request_about
+    from models.payments.statements import answer_statement, issue_statement, lines_of, period_bounds
+    from models.tables import Contact, Payment
+
+    with session_scope() as session:
+        for key, terms in TERMS.items():
+            set_terms(session, find_relationship(session, key), TermsUpdate(**terms), actor="demo")
+        jinggong = find_relationship(session, JINGGONG)
+        declared = DeclarationCreate(
+            size_class="micro", declared_by="wang.jianguo@jinggong.example.cn", declared_on=GOVERNED_ON
+        )
+        declare_size(session, jinggong, declared, source="record", recorded_by="demo")
+        plan = import_payments(session, SAMPLES / "payments.csv", actor="demo")
+        huaxin = find_relationship(session, HUAXIN)
+        start, end = period_bounds("2026-10")
+        statement = issue_statement(session, huaxin, start=start, end=end, actor=MANAGER)
+        contact = session.get(Contact, huaxin.partner_contact_id)
+        (a_line, _), (b_line, _) = lines_of(session, statement.id)  # type: ignore[arg-type]
+        answers = [
+            {"line_id": a_line.id, "answer": "confirm", "e_invoice_no": "25442000000001010001"},
+            {
+                "line_id": b_line.id,
+                "answer": "dispute",
+                "claimed": "35000.00",
+                "reason": "2 箱短少（签收单已附）",
+            },
+        ]
+        answer_statement(session, statement, answers, by=contact.email)  # type: ignore[union-attr]
+        overdue = session.exec(
+            select(Payment).where(Payment.relationship_id == huaxin.id, Payment.invoice_id == "HX-2026-08")
+        ).one()
+        request_about(session, huaxin, overdue.id, kind="confirmation", by=contact.email)  # type: ignore[union-attr,arg-type]
+    console.print(
+        f"[bold]5.[/bold] payment terms set (acceptance for Yunzhan, monthly statements for Huaxin), "
+        f"Jinggong's size declaration recorded, {len(plan.new)} invoices imported; Huaxin confirmed one line "
+        "of its October statement and disputed the other, and asked us to confirm a receivable (确权)",
+        highlight=False,
+    )
+
+
 def _review() -> None:
-    """Load payments and both sides' scores, run the quarterly review, write the portfolio report."""
+    """Load both sides' scores, run the quarterly review, write the portfolio and disclosure reports."""
     from flows.portfolio_report import portfolio_report
     from flows.quarterly_review import quarterly_review
     from models.core.db import session_scope
     from models.lifecycle.relationships import find_relationship
-    from models.payments.ledger import import_payments
     from models.reviews.scorecards import import_scores
 
+    _payments()
     with session_scope() as session:
-        plan = import_payments(session, SAMPLES / "payments.csv", actor="demo")
-        rel = find_relationship(session, "cn-91320500ma1jg0001a")
+        rel = find_relationship(session, JINGGONG)
         for side in ("ours", "partner"):
             import_scores(
                 session, rel, SAMPLES / f"scores_{side}.yaml", period=PERIOD, side=side, actor="demo"
             )
-    console.print(f"[bold]5.[/bold] imported {len(plan.new)} invoices and both sides' {PERIOD} scores")
     result = quarterly_review(period=PERIOD)
     console.print(
         f"   quarterly-review {PERIOD}: {result['reviewed']} of {result['due']} due reviewed, "
@@ -174,6 +228,28 @@ def _review() -> None:
     out = Path(os.environ["TANDEM_HOME"]) / "portfolio.html"
     report = portfolio_report(out=str(out))
     console.print(f"[bold]6.[/bold] portfolio report of {report['count']} relationships written to {out}")
+    _disclosure()
+
+
+def _disclosure() -> None:
+    """Write the year's disclosure of overdue payments to SMEs (Art. 18), in Chinese, as HTML and CSV."""
+    from models.core.db import session_scope
+    from models.payments.disclosure import sme_payments
+    from notifications.disclosure import disclosure_csv, disclosure_html
+
+    with session_scope() as session:
+        data = sme_payments(session, year=GOVERNED_ON.year)
+    home = Path(os.environ["TANDEM_HOME"])
+    (home / "sme-payments.html").write_text(disclosure_html(data, language="zh-CN"), encoding="utf-8")
+    (home / "sme-payments.csv").write_text(disclosure_csv(data, language="zh-CN"), encoding="utf-8")
+    cn = data["sections"][0]
+    overdue = ", ".join(f"{a['amount']} {a['currency']}" for a in cn["overdue"]) or "0"
+    console.print(
+        f"[bold]7.[/bold] SME payment disclosure {data['year']} (as of {data['as_of']}): "
+        f"{cn['contracts_overdue']} contract(s), {cn['invoices_overdue']} invoice(s), {overdue} overdue and "
+        f"unpaid, longest {cn['longest_days_late']} days; written to {home}/sme-payments.html and .csv",
+        highlight=False,
+    )
 
 
 def _exit(relationship_id: int) -> None:

@@ -1,16 +1,26 @@
 """Documents (checklists, evidence maps, charters): Markdown from a Jinja template per language,
-and HTML made from that same Markdown so the two never drift apart."""
+and HTML made from that same Markdown so the two never drift apart.
+
+User text is Markdown-escaped as the template prints it (see `render.markdown_text`), the Markdown is
+turned into HTML with raw HTML off, and the result is cleaned to a small allowed subset (no images,
+links only to http(s)); the page carries a Content-Security-Policy so a file opened from disk runs no
+script and loads nothing remote.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from functools import lru_cache
 from typing import Any, Literal
 
-import markdown
+import nh3
+from markdown_it import MarkdownIt
 from markupsafe import Markup
 
 from models.core.glossary import tier_label
-from notifications.render import render
+from notifications.render import DOCUMENT_CSP, render
+
+__all__ = ["DOCUMENT_CSP", "Format", "markdown_to_html", "render_document"]
 
 Format = Literal["md", "html"]
 STAGE_LABELS = {"onboarding": "准入", "governance": "治理设置", "review": "评审", "exit": "退出"}
@@ -23,6 +33,38 @@ STATUS_LABELS = {
 }
 SIDE_LABELS = {"ours": "我方", "partner": "伙伴方", "joint": "双方"}
 PRIORITY_LABELS = {"must": "必做", "should": "应做", "could": "可选"}
+ALLOWED_TAGS = frozenset(
+    {"h1", "h2", "h3", "h4", "p", "br", "hr", "strong", "em", "code", "pre", "blockquote", "a"}
+    | {"ul", "ol", "li", "table", "thead", "tbody", "tr", "th", "td"}
+)
+
+
+@lru_cache(maxsize=1)
+def _markdown() -> MarkdownIt:
+    # CommonMark with tables; raw HTML off, and no images even from our own templates.
+    return MarkdownIt("commonmark", {"html": False}).enable("table").disable("image")
+
+
+def markdown_to_html(text: str) -> tuple[str, str]:
+    """Turn a document's Markdown into clean HTML; return it with the plain text of its first heading."""
+    tokens = _markdown().parse(text)
+    title = next(
+        (
+            "".join(c.content for c in (tokens[i + 1].children or []) if c.type in ("text", "code_inline"))
+            for i, t in enumerate(tokens)
+            if t.type == "heading_open"
+        ),
+        "",
+    )
+    html = _markdown().renderer.render(tokens, _markdown().options, {})
+    clean = nh3.clean(
+        html,
+        tags=set(ALLOWED_TAGS),
+        attributes={"a": {"href"}},
+        url_schemes={"http", "https"},
+        link_rel="noopener noreferrer",
+    )
+    return clean, title
 
 
 def _labels() -> dict[str, Any]:
@@ -39,7 +81,6 @@ def render_document(kind: str, lang: str, fmt: Format, context: Mapping[str, Any
     text = render(f"documents/{kind}.{lang}.md.j2", full)
     if fmt == "md":
         return text
-    # The Markdown was autoescaped while rendering, so what markdown emits holds no raw partner HTML.
-    body = Markup(markdown.markdown(text, extensions=["tables"]))  # noqa: S704
-    title = text.splitlines()[0].lstrip("# ") if text else kind
-    return render("documents/page.html.j2", {"lang": lang, "title": title, "body": body})
+    body, title = markdown_to_html(text)
+    # The body is cleaned HTML; the title is plain text, escaped once by the page template.
+    return render("documents/page.html.j2", {"lang": lang, "title": title or kind, "body": Markup(body)})  # noqa: S704

@@ -38,8 +38,8 @@ from models.lifecycle.machine import (
     start_exit,
     transition,
 )
+from models.payments.contract import contract_for
 from models.portal.links import portal_url_for
-from models.reviews.kpis import jurisdiction_for
 from models.tables import ChecklistItem, Contact, Document, ExitPlan, ItemStatus, Partner, Relationship
 from models.tables.core import Side, Stage
 from notifications.documents import render_document
@@ -263,15 +263,17 @@ def wind_down(
     return {"items_cancelled": items, "reminders_cancelled": reminders, "messages_cancelled": messages}
 
 
-def legal_basis(partner: Partner, rel: Relationship, plan: ExitPlan, lang: str) -> str:
+def legal_basis(session: Session, rel: Relationship, plan: ExitPlan, lang: str) -> str:
     """Return the legal basis of the final payment date, in the reader's language."""
-    law = jurisdiction_for(partner.country, rel.size_class)
-    days = plan.legal_limit_days
-    if law is None:
-        agreed = plan.final_payment_days
-        return f"约定付款期限 {agreed} 天" if lang == "zh-CN" else f"the agreed payment term of {agreed} days"
-    name = law.name.get(lang) or law.name["en"]
-    return f"{name}：付款期限不超过 {days} 天" if lang == "zh-CN" else f"{name}: payment within {days} days"
+    contract = contract_for(session, rel)
+    days = plan.final_payment_days
+    if contract.law is None:
+        return f"约定付款期限 {days} 天" if lang == "zh-CN" else f"the agreed payment term of {days} days"
+    name = contract.law.name.get(lang) or contract.law.name["en"]
+    article = f" {contract.check.article}" if contract.check.article else ""
+    if lang == "zh-CN":
+        return f"{name}{article}：付款期限 {days} 天"
+    return f"{name}{article}: payment within {days} days"
 
 
 def begin_exit(
@@ -289,7 +291,6 @@ def begin_exit(
     plan, change = start_exit(session, rel, reason=reason, trigger=trigger, by=by, as_of=as_of)
     cancelled = wind_down(session, rel, reason=f"exit: {reason}", actor=by, keep_stage="exit")
     result = generate_checklist(session, relationship_id, "exit", actor=by, start_on=plan.exit_started_on)
-    partner = session.get(Partner, rel.partner_id)
     facts = {
         "notice_days": plan.notice_days,
         "notice_ends_on": plan.notice_ends_on.isoformat() if plan.notice_ends_on else "",
@@ -300,7 +301,7 @@ def begin_exit(
     }
 
     def words(lang: str) -> dict[str, Any]:
-        basis = legal_basis(partner, rel, plan, lang)  # type: ignore[arg-type]
+        basis = legal_basis(session, rel, plan, lang)
         return {"legal_basis": basis, "asks": partner_asks(session, rel, "exit", lang)}
 
     for person in people_of(session, rel).values():

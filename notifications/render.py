@@ -1,7 +1,8 @@
-"""Message rendering: one Jinja environment (autoescaped HTML and Markdown, strict variables)."""
+"""Message rendering: one Jinja environment (HTML autoescaped, Markdown escaped as Markdown, strict)."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, tzinfo
@@ -27,7 +28,16 @@ MESSAGE_KINDS = (
 # Tandem's own operational messages: not part of the business vocabulary others queue.
 SYSTEM_KINDS = ("delivery_failed", "channel_test")
 ALL_KINDS = MESSAGE_KINDS + SYSTEM_KINDS
-_ESCAPED_SUFFIXES = (".html", ".htm", ".md", ".xml")
+_ESCAPED_SUFFIXES = (".html", ".htm", ".xml")
+# Generated HTML documents (packs, charters, checklists) may be opened from disk: no script, nothing
+# remote, only their own inline style and data: images.
+DOCUMENT_CSP = (
+    "default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; form-action 'none'"
+)
+_MD_BREAKS = re.compile(r"\s*[\r\n\x0b\x0c\x1c-\x1e\x85\u2028\u2029]+\s*")
+_MD_INLINE = re.compile(r"([\\`*_\[\]<>&|~])")
+# Markdown that acts only at the start of a line: headings, lists, quotes, rules and setext underlines.
+_MD_LINE_START = re.compile(r"^(?:#{1,6}(?=\s|$)|[-+=](?=[-+=\s]|$)|\d{1,9}[.)](?=\s|$))")
 
 
 @dataclass(frozen=True)
@@ -42,6 +52,25 @@ class RenderedMessage:
 def _autoescape(name: str | None) -> bool:
     # Names end in `.j2`; the extension before it says what the output is.
     return bool(name) and str(name).removesuffix(".j2").endswith(_ESCAPED_SUFFIXES)
+
+
+def markdown_text(value: object) -> str:
+    """Escape a value so Markdown shows it as the text it is, on one line (no link, image or heading)."""
+    text = _MD_BREAKS.sub(" ", str(value)).replace("\t", " ").strip()
+    text = _MD_INLINE.sub(r"\\\1", text)
+    match = _MD_LINE_START.match(text)
+    if match:  # the value may start a line (a list item's text): keep it from opening a block
+        text = f"{match.group()[:-1]}\\{text[match.end() - 1 :]}"
+    return text
+
+
+@jinja2.pass_context
+def _finalize(context: jinja2.runtime.Context, value: object) -> object:
+    # Markdown templates are not HTML-escaped: every value they print is Markdown-escaped instead, so
+    # user text (a partner's note, a name) is text in the .md file and in the HTML made from it.
+    if (context.name or "").endswith(".md.j2"):
+        return markdown_text(value)
+    return value
 
 
 def _when(value: datetime | date | str | None) -> str:
@@ -101,7 +130,9 @@ def environment() -> jinja2.Environment:
         trim_blocks=True,
         lstrip_blocks=True,
         keep_trailing_newline=False,
+        finalize=_finalize,
     )
+    env.globals["document_csp"] = DOCUMENT_CSP
     env.filters["when"] = _when
     env.filters["ics_text"] = _ics_text
     env.filters["ics_time"] = _ics_time

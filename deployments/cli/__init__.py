@@ -17,6 +17,7 @@ from deployments.cli import payment as payment_cli
 from deployments.cli import relationship as relationship_cli
 from deployments.cli import report as report_cli
 from deployments.cli import review as review_cli
+from deployments.cli import statement as statement_cli
 from deployments.cli import web as web_cli
 
 app = typer.Typer(
@@ -39,6 +40,7 @@ app.add_typer(notify_cli.outbox_app, name="outbox")
 app.add_typer(notify_cli.notify_app, name="notify")
 app.add_typer(review_cli.app, name="review")
 app.add_typer(payment_cli.app, name="payment")
+app.add_typer(statement_cli.app, name="statement")
 app.add_typer(report_cli.app, name="report")
 app.command("web")(web_cli.web)
 app.add_typer(web_cli.portal_app, name="portal")

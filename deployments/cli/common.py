@@ -13,6 +13,8 @@ from typing import Any, ParamSpec, TypeVar
 import typer
 from pydantic import BaseModel, ValidationError
 from rich.console import Console
+from rich.table import Table
+from rich.text import Text
 from sqlmodel import Session
 
 from models.core.db import ensure_schema, session_scope
@@ -69,9 +71,24 @@ def db() -> Iterator[Session]:
         yield session
 
 
+def plain_row(table: Table, *cells: object) -> None:
+    """Add a table row whose cells are plain text: user data is never read as Rich markup."""
+    table.add_row(*(Text("" if c is None else str(c)) for c in cells))
+
+
 def print_json(data: Any) -> None:
     """Print data as JSON (UTF-8, not escaped) on stdout."""
     sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2, default=str) + "\n")
+
+
+@contextmanager
+def fields_as_flags(flags: dict[str, str]) -> Iterator[None]:
+    """Re-raise a domain refusal naming fields with the command line's flags for them."""
+    try:
+        yield
+    except InputRejected as exc:
+        problems = [Problem(flags.get(p.where, p.where), p.message) for p in exc.problems]
+        raise InputRejected(problems, summary=exc.summary) from exc
 
 
 def validated(model: type[M], data: dict[str, Any], *, summary: str, flags: dict[str, str]) -> M:

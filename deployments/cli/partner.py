@@ -265,3 +265,22 @@ def contact_list(as_json: JsonFlag = False) -> None:
             " ".join(r["channels"]),
         )
     console.print(table)
+
+
+@contact_app.command("remove")
+@handle_errors
+def contact_remove(
+    email: Annotated[str, typer.Argument(help="The person's email.")],
+    reason: Annotated[str, typer.Option(help="Why, e.g. 'left the company' (required).")],
+) -> None:
+    """Record that a person has left: their portal links stop and their optional roles are cleared."""
+    from models.lifecycle.leavers import remove_contact
+
+    with db() as session:
+        removal = remove_contact(session, email, reason=reason, actor=actor())
+    console.print(
+        f"contact {removal.contact.email} removed: {removal.links_revoked} portal link(s) revoked, "
+        f"{len(removal.cleared)} role(s) cleared, {removal.items_released} open item(s) back to their role",
+        markup=False,
+        highlight=False,
+    )

@@ -23,6 +23,7 @@ from deployments.cli.options import (
 )
 from models.checklists.generation import evidence_map, tier_of
 from models.core.audit import events_for
+from models.core.calendar import today_local
 from models.core.errors import InputRejected, Problem
 from models.lifecycle.machine import change_contact
 from models.lifecycle.relationships import (
@@ -32,6 +33,7 @@ from models.lifecycle.relationships import (
     relationship_public,
 )
 from models.partners.registry import find_contact
+from models.payments.contract import DeclarationCreate, declaration_public, declare_size
 from models.tables import Partner, Relationship
 from models.tables.core import Criticality
 from notifications.documents import render_document
@@ -163,6 +165,16 @@ def show(
     console.print(
         f"size class {data['size_class']} frozen {data['size_frozen_at'][:10]} ({data['size_scheme']})"
     )
+    declared = data["sme_declaration"]
+    if declared:
+        console.print(
+            f"declared by the partner: {declared['size_class']} on {declared['declared_on']} by "
+            f"{declared['declared_by']}"
+            + ("" if declared["agrees_with_frozen_class"] else " (differs from the frozen class)")
+            + ("" if declared["at_signing"] else " (after signing)"),
+            highlight=False,
+            markup=False,
+        )
     for role in ("manager", "deputy", "sponsor", "partner_contact", "backup_contact"):
         person = data[role]
         console.print(f"  {role}: {person['email'] if person else '-'}")
@@ -174,6 +186,47 @@ def show(
         console.print(f"[yellow]key-person warning:[/yellow] {flag}")
     if data["next_review_on"]:
         console.print(f"next review {data['next_review_on']}")
+
+
+@app.command("declare")
+@handle_errors
+def declare(
+    ref: Annotated[str, typer.Argument(help="Relationship id or key.")],
+    size_class: Annotated[
+        str,
+        typer.Option("--size-class", help="The class the partner declared: micro, small, medium or large."),
+    ],
+    by: Annotated[str, typer.Option("--by", help="The partner contact who declared (email).")],
+    on: Annotated[str | None, typer.Option("--on", help="When, YYYY-MM-DD (default: today).")] = None,
+    note: Annotated[
+        str | None, typer.Option("--note", help="Where the declaration is, e.g. the contract annex.")
+    ] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Record the partner's own declaration of its size at signing (Art. 3); frozen once recorded."""
+    data = validated(
+        DeclarationCreate,
+        {"size_class": size_class, "declared_by": by, "declared_on": on or today_local(), "note": note},
+        summary="declaration rejected",
+        flags={"size_class": "--size-class", "declared_by": "--by", "declared_on": "--on", "note": "--note"},
+    )
+    with db() as session:
+        rel = find_relationship(session, ref)
+        try:
+            row = declare_size(session, rel, data, source="record", recorded_by=actor())
+        except InputRejected as exc:  # the domain names its field; say the flag
+            raise InputRejected(
+                [Problem("--by", p.message) for p in exc.problems], summary=exc.summary
+            ) from exc
+        shown = declaration_public(row, rel)
+    if as_json:
+        print_json(shown)
+        return
+    console.print(
+        f"relationship {rel.id}: {data.size_class}, declared {data.declared_on} by {data.declared_by}",
+        highlight=False,
+        markup=False,
+    )
 
 
 @app.command("evidence")

@@ -43,3 +43,46 @@ def portfolio(
         print_json(data)
         return
     console.print(f"portfolio report: {data['count']} relationship(s), written to {out}", soft_wrap=True)
+
+
+@app.command("sme-payments")
+@handle_errors
+def sme_payments_report(
+    year: Annotated[
+        int, typer.Option("--year", help="The year reported, e.g. 2026 (a running year: as of today).")
+    ],
+    language: Annotated[str, typer.Option("--lang", "--language", help="en or zh-CN.")] = "en",
+    fmt: Annotated[str, typer.Option("--format", help="html, or csv (spreadsheet-safe).")] = "html",
+    out: Annotated[Path | None, typer.Option("--out", help="Write to this file instead of printing.")] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the figures and their invoices as JSON.")
+    ] = False,
+) -> None:
+    """Report contracts with SMEs overdue and unpaid at the year's end (Art. 18), and EU partners likewise."""
+    from models.payments.disclosure import sme_payments
+    from notifications.disclosure import disclosure_csv, disclosure_html
+
+    problems = []
+    if language not in LANGUAGES:
+        problems.append(Problem("--lang", f"use one of {', '.join(LANGUAGES)}"))
+    if fmt not in ("html", "csv"):
+        problems.append(Problem("--format", "use html or csv"))
+    if problems:
+        raise InputRejected(problems)
+    with db() as session:
+        data = sme_payments(session, year=year)
+    if as_json:
+        print_json(data)
+        return
+    text = (
+        disclosure_html(data, language=language) if fmt == "html" else disclosure_csv(data, language=language)
+    )
+    if out is None:
+        typer.echo(text, nl=False)
+        return
+    out.expanduser().write_text(text, encoding="utf-8")
+    figures = ", ".join(
+        f"{s['law']}: {s['contracts_overdue']} contract(s), {s['invoices_overdue']} invoice(s) overdue"
+        for s in data["sections"]
+    )
+    console.print(f"sme-payments {year} as of {data['as_of']} written to {out}: {figures}", highlight=False)

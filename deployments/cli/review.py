@@ -88,12 +88,15 @@ def show(
     console.print(
         f"health {data['health'] if data['health'] is not None else '-'} / 100, {data['trend']}{delta}"
     )
+    finding = f" ({pay['term_finding'].replace('_', ' ')})" if pay["term_finding"] else ""
     console.print(
-        f"days to pay: avg {pay['days_to_pay_avg']}, worst {pay['days_to_pay_worst']}, "
-        f"due {pay['due_days']}, "
-        f"legal limit {pay['legal_limit_days'] or '-'}; late {pay['late']}/{pay['invoices']}, "
-        f"beyond the limit {pay['beyond_legal_limit']}; interest "
-        + (", ".join(f"{i['amount']} {i['currency']}" for i in data["interest"]) or "-")
+        f"days to pay from the clock's start ({pay['basis']}): avg {pay['days_to_pay_avg']}, "
+        f"worst {pay['days_to_pay_worst']}; due after {pay['due_days']} days (term {pay['term_days']}, "
+        f"statutory default {pay['default_days'] or '-'}, maximum {pay['cap_days'] or '-'}){finding}; "
+        f"late {pay['late']}/{pay['invoices']}, under the payment law {pay['late_by_law']}; "
+        f"interest {_amounts(data['interest'])}; disputed {_amounts(data['disputed'])}; "
+        f"partner requests open {pay['requests_open']}, overdue {pay['requests_overdue']}",
+        highlight=False,
     )
     console.print(
         f"checklist: completion {items['completion']}, overdue {items['overdue_items']}; "
@@ -109,6 +112,10 @@ def show(
             f"[yellow]action[/yellow] ({action['owner_role']}, due {action['due_on']}): "
             f"{action['title']['en']}"
         )
+
+
+def _amounts(items: list[dict[str, str]]) -> str:
+    return ", ".join(f"{i['amount']} {i['currency']}" for i in items) or "-"
 
 
 @app.command("pack")

@@ -8,6 +8,7 @@ import typer
 
 from deployments.cli.common import actor, console, db, handle_errors
 from models.core.errors import InputRejected, Problem
+from models.core.validation import problems_from
 from models.lifecycle.relationships import find_relationship
 from models.partners.registry import find_contact
 from models.portal.links import issue_link, link_url, revoke_link
@@ -22,12 +23,22 @@ def web(
 ) -> None:
     """Serve the partner portal and the staff dashboard (see docs/WEB.md)."""
     import uvicorn
+    from pydantic import ValidationError
 
     from deployments.web import create_app
+    from deployments.web.security import log_config, serving_problems
 
+    try:
+        problems = serving_problems(host)
+    except ValidationError as exc:  # a refused setting: a weak dashboard token, a proxy not an address
+        raise InputRejected(problems_from(exc), summary="settings rejected") from exc
+    if problems:
+        raise InputRejected(problems, summary="not serving")
     with db():
         pass  # upgrade the schema before serving
-    uvicorn.run(create_app(), host=host, port=port, proxy_headers=True, server_header=False)
+    # Proxy headers are read inside the app (from the configured proxy only); the log hides tokens.
+    app = create_app()
+    uvicorn.run(app, host=host, port=port, proxy_headers=False, server_header=False, log_config=log_config())
 
 
 @portal_app.command("link")

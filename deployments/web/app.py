@@ -2,21 +2,32 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse
+from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
-from deployments.web import dashboard, portal
-from deployments.web.pages import language_of, page
-from deployments.web.security import BodyLimit, FailureLimiter, SecurityHeaders
+from deployments.web import dashboard, portal, portal_payments
+from deployments.web.pages import language_of, page, strings
+from deployments.web.security import (
+    LOOPBACK,
+    SECURITY_HEADERS,
+    BodyLimit,
+    FailureLimiter,
+    PeerAddress,
+    SecurityHeaders,
+)
 from models.core.db import ensure_schema
-from models.core.errors import Conflict, InputRejected, NotFound
+from models.core.errors import Conflict, InputRejected, NotFound, Problem
+from models.core.settings import get_settings
 from models.portal.links import LinkRefused
+from models.reviews.scorecards import PRINCIPLES
 
 MAX_UPLOAD_BYTES = 5 * 1024 * 1024
 FORM_OVERHEAD_BYTES = 64 * 1024  # the note, link and multipart framing around a file
@@ -28,10 +39,43 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     yield
 
 
-def error_page(request: Request, status: int, problems: list[str] | None = None) -> HTMLResponse:
-    """Render an error page in the reader's language (never echoing raw input unescaped)."""
-    context = {"status": status, "problems": problems or []}
-    return page(request, "error.html.j2", context, lang=language_of(request), status=status)
+def error_page(request: Request, status: int, problems: list[Problem] | None = None) -> HTMLResponse:
+    """Render an error page in the reader's language, naming each refused field by its form label."""
+    lang = language_of(request)
+    context = {"status": status, "problems": form_problems(problems or [], lang)}
+    return page(request, "error.html.j2", context, lang=lang, status=status)
+
+
+def form_problems(problems: list[Problem], lang: str) -> list[str]:
+    """Say what is wrong with each field in the reader's words (the domain's own text never shows)."""
+    words: dict[str, str] = strings()[lang]["problems"]
+    shown: list[str] = []
+    for p in problems:
+        key, values = _problem_key(p.where)
+        if key in words and (text := words[key].format(**values)) not in shown:
+            shown.append(text)
+    return shown
+
+
+# A statement's lines are named "line 12 (INV-7)" with the field after a comma (models.payments.statements).
+_STATEMENT_LINE = re.compile(r"line \d+(?: \((?P<invoice>[^)]*)\))?(?:, (?P<field>\w+))?")
+
+
+def _problem_key(where: str) -> tuple[str, dict[str, str]]:
+    """Return the words' key for a problem's field, and the values its words name."""
+    if where in PRINCIPLES:
+        return "score", {"principle": where}
+    if line := _STATEMENT_LINE.fullmatch(where):
+        return f"line_{line['field'] or 'answer'}", {"invoice": line["invoice"] or ""}
+    return where, {}
+
+
+def _validation_problems(exc: RequestValidationError) -> tuple[int, list[Problem]]:
+    # A malformed id in the path names no page (404); a bad form field is the reader's to fix (400).
+    errors = exc.errors()
+    if any(e.get("loc", ("",))[0] == "path" for e in errors):
+        return 404, []
+    return 400, [Problem(str(e.get("loc", ("",))[-1]), str(e.get("msg", ""))) for e in errors]
 
 
 def _register_errors(app: FastAPI) -> None:
@@ -46,8 +90,12 @@ def _register_errors(app: FastAPI) -> None:
         return error_page(request, 409)
 
     async def rejected(request: Request, exc: Exception) -> HTMLResponse:
-        problems = [str(p) for p in exc.problems] if isinstance(exc, InputRejected) else []
-        return error_page(request, 400, problems)
+        return error_page(request, 400, exc.problems if isinstance(exc, InputRejected) else [])
+
+    async def invalid(request: Request, exc: Exception) -> HTMLResponse:
+        assert isinstance(exc, RequestValidationError)
+        status, problems = _validation_problems(exc)
+        return error_page(request, status, problems)
 
     async def http_error(request: Request, exc: Exception) -> HTMLResponse:
         return error_page(request, exc.status_code if isinstance(exc, StarletteHTTPException) else 500)
@@ -55,13 +103,24 @@ def _register_errors(app: FastAPI) -> None:
     async def signed_out(request: Request, exc: Exception) -> HTMLResponse:
         return dashboard.login_page(request, status=401)
 
+    async def crashed(request: Request, exc: Exception) -> Response:
+        # Runs outside every middleware (Starlette's server-error layer), so it sets the headers itself;
+        # uvicorn still logs the traceback, through the token-redacting filter.
+        try:
+            response: Response = error_page(request, 500)
+        except Exception:  # the page itself failed: still answer, still with the headers
+            response = PlainTextResponse("Internal Server Error", status_code=500)
+        response.headers.update(SECURITY_HEADERS)
+        return response
+
     app.add_exception_handler(LinkRefused, refused)
     app.add_exception_handler(NotFound, not_found)
     app.add_exception_handler(Conflict, conflict)
     app.add_exception_handler(InputRejected, rejected)
-    app.add_exception_handler(RequestValidationError, rejected)
+    app.add_exception_handler(RequestValidationError, invalid)
     app.add_exception_handler(StarletteHTTPException, http_error)
     app.add_exception_handler(dashboard.NotSignedIn, signed_out)
+    app.add_exception_handler(Exception, crashed)
 
 
 def create_app(*, max_upload_bytes: int = MAX_UPLOAD_BYTES, limiter: FailureLimiter | None = None) -> FastAPI:
@@ -70,9 +129,15 @@ def create_app(*, max_upload_bytes: int = MAX_UPLOAD_BYTES, limiter: FailureLimi
     app.state.limiter = limiter or FailureLimiter()
     app.state.max_upload = max_upload_bytes
     app.add_middleware(BodyLimit, max_bytes=max_upload_bytes + FORM_OVERHEAD_BYTES)
+    # X-Forwarded-For from the proxy only, so limits see real clients; the connection's own address is
+    # kept first (PeerAddress, outside), for the trusted-header check.
+    proxies = sorted(LOOPBACK | get_settings().trusted_proxies)
+    app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=proxies)  # type: ignore[arg-type]
+    app.add_middleware(PeerAddress)
     app.add_middleware(SecurityHeaders)  # added last, so outermost: errors get the headers too
     app.mount("/static", StaticFiles(packages=[("deployments.web", "static")]), name="static")
     app.include_router(portal.router)
+    app.include_router(portal_payments.router)
     app.include_router(dashboard.router)
     app.add_api_route("/", lambda: RedirectResponse("/dashboard", status_code=303), include_in_schema=False)
     app.add_api_route("/healthz", lambda: PlainTextResponse("ok"), include_in_schema=False)

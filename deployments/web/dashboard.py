@@ -10,12 +10,21 @@ import hashlib
 import hmac
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Form, HTTPException, Request
+from fastapi import APIRouter, Depends, Form, HTTPException, Path, Query, Request
 from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
 from sqlmodel import Session, col, select
 
 from deployments.web.pages import language_of, page
-from deployments.web.security import CSRF_COOKIE, browser_id, client_key, csrf_for, csrf_valid, require
+from deployments.web.security import (
+    CSRF_COOKIE,
+    ItemId,
+    browser_id,
+    client_key,
+    csrf_for,
+    csrf_valid,
+    from_trusted_proxy,
+    require,
+)
 from models.checklists.generation import items_of
 from models.core.audit import events_for
 from models.core.db import session_scope
@@ -36,6 +45,7 @@ SORT_KEYS = ("partner", "tier", "stage", "health", "trend", "overdue_items", "da
 TIER_ORDER = {"light": 0, "standard": 1, "enhanced": 2}
 STAGE_ORDER = {s: i for i, s in enumerate(("proposed", "onboarding", "governance", "active", "exiting"))}
 OUTBOX_STATUSES = ("queued", "sending", "sent", "failed", "dead", "cancelled")
+PERIOD = r"^\d{4}Q[1-4]$"  # a review period such as 2026Q4
 
 
 class NotSignedIn(Exception):
@@ -51,7 +61,8 @@ def staff(request: Request) -> str:
     """Return who is looking (trusted header, bearer token or login cookie), or refuse with 401."""
     settings = get_settings()
     header = settings.dashboard_trusted_header
-    if header and request.headers.get(header, "").strip():
+    # Believed only from the proxy itself: anyone else could send the header too.
+    if header and request.headers.get(header, "").strip() and from_trusted_proxy(request):
         return f"proxy:{request.headers[header].strip()}"
     if settings.dashboard_token is None:
         raise NotSignedIn()
@@ -59,13 +70,14 @@ def staff(request: Request) -> str:
     limiter, client = request.app.state.limiter, client_key(request)
     auth = request.headers.get("authorization", "")
     if auth.lower().startswith("bearer "):
-        if limiter.blocked(client):
+        offered = auth[7:].strip()
+        if limiter.blocked(client, offered):
             raise HTTPException(status_code=429, detail="too many failed attempts")
-        if hmac.compare_digest(auth[7:].strip().encode(), token.encode()):
+        if hmac.compare_digest(offered.encode(), token.encode()):
             return "dashboard:token"
-        limiter.fail(client)
+        limiter.fail(client, offered)
     cookie = request.cookies.get(SESSION_COOKIE, "")
-    if cookie and hmac.compare_digest(cookie, _session_value(token)):
+    if cookie and hmac.compare_digest(cookie.encode(), _session_value(token).encode()):
         return "dashboard:token"
     raise NotSignedIn()
 
@@ -110,17 +122,19 @@ def login_form(request: Request) -> HTMLResponse:
 
 @router.post("/login")
 def login(
-    request: Request, token: Annotated[str, Form()] = "", csrf: Annotated[str, Form()] = ""
+    request: Request,
+    token: Annotated[str, Form(max_length=1000)] = "",
+    csrf: Annotated[str, Form(max_length=100)] = "",
 ) -> Response:
     """Exchange the dashboard token for an HttpOnly session cookie."""
     limiter, client = request.app.state.limiter, client_key(request)
-    if limiter.blocked(client):
+    if limiter.blocked(client, token):
         raise HTTPException(status_code=429, detail="too many failed attempts")
     browser = request.cookies.get(CSRF_COOKIE, "")
     require(bool(browser) and csrf_valid(f"dash:{browser}", csrf), detail="missing or bad CSRF token")
     configured = get_settings().dashboard_token
     if configured is None or not hmac.compare_digest(token.encode(), configured.get_secret_value().encode()):
-        limiter.fail(client)
+        limiter.fail(client, token)
         return login_page(request, status=401, failed=True)
     response = RedirectResponse("/dashboard", status_code=303)
     response.set_cookie(
@@ -253,7 +267,10 @@ def _relationship_context(session: Session, relationship_id: int, period: str | 
 
 @router.get("/relationships/{relationship_id}", response_class=HTMLResponse)
 def relationship_page(
-    request: Request, relationship_id: int, who: Staff, period: str | None = None
+    request: Request,
+    relationship_id: ItemId,
+    who: Staff,
+    period: Annotated[str | None, Query(pattern=PERIOD)] = None,
 ) -> HTMLResponse:
     """Show one relationship: timeline, checklists, risks, both scorecards side by side, review packs."""
     with session_scope() as session:
@@ -277,7 +294,9 @@ def _pack_links(relationship_id: int, period: str) -> list[dict[str, str]]:
 
 
 @router.get("/relationships/{relationship_id}/packs/{period}/{name}")
-def review_pack_page(relationship_id: int, period: str, name: str, who: Staff) -> Response:
+def review_pack_page(
+    relationship_id: ItemId, period: Annotated[str, Path(pattern=PERIOD)], name: str, who: Staff
+) -> Response:
     """Show one review pack rendered from the stored review; name is language.format (zh-CN.html)."""
     language, _, fmt = name.rpartition(".")
     if language not in LANGUAGES or fmt not in PACK_FORMATS:
@@ -298,7 +317,7 @@ def _document_response(content: str, fmt: str) -> Response:
 
 
 @router.get("/documents/{document_id}")
-def document(document_id: int, who: Staff) -> Response:
+def document(document_id: ItemId, who: Staff) -> Response:
     """Show one stored document (a charter, HTML or Markdown)."""
     with session_scope() as session:
         doc = session.get(Document, document_id)

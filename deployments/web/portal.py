@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, File, Form, HTTPException, Request, UploadFile
+from fastapi import APIRouter, File, Form, HTTPException, Query, Request, UploadFile
 from fastapi.responses import HTMLResponse, RedirectResponse
 from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 
 from deployments.web.pages import language_of, page
-from deployments.web.security import BodyTooLarge, client_key, csrf_for, csrf_valid, require
+from deployments.web.security import BodyTooLarge, ItemId, client_key, csrf_for, csrf_valid, require
 from models.checklists.budget import partner_year_view
 from models.checklists.generation import item_public, tier_of
 from models.checklists.library import load_library
@@ -18,6 +18,7 @@ from models.core.calendar import today_local
 from models.core.db import session_scope
 from models.core.errors import InputRejected, NotFound, Problem
 from models.portal.links import (
+    TEXT_MAX,
     LinkRefused,
     PortalAccess,
     complete_item,
@@ -29,23 +30,25 @@ from models.portal.links import (
     submit_scores,
     verify_link,
 )
+from models.portal.payments import open_statement_count
 from models.reviews.scorecards import PRINCIPLES, scores_of
 from models.tables import Contact, ItemStatus
 from tasks.lifecycle import announce_if_onboarding_complete
 
 router = APIRouter(prefix="/portal")
-TEXT_MAX = 2000
+SCORES = ("1", "2", "3", "4", "5")  # exactly these: not " 3", "03", "3.0" or "²" (a digit to isdigit())
+CSRF_MAX = 100
 
 
 def open_link(request: Request, session: Session, token: str) -> PortalAccess:
     """Verify a portal link, counting a failure against the client and refusing clients over the limit."""
     limiter, client = request.app.state.limiter, client_key(request)
-    if limiter.blocked(client):
+    if limiter.blocked(client, token):
         raise HTTPException(status_code=429, detail="too many failed links")
     try:
         return verify_link(session, token)
     except LinkRefused:
-        limiter.fail(client)
+        limiter.fail(client, token)
         raise
 
 
@@ -86,6 +89,7 @@ def _home_context(
         "period": period.name,
         "scored": len(scores_of(session, access.relationship.id, period.name)["partner"]),  # type: ignore[arg-type]
         "payments": payment_status(session, access.relationship, access.partner, as_of=today),
+        "statements_waiting": open_statement_count(session, access),
         "expires_on": access.link.expires_at.date().isoformat(),
         "csrf": csrf_for(_csrf_scope(access)),
         "done_title": done_title,
@@ -93,7 +97,12 @@ def _home_context(
 
 
 @router.get("/{token}", response_class=HTMLResponse)
-def home(request: Request, token: str, done: int | None = None, saved: int | None = None) -> HTMLResponse:
+def home(
+    request: Request,
+    token: str,
+    done: Annotated[ItemId | None, Query()] = None,
+    saved: Annotated[int | None, Query(ge=0, le=len(PRINCIPLES))] = None,
+) -> HTMLResponse:
     """Show the partner its open items, the scores to give and its payments."""
     with session_scope() as session:
         access = open_link(request, session, token)
@@ -110,19 +119,19 @@ def _size(limit: int) -> str:
 
 def _read_upload(file: UploadFile | None, limit: int) -> bytes | None:
     if file is None or not file.filename:
-        return None
+        return None  # the form's file field left empty
     data = file.file.read(limit + 1)
     if len(data) > limit:
         raise BodyTooLarge()
-    return data or None
+    return data  # an empty file is refused by the domain, not taken for no file
 
 
 @router.post("/{token}/items/{item_id}/done")
 def item_done(
     request: Request,
     token: str,
-    item_id: int,
-    csrf: Annotated[str, Form()] = "",
+    item_id: ItemId,
+    csrf: Annotated[str, Form(max_length=CSRF_MAX)] = "",
     note: Annotated[str, Form(max_length=TEXT_MAX)] = "",
     link: Annotated[str, Form(max_length=TEXT_MAX)] = "",
     file: Annotated[UploadFile | None, File()] = None,
@@ -132,7 +141,7 @@ def item_done(
         access = open_link(request, session, token)
         require(csrf_valid(_csrf_scope(access), csrf), detail="missing or bad CSRF token")
         data = _read_upload(file, request.app.state.max_upload)
-        complete_item(session, access, item_id, note=note, link=link.strip() or None, upload=data)
+        complete_item(session, access, item_id, note=note, link=link, upload=data)
         relationship_id = access.relationship.id
     # The partner's answer may complete onboarding: tell Prefect so the governance automation starts.
     announce_if_onboarding_complete(relationship_id)  # type: ignore[arg-type]
@@ -161,10 +170,10 @@ def _parse_scores(form: dict[str, str]) -> dict[str, int]:
     scores: dict[str, int] = {}
     problems: list[Problem] = []
     for principle in PRINCIPLES:
-        value = form.get(f"score-{principle}", "").strip()
+        value = form.get(f"score-{principle}", "")
         if not value:
             continue  # skipped: the partner cannot judge this principle
-        if not value.isdigit():
+        if value not in SCORES:
             problems.append(Problem(principle, "score must be 1 to 5"))
             continue
         scores[principle] = int(value)

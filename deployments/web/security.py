@@ -2,15 +2,24 @@
 
 from __future__ import annotations
 
+import copy
+import hashlib
+import ipaddress
+import logging
+import re
 import secrets
 import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable
+from typing import Annotated, Any
 
-from fastapi import HTTPException, Request
+from fastapi import HTTPException, Path, Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from uvicorn.config import LOGGING_CONFIG
 
+from models.core.errors import Problem
+from models.core.settings import get_settings
 from models.portal.links import scope_ok, sign_scope
 
 # No inline script or style anywhere; pages carry tokens in their URL, so no referrer and no cache.
@@ -28,6 +37,8 @@ SECURITY_HEADERS: dict[str, str] = {
     "cache-control": "no-store",
 }
 CSRF_COOKIE = "tandem_csrf"
+MAX_ID = 2**31 - 1  # row ids are 32-bit integers in PostgreSQL: a larger one names no row
+ItemId = Annotated[int, Path(ge=1, le=MAX_ID)]
 
 
 class SecurityHeaders:
@@ -51,6 +62,50 @@ class SecurityHeaders:
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
+
+
+PEER = "tandem.peer"  # the scope key holding the address that opened the connection
+LOOPBACK = frozenset({"127.0.0.1", "::1"})
+
+
+class PeerAddress:
+    """ASGI middleware keeping the connection's own address before proxy headers replace the client's."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            scope[PEER] = scope["client"][0] if scope.get("client") else ""
+        await self.app(scope, receive, send)
+
+
+def from_trusted_proxy(request: Request) -> bool:
+    """Say whether the request came straight from the configured proxy (or, without one, this host)."""
+    allowed = get_settings().trusted_proxies or LOOPBACK
+    return request.scope.get(PEER, "") in allowed
+
+
+def is_loopback(host: str) -> bool:
+    """Say whether a listening address is reachable from this machine only."""
+    try:
+        return host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:  # a host name
+        return False
+
+
+def serving_problems(host: str) -> list[Problem]:
+    """Say why the web app must not serve on an address with the settings it has (empty: it may)."""
+    settings = get_settings()
+    if settings.dashboard_trusted_header and not settings.trusted_proxies and not is_loopback(host):
+        return [
+            Problem(
+                "TANDEM_DASHBOARD_TRUSTED_PROXY",
+                f"the dashboard trusts the {settings.dashboard_trusted_header} header and would listen on "
+                f"{host}: set TANDEM_DASHBOARD_TRUSTED_PROXY to the proxy's address, or listen on 127.0.0.1",
+            )
+        ]
+    return []
 
 
 class BodyTooLarge(HTTPException):
@@ -95,7 +150,13 @@ async def _plain(send: Send, status: int, body: bytes) -> None:
 
 
 class FailureLimiter:
-    """Count failed attempts per client in a sliding window; a client over the limit is refused."""
+    """Count failed attempts in a sliding window per client and credential, and per client address.
+
+    A client is refused one credential (a portal link, a dashboard token) after `limit` failures with
+    it: a colleague behind the same NAT address with a good link is not locked out. An address is
+    refused everything after `address_limit` failures (ten times `limit` by default), which bounds a
+    spray of made-up links.
+    """
 
     def __init__(
         self,
@@ -103,31 +164,41 @@ class FailureLimiter:
         window_seconds: float = 600.0,
         clock: Callable[[], float] = time.monotonic,
         max_clients: int = 10_000,
+        address_limit: int | None = None,
     ) -> None:
         self.limit, self.window, self.clock, self.max_clients = limit, window_seconds, clock, max_clients
+        self.address_limit = address_limit or limit * 10
         self._failures: OrderedDict[str, list[float]] = OrderedDict()
         self._lock = threading.Lock()
 
-    def _recent(self, client: str) -> list[float]:
+    @staticmethod
+    def _key(client: str, credential: str) -> str:
+        # A digest, not the credential: the limiter never holds a token in memory.
+        return f"{client} {hashlib.sha256(credential.encode()).hexdigest()[:32]}"
+
+    def _recent(self, key: str) -> list[float]:
         since = self.clock() - self.window
-        recent = [t for t in self._failures.get(client, []) if t > since]
+        recent = [t for t in self._failures.get(key, []) if t > since]
         if recent:
-            self._failures[client] = recent
+            self._failures[key] = recent
         else:
-            self._failures.pop(client, None)
+            self._failures.pop(key, None)
         return recent
 
-    def blocked(self, client: str) -> bool:
-        """Say whether a client has used up its failed attempts for now."""
+    def blocked(self, client: str, credential: str) -> bool:
+        """Say whether a client has used up its failed attempts with a credential, or at all, for now."""
         with self._lock:
-            return len(self._recent(client)) >= self.limit
+            return (
+                len(self._recent(self._key(client, credential))) >= self.limit
+                or len(self._recent(client)) >= self.address_limit
+            )
 
-    def fail(self, client: str) -> None:
-        """Record one failed attempt of a client."""
+    def fail(self, client: str, credential: str) -> None:
+        """Record one failed attempt of a client with a credential."""
         with self._lock:
-            recent = self._recent(client)
-            self._failures[client] = [*recent, self.clock()]
-            self._failures.move_to_end(client)
+            for key in (self._key(client, credential), client):
+                self._failures[key] = [*self._recent(key), self.clock()]
+                self._failures.move_to_end(key)
             while len(self._failures) > self.max_clients:  # bounded memory under a spray of addresses
                 self._failures.popitem(last=False)
 
@@ -156,3 +227,42 @@ def require(condition: bool, status: int = 403, detail: str = "forbidden") -> No
     """Refuse the request unless a condition holds."""
     if not condition:
         raise HTTPException(status_code=status, detail=detail)
+
+
+# A portal path keeps its first 16 characters (the link's id, which `tandem portal revoke` takes);
+# a whole token anywhere else (an error message) goes entirely.
+_PORTAL_PATH = re.compile(r"(/portal/[A-Za-z0-9_-]{0,16})[^/?#\s\"']*")
+_TOKEN_ANYWHERE = re.compile(r"[A-Za-z0-9_-]{16}\.\d{1,12}\.\d{1,12}\.\d{1,12}\.[A-Za-z0-9_-]{43}")
+
+
+def redact(text: str) -> str:
+    """Remove portal link tokens from a text meant for a log."""
+    return _TOKEN_ANYWHERE.sub("[token]", _PORTAL_PATH.sub(r"\1...", text))
+
+
+class RedactTokens(logging.Filter):
+    """Logging filter taking portal tokens out of every record (uvicorn's access log prints each path)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Redact the record's message, arguments and traceback in place; keep the record."""
+        if isinstance(record.msg, str):
+            record.msg = redact(record.msg)
+        if isinstance(record.args, tuple):  # the access log formats its own arguments: keep their shape
+            record.args = tuple(redact(a) if isinstance(a, str) else a for a in record.args)
+        message = record.getMessage()
+        if redact(message) != message:  # a token inside some other object: give up the arguments
+            record.msg, record.args = redact(message), ()
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = redact(record.exc_text)
+        return True
+
+
+def log_config() -> dict[str, Any]:
+    """Return uvicorn's logging configuration with every handler redacting portal tokens."""
+    config = copy.deepcopy(LOGGING_CONFIG)
+    config["filters"] = {"redact_tokens": {"()": RedactTokens}}
+    for handler in config["handlers"].values():
+        handler["filters"] = ["redact_tokens"]
+    return config

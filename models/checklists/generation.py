@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
+from sqlalchemy import update
 from sqlmodel import Session, col, select
 
 from models.checklists.budget import reserve_for, year_use
@@ -72,7 +73,7 @@ def team_owners(session: Session) -> dict[str, int]:
     owners: dict[str, int] = {}
     query = (
         select(Contact.id, Contact.teams)
-        .where(Contact.side == "ours", col(Contact.teams) != "")
+        .where(Contact.side == "ours", col(Contact.teams) != "", col(Contact.removed_at).is_(None))
         .order_by(col(Contact.id))
     )
     for contact_id, teams in session.exec(query):
@@ -444,7 +445,25 @@ def _known_contact(session: Session, email: str, where: str = "--by") -> Contact
     contact = session.exec(select(Contact).where(Contact.email == address)).first()
     if contact is None:
         raise InputRejected([Problem(where, f"{address} is not a known contact")])
+    if contact.removed_at is not None:
+        raise InputRejected([Problem(where, f"{address} has been removed")])
     return contact
+
+
+def _close(session: Session, item: ChecklistItem, **values: Any) -> ChecklistItem:
+    """Close an open item, unless another request closed it first (compare-and-set on the status)."""
+    # One UPDATE ... WHERE status = 'open': of two requests racing (a double click, two tabs), the
+    # database lets exactly one change the row; the other sees no row changed and is refused.
+    changed = session.execute(
+        update(ChecklistItem)
+        .where(col(ChecklistItem.id) == item.id, col(ChecklistItem.status) == ItemStatus.open.value)
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    ).rowcount  # type: ignore[attr-defined]
+    session.refresh(item)
+    if changed != 1:
+        raise Conflict(f"item {item.id} is already {item.status}")
+    return item
 
 
 def mark_done(
@@ -456,10 +475,16 @@ def mark_done(
     if item.status != ItemStatus.open.value:
         raise Conflict(f"item {item_id} is already {item.status}")
     if link and not link.startswith(("https://", "http://")):
-        raise InputRejected([Problem("--link", "evidence link must start with http:// or https://")])
-    item.status, item.done_by, item.done_at = ItemStatus.done.value, person.email, utcnow()
-    item.evidence, item.evidence_link = (evidence or None), (link or None)
-    session.add(item)
+        raise InputRejected([Problem("link", "evidence link must start with http:// or https://")])
+    _close(
+        session,
+        item,
+        status=ItemStatus.done.value,
+        done_by=person.email,
+        done_at=utcnow(),
+        evidence=evidence or None,
+        evidence_link=link or None,
+    )
     audit.record(
         session,
         actor=person.email,
@@ -485,13 +510,8 @@ def _close_by_manager(
         raise InputRejected([Problem("--by", f"{person.email} is not this relationship's manager or deputy")])
     if item.status != ItemStatus.open.value:
         raise Conflict(f"item {item_id} is already {item.status}")
-    item.status, item.waived_reason, item.done_by, item.done_at = (
-        status.value,
-        reason.strip(),
-        person.email,
-        utcnow(),
-    )
-    session.add(item)
+    values = {"waived_reason": reason.strip(), "done_by": person.email, "done_at": utcnow()}
+    _close(session, item, status=status.value, **values)
     audit.record(
         session,
         actor=person.email,

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
+from pydantic import BaseModel, ValidationError
+
+from models.core.errors import InputRejected, Problem
+from models.core.validation import problems_from
+
+M = TypeVar("M", bound=BaseModel)
 
 # Both loaders only build plain data (no arbitrary objects); CSafeLoader is libyaml's SafeLoader.
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -13,3 +19,15 @@ _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 def load_yaml(text: str) -> Any:
     """Parse YAML text into plain data; raise yaml.YAMLError with the line on bad syntax."""
     return yaml.load(text, Loader=_LOADER)  # noqa: S506 - a safe loader
+
+
+def parse_content(text: str, model: type[M], *, source: str, summary: str) -> M:
+    """Parse a content file's YAML into a validated model, or raise InputRejected naming every problem."""
+    try:
+        data = load_yaml(text)
+    except yaml.YAMLError as exc:
+        raise InputRejected([Problem(source, f"not valid YAML: {exc}")], summary=summary) from exc
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise InputRejected(problems_from(exc, where=source), summary=summary) from exc

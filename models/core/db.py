@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import lru_cache
 from importlib import resources
+from pathlib import Path
 from typing import Any
 
 from alembic import command
@@ -18,6 +20,7 @@ from sqlalchemy.engine import Engine, make_url
 from sqlmodel import Session, create_engine
 
 from models.core.errors import SchemaOutOfDate
+from models.core.files import create_private
 from models.core.settings import get_settings
 
 
@@ -38,10 +41,12 @@ def engine_for(url: str) -> Engine:
     """Return a pooled engine for a database URL (one per URL per process)."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
-        if parsed.database and parsed.database != ":memory:":
-            from pathlib import Path
-
-            Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        if parsed.database and parsed.database != ":memory:" and not parsed.database.startswith("file:"):
+            # Created before SQLite opens it, as 0600 in a 0700 folder: it holds partners' data and
+            # evidence (SQLite gives its -wal and -shm files the same mode).
+            fd = create_private(Path(parsed.database).expanduser())
+            if fd is not None:
+                os.close(fd)
         engine = create_engine(
             url, connect_args={"check_same_thread": False, "timeout": 30}, json_serializer=_json_text
         )

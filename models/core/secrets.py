@@ -11,6 +11,7 @@ from functools import lru_cache
 from cryptography.fernet import Fernet, InvalidToken
 
 from models.core.errors import TandemError
+from models.core.files import create_private
 from models.core.settings import get_settings
 
 MASK = "****"
@@ -29,14 +30,11 @@ def secret_key() -> str:
         return settings.secret_key.get_secret_value()
     path = settings.home / "secret.key"
     if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
         # O_EXCL: two processes starting together must not write two different keys.
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:
-            return path.read_text().strip()
-        with os.fdopen(fd, "w") as handle:
-            handle.write(base64.urlsafe_b64encode(os.urandom(32)).decode())
+        fd = create_private(path)
+        if fd is not None:
+            with os.fdopen(fd, "w") as handle:
+                handle.write(base64.urlsafe_b64encode(os.urandom(32)).decode())
     return path.read_text().strip()
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ipaddress
+import math
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -10,13 +12,32 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from models.core.vocabulary import LANGUAGES, Language
+from models.core.vocabulary import LANGUAGES, BuyerType, Language
 
 __all__ = ["LANGUAGES", "Language", "Settings", "get_settings"]
 
 
 # Values a real deployment must never run with: refused wherever a secret is read.
 PLACEHOLDER_SECRETS = frozenset({"changeme", "changethis", "secret", "password", "xxx"})
+MIN_TOKEN_BITS = 256  # 32 random bytes
+# ASCII lower case, upper case, digits, and anything else (33: ASCII punctuation and space).
+_CHARACTER_CLASSES = (
+    (lambda c: c.isascii() and c.islower(), 26),
+    (lambda c: c.isascii() and c.isupper(), 26),
+    (lambda c: c.isascii() and c.isdigit(), 10),
+    (lambda c: not (c.isascii() and c.isalnum()), 33),
+)
+
+
+def estimated_bits(token: str) -> float:
+    """Estimate a token's entropy: its length times the bits of the character classes it draws from.
+
+    A token of fewer than 10 distinct characters (`aaaa...`, `abab...`) counts as guessable.
+    """
+    if len(set(token)) < 10:
+        return 0.0
+    alphabet = sum(size for test, size in _CHARACTER_CLASSES if any(map(test, token)))
+    return len(token) * math.log2(alphabet)
 
 
 class Settings(BaseSettings):
@@ -38,6 +59,10 @@ class Settings(BaseSettings):
     )
     timezone: str = Field(default="UTC", description="The organization's timezone (IANA name).")
     organization_name: str = Field(default="Our organization", description="Our name in documents.")
+    buyer_type: BuyerType = Field(
+        default=BuyerType.enterprise,
+        description="What we are under the payment laws: enterprise or public_body (a contract may differ).",
+    )
     library_overlay: Path | None = Field(
         default=None, description="Folder of extra checklist YAML files."
     )
@@ -71,8 +96,14 @@ class Settings(BaseSettings):
 
     portal_base_url: str = "http://127.0.0.1:8000"
     portal_link_days: int = Field(default=30, ge=1, le=365)
-    dashboard_token: SecretStr | None = None
+    dashboard_token: SecretStr | None = Field(
+        default=None, description="Bearer token of the dashboard: at least 32 random bytes."
+    )
     dashboard_trusted_header: str | None = None
+    dashboard_trusted_proxy: str | None = Field(
+        default=None,
+        description="Address(es) of the reverse proxy allowed to set the trusted header, comma-separated.",
+    )
 
     @field_validator("home", "library_overlay", "apprise_config")
     @classmethod
@@ -88,6 +119,30 @@ class Settings(BaseSettings):
             raise ValueError(f"unknown timezone {value!r}") from exc
         return value
 
+    @field_validator("dashboard_trusted_proxy")
+    @classmethod
+    def _addresses(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        addresses = [a.strip() for a in value.split(",") if a.strip()]
+        for address in addresses:
+            try:
+                ipaddress.ip_address(address)
+            except ValueError as exc:
+                raise ValueError(f"{address!r} is not an IP address") from exc
+        return ",".join(addresses)
+
+    @field_validator("dashboard_token")
+    @classmethod
+    def _strong_token(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and value.get_secret_value().lower() not in PLACEHOLDER_SECRETS:
+            if estimated_bits(value.get_secret_value()) < MIN_TOKEN_BITS:
+                raise ValueError(
+                    "TANDEM_DASHBOARD_TOKEN is too weak: it needs at least 32 random bytes, for example "
+                    "the output of `python -c 'import secrets; print(secrets.token_hex(32))'`"
+                )
+        return value
+
     @model_validator(mode="after")
     def _no_placeholder_secrets(self) -> Settings:
         for name in ("secret_key", "smtp_password", "dashboard_token"):
@@ -100,6 +155,11 @@ class Settings(BaseSettings):
     def effective_database_url(self) -> str:
         """Return the configured database URL, or the SQLite file in home."""
         return self.database_url or f"sqlite:///{self.home / 'tandem.db'}"
+
+    @property
+    def trusted_proxies(self) -> frozenset[str]:
+        """Return the addresses whose trusted header the dashboard believes."""
+        return frozenset((self.dashboard_trusted_proxy or "").split(",")) - {""}
 
     @property
     def tz(self) -> ZoneInfo:

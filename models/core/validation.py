@@ -6,8 +6,9 @@ import operator
 import re
 from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import Annotated
 
-from pydantic import ValidationError
+from pydantic import PlainValidator, ValidationError
 
 from models.core.errors import InputRejected, Problem
 
@@ -60,3 +61,19 @@ def read_upload(path: Path) -> bytes:
         return path.read_bytes()
     except OSError as exc:
         raise InputRejected([Problem(str(path), f"cannot read file: {exc.strerror}")]) from exc
+
+
+def both_languages(value: object) -> dict[str, str]:
+    """Return text given in exactly en and zh-CN, both non-empty strings, or raise ValueError."""
+    if not isinstance(value, dict) or not all(isinstance(t, str) for t in value.values()):
+        raise ValueError("needs text in en and zh-CN, e.g. {en: ..., zh-CN: ...}")
+    missing = {"en", "zh-CN"} - set(value)
+    if missing or any(not str(text).strip() for text in value.values()):
+        raise ValueError("needs non-empty text in en and zh-CN")
+    if set(value) - {"en", "zh-CN"}:
+        raise ValueError("only en and zh-CN are supported")
+    return value
+
+
+# User-facing text in content files: one string per language, both languages required.
+Text = Annotated[dict[str, str], PlainValidator(both_languages)]

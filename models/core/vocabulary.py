@@ -71,3 +71,33 @@ PARTNER_ROLES: tuple[RelationshipRole, ...] = (
     RelationshipRole.partner_contact,
     RelationshipRole.backup_contact,
 )
+
+
+class BuyerType(StrEnum):
+    """Who pays under a contract: the payment laws set different terms for each."""
+
+    enterprise = "enterprise"
+    public_body = "public_body"  # 机关、事业单位; a public authority under Directive 2011/7/EU
+
+
+class ClockBasis(StrEnum):
+    """What the contract makes payment depend on, and so which event starts the payment clock."""
+
+    delivery = "delivery"
+    acceptance = "acceptance"  # inspection or acceptance agreed, within an agreed period
+    settlement = "settlement"  # progress or periodic settlement: the confirmed settlement amount
+
+
+class PaymentMethod(StrEnum):
+    """How an invoice was paid."""
+
+    cash = "cash"  # bank transfer or cash: the money is the partner's on the paid date
+    bill = "bill"  # commercial bill (商业汇票): cash at maturity
+    e_voucher = "e_voucher"  # receivable e-voucher (应收账款电子凭证): cash at maturity
+
+
+class RequestKind(StrEnum):
+    """What a partner asks of us about an invoice (both protected: Art. 20, no retaliation)."""
+
+    payment = "payment"
+    confirmation = "confirmation"  # 确权: confirm the receivable

@@ -27,7 +27,9 @@ from models.core.db import insert_ignore
 from models.core.errors import Conflict, InputRejected, NotFound, Problem, TransitionRefused
 from models.core.validation import normalize_email
 from models.lifecycle.relationships import key_person_flags
-from models.partners.sizing import EU_COUNTRIES
+from models.payments.contract import contract_for
+from models.payments.law import rules_applied
+from models.portal.links import revoke_links_of
 from models.tables import Approval, Contact, ExitPlan, Partner, Relationship, Risk
 from models.tables.core import Stage, Tier
 
@@ -227,7 +229,6 @@ class _ExitRules(BaseModel):
     model_config = ConfigDict(extra="forbid")
     version: int
     notice_bands: list[_Band] = Field(min_length=1)
-    legal_limit_days: dict[str, int]
 
 
 @lru_cache(maxsize=1)
@@ -237,29 +238,23 @@ def exit_rules() -> _ExitRules:
     return _ExitRules.model_validate(load_yaml(text))
 
 
-def legal_payment_limit(country: str) -> tuple[int, str]:
-    """Return the statutory payment limit in days for a partner's country, and the law's name."""
-    limits = exit_rules().legal_limit_days
-    if country == "CN":
-        return limits["CN"], "保障中小企业款项支付条例 (CN)"
-    if country in EU_COUNTRIES:
-        return limits["EU"], "Late Payment Directive 2011/7/EU"
-    return limits["default"], "Tandem default (60 days)"
-
-
 def draft_exit_plan(session: Session, rel: Relationship, *, actor: str) -> ExitPlan:
-    """Draft the exit plan at onboarding: dependency-scaled notice, final payment within the legal limit."""
+    """Draft the exit plan at onboarding: dependency-scaled notice, final payment by the contract's due days.
+
+    The due days are the contract term, capped where the payment law caps it (public bodies).
+    """
     existing = session.exec(select(ExitPlan).where(ExitPlan.relationship_id == rel.id)).first()
     if existing is not None:
         return existing
-    partner = session.get(Partner, rel.partner_id)
     band = next(b for b in exit_rules().notice_bands if rel.dependency_ratio < b.dependency_below)
-    limit, law = legal_payment_limit(partner.country)  # type: ignore[union-attr]
+    contract = contract_for(session, rel)
     basis = {
         "dependency_ratio": rel.dependency_ratio,
         "band_below": band.dependency_below,
         "payment_term_days": rel.payment_term_days,
-        "law": law,
+        "law": contract.check.law_id,
+        "article": contract.check.article,
+        "term_finding": contract.check.finding,
     }
     insert_ignore(
         session,
@@ -269,8 +264,7 @@ def draft_exit_plan(session: Session, rel: Relationship, *, actor: str) -> ExitP
                 "relationship_id": rel.id,
                 "notice_days": band.notice_days,
                 "transition_support_days": band.transition_support_days,
-                "final_payment_days": min(rel.payment_term_days, limit),
-                "legal_limit_days": limit,
+                "final_payment_days": contract.check.due_days,
                 "basis": basis,
                 "drafted_at": utcnow(),
             }
@@ -309,6 +303,8 @@ def start_exit(
         start = as_of or today_local()
         plan.exit_reason, plan.exit_trigger, plan.exit_started_on = reason.strip(), trigger, start
         plan.notice_ends_on = start + timedelta(days=plan.notice_days)
+        # The terms may have changed since the plan was drafted: the final payment follows today's.
+        plan.final_payment_days = contract_for(session, rel).check.due_days
         plan.final_payment_due_on = plan.notice_ends_on + timedelta(days=plan.final_payment_days)
         session.add(plan)
     change = transition(session, rel, Stage.exiting, actor=person.email, reason=reason)  # type: ignore[union-attr]
@@ -439,8 +435,14 @@ def change_contact(
         )
     if contact is not None and side == "partner" and contact.partner_id != rel.partner_id:
         raise InputRejected([Problem("--email", f"{contact.email} is a contact of another partner")])
+    if contact is not None and contact.removed_at is not None:
+        raise InputRejected([Problem("--email", f"{contact.email} has been removed")])
     before = getattr(rel, ROLE_FIELDS[role])
     setattr(rel, ROLE_FIELDS[role], contact.id if contact else None)
+    if side == "partner" and before not in (None, rel.partner_contact_id, rel.backup_contact_id):
+        # The person no longer speaks for the partner here: the links they were sent stop working now.
+        why = reason or f"no longer {role}"
+        revoke_links_of(session, before, relationship_id=rel.id, actor=actor, reason=why)
     rel.key_person_flags = key_person_flags(rel)
     session.add(rel)
     asked: list[str] = []
@@ -487,7 +489,7 @@ def charter_context(session: Session, rel: Relationship) -> dict[str, Any]:
     }
     plan = session.exec(select(ExitPlan).where(ExitPlan.relationship_id == rel.id)).first()
     tier = tier_of(rel, partner)  # type: ignore[arg-type]
-    limit, law = legal_payment_limit(partner.country)  # type: ignore[union-attr]
+    contract = contract_for(session, rel)
     from models.core.settings import get_settings
 
     return {
@@ -497,10 +499,14 @@ def charter_context(session: Session, rel: Relationship) -> dict[str, Any]:
         "people": people,
         "tier": tier,
         "cadence_months": load_library().review_cadence_months[tier],
-        "payment_term_days": rel.payment_term_days,
-        "legal_limit_days": limit,
-        "law": law,
-        "payment_within_limit": rel.payment_term_days <= limit,
+        "payment": {
+            **contract.check.as_dict(),
+            "justification": contract.terms.justification,
+            "acceptance_days": contract.terms.acceptance_days,
+            "rules": rules_applied(
+                contract.check.law_id, buyer_type=contract.terms.buyer_type, basis=contract.terms.basis
+            ),
+        },
         "exit_plan": plan.model_dump(mode="json") if plan else None,
         "risks": [r.model_dump(mode="json") for r in risks_of(session, rel.id)],  # type: ignore[arg-type]
     }

@@ -20,6 +20,7 @@ from models.partners.registry import (
     find_contact,
     find_partner,
 )
+from models.payments.contract import declaration_of, declaration_public
 from models.tables import Contact, Partner, Relationship
 from models.tables.core import Criticality, Side, Stage
 
@@ -199,4 +200,5 @@ def relationship_public(session: Session, rel: Relationship) -> dict[str, Any]:
         contact_id = getattr(rel, f"{role}_id")
         contact = session.get(Contact, contact_id) if contact_id else None
         data[role] = contact_public(contact) if contact else None
+    data["sme_declaration"] = declaration_public(declaration_of(session, rel.id), rel)  # type: ignore[arg-type]
     return data

@@ -1,7 +1,13 @@
-"""Payments to partners: add one, or import a CSV export (validated whole, nothing written on error)."""
+"""Payments to partners: add one, or import a CSV export (validated whole, nothing written on error).
+
+Every field is checked here exactly as the payment clock reads it (models/payments/clock.py): dates
+in order and not in the future, a bill or e-voucher with its maturity, a disputed part no larger than
+the invoice, a 20-digit e-invoice (数电票) number.
+"""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal, InvalidOperation
@@ -16,6 +22,7 @@ from models.core.base import utcnow
 from models.core.calendar import today_local
 from models.core.errors import Conflict, InputRejected, Problem
 from models.core.validation import currency_code, problems_from, read_upload
+from models.core.vocabulary import PaymentMethod
 from models.lifecycle.relationships import find_relationship
 from models.partners.importer import open_csv
 from models.tables import Payment, Relationship
@@ -23,7 +30,24 @@ from models.tables import Payment, Relationship
 # Currencies without minor units (ISO 4217 exponent 0); every other currency has two decimals.
 ZERO_DECIMAL_CURRENCIES = frozenset({"JPY", "KRW", "VND", "ISK", "CLP", "HUF"})
 REQUIRED_COLUMNS = ("invoice_id", "relationship", "delivered_on", "invoiced_on", "amount", "currency")
-COLUMNS = (*REQUIRED_COLUMNS, "paid_on")
+OPTIONAL_COLUMNS = (
+    "paid_on",
+    "accepted_on",
+    "settled_on",
+    "payment_method",
+    "matures_on",
+    "disputed_amount",
+    "e_invoice_no",
+)
+COLUMNS = (*REQUIRED_COLUMNS, *OPTIONAL_COLUMNS)
+E_INVOICE = re.compile(r"[0-9]{20}")  # a fully digital e-invoice (数电票) number: ASCII digits only
+
+
+def e_invoice_number(value: str | None) -> str | None:
+    """Return a 数电票 number (20 ASCII digits) unchanged, or raise ValueError."""
+    if value is not None and not E_INVOICE.fullmatch(value):
+        raise ValueError("an e-invoice (数电票) number is 20 digits")
+    return value
 
 
 def to_minor(amount: str | Decimal | int, currency: str) -> int:
@@ -48,7 +72,10 @@ def from_minor(minor: int, currency: str) -> str:
 
 
 class PaymentCreate(BaseModel):
-    """One invoice and its payment, as given at a boundary (CLI flags or a CSV row)."""
+    """One invoice and its payment, as given at a boundary (CLI flags or a CSV row).
+
+    Fields are declared in the order their checks need: each may compare itself with earlier ones.
+    """
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
@@ -59,6 +86,12 @@ class PaymentCreate(BaseModel):
     currency: str = Field(min_length=3, max_length=3)
     amount: str = Field(description="Amount in currency units, e.g. 1234.50.")
     paid_on: date | None = None
+    accepted_on: date | None = Field(default=None, description="Inspection or acceptance passed.")
+    settled_on: date | None = Field(default=None, description="Settlement amount confirmed by both sides.")
+    payment_method: PaymentMethod | None = Field(default=None, description="cash, bill or e_voucher.")
+    matures_on: date | None = Field(default=None, description="When a bill or e-voucher pays out.")
+    disputed_amount: str | None = Field(default=None, description="The disputed part, e.g. 300.00.")
+    e_invoice_no: str | None = Field(default=None, max_length=20, description="数电票 number (20 digits).")
 
     @field_validator("currency")
     @classmethod
@@ -71,35 +104,99 @@ class PaymentCreate(BaseModel):
         to_minor(value, info.data.get("currency") or "XXX")
         return value
 
-    @field_validator("paid_on", mode="before")
+    @field_validator(*OPTIONAL_COLUMNS, mode="before")
     @classmethod
-    def _blank_is_unpaid(cls, value: Any) -> Any:
+    def _blank_is_none(cls, value: Any) -> Any:
         return None if value in ("", None) else value
 
-    @field_validator("paid_on")
+    @field_validator("payment_method", mode="before")
     @classmethod
-    def _paid_after_delivery(cls, value: date | None, info: ValidationInfo) -> date | None:
+    def _method_lower(cls, value: Any) -> Any:
+        return value.strip().lower().replace("-", "_") if isinstance(value, str) else value
+
+    @field_validator("paid_on", "accepted_on", "settled_on")
+    @classmethod
+    def _after_delivery(cls, value: date | None, info: ValidationInfo) -> date | None:
         delivered = info.data.get("delivered_on")
+        what = {"paid_on": "paid", "accepted_on": "accepted", "settled_on": "settled"}[info.field_name or ""]
         if value is not None and delivered is not None and value < delivered:
-            raise ValueError(f"paid before delivery ({delivered})")
+            raise ValueError(f"{what} before delivery ({delivered})")
         if value is not None and value > today_local():
-            raise ValueError("paid date is in the future")
+            raise ValueError(f"{what} date is in the future")
         return value
+
+    @field_validator("payment_method")
+    @classmethod
+    def _method_needs_payment(cls, value: PaymentMethod | None, info: ValidationInfo) -> PaymentMethod | None:
+        if value is not None and info.data.get("paid_on") is None and "paid_on" not in _failed(info):
+            raise ValueError("a payment method needs the paid date")
+        return value
+
+    @field_validator("matures_on")
+    @classmethod
+    def _maturity(cls, value: date | None, info: ValidationInfo) -> date | None:
+        method, paid = info.data.get("payment_method"), info.data.get("paid_on")
+        non_cash = method not in (None, PaymentMethod.cash)
+        if value is None and non_cash:
+            raise ValueError(f"a {method.value} payment needs its maturity date")  # type: ignore[union-attr]
+        if value is not None and not non_cash and "payment_method" not in _failed(info):
+            raise ValueError("only a bill or e-voucher payment has a maturity date")
+        if value is not None and paid is not None and value < paid:
+            raise ValueError(f"matures before it was handed over ({paid})")
+        return value
+
+    @field_validator("disputed_amount")
+    @classmethod
+    def _disputed(cls, value: str | None, info: ValidationInfo) -> str | None:
+        currency, amount = info.data.get("currency"), info.data.get("amount")
+        if value is None or currency is None:
+            return value
+        disputed = to_minor(value, currency)
+        if amount is not None and disputed > to_minor(amount, currency):
+            raise ValueError(f"the disputed part is more than the invoice ({amount})")
+        return value
+
+    @field_validator("e_invoice_no")
+    @classmethod
+    def _e_invoice(cls, value: str | None) -> str | None:
+        return e_invoice_number(value)
 
     @property
     def amount_minor(self) -> int:
         """Return the amount in minor units."""
         return to_minor(self.amount, self.currency)
 
+    @property
+    def disputed_minor(self) -> int | None:
+        """Return the disputed part in minor units, if given."""
+        return None if self.disputed_amount is None else to_minor(self.disputed_amount, self.currency)
+
+    @property
+    def method(self) -> str | None:
+        """Return the payment method as stored: cash unless said otherwise, once paid."""
+        if self.payment_method is not None:
+            return self.payment_method.value
+        return PaymentMethod.cash.value if self.paid_on is not None else None
+
+
+def _failed(info: ValidationInfo) -> set[str]:
+    """Return fields declared before this one that failed (absent from info.data): no second complaint."""
+    return {name for name in PaymentCreate.model_fields if name not in info.data} - {info.field_name or ""}
+
 
 @dataclass
 class PaymentPlan:
-    """What an import would write (new rows, payments to record) or every problem that stops it."""
+    """What an import would write (new rows, stored invoices to update) or every problem that stops it."""
 
     new: list[tuple[int, PaymentCreate, int]] = field(default_factory=list)  # line, row, relationship id
-    paid: list[tuple[int, PaymentCreate, Payment]] = field(default_factory=list)  # now paid
+    updated: list[tuple[int, PaymentCreate, Payment, dict[str, Any]]] = field(default_factory=list)
     unchanged: int = 0
     problems: list[Problem] = field(default_factory=list)
+
+    @property
+    def paid(self) -> int:
+        """Return how many stored invoices this import records as paid."""
+        return sum(1 for *_, changes in self.updated if "paid_on" in changes)
 
 
 def _row(line: int, row: dict[str, str]) -> tuple[PaymentCreate | None, list[Problem]]:
@@ -132,26 +229,52 @@ def _relationship_ids(session: Session, refs: set[str]) -> dict[str, int]:
     return found
 
 
+def _stored_values(row: PaymentCreate) -> dict[str, Any]:
+    """Return the fields a stored invoice may gain later and keeps once set (None: not given)."""
+    return {
+        "paid_on": row.paid_on,
+        "accepted_on": row.accepted_on,
+        "settled_on": row.settled_on,
+        "payment_method": row.method,
+        "matures_on": row.matures_on,
+        "e_invoice_no": row.e_invoice_no,
+    }
+
+
 def _compare_stored(line: int, row: PaymentCreate, stored: Payment, plan: PaymentPlan) -> None:
+    """Plan a row's changes to its stored invoice: fixed fields must match, later ones filled once."""
     where = f"row {line}, column"
-    fields = {
+    fixed = {
         "delivered_on": (row.delivered_on, stored.delivered_on),
         "invoiced_on": (row.invoiced_on, stored.invoiced_on),
         "amount": (row.amount_minor, stored.amount_minor),
         "currency": (row.currency, stored.currency),
     }
-    differs = [name for name, (new, old) in fields.items() if new != old]
-    if differs:
-        plan.problems += [
-            Problem(f"{where} {name}", f"invoice {row.invoice_id!r} is stored with a different {name}")
-            for name in differs
-        ]
-    elif stored.paid_on is None and row.paid_on is not None:
-        plan.paid.append((line, row, stored))
-    elif stored.paid_on != row.paid_on:
-        plan.problems.append(
-            Problem(f"{where} paid_on", f"invoice {row.invoice_id!r} is stored as paid on {stored.paid_on}")
-        )
+    problems = [
+        Problem(f"{where} {name}", f"invoice {row.invoice_id!r} is stored with a different {name}")
+        for name, (new, old) in fixed.items()
+        if new != old
+    ]
+    changes: dict[str, Any] = {}
+    for name, new in _stored_values(row).items():
+        old = getattr(stored, name)
+        if name == "payment_method" and stored.paid_on is None:
+            old = None  # the stored default means nothing until the invoice is paid
+        if new is None or new == old:
+            continue
+        if old is None:
+            changes[name] = new
+        else:
+            problems.append(
+                Problem(f"{where} {name}", f"invoice {row.invoice_id!r} is stored with {name} {old}")
+            )
+    if row.disputed_minor is not None and row.disputed_minor != stored.disputed_minor:
+        changes["disputed_minor"] = row.disputed_minor  # a dispute may be raised, narrowed or settled
+    plan.problems += problems
+    if problems:
+        return
+    if changes:
+        plan.updated.append((line, row, stored, changes))
     else:
         plan.unchanged += 1
 
@@ -218,23 +341,27 @@ def _check_against_store(session: Session, rows: list[tuple[int, PaymentCreate]]
 
 def _new_payment(row: PaymentCreate, relationship_id: int) -> Payment:
     now = utcnow()
+    values = {k: v for k, v in _stored_values(row).items() if v is not None}
     return Payment(
         relationship_id=relationship_id,
         invoice_id=row.invoice_id,
         delivered_on=row.delivered_on,
         invoiced_on=row.invoiced_on,
-        paid_on=row.paid_on,
         amount_minor=row.amount_minor,
+        disputed_minor=row.disputed_minor or 0,
         currency=row.currency,
         created_at=now,
         updated_at=now,
+        **values,
     )
 
 
 def import_payments(session: Session, path: Path, *, actor: str, dry_run: bool = False) -> PaymentPlan:
     """Import payments from a CSV file in one transaction, or raise InputRejected listing every problem.
 
-    A row identical to a stored invoice is skipped; a stored unpaid invoice may be given its paid date.
+    A row identical to a stored invoice is skipped; a stored invoice may gain what was blank before
+    (its paid date, acceptance, settlement, payment method and maturity, e-invoice number) and a
+    changed disputed part.
     """
     raw = read_upload(path)
     plan = plan_payments(session, raw)
@@ -243,8 +370,9 @@ def import_payments(session: Session, path: Path, *, actor: str, dry_run: bool =
     if dry_run:
         return plan
     session.add_all([_new_payment(row, rid) for _, row, rid in plan.new])
-    for _, row, stored in plan.paid:
-        stored.paid_on = row.paid_on
+    for _, _, stored, changes in plan.updated:
+        for name, value in changes.items():
+            setattr(stored, name, value)
         session.add(stored)
     audit.record(
         session,
@@ -252,21 +380,15 @@ def import_payments(session: Session, path: Path, *, actor: str, dry_run: bool =
         action="payment.imported",
         entity="payment",
         entity_id=path.name,
-        data={"file": path.name, "new": len(plan.new), "paid": len(plan.paid), "unchanged": plan.unchanged},
+        data={
+            "file": path.name,
+            "new": len(plan.new),
+            "updated": len(plan.updated),
+            "paid": plan.paid,
+            "unchanged": plan.unchanged,
+        },
     )
     return plan
-
-
-def validate_payment(fields: dict[str, Any]) -> PaymentCreate:
-    """Validate `payment add` input, naming flags in every problem."""
-    try:
-        return PaymentCreate.model_validate(fields)
-    except ValidationError as exc:
-        problems = [
-            Problem(f"--{p.where.replace('_', '-')}" if p.where else "payment", p.message)
-            for p in problems_from(exc)
-        ]
-        raise InputRejected(problems, summary="payment rejected") from exc
 
 
 def add_payment(session: Session, data: PaymentCreate, *, actor: str) -> Payment:
@@ -287,7 +409,12 @@ def add_payment(session: Session, data: PaymentCreate, *, actor: str) -> Payment
         entity="payment",
         entity_id=payment.id,
         relationship_id=rel.id,
-        data={"invoice_id": data.invoice_id, "paid_on": str(data.paid_on) if data.paid_on else None},
+        data={
+            "invoice_id": data.invoice_id,
+            "paid_on": str(data.paid_on) if data.paid_on else None,
+            "payment_method": data.method,
+            "disputed_minor": data.disputed_minor or 0,
+        },
     )
     return payment
 

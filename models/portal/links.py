@@ -10,11 +10,13 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import os
 import re
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
 from sqlmodel import Session, col, select
 
@@ -22,13 +24,15 @@ from models.checklists.generation import mark_done
 from models.core import audit
 from models.core.base import utcnow
 from models.core.calendar import today_local
-from models.core.errors import InputRejected, NotFound, Problem, TandemError
+from models.core.errors import Conflict, InputRejected, NotFound, Problem, TandemError
+from models.core.files import create_private
 from models.core.periods import Period, last_complete_period, parse_period
 from models.core.secrets import secret_key
 from models.core.settings import get_settings
+from models.payments.clock import invoice_clock
+from models.payments.contract import contracts
 from models.payments.ledger import from_minor, payments_of
 from models.reviews.health import health_weights
-from models.reviews.kpis import due_days, jurisdiction_for
 from models.reviews.scorecards import PRINCIPLES, Score, compare, record_scores, scores_of
 from models.tables import (
     ChecklistItem,
@@ -48,6 +52,8 @@ RATING_ITEM = "tandem.5.11.partner-rates-us"  # the to-do that the scoring form 
 SHOWN_PAYMENT_FIGURES = ("invoices", "late", "days_to_pay_avg", "days_to_pay_worst", "due_days")
 REUSE_MIN_DAYS = 7  # a link reused in a new message must still hold for at least this long
 SYSTEM_ACTOR = "system:portal"
+TEXT_MAX = 2000  # a note or a link
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")  # not text (tab and newlines are)
 _TOKEN = re.compile(r"^([A-Za-z0-9_-]{16})\.(\d{1,12})\.(\d{1,12})\.(\d{1,12})\.([A-Za-z0-9_-]{43})$")
 # Accepted evidence files, recognized by their first bytes, never by the name or declared type.
 UPLOAD_TYPES: tuple[tuple[bytes, str, str], ...] = (
@@ -88,7 +94,7 @@ def sign_scope(scope: str) -> str:
 
 def scope_ok(scope: str, value: str | None) -> bool:
     """Say whether a value is the signature of a scope (constant-time)."""
-    return bool(value) and hmac.compare_digest(sign_scope(scope), value or "")
+    return bool(value) and hmac.compare_digest(sign_scope(scope).encode(), (value or "").encode())
 
 
 def token_of(link: PortalLink) -> str:
@@ -104,6 +110,8 @@ def link_url(token: str) -> str:
 
 
 def _partner_contact(session: Session, rel: Relationship, contact: Contact) -> None:
+    if contact.removed_at is not None:
+        raise InputRejected([Problem("contact", f"{contact.email} has been removed")], summary="link refused")
     if contact.side != Side.partner.value or contact.partner_id != rel.partner_id:
         raise InputRejected(
             [Problem("--contact", f"{contact.email} is not a contact of this relationship's partner")],
@@ -187,6 +195,8 @@ def _access(session: Session, link: PortalLink) -> PortalAccess:
     rel = session.get(Relationship, link.relationship_id)
     if contact is None or rel is None or contact.partner_id != rel.partner_id:
         raise LinkRefused("the contact no longer belongs to this partner")
+    if contact.removed_at is not None:
+        raise LinkRefused("the contact has been removed")
     partner = session.get(Partner, rel.partner_id)
     assert partner is not None  # foreign key
     return PortalAccess(link, contact, rel, partner)
@@ -208,18 +218,37 @@ def revoke_link(session: Session, ref: str, *, actor: str) -> PortalLink:
     """Revoke a link now (a repeat keeps the first revocation)."""
     link = find_link(session, ref)
     if link.revoked_at is None:
-        link.revoked_at, link.revoked_by = utcnow(), actor
-        session.add(link)
-        audit.record(
-            session,
-            actor=actor,
-            action="portal.link.revoked",
-            entity="portal_link",
-            entity_id=link.id,
-            relationship_id=link.relationship_id,
-            data={"token_id": link.token_id},
-        )
+        _revoke(session, link, actor=actor)
     return link
+
+
+def revoke_links_of(
+    session: Session, contact_id: int, *, actor: str, reason: str, relationship_id: int | None = None
+) -> list[PortalLink]:
+    """Revoke every live link of a person, to one relationship or to all; return the links revoked."""
+    live = col(PortalLink.revoked_at).is_(None)
+    query = select(PortalLink).where(PortalLink.contact_id == contact_id, live)
+    if relationship_id is not None:
+        query = query.where(PortalLink.relationship_id == relationship_id)
+    links = list(session.exec(query))
+    for link in links:
+        _revoke(session, link, actor=actor, reason=reason)
+    return links
+
+
+def _revoke(session: Session, link: PortalLink, *, actor: str, reason: str | None = None) -> None:
+    link.revoked_at, link.revoked_by = utcnow(), actor
+    session.add(link)
+    audit.record(
+        session,
+        actor=actor,
+        action="portal.link.revoked",
+        entity="portal_link",
+        entity_id=link.id,
+        relationship_id=link.relationship_id,
+        reason=reason,
+        data={"token_id": link.token_id},
+    )
 
 
 def open_items(session: Session, access: PortalAccess) -> list[ChecklistItem]:
@@ -254,13 +283,36 @@ def sniff_upload(data: bytes) -> tuple[str, str] | None:
     return None
 
 
-def save_upload(data: bytes, ext: str) -> str:
-    """Store an evidence file under TANDEM_HOME/uploads with a random name; return that name."""
-    folder = get_settings().home / "uploads"
-    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-    name = f"{secrets.token_hex(16)}.{ext}"
-    (folder / name).write_bytes(data)
-    return name
+def save_upload(data: bytes, name: str) -> None:
+    """Store an evidence file under TANDEM_HOME/uploads, readable by the owner only."""
+    fd = create_private(get_settings().home / "uploads" / name)
+    assert fd is not None  # a fresh random name
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(data)
+
+
+def evidence_problems(note: str, link: str, upload: bytes | None) -> list[Problem]:
+    """Check what a partner sends to close an item: something at all, an https link, a real file."""
+    problems: list[Problem] = []
+    if not (note or link or upload is not None):
+        problems.append(Problem("evidence", "give a note, a link or a file"))
+    if len(note) > TEXT_MAX or _CONTROL.search(note):
+        problems.append(Problem("note", f"at most {TEXT_MAX} characters of text"))
+    if link and not _https_url(link):
+        problems.append(Problem("link", "a web address starting with https://"))
+    if upload is not None and (not upload or sniff_upload(upload) is None):
+        problems.append(Problem("file", "a PDF, PNG or JPEG file that is not empty"))
+    return problems
+
+
+def _https_url(text: str) -> bool:
+    if len(text) > TEXT_MAX or _CONTROL.search(text) or any(c.isspace() for c in text):
+        return False
+    try:
+        parts = urlsplit(text)
+        return parts.scheme == "https" and bool(parts.hostname)
+    except ValueError:  # such as an unclosed IPv6 bracket
+        return False
 
 
 def complete_item(
@@ -272,20 +324,20 @@ def complete_item(
     link: str | None,
     upload: bytes | None = None,
 ) -> ChecklistItem:
-    """Mark a partner's item done in the contact's name, with a note, a link and/or a checked file."""
+    """Mark a partner's item done in the contact's name, with a note, an https link and/or a checked file."""
     item = partner_item(session, access, item_id)
+    if item.status != ItemStatus.open.value:
+        raise Conflict(f"item {item_id} is already {item.status}")
+    note, link = (note or "").strip(), (link or "").strip()
+    problems = evidence_problems(note, link, upload)
+    if problems:
+        raise InputRejected(problems, summary="evidence rejected")
     kind = sniff_upload(upload) if upload else None
-    if upload and kind is None:
-        raise InputRejected([Problem("file", "only PDF, PNG or JPEG files are accepted")])
-    stored = save_upload(upload, kind[0]) if upload and kind else None
-    evidence = "\n".join(x for x in ((note or "").strip(), f"file: uploads/{stored}" if stored else "") if x)
-    try:
-        done = mark_done(session, item.id, by=access.contact.email, evidence=evidence or None, link=link)  # type: ignore[arg-type]
-    except BaseException:
-        if stored:
-            (get_settings().home / "uploads" / stored).unlink(missing_ok=True)
-        raise
-    if stored and kind:
+    stored = f"{secrets.token_hex(16)}.{kind[0]}" if kind else None
+    evidence = "\n".join(x for x in (note, f"file: uploads/{stored}" if stored else "") if x)
+    done = mark_done(session, item.id, by=access.contact.email, evidence=evidence or None, link=link or None)  # type: ignore[arg-type]
+    if stored and kind and upload:
+        # Only the request that closed the item gets here (a racing one got Conflict): it alone stores.
         audit.record(
             session,
             actor=access.contact.email,
@@ -296,10 +348,12 @@ def complete_item(
             data={
                 "stored_as": stored,
                 "content_type": kind[1],
-                "bytes": len(upload or b""),
-                "sha256": hashlib.sha256(upload or b"").hexdigest(),
+                "bytes": len(upload),
+                "sha256": hashlib.sha256(upload).hexdigest(),
             },
         )
+        session.flush()  # any database refusal comes now, before the file is written
+        save_upload(upload, stored)
     return done
 
 
@@ -381,7 +435,7 @@ def partner_review(session: Session, rel: Relationship) -> dict[str, Any] | None
         "partner_avg": cards["partner_avg"],
         "payments": {key: pay.get(key) for key in SHOWN_PAYMENT_FIGURES},
         "late_invoices": [
-            {"invoice_id": i["invoice_id"], "days": i["days"]} for i in pay.get("late_invoices", [])
+            {"invoice_id": i["invoice_id"], "days_late": i["days_late"]} for i in pay.get("late_invoices", [])
         ],
         "burden_minutes": burden.get("burden_minutes"),
         "burden_budget_minutes": burden.get("burden_budget_minutes"),
@@ -391,27 +445,30 @@ def partner_review(session: Session, rel: Relationship) -> dict[str, Any] | None
 def payment_status(
     session: Session, rel: Relationship, partner: Partner, *, as_of: date
 ) -> list[dict[str, Any]]:
-    """Return the relationship's invoices with their due date and where each payment stands."""
-    due = due_days(rel.payment_term_days, jurisdiction_for(partner.country, rel.size_class))
+    """Return the relationship's invoices, newest first, each with its clock: start, due date, state."""
+    contract = contracts(session, [(rel, partner)])[rel.id]  # type: ignore[index]
     rows = []
     for p in sorted(payments_of(session, rel.id), key=lambda x: x.delivered_on, reverse=True):  # type: ignore[arg-type]
-        due_on = p.delivered_on + timedelta(days=due)
-        if p.paid_on is not None:
-            late = max(0, (p.paid_on - due_on).days)
-            state = "paid_late" if late else "paid"
-        else:
-            late = max(0, (as_of - due_on).days)
-            state = "overdue" if late else "open"
+        clock = invoice_clock(p, contract.terms, contract.law, as_of=as_of, check=contract.check)
         rows.append(
             {
+                "id": p.id,
                 "invoice_id": p.invoice_id,
                 "amount": from_minor(p.amount_minor, p.currency),
+                "disputed": from_minor(p.disputed_minor, p.currency) if p.disputed_minor else None,
+                "undisputed": from_minor(clock.due_minor, p.currency),
                 "currency": p.currency,
                 "delivered_on": p.delivered_on,
-                "due_on": due_on,
+                "started_by": clock.started_by,
+                "started_on": clock.started_on,
+                "due_on": clock.due_on,
                 "paid_on": p.paid_on,
-                "state": state,
-                "days_late": late,
+                "method": p.payment_method,
+                "matures_on": p.matures_on,
+                "stretch_days": clock.stretch_days,
+                "e_invoice_no": p.e_invoice_no,
+                "state": clock.state,
+                "days_late": clock.days_late,
             }
         )
     return rows

@@ -11,7 +11,8 @@ from sqlmodel import Session, col, select
 
 from models.core.calendar import add_months, today_local
 from models.core.settings import get_settings
-from models.reviews.kpis import due_days, jurisdiction_for
+from models.payments.clock import invoice_clock
+from models.payments.contract import Contract, contracts
 from models.tables import ChecklistItem, ItemStatus, Partner, Payment, Relationship, Review, ReviewStatus
 from models.tables.core import Stage
 
@@ -41,7 +42,9 @@ def _overdue(session: Session, as_of: date) -> dict[int, int]:
     return {int(rid): int(n) for rid, n in session.exec(query)}
 
 
-def _row(rel: Relationship, partner: Partner, review: Review | None, overdue: int) -> dict[str, Any]:
+def _row(
+    rel: Relationship, partner: Partner, review: Review | None, overdue: int, contract: Contract
+) -> dict[str, Any]:
     pay = (review.kpis.get("payments") if review else None) or {}
     return {
         "id": rel.id,
@@ -56,35 +59,27 @@ def _row(rel: Relationship, partner: Partner, review: Review | None, overdue: in
         "health_delta": review.health_delta if review else None,
         "days_to_pay_avg": pay.get("days_to_pay_avg"),
         "days_to_pay_worst": pay.get("days_to_pay_worst"),
-        "due_days": pay.get(
-            "due_days", due_days(rel.payment_term_days, jurisdiction_for(partner.country, rel.size_class))
-        ),
-        "legal_limit_days": pay.get("legal_limit_days"),
-        "beyond_legal_limit": pay.get("beyond_legal_limit", 0),
+        "due_days": pay.get("due_days", contract.check.due_days),
+        "term_finding": pay.get("term_finding", contract.check.finding),
+        "late_by_law": pay.get("late_by_law", 0),
         "overdue_items": overdue,
         "key_person_flags": list(rel.key_person_flags),
     }
 
 
 def payment_timeliness_by_month(session: Session, *, as_of: date, months: int = 12) -> list[dict[str, Any]]:
-    """Return, per month of payment, how many invoices were paid within their due days."""
+    """Return, per month of payment, how many invoices were paid by the due date of their clock."""
     since = add_months(as_of.replace(day=1), -(months - 1))
-    terms = {
-        rid: due_days(term, jurisdiction_for(country, size))
-        for rid, term, country, size in session.exec(
-            select(
-                Relationship.id, Relationship.payment_term_days, Partner.country, Relationship.size_class
-            ).join(Partner, col(Partner.id) == Relationship.partner_id)
-        )
-    }
+    pairs = select(Relationship, Partner).join(Partner, col(Partner.id) == Relationship.partner_id)
+    by_relationship = contracts(session, list(session.exec(pairs)))
     paid: dict[str, list[int]] = defaultdict(lambda: [0, 0])
-    query = select(Payment.relationship_id, Payment.delivered_on, Payment.paid_on).where(
-        col(Payment.paid_on) >= since, col(Payment.paid_on) <= as_of
-    )
-    for rid, delivered, paid_on in session.exec(query):
-        bucket = paid[paid_on.strftime("%Y-%m")]  # type: ignore[union-attr]
+    query = select(Payment).where(col(Payment.paid_on) >= since, col(Payment.paid_on) <= as_of)
+    for invoice in session.exec(query):
+        c = by_relationship[invoice.relationship_id]
+        clock = invoice_clock(invoice, c.terms, c.law, as_of=as_of, check=c.check)
+        bucket = paid[invoice.paid_on.strftime("%Y-%m")]  # type: ignore[union-attr]
         bucket[0] += 1
-        bucket[1] += int((paid_on - delivered).days <= terms.get(rid, 60))  # type: ignore[operator]
+        bucket[1] += int(clock.state == "paid")
     out = []
     for i in range(months):
         month = add_months(since, i).strftime("%Y-%m")
@@ -110,7 +105,9 @@ def portfolio(session: Session, *, as_of: date | None = None) -> dict[str, Any]:
         .where(Relationship.stage != Stage.exited.value)
         .order_by(col(Relationship.id))
     )
-    rows = [_row(r, p, reviews.get(r.id), overdue.get(r.id, 0)) for r, p in session.exec(query)]  # type: ignore[arg-type]
+    pairs = list(session.exec(query))
+    every = contracts(session, pairs)
+    rows = [_row(r, p, reviews.get(r.id), overdue.get(r.id, 0), every[r.id]) for r, p in pairs]  # type: ignore[arg-type,index]
     healths = [r["health"] for r in rows if r["health"] is not None]
     distribution = [
         {"label": f"{lo}-{min(hi, 100)}", "value": sum(1 for h in healths if lo <= h < hi)}
@@ -124,5 +121,5 @@ def portfolio(session: Session, *, as_of: date | None = None) -> dict[str, Any]:
         "reviewed": len(healths),
         "health_avg": round(sum(healths) / len(healths), 1) if healths else None,
         "health_distribution": distribution,
-        "payment_timeliness": payment_timeliness_by_month(session, as_of=day),
+        "payment_timeliness": payment_timeliness_by_month(session, as_of=day),  # exited ones too
     }

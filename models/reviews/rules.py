@@ -11,7 +11,6 @@ from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import yaml
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -19,13 +18,12 @@ from pydantic import (
     NonNegativeInt,
     PlainSerializer,
     PlainValidator,
-    ValidationError,
     field_validator,
     model_validator,
 )
 
-from models.core.errors import InputRejected, Problem
-from models.core.validation import COMPARISONS, problems_from
+from models.core.data import parse_content
+from models.core.validation import COMPARISONS, Text
 
 FACTS: tuple[str, ...] = (
     "health",
@@ -33,7 +31,12 @@ FACTS: tuple[str, ...] = (
     "poor_streak",
     "late_share",
     "invoices_late",
-    "invoices_beyond_legal_limit",
+    "invoices_late_by_law",
+    "term_beyond_cap",
+    "term_needs_justification",
+    "invoices_noncash_stretch",
+    "requests_open",
+    "requests_overdue",
     "days_to_pay_worst",
     "overdue_items",
     "overdue_ours",
@@ -53,6 +56,10 @@ ActionKind = Literal[
     "request_scores",
 ]
 OwnerRole = Literal["manager", "deputy", "sponsor"]
+# The partner's payment and confirmation requests are protected (no retaliation, e.g. Art. 20 of the
+# Chinese SME payment regulation): a rule may read them only to act for the partner.
+PROTECTED_FACTS = frozenset({"requests_open", "requests_overdue"})
+ACTIONS_FOR_THE_PARTNER = frozenset({"escalate_to_sponsor", "discuss_at_review"})
 Facts = Mapping[str, float | int | None]
 
 _CONDITION = re.compile(r"^\s*([a-z_]+)\s*(>=|<=|==|!=|>|<)\s*(-?\d+(?:\.\d+)?)\s*$")
@@ -93,18 +100,6 @@ ConditionField = Annotated[FactCondition, PlainValidator(parse_fact_condition), 
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-def _both_languages(value: dict[str, str]) -> dict[str, str]:
-    missing = {"en", "zh-CN"} - set(value)
-    if missing or any(not text.strip() for text in value.values()):
-        raise ValueError("needs non-empty text in en and zh-CN")
-    if set(value) - {"en", "zh-CN"}:
-        raise ValueError("only en and zh-CN are supported")
-    return value
-
-
-Text = Annotated[dict[str, str], PlainValidator(lambda v: _both_languages(dict(v)))]
 
 
 class RiskSpec(_Strict):
@@ -150,6 +145,18 @@ class Rule(_Strict):
     when: tuple[ConditionField, ...] = Field(min_length=1)
     action: ActionSpec
 
+    @model_validator(mode="after")
+    def _no_retaliation(self) -> Rule:
+        titles = self.action.title.values()
+        named = {name for text in titles for _, name, _, _ in string.Formatter().parse(text) if name}
+        protected = sorted(({c.fact for c in self.when} | named) & PROTECTED_FACTS)
+        if protected and self.action.kind not in ACTIONS_FOR_THE_PARTNER:
+            raise ValueError(
+                f"{', '.join(protected)} record the partner's protected requests: a rule reading them may "
+                f"only {' or '.join(sorted(ACTIONS_FOR_THE_PARTNER))}, not {self.action.kind}"
+            )
+        return self
+
 
 class RuleBook(_Strict):
     """The review rule table."""
@@ -181,16 +188,7 @@ class Fired:
 
 def parse_rules(text: str, *, source: str = "review_rules.yaml") -> RuleBook:
     """Validate a rules YAML text, raising InputRejected with every problem."""
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise InputRejected(
-            [Problem(source, f"not valid YAML: {exc}")], summary="review rules rejected"
-        ) from exc
-    try:
-        return RuleBook.model_validate(data)
-    except ValidationError as exc:
-        raise InputRejected(problems_from(exc, where=source), summary="review rules rejected") from exc
+    return parse_content(text, RuleBook, source=source, summary="review rules rejected")
 
 
 @lru_cache(maxsize=4)

@@ -33,9 +33,14 @@ from models.core.errors import NotFound
 from models.core.periods import Period, last_complete_period, parse_period
 from models.core.settings import get_settings
 from models.lifecycle.relationships import find_relationship
+from models.payments.clock import invoice_clock
+from models.payments.contract import Contract, contracts
+from models.payments.law import rules_applied
 from models.payments.ledger import from_minor
+from models.payments.requests import request_counts
+from models.payments.statements import asked_minutes
 from models.reviews.health import components, health_score, health_weights, poor_streak, trend
-from models.reviews.kpis import checklist_kpis, jurisdiction_for, payment_kpis, response_kpis
+from models.reviews.kpis import checklist_kpis, payment_kpis, response_kpis
 from models.reviews.rules import FACTS, Fired, evaluate
 from models.reviews.scorecards import compare
 from models.tables import (
@@ -170,8 +175,7 @@ def prepare_batch(
     rels = [(r, p) for r, p in rels if r.id not in finished]
     library = load_library()
     checklists = plan_review_checklists(session, rels, scope, library=library)
-    ids = [r.id for r, _ in rels]
-    facts = _BatchFacts.load(session, ids, scope)  # type: ignore[arg-type]
+    facts = _BatchFacts.load(session, rels, scope)
     contacts = _contacts(session, rels)
     prepared = []
     for rel, partner in rels:
@@ -609,19 +613,31 @@ class _BatchFacts:
     items: dict[int, list[Any]]
     scores: dict[int, dict[str, dict[str, int]]]
     history: dict[int, list[tuple[str, int | None]]]
+    contracts: dict[int, Contract]
+    requests: dict[int, tuple[int, int]]  # protected: open and overdue partner requests
+    asked: dict[int, int]  # partner minutes asked outside the checklist (statements)
     budgets: dict[int, int]  # the period's stage budgets already planned, per relationship
 
     @classmethod
-    def load(cls, session: Session, ids: list[int], scope: SweepScope) -> _BatchFacts:
-        """Load payments, checklist items, scores and past reviews of a batch."""
-        start = scope.period.start
+    def load(
+        cls, session: Session, rels: list[tuple[Relationship, Partner]], scope: SweepScope
+    ) -> _BatchFacts:
+        """Load payments, checklist items, scores, past reviews, contracts, requests and asks of a batch."""
+        ids: list[int] = [r.id for r, _ in rels]  # type: ignore[misc]
+        start, end = scope.period.start, scope.period.end
         payments: dict[int, list[Any]] = defaultdict(list)
         pay_query = select(
             Payment.relationship_id,
             Payment.invoice_id,
             Payment.delivered_on,
+            Payment.invoiced_on,
+            Payment.accepted_on,
+            Payment.settled_on,
             Payment.paid_on,
+            Payment.payment_method,
+            Payment.matures_on,
             Payment.amount_minor,
+            Payment.disputed_minor,
             Payment.currency,
         ).where(
             col(Payment.relationship_id).in_(ids),
@@ -639,6 +655,9 @@ class _BatchFacts:
             items,
             _scores(session, ids, scope),
             _history(session, ids, scope),
+            contracts(session, rels),
+            request_counts(session, ids, as_of=scope.as_of),
+            asked_minutes(session, ids, start=start, end=end),
             _period_budgets(session, ids, scope),
         )
 
@@ -737,24 +756,26 @@ def _contacts(session: Session, rels: list[tuple[Relationship, Partner]]) -> dic
 
 
 def compute_kpis(
-    rel: Relationship,
-    partner: Partner,
     *,
+    contract: Contract,
     payments: Iterable[Any],
     items: Sequence[Any],
     scores: dict[str, dict[str, int]],
     scope: SweepScope,
     burden_budget: int,
+    requests: tuple[int, int] = (0, 0),
+    asked_minutes: int = 0,
 ) -> dict[str, Any]:
     """Return every KPI of one relationship for one period, as JSON-ready data.
 
     `burden_budget` is the period's whole partner-effort budget: every stage planned in it.
     """
     p, model = scope.period, health_weights()
-    law = jurisdiction_for(partner.country, rel.size_class)
+    terms, law, check = contract.terms, contract.law, contract.check
+    clocks = [invoice_clock(inv, terms, law, as_of=scope.as_of, check=check) for inv in payments]
     return {
         "payments": payment_kpis(
-            payments, start=p.start, end=p.end, as_of=scope.as_of, term_days=rel.payment_term_days, law=law
+            clocks, check=check, start=p.start, end=p.end, as_of=scope.as_of, requests=requests
         ),
         "checklist": checklist_kpis(
             items,
@@ -763,6 +784,7 @@ def compute_kpis(
             end=p.end,
             as_of=scope.as_of,
             budget_minutes=burden_budget,
+            other_asks_minutes=asked_minutes,
         ),
         "response": response_kpis(items, start=p.start, end=p.end, as_of=scope.as_of),
         "scorecards": compare(
@@ -782,7 +804,14 @@ def findings(
         "poor_streak": streak,
         "late_share": pay["late_share"],
         "invoices_late": pay["late"],
-        "invoices_beyond_legal_limit": pay["beyond_legal_limit"],
+        "invoices_late_by_law": pay["late_by_law"],
+        "term_beyond_cap": int(pay["term_finding"] == "beyond_cap"),
+        "term_needs_justification": int(
+            "needs_justification" in (pay["term_finding"], pay["acceptance_finding"])
+        ),
+        "invoices_noncash_stretch": pay["noncash_stretch"],
+        "requests_open": pay["requests_open"],
+        "requests_overdue": pay["requests_overdue"],
         "days_to_pay_worst": pay["days_to_pay_worst"],
         "overdue_items": items["overdue_items"],
         "overdue_ours": items["overdue_ours"],
@@ -810,13 +839,14 @@ def _review_one(
     rid = rel.id or 0
     tier = tier_of(rel, partner)
     kpis = compute_kpis(
-        rel,
-        partner,
+        contract=facts.contracts[rid],
         payments=facts.payments.get(rid, []),
         items=items,
         scores=facts.scores.get(rid, {}),
         scope=scope,
         burden_budget=burden_budget,
+        requests=facts.requests.get(rid, (0, 0)),
+        asked_minutes=facts.asked.get(rid, 0),
     )
     parts = components(kpis)
     health = health_score(parts)
@@ -902,7 +932,7 @@ def pack_context(
     period: str,
 ) -> dict[str, Any]:
     """Return the plain data a review pack, `review show` and the messages are made from."""
-    law = jurisdiction_for(partner.country, rel.size_class)
+    pay = values["kpis"]["payments"]
     return {
         "organization_name": get_settings().organization_name,
         "period": period,
@@ -921,7 +951,8 @@ def pack_context(
             "payment_term_days": rel.payment_term_days,
             "key_person_flags": list(rel.key_person_flags),
         },
-        "law": {"id": law.id, "name": law.name, "note": law.note} if law else None,
+        # The rules as they applied to this review's terms (stored with its KPIs), with their articles.
+        "law": rules_applied(pay.get("jurisdiction"), buyer_type=pay["buyer_type"], basis=pay["basis"]),
         "health": values["health"],
         "health_delta": values["health_delta"],
         "trend": values["trend"],
@@ -929,9 +960,9 @@ def pack_context(
         "components": values["health_components"],
         "kpis": values["kpis"],
         "interest": [
-            {"currency": c, "amount": from_minor(m, c)}
-            for c, m in values["kpis"]["payments"]["late_interest_minor"].items()
+            {"currency": c, "amount": from_minor(m, c)} for c, m in pay["late_interest_minor"].items()
         ],
+        "disputed": [{"currency": c, "amount": from_minor(m, c)} for c, m in pay["disputed_minor"].items()],
         "scorecards": values["scorecards"],
         "actions": actions,
         "contacts": {

@@ -6,6 +6,7 @@ from models.tables.checklist import ChecklistGeneration, ChecklistItem, ItemStat
 from models.tables.core import AuditEvent, Contact, Partner, Relationship
 from models.tables.governance import Approval, Document, ExitPlan, Risk
 from models.tables.outbox import DeliveryStatus, MessageStatus, OutboxDelivery, OutboxMessage
+from models.tables.payments import PaymentRequest, PaymentTerms, SmeDeclaration, Statement, StatementLine
 from models.tables.portal import PortalLink
 from models.tables.review import Payment, Review, ReviewAction, ReviewStatus, ScorecardEntry
 
@@ -29,6 +30,11 @@ __all__ = [
     "PortalLink",
     "Relationship",
     "Payment",
+    "PaymentRequest",
+    "PaymentTerms",
+    "SmeDeclaration",
+    "Statement",
+    "StatementLine",
     "Review",
     "ReviewAction",
     "ReviewStatus",

@@ -85,6 +85,11 @@ class Contact(SQLModel, table=True):
     channels_masked: list[str] = Field(
         default_factory=list, sa_column=Column(JSONType, nullable=False)
     )
+    removed_at: datetime | None = Field(
+        default=None,
+        sa_column=Column(UTCDateTime(), nullable=True),
+        description="When the person left (`tandem contact remove`); the row stays for the record.",
+    )
     created_at: datetime = _created()
     updated_at: datetime = _updated()
 

@@ -40,8 +40,7 @@ class ExitPlan(SQLModel, table=True):
     relationship_id: int = Field(foreign_key="relationship.id", unique=True)
     notice_days: int
     transition_support_days: int
-    final_payment_days: int
-    legal_limit_days: int
+    final_payment_days: int = Field(description="The contract's due days under the payment law.")
     basis: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSONType, nullable=False))
     drafted_at: datetime = _at()
     exit_reason: str | None = None

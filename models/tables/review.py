@@ -38,6 +38,7 @@ class Payment(SQLModel, table=True):
     __table_args__ = (
         UniqueConstraint("relationship_id", "invoice_id", name="uq_payment_invoice"),
         CheckConstraint("amount_minor >= 0", name="ck_payment_amount"),
+        CheckConstraint("disputed_minor BETWEEN 0 AND amount_minor", name="ck_payment_disputed"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -48,6 +49,13 @@ class Payment(SQLModel, table=True):
     paid_on: date | None = None
     amount_minor: int = Field(sa_type=BigInteger, description="Amount in minor units (cents, fen).")
     currency: str = Field(min_length=3, max_length=3)
+    # What the payment clock reads (models/payments/clock.py); blank where it does not apply.
+    accepted_on: date | None = None
+    settled_on: date | None = Field(default=None, description="Settlement amount confirmed (对账确认).")
+    payment_method: str = Field(default="cash", max_length=10, description="cash, bill or e_voucher")
+    matures_on: date | None = Field(default=None, description="When a bill or e-voucher pays out.")
+    disputed_minor: int = Field(default=0, sa_type=BigInteger, description="Disputed part, minor units.")
+    e_invoice_no: str | None = Field(default=None, max_length=20, description="数电票 number, 20 digits.")
     created_at: datetime = _at()
     updated_at: datetime = _updated()
 

@@ -59,7 +59,9 @@ def test_payment_import_add_and_errors(tandem_env: str, tmp_path: Path) -> None:
     ours = tmp_path / "mine.csv"
     ours.write_text(
         "\n".join(
-            line for line in (SAMPLES / "payments.csv").read_text().splitlines() if "yz0002b" not in line
+            line
+            for line in (SAMPLES / "payments.csv").read_text().splitlines()
+            if "yz0002b" not in line and "hx0003c" not in line
         )
     )
     code, out = tandem("payment", "import", str(ours))
@@ -108,7 +110,9 @@ def test_score_run_show_and_portfolio_report(tandem_env: str, tmp_path: Path) ->
     ours = tmp_path / "mine.csv"
     ours.write_text(
         "\n".join(
-            line for line in (SAMPLES / "payments.csv").read_text().splitlines() if "yz0002b" not in line
+            line
+            for line in (SAMPLES / "payments.csv").read_text().splitlines()
+            if "yz0002b" not in line and "hx0003c" not in line
         )
     )
     assert tandem("payment", "import", str(ours))[0] == 0
@@ -140,9 +144,9 @@ def test_score_run_show_and_portfolio_report(tandem_env: str, tmp_path: Path) ->
         "5.7",
         "5.9",
     ]
-    assert data["kpis"]["payments"]["beyond_legal_limit"] >= 1
+    assert data["kpis"]["payments"]["late_by_law"] >= 1
     assert {a["rule_id"] for a in data["actions"]} >= {
-        "escalate-beyond-legal-limit",
+        "escalate-late-by-law",
         "discuss-scorecard-gaps",
         "risk-dependency-key-person",
     }

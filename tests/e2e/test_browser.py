@@ -30,7 +30,7 @@ pytestmark = pytest.mark.browser
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
-DASHBOARD_TOKEN = "browser-test-dashboard-token-5521"
+DASHBOARD_TOKEN = "browser-test-dashboard-token-8c1f0e7a2b9d4c6e3f5a1b0d7c2e9f4a6b3d8c1e"
 PHONE = {"width": 390, "height": 844}
 CHROMIUM_ARGS = [
     "--headless",

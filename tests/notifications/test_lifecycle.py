@@ -100,7 +100,7 @@ def test_exit_withdraws_what_was_asked_and_every_unsent_message_and_says_how_man
     assert [m.kind for m in unsent] == ["exit_notice"]  # the exit's own message, and only it
     notice = unsent[0].body_text
     assert summary["notice_ends_on"] in notice and summary["final_payment_due_on"] in notice
-    assert "保障中小企业款项支付条例" in notice and "付款期限不超过 60 天" in notice  # the legal basis
+    assert "保障中小企业款项支付条例" in notice and "付款期限 60 天" in notice  # the legal basis
     assert "不会再发提醒" in notice
     # Nothing more goes to the partner: the exit's items are followed up by our manager.
     for days in range(9, 60, 7):

@@ -9,7 +9,7 @@ from typing import Any
 from sqlmodel import Session
 
 from models.partners.registry import ContactCreate, add_contact
-from models.tables import ChecklistItem, Contact, Partner, Relationship
+from models.tables import ChecklistItem, Contact, Partner, Payment, Relationship
 from models.tables.core import Side
 
 _serial = itertools.count(1)
@@ -151,3 +151,19 @@ def get_settings_clear() -> None:
     from models.core.settings import get_settings
 
     get_settings.cache_clear()
+
+
+def invoice(
+    session: Session, relationship_id: int, invoice_id: str, *, delivered: date, **fields: Any
+) -> Payment:
+    """Store one invoice of 10,000.00 CNY delivered and invoiced on a day (fields override)."""
+    values: dict[str, Any] = {
+        "invoiced_on": delivered,
+        "amount_minor": 1_000_000,
+        "currency": "CNY",
+        **fields,
+    }
+    row = Payment(relationship_id=relationship_id, invoice_id=invoice_id, delivered_on=delivered, **values)
+    session.add(row)
+    session.flush()
+    return row

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-29 23:01:21.837137
+Create Date: 2026-11-30 00:43:07.555455
 """
 
 from collections.abc import Sequence
@@ -75,6 +75,7 @@ def upgrade() -> None:
     sa.Column('teams', sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
     sa.Column('channels_encrypted', sqlmodel.sql.sqltypes.AutoString(), nullable=True),
     sa.Column('channels_masked', sa.JSON(), nullable=False),
+    sa.Column('removed_at', models.core.base.UTCDateTime(timezone=True), nullable=True),
     sa.Column('created_at', models.core.base.UTCDateTime(timezone=True), nullable=False),
     sa.Column('updated_at', models.core.base.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['partner_id'], ['partner.id'], ),
@@ -223,7 +224,6 @@ def upgrade() -> None:
     sa.Column('notice_days', sa.Integer(), nullable=False),
     sa.Column('transition_support_days', sa.Integer(), nullable=False),
     sa.Column('final_payment_days', sa.Integer(), nullable=False),
-    sa.Column('legal_limit_days', sa.Integer(), nullable=False),
     sa.Column('basis', sa.JSON(), nullable=False),
     sa.Column('drafted_at', models.core.base.UTCDateTime(timezone=True), nullable=False),
     sa.Column('exit_reason', sqlmodel.sql.sqltypes.AutoString(), nullable=True),
@@ -284,12 +284,36 @@ def upgrade() -> None:
     sa.Column('paid_on', sa.Date(), nullable=True),
     sa.Column('amount_minor', sa.BigInteger(), nullable=False),
     sa.Column('currency', sqlmodel.sql.sqltypes.AutoString(length=3), nullable=False),
+    sa.Column('accepted_on', sa.Date(), nullable=True),
+    sa.Column('settled_on', sa.Date(), nullable=True),
+    sa.Column('payment_method', sqlmodel.sql.sqltypes.AutoString(length=10), nullable=False),
+    sa.Column('matures_on', sa.Date(), nullable=True),
+    sa.Column('disputed_minor', sa.BigInteger(), nullable=False),
+    sa.Column('e_invoice_no', sqlmodel.sql.sqltypes.AutoString(length=20), nullable=True),
     sa.Column('created_at', models.core.base.UTCDateTime(timezone=True), nullable=False),
     sa.Column('updated_at', models.core.base.UTCDateTime(timezone=True), nullable=False),
     sa.CheckConstraint('amount_minor >= 0', name='ck_payment_amount'),
+    sa.CheckConstraint('disputed_minor BETWEEN 0 AND amount_minor', name='ck_payment_disputed'),
     sa.ForeignKeyConstraint(['relationship_id'], ['relationship.id'], ),
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('relationship_id', 'invoice_id', name='uq_payment_invoice')
+    )
+    op.create_table('payment_terms',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('relationship_id', sa.Integer(), nullable=False),
+    sa.Column('buyer_type', sqlmodel.sql.sqltypes.AutoString(length=12), nullable=False),
+    sa.Column('basis', sqlmodel.sql.sqltypes.AutoString(length=12), nullable=False),
+    sa.Column('acceptance_days', sa.Integer(), nullable=True),
+    sa.Column('agreed_rate_bp', sa.Integer(), nullable=True),
+    sa.Column('justification', sa.Text(), nullable=True),
+    sa.Column('set_by', sqlmodel.sql.sqltypes.AutoString(length=254), nullable=False),
+    sa.Column('created_at', models.core.base.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', models.core.base.UTCDateTime(timezone=True), nullable=False),
+    sa.CheckConstraint('acceptance_days IS NULL OR acceptance_days BETWEEN 1 AND 365', name='ck_terms_acceptance'),
+    sa.CheckConstraint('agreed_rate_bp IS NULL OR agreed_rate_bp BETWEEN 0 AND 10000', name='ck_terms_rate'),
+    sa.ForeignKeyConstraint(['relationship_id'], ['relationship.id'], ),
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('relationship_id')
     )
     op.create_table('portal_link',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -374,6 +398,39 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('relationship_id', 'period', 'side', 'principle', name='uq_scorecard_entry')
     )
+    op.create_table('sme_declaration',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('relationship_id', sa.Integer(), nullable=False),
+    sa.Column('size_class', sqlmodel.sql.sqltypes.AutoString(length=10), nullable=False),
+    sa.Column('declared_by', sqlmodel.sql.sqltypes.AutoString(length=254), nullable=False),
+    sa.Column('declared_on', sa.Date(), nullable=False),
+    sa.Column('source', sqlmodel.sql.sqltypes.AutoString(length=10), nullable=False),
+    sa.Column('recorded_by', sqlmodel.sql.sqltypes.AutoString(length=254), nullable=False),
+    sa.Column('note', sa.Text(), nullable=True),
+    sa.Column('created_at', models.core.base.UTCDateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['relationship_id'], ['relationship.id'], ),
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('relationship_id')
+    )
+    op.create_table('statement',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('relationship_id', sa.Integer(), nullable=False),
+    sa.Column('period_start', sa.Date(), nullable=False),
+    sa.Column('period_end', sa.Date(), nullable=False),
+    sa.Column('issued_by', sqlmodel.sql.sqltypes.AutoString(length=254), nullable=False),
+    sa.Column('issued_at', models.core.base.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('respond_by', sa.Date(), nullable=False),
+    sa.Column('effort_minutes', sa.Integer(), nullable=False),
+    sa.Column('status', sqlmodel.sql.sqltypes.AutoString(length=10), nullable=False),
+    sa.Column('answered_by', sqlmodel.sql.sqltypes.AutoString(length=254), nullable=True),
+    sa.Column('answered_at', models.core.base.UTCDateTime(timezone=True), nullable=True),
+    sa.ForeignKeyConstraint(['relationship_id'], ['relationship.id'], ),
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('relationship_id', 'period_start', 'period_end', name='uq_statement_period')
+    )
+    with op.batch_alter_table('statement', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_statement_relationship_id'), ['relationship_id'], unique=False)
+
     op.create_table('outbox_delivery',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('message_id', sa.Integer(), nullable=False),
@@ -389,6 +446,28 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('message_id', 'target_hash', name='uq_outbox_delivery_target')
     )
+    op.create_table('payment_request',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('relationship_id', sa.Integer(), nullable=False),
+    sa.Column('payment_id', sa.Integer(), nullable=False),
+    sa.Column('kind', sqlmodel.sql.sqltypes.AutoString(length=14), nullable=False),
+    sa.Column('open_key', sqlmodel.sql.sqltypes.AutoString(length=40), nullable=True),
+    sa.Column('requested_by', sqlmodel.sql.sqltypes.AutoString(length=254), nullable=False),
+    sa.Column('requested_at', models.core.base.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('respond_by', sa.Date(), nullable=False),
+    sa.Column('note', sa.Text(), nullable=True),
+    sa.Column('protected', sa.Boolean(), nullable=False),
+    sa.Column('answered_by', sqlmodel.sql.sqltypes.AutoString(length=254), nullable=True),
+    sa.Column('answered_at', models.core.base.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('answer', sa.Text(), nullable=True),
+    sa.ForeignKeyConstraint(['payment_id'], ['payment.id'], ),
+    sa.ForeignKeyConstraint(['relationship_id'], ['relationship.id'], ),
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('open_key')
+    )
+    with op.batch_alter_table('payment_request', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_payment_request_relationship_id'), ['relationship_id'], unique=False)
+
     op.create_table('review_action',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('review_id', sa.Integer(), nullable=False),
@@ -409,16 +488,48 @@ def upgrade() -> None:
     with op.batch_alter_table('review_action', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_review_action_relationship_id'), ['relationship_id'], unique=False)
 
+    op.create_table('statement_line',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('statement_id', sa.Integer(), nullable=False),
+    sa.Column('payment_id', sa.Integer(), nullable=False),
+    sa.Column('listed_minor', sa.BigInteger(), nullable=False),
+    sa.Column('currency', sqlmodel.sql.sqltypes.AutoString(length=3), nullable=False),
+    sa.Column('status', sqlmodel.sql.sqltypes.AutoString(length=10), nullable=False),
+    sa.Column('claimed_minor', sa.BigInteger(), nullable=True),
+    sa.Column('reason', sa.Text(), nullable=True),
+    sa.Column('e_invoice_no', sqlmodel.sql.sqltypes.AutoString(length=20), nullable=True),
+    sa.CheckConstraint('listed_minor >= 0 AND (claimed_minor IS NULL OR claimed_minor >= 0)', name='ck_line_amounts'),
+    sa.ForeignKeyConstraint(['payment_id'], ['payment.id'], ),
+    sa.ForeignKeyConstraint(['statement_id'], ['statement.id'], ),
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('payment_id', name='uq_statement_line_payment')
+    )
+    with op.batch_alter_table('statement_line', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_statement_line_statement_id'), ['statement_id'], unique=False)
+
     # ### end Alembic commands ###
 
 
 def downgrade() -> None:
     # ### commands auto generated by Alembic - please adjust! ###
+    with op.batch_alter_table('statement_line', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_statement_line_statement_id'))
+
+    op.drop_table('statement_line')
     with op.batch_alter_table('review_action', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_review_action_relationship_id'))
 
     op.drop_table('review_action')
+    with op.batch_alter_table('payment_request', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_payment_request_relationship_id'))
+
+    op.drop_table('payment_request')
     op.drop_table('outbox_delivery')
+    with op.batch_alter_table('statement', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_statement_relationship_id'))
+
+    op.drop_table('statement')
+    op.drop_table('sme_declaration')
     op.drop_table('scorecard_entry')
     with op.batch_alter_table('risk', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_risk_relationship_id'))
@@ -434,6 +545,7 @@ def downgrade() -> None:
         batch_op.drop_index('ix_portal_link_contact_rel')
 
     op.drop_table('portal_link')
+    op.drop_table('payment_terms')
     op.drop_table('payment')
     with op.batch_alter_table('outbox_message', schema=None) as batch_op:
         batch_op.drop_index('ix_outbox_message_status_next')

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from hypothesis import HealthCheck, settings
 from sqlmodel import Session
 
 from deployments.web import create_app
@@ -41,3 +43,14 @@ def client(app: FastAPI) -> Iterator[TestClient]:
 def world(session: Session) -> World:
     """Return the stored world."""
     return make_world(session)
+
+
+# Hypothesis for the web: few examples per test (each is a real HTTP request through the app), no
+# deadline (a first request builds the middleware stack), no example database left in the work tree.
+settings.register_profile(
+    "web",
+    max_examples=int(os.environ.get("HYPOTHESIS_WEB_EXAMPLES", "40")),
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)

@@ -12,7 +12,7 @@ from models.portal.links import issue_link
 from models.tables import AuditEvent, ChecklistItem, Contact, Relationship
 from tests.support import factories as f
 
-DASHBOARD_TOKEN = "dash-token-for-tests-0123456789"
+DASHBOARD_TOKEN = "dash-token-for-tests-4f0c9a1e7b2d6c3f8e5a0b9d1c7e2f6a3b8d4c0e9f1a"  # 256+ bits
 MAX_UPLOAD = 64 * 1024
 LIMIT = 3
 

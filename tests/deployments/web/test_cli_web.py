@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+import time
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 from sqlmodel import Session, select
@@ -12,9 +18,11 @@ from typer.testing import CliRunner
 
 from deployments.cli import app as cli
 from models.core.base import utcnow
+from models.core.settings import get_settings
 from models.portal.links import portal_url_for, verify_link
 from models.tables import AuditEvent, Contact, PortalLink
 from tests.deployments.web.support import World
+from tests.support.servers import free_port
 
 runner = CliRunner()
 
@@ -80,3 +88,72 @@ def test_web_serves_the_app_with_uvicorn(world: World, monkeypatch: pytest.Monke
     code, out = tandem("web", "--host", "0.0.0.0", "--port", "8123")
     assert code == 0, out
     assert seen["host"] == "0.0.0.0" and seen["port"] == 8123 and seen["app"].title == "Tandem"
+
+
+@pytest.fixture
+def served(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+    """Catch what `tandem web` would hand to uvicorn."""
+    seen: dict[str, Any] = {}
+    monkeypatch.setattr("uvicorn.run", lambda app, **kw: seen.update(app=app, **kw))
+    return seen
+
+
+def test_web_refuses_a_trusted_header_on_an_open_address_without_a_proxy(
+    schema: str, served: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TANDEM_DASHBOARD_TRUSTED_HEADER", "X-Auth-User")
+    get_settings.cache_clear()
+    code, out = tandem("web", "--host", "0.0.0.0")
+    assert code == 1 and "TANDEM_DASHBOARD_TRUSTED_PROXY" in out and "Traceback" not in out and not served
+    assert tandem("web", "--host", "127.0.0.1")[0] == 0  # only this host can reach it
+    monkeypatch.setenv("TANDEM_DASHBOARD_TRUSTED_PROXY", "10.0.0.5")
+    get_settings.cache_clear()
+    assert tandem("web", "--host", "0.0.0.0")[0] == 0 and served["host"] == "0.0.0.0"
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "says"),
+    [
+        ("TANDEM_DASHBOARD_TOKEN", "x", "too weak"),
+        ("TANDEM_DASHBOARD_TOKEN", "a" * 200, "too weak"),
+        ("TANDEM_DASHBOARD_TOKEN", "dash-token-for-tests-0123456789", "too weak"),
+        ("TANDEM_DASHBOARD_TRUSTED_PROXY", "proxy.internal", "not an IP address"),
+    ],
+)
+def test_web_refuses_weak_or_malformed_settings_clearly(
+    schema: str, served: dict[str, Any], monkeypatch: pytest.MonkeyPatch, name: str, value: str, says: str
+) -> None:
+    monkeypatch.setenv(name, value)
+    get_settings.cache_clear()
+    code, out = tandem("web")
+    assert code == 1 and says in out and name.removeprefix("TANDEM_").lower() in out, out
+    assert "Traceback" not in out and not served
+    if name.endswith("TOKEN") and len(value) > 1:
+        assert value not in out  # a secret, even a weak one, is never printed
+
+
+def test_the_log_of_a_real_tandem_web_run_holds_no_portal_token(world: World) -> None:
+    port = free_port()
+    server = subprocess.Popen(
+        [str(Path(sys.executable).parent / "tandem"), "web", "--port", str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        env=os.environ.copy(),  # this test's TANDEM_HOME (its key) and database
+    )
+    try:
+        base = f"http://127.0.0.1:{port}"
+        for _ in range(300):
+            try:
+                if httpx.get(f"{base}/healthz").status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        assert httpx.get(f"{base}/portal/{world.token}?lang=en").status_code == 200
+        assert httpx.post(f"{base}/portal/{world.token}/items/{world.item.id}/done").status_code == 403
+    finally:
+        server.terminate()
+        log = server.communicate(timeout=30)[0].decode()
+    token_id, signature = world.token.split(".")[0], world.token.rsplit(".", 1)[1]
+    assert f'"GET /portal/{token_id}...?lang=en HTTP/1.1" 200' in log, log
+    assert f"POST /portal/{token_id}.../items/{world.item.id}/done" in log
+    assert signature not in log and world.token not in log

@@ -7,12 +7,14 @@ import re
 from datetime import date
 
 import pytest
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlmodel import Session
 from typer.testing import CliRunner
 
 from deployments.cli import app as cli
-from deployments.web.security import SECURITY_HEADERS
+from deployments.web import create_app
+from deployments.web.security import SECURITY_HEADERS, FailureLimiter
 from models.core.settings import get_settings
 from models.portal.links import current_period
 from models.reviews.scorecards import Score, record_scores
@@ -93,15 +95,34 @@ def test_bearer_token_opens_every_page(
         assert client.get(path, headers=BEARER).status_code == 200, path
 
 
-def test_trusted_header_from_the_proxy(client: TestClient, monkeypatch: pytest.MonkeyPatch) -> None:
-    assert (
-        client.get("/dashboard", headers={"X-Auth-User": "rm@ours.example"}).status_code == 401
-    )  # not set up
+def test_trusted_header_from_a_proxy_on_this_host(app: FastAPI, monkeypatch: pytest.MonkeyPatch) -> None:
+    header = {"X-Auth-User": "rm@ours.example"}
+    with TestClient(app, client=("127.0.0.1", 40000)) as local:
+        assert local.get("/dashboard", headers=header).status_code == 401  # not set up
+        monkeypatch.setenv("TANDEM_DASHBOARD_TRUSTED_HEADER", "X-Auth-User")
+        get_settings.cache_clear()
+        page = local.get("/dashboard", headers=header)
+        assert page.status_code == 200 and "proxy:rm@ours.example" in page.text
+        assert local.get("/dashboard", headers={"X-Auth-User": " "}).status_code == 401
+    with TestClient(app, client=("192.0.2.7", 40000)) as remote:  # no proxy configured: this host only
+        assert remote.get("/dashboard", headers=header).status_code == 401
+
+
+def test_trusted_header_only_from_the_configured_proxy(schema: str, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TANDEM_DASHBOARD_TRUSTED_HEADER", "X-Auth-User")
+    monkeypatch.setenv("TANDEM_DASHBOARD_TRUSTED_PROXY", "10.0.0.5")
     get_settings.cache_clear()
-    page = client.get("/dashboard", headers={"X-Auth-User": "rm@ours.example"})
-    assert page.status_code == 200 and "proxy:rm@ours.example" in page.text
-    assert client.get("/dashboard", headers={"X-Auth-User": " "}).status_code == 401
+    app = create_app(limiter=FailureLimiter(limit=LIMIT))
+    header = {"X-Auth-User": "rm@ours.example", "X-Forwarded-For": "203.0.113.9"}
+    with TestClient(app, client=("10.0.0.5", 40000)) as proxy:
+        assert proxy.get("/dashboard", headers=header).status_code == 200
+        for _ in range(LIMIT):  # the proxy forwards one client's failures: that client is limited
+            proxy.get("/portal/not-a-link", headers=header)
+        assert proxy.get("/portal/not-a-link", headers=header).status_code == 429
+        assert proxy.get("/portal/not-a-link", headers={"X-Forwarded-For": "203.0.113.10"}).status_code == 403
+    for peer in ("127.0.0.1", "10.0.0.6"):  # anyone else sending the header is not believed
+        with TestClient(app, client=(peer, 40000)) as other:
+            assert other.get("/dashboard", headers=header).status_code == 401
 
 
 def test_unconfigured_dashboard_refuses_everyone(client: TestClient, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import itertools
-from datetime import date
+from datetime import date, timedelta
 
 import pytest
 from sqlmodel import Session, select
@@ -14,7 +14,6 @@ from models.lifecycle.machine import (
     ApprovalDecision,
     apply_approval,
     draft_exit_plan,
-    legal_payment_limit,
     record_approval,
     seed_risks,
     start_exit,
@@ -23,6 +22,7 @@ from models.lifecycle.machine import (
 )
 from models.lifecycle.relationships import RelationshipOpen, key_person_flags, open_relationship
 from models.partners.registry import PartnerCreate, add_partner
+from models.payments.contract import TermsUpdate, set_terms
 from models.tables import AuditEvent, Relationship, Risk
 from models.tables.core import Stage
 
@@ -137,11 +137,25 @@ def test_exit_notice_scales_with_dependency(
     assert (plan.notice_days, plan.transition_support_days) == (notice, support)
 
 
-def test_final_payment_never_beyond_the_legal_limit(session: Session) -> None:
-    plan = draft_exit_plan(session, _rel(session, term=90), actor="t")
-    assert (plan.final_payment_days, plan.legal_limit_days) == (60, 60)
-    assert legal_payment_limit("CN")[1].startswith("保障中小企业款项支付条例")
-    assert "2011/7/EU" in legal_payment_limit("FR")[1]
+def test_final_payment_follows_the_contracts_due_days_under_the_law(session: Session) -> None:
+    rel = _rel(session, term=90)  # a German partner: Directive 2011/7/EU
+    plan = draft_exit_plan(session, rel, actor="t")
+    # An enterprise may agree 90 days (expressly, and not grossly unfair): a finding, not a cap.
+    assert plan.final_payment_days == 90
+    assert (plan.basis["law"], plan.basis["article"], plan.basis["term_finding"]) == (
+        "eu-late-payment",
+        "Art. 3(5)",
+        "needs_justification",
+    )
+    # As a public authority we may pay within 60 days at most: the exit's final payment follows.
+    set_terms(session, rel, TermsUpdate(buyer_type="public_body"), actor="t")
+    rel.stage = "active"
+    plan, _ = start_exit(
+        session, rel, reason="ends", trigger="planned-end", by="vp@ours.example", as_of=date(2026, 12, 1)
+    )
+    assert plan.final_payment_days == 60 and plan.final_payment_due_on == plan.notice_ends_on + timedelta(
+        days=60
+    )
 
 
 def test_start_exit_checks_who_and_why_and_fixes_dates(session: Session) -> None:

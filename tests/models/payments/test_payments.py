@@ -6,10 +6,11 @@ from datetime import date
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 from sqlmodel import Session, select
 
 from models.core.errors import Conflict, InputRejected
-from models.payments.ledger import add_payment, from_minor, import_payments, to_minor, validate_payment
+from models.payments.ledger import PaymentCreate, add_payment, from_minor, import_payments, to_minor
 from models.tables import Payment
 from tests.models.reviews.review_data import active_relationship
 
@@ -45,7 +46,7 @@ def test_import_writes_every_row_and_rerun_changes_nothing(session: Session, tmp
     again = import_payments(session, path, actor="test")
     assert (len(again.new), again.unchanged) == (0, 2)
     paid_now = write(tmp_path, f"A-2,{rel.id},2026-10-01,2026-10-02,50,CNY,2026-11-20\n")
-    assert len(import_payments(session, paid_now, actor="test").paid) == 1
+    assert import_payments(session, paid_now, actor="test").paid == 1
     session.commit()
     assert session.exec(select(Payment).where(Payment.invoice_id == "A-2")).one().paid_on == date(
         2026, 11, 20
@@ -88,7 +89,7 @@ def test_header_problems_stop_before_rows(session: Session, tmp_path: Path) -> N
 
 def test_add_refuses_a_duplicate_invoice_and_names_flags(session: Session) -> None:
     rel = active_relationship(session)
-    data = validate_payment(
+    data = PaymentCreate.model_validate(
         {
             "invoice_id": "C-1",
             "relationship": rel.key,
@@ -102,8 +103,8 @@ def test_add_refuses_a_duplicate_invoice_and_names_flags(session: Session) -> No
     add_payment(session, data, actor="test")
     with pytest.raises(Conflict):
         add_payment(session, data, actor="test")
-    with pytest.raises(InputRejected) as caught:
-        validate_payment(
+    with pytest.raises(ValidationError) as caught:
+        PaymentCreate.model_validate(
             {
                 "invoice_id": "C-2",
                 "relationship": "1",
@@ -113,4 +114,99 @@ def test_add_refuses_a_duplicate_invoice_and_names_flags(session: Session) -> No
                 "currency": "EUR",
             }
         )
-    assert "--delivered-on" in str(caught.value)
+    assert [e["loc"] for e in caught.value.errors()] == [("delivered_on",)]
+
+
+FULL = (
+    "invoice_id,relationship,delivered_on,invoiced_on,amount,currency,paid_on,accepted_on,settled_on,"
+    "payment_method,matures_on,disputed_amount,e_invoice_no\n"
+)
+
+
+def write_full(tmp_path: Path, body: str) -> Path:
+    path = tmp_path / "full.csv"
+    path.write_text(FULL + body, encoding="utf-8")
+    return path
+
+
+def test_the_clock_fields_import_and_a_reimport_fills_only_what_was_blank(
+    session: Session, tmp_path: Path
+) -> None:
+    rel = active_relationship(session)
+    first = write_full(
+        tmp_path,
+        f"D-1,{rel.key},2026-09-01,2026-09-02,10000.00,CNY,,2026-09-10,,,,3000.00,\n"
+        f"D-2,{rel.key},2026-09-01,2026-09-02,500.00,CNY,2026-10-01,,,Bill,2027-03-30,,25320000000000012345\n",
+    )
+    plan = import_payments(session, first, actor="test")
+    session.commit()
+    assert len(plan.new) == 2
+    stored = {p.invoice_id: p for p in session.exec(select(Payment))}
+    d1, d2 = stored["D-1"], stored["D-2"]
+    assert (d1.accepted_on, d1.disputed_minor, d1.payment_method, d1.paid_on) == (
+        date(2026, 9, 10),
+        300_000,
+        "cash",
+        None,
+    )
+    assert (d2.payment_method, d2.matures_on, d2.e_invoice_no) == (
+        "bill",
+        date(2027, 3, 30),
+        "25320000000000012345",
+    )
+    later = write_full(
+        tmp_path,
+        f"D-1,{rel.key},2026-09-01,2026-09-02,10000.00,CNY,2026-11-20,2026-09-10,,e_voucher,2026-12-20,0,25320000000000054321\n"
+        f"D-2,{rel.key},2026-09-01,2026-09-02,500.00,CNY,,,,,,,\n",  # blanks keep what is stored
+    )
+    plan = import_payments(session, later, actor="test")
+    session.commit()
+    assert (len(plan.updated), plan.paid, plan.unchanged) == (1, 1, 1)
+    session.refresh(d1)
+    assert (d1.paid_on, d1.payment_method, d1.matures_on, d1.disputed_minor) == (
+        date(2026, 11, 20),
+        "e_voucher",
+        date(2026, 12, 20),
+        0,
+    )
+    rewrite = write_full(
+        tmp_path, f"D-2,{rel.key},2026-09-01,2026-09-02,500.00,CNY,,,,,,,25320000000000099999\n"
+    )
+    with pytest.raises(InputRejected) as caught:
+        import_payments(session, rewrite, actor="test")
+    assert (
+        "row 2, column e_invoice_no: invoice 'D-2' is stored with e_invoice_no 25320000000000012345"
+        in str(caught.value)
+    )
+
+
+def test_every_clock_field_is_checked_as_the_clock_reads_it(session: Session, tmp_path: Path) -> None:
+    rel = active_relationship(session)
+    path = write_full(
+        tmp_path,
+        f"E-1,{rel.key},2026-09-01,2026-09-02,100.00,CNY,,2026-08-01,2099-01-01,,,,\n"  # early, late
+        f"E-2,{rel.key},2026-09-01,2026-09-02,100.00,CNY,,,,bill,,,\n"  # a method without a paid date
+        f"E-3,{rel.key},2026-09-01,2026-09-02,100.00,CNY,2026-10-01,,,bill,,,\n"  # bill, no maturity
+        f"E-4,{rel.key},2026-09-01,2026-09-02,100.00,CNY,2026-10-01,,,cash,2026-12-01,,\n"  # cash has none
+        f"E-5,{rel.key},2026-09-01,2026-09-02,100.00,CNY,2026-10-01,,,bill,2026-09-15,,\n"  # matures before
+        f"E-6,{rel.key},2026-09-01,2026-09-02,100.00,CNY,,,,cheque,,,\n"  # unknown method
+        f"E-7,{rel.key},2026-09-01,2026-09-02,100.00,CNY,,,,,,100.01,\n"  # disputes more than the invoice
+        f"E-8,{rel.key},2026-09-01,2026-09-02,100.00,CNY,,,,,,1.001,12345\n",  # decimals, short number
+    )
+    with pytest.raises(InputRejected) as caught:
+        import_payments(session, path, actor="test")
+    found = {str(p) for p in caught.value.problems}
+    for expected in (
+        "row 2, column accepted_on: accepted before delivery (2026-09-01)",
+        "row 2, column settled_on: settled date is in the future",
+        "row 3, column payment_method: a payment method needs the paid date",
+        "row 4, column matures_on: a bill payment needs its maturity date",
+        "row 5, column matures_on: only a bill or e-voucher payment has a maturity date",
+        "row 6, column matures_on: matures before it was handed over (2026-10-01)",
+        "row 8, column disputed_amount: the disputed part is more than the invoice (100.00)",
+        "row 9, column e_invoice_no: an e-invoice (数电票) number is 20 digits",
+    ):
+        assert expected in found, (expected, found)
+    assert any(p.startswith("row 7, column payment_method") for p in found)
+    assert any(p.startswith("row 9, column disputed_amount") for p in found)
+    assert session.exec(select(Payment)).all() == []

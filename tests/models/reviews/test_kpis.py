@@ -1,4 +1,4 @@
-"""KPIs for hand-built cases with known answers: days-to-pay from delivery, late share, limits, interest."""
+"""KPIs for hand-built cases with known answers: days-to-pay by each invoice's clock, late share, interest."""
 
 from __future__ import annotations
 
@@ -6,7 +6,9 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from models.reviews.kpis import checklist_kpis, jurisdiction_for, late_interest, payment_kpis, response_kpis
+from models.payments.clock import Terms, check_terms, invoice_clock
+from models.payments.law import jurisdiction_for
+from models.reviews.kpis import checklist_kpis, payment_kpis, response_kpis
 
 Q4 = {"start": date(2026, 10, 1), "end": date(2026, 12, 31), "as_of": date(2027, 1, 5)}
 
@@ -18,6 +20,15 @@ class Inv:
     paid_on: date | None
     amount_minor: int = 1_000_000
     currency: str = "CNY"
+    disputed_minor: int = 0
+    accepted_on: date | None = None
+    settled_on: date | None = None
+    payment_method: str = "cash"
+    matures_on: date | None = None
+
+    @property
+    def invoiced_on(self) -> date:
+        return self.delivered_on
 
 
 @dataclass
@@ -44,55 +55,106 @@ def days_after(day: date, n: int) -> date:
     return day + timedelta(days=n)
 
 
+def kpis_of(invoices: list[Inv], terms: Terms, country: str, size: str, **extra: Any) -> dict[str, Any]:
+    law = jurisdiction_for(country, size)
+    check = check_terms(terms, law)
+    clocks = [invoice_clock(i, terms, law, as_of=Q4["as_of"], check=check) for i in invoices]
+    return payment_kpis(clocks, check=check, **Q4, **extra)
+
+
 def test_china_sme_late_payment_counts_from_delivery_with_daily_interest() -> None:
-    law = jurisdiction_for("CN", "small")
-    assert law is not None and law.limit_days == 60
     delivered = date(2026, 9, 1)
     invoices = [
         Inv("on-time", delivered, days_after(delivered, 45)),  # paid in Q4, 45 days: on time
-        Inv("late", delivered, days_after(delivered, 75)),  # 15 days beyond 60
+        Inv("late", delivered, days_after(delivered, 75)),  # 15 days after the due date
         Inv("unpaid-late", date(2026, 9, 20), None),  # 107 days at as-of: late and still unpaid
         Inv("unpaid-young", date(2026, 12, 20), None),  # 16 days: not yet due, not counted
         Inv("paid-last-quarter", date(2026, 7, 1), date(2026, 8, 15)),  # another period
     ]
-    kpis = payment_kpis(invoices, term_days=60, law=law, **Q4)
+    kpis = kpis_of(invoices, Terms(60), "CN", "small")
     assert kpis["invoices"] == 3 and kpis["paid"] == 2 and kpis["unpaid_late"] == 1
     assert kpis["days_to_pay_avg"] == 60.0  # (45 + 75) / 2, paid ones only
     assert kpis["days_to_pay_worst"] == 107
-    assert kpis["late"] == 2 and kpis["late_share"] == round(2 / 3, 3)
-    assert kpis["beyond_legal_limit"] == 2
+    assert kpis["late"] == 2 and kpis["late_share"] == round(2 / 3, 3) and kpis["late_by_law"] == 2
+    assert (kpis["due_days"], kpis["default_days"], kpis["cap_days"], kpis["term_finding"]) == (
+        60,
+        60,
+        None,
+        None,
+    )
     # 0.05% a day: 15 days and 47 days on 10,000.00 CNY = 75.00 + 235.00 CNY
     assert kpis["late_interest_minor"] == {"CNY": 7_500 + 23_500}
     assert [i["invoice_id"] for i in kpis["late_invoices"]] == ["unpaid-late", "late"]
-
-
-def test_contract_term_shorter_than_the_eu_limit_makes_late_but_not_beyond_the_limit() -> None:
-    law = jurisdiction_for("DE", "micro")
-    assert law is not None and law.id == "eu-late-payment"
-    delivered = date(2026, 10, 1)
-    kpis = payment_kpis(
-        [Inv("a", delivered, days_after(delivered, 40), amount_minor=365_000, currency="EUR")],
-        term_days=30,
-        law=law,
-        **Q4,
+    assert (
+        kpis["late_invoices"][0]["due_on"] == "2026-11-19"
+        and kpis["late_invoices"][0]["started_by"] == "delivery"
     )
-    assert kpis["due_days"] == 30 and kpis["late"] == 1 and kpis["beyond_legal_limit"] == 0
-    # 10.15% a year on 3,650.00 EUR for 10 days = 10.15 EUR, plus the EUR 40 recovery fee
+
+
+def test_a_term_above_the_default_is_a_finding_not_lateness_for_an_enterprise_buyer() -> None:
+    delivered = date(2026, 9, 1)
+    kpis = kpis_of([Inv("a", delivered, days_after(delivered, 75))], Terms(75), "CN", "small")
+    assert (kpis["late"], kpis["late_by_law"], kpis["term_finding"], kpis["due_days"]) == (
+        0,
+        0,
+        "needs_justification",
+        75,
+    )
+    public = kpis_of(
+        [Inv("a", delivered, days_after(delivered, 75))], Terms(75, buyer_type="public_body"), "CN", "small"
+    )
+    assert (public["late"], public["late_by_law"], public["term_finding"], public["due_days"]) == (
+        1,
+        1,
+        "beyond_cap",
+        60,
+    )
+
+
+def test_contract_term_shorter_than_the_eu_default_makes_late_with_the_recovery_fee() -> None:
+    delivered = date(2026, 10, 1)
+    kpis = kpis_of(
+        [Inv("a", delivered, days_after(delivered, 40), amount_minor=365_000, currency="EUR")],
+        Terms(30),
+        "DE",
+        "micro",
+    )
+    assert kpis["due_days"] == 30 and kpis["late"] == 1 and kpis["late_by_law"] == 1
+    assert kpis["jurisdiction"] == "eu-late-payment" and kpis["term_finding"] is None
+    # 10.15% a year (2.15 + 8; the table ends at 2026H1, so its rate is assumed for 2026H2) on
+    # 3,650.00 EUR for 10 days = 10.15 EUR, plus the EUR 40 recovery fee
     assert kpis["late_interest_minor"] == {"EUR": 1_015 + 4_000}
 
 
-def test_large_partner_and_non_eu_partner_have_no_legal_limit() -> None:
-    assert jurisdiction_for("CN", "large") is None
-    assert jurisdiction_for("US", "small") is None
+def test_disputes_bills_awaiting_clocks_and_protected_requests_are_reported() -> None:
+    delivered = date(2026, 9, 1)
+    invoices = [
+        Inv("disputed", delivered, None, disputed_minor=300_000),  # 7,000.00 overdue, 3,000.00 disputed
+        Inv("bill", delivered, date(2026, 10, 20), payment_method="bill", matures_on=date(2027, 1, 1)),
+        Inv("awaiting", date(2026, 12, 1), None),
+    ]
+    terms = Terms(60, basis="settlement")
+    invoices[0].settled_on = invoices[1].settled_on = delivered
+    kpis = kpis_of(invoices, terms, "CN", "small", requests=(2, 1))
+    assert kpis["disputed_invoices"] == 1 and kpis["disputed_minor"] == {"CNY": 300_000}
+    assert kpis["noncash_stretch"] == 1 and kpis["noncash_invoices"][0]["stretch_days"] == 62  # due 10-31
+    assert kpis["awaiting_start"] == 1 and kpis["basis"] == "settlement"
+    assert (kpis["requests_open"], kpis["requests_overdue"]) == (2, 1)
+    # The disputed invoice: 7,000.00 late from 2026-10-31 to 2027-01-05 = 66 days x 350 fen
+    assert kpis["late_interest_minor"] == {"CNY": 66 * 350}
+
+
+def test_large_partner_and_non_eu_partner_have_no_payment_law() -> None:
+    assert jurisdiction_for("CN", "large") is None and jurisdiction_for("US", "small") is None
     assert jurisdiction_for("NO", "small") is not None  # EEA, and YAML's "NO" is not false
-    kpis = payment_kpis([Inv("a", date(2026, 9, 1), date(2026, 12, 10))], term_days=90, law=None, **Q4)
-    assert kpis["due_days"] == 90 and kpis["late"] == 1 and kpis["legal_limit_days"] is None
-    assert kpis["late_interest_minor"] == {} and kpis["beyond_legal_limit"] == 0
-    assert late_interest(100, "CNY", 0, jurisdiction_for("CN", "small")) == {}
+    delivered = date(2026, 9, 1)
+    kpis = kpis_of([Inv("a", delivered, days_after(delivered, 75))], Terms(60), "US", "small")
+    assert kpis["late"] == 1 and kpis["late_by_law"] == 0 and kpis["late_interest_minor"] == {}
+    assert kpis["jurisdiction"] is None and kpis["default_days"] is None
 
 
 def test_no_invoices_means_no_payment_data_not_a_perfect_score() -> None:
-    kpis = payment_kpis([], term_days=60, law=None, **Q4)
+    kpis = kpis_of([], Terms(60), "CN", "small")
     assert kpis["invoices"] == 0 and kpis["late_share"] is None and kpis["days_to_pay_avg"] is None
 
 
@@ -130,6 +192,18 @@ def test_checklist_completion_overdue_by_side_and_partner_burden() -> None:
     assert kpis["items_past_due"] == 6 and kpis["completion"] == round(4 / 6, 3)
     assert (kpis["overdue_items"], kpis["overdue_ours"], kpis["overdue_partner"]) == (2, 1, 1)
     assert kpis["burden_minutes"] == 85 and kpis["burden_ratio"] == round(85 / 40, 3)
+    # A statement to confirm asks the partner's time from the same budget.
+    more = checklist_kpis(
+        items,
+        period="2026Q4",
+        start=Q4["start"],
+        end=Q4["end"],
+        as_of=as_of,
+        budget_minutes=40,
+        other_asks_minutes=8,
+    )
+    assert (more["burden_minutes"], more["burden_other_minutes"]) == (93, 8)
+    assert more["burden_ratio"] == round(93 / 40, 3)
 
 
 def test_response_time_is_days_from_asked_to_closed_for_what_our_side_owes() -> None:

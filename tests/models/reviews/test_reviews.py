@@ -32,16 +32,16 @@ def test_late_payer_with_dependency_gets_escalation_risk_and_gap_discussion(sess
     assert review.status == "ready" and review.period == "2026Q4" and review.trend == "new"
     assert (
         review.kpis["payments"]["days_to_pay_avg"] == 53.0
-        and review.kpis["payments"]["beyond_legal_limit"] == 1
+        and review.kpis["payments"]["late_by_law"] == 1
     )
     assert review.scorecards["partner_rates_us_lower"] == ["5.7"]
     actions = {a.rule_id: a for a in session.exec(select(ReviewAction))}
     assert set(actions) == {
-        "escalate-beyond-legal-limit",
+        "escalate-late-by-law",
         "risk-dependency-key-person",
         "discuss-scorecard-gaps",
     }
-    assert actions["escalate-beyond-legal-limit"].owner_role == "sponsor"
+    assert actions["escalate-late-by-law"].owner_role == "sponsor"
     risk = session.exec(select(Risk).where(Risk.key == "dependency-key-person")).one()
     assert risk.created_by_side == "ours" and risk.score == 15
     next_review = session.get(Relationship, rel.id).next_review_on  # type: ignore[union-attr]
@@ -75,7 +75,7 @@ def test_health_drop_and_three_poor_periods_from_history(session: Session) -> No
     assert review.health is not None and review.health < 50 and review.trend == "down"
     assert review.health_delta == review.health - 90
     fired = set(review.findings["fired"])
-    assert {"escalate-health-drop", "escalate-beyond-legal-limit"} <= fired
+    assert {"escalate-health-drop", "escalate-late-by-law"} <= fired
     assert "propose-exit-review" not in fired  # Q3 was good: the streak is 1
     assert review.findings["facts"]["poor_streak"] == 1
 

@@ -34,8 +34,35 @@ def test_health_drop_of_15_points_escalates_to_the_sponsor() -> None:
     assert "15" in action.title["en"] and "15" in action.title["zh-CN"]
 
 
-def test_payment_beyond_the_legal_limit_escalates() -> None:
-    assert fired(invoices_beyond_legal_limit=1) == ["escalate-beyond-legal-limit"]
+def test_late_under_the_payment_law_escalates() -> None:
+    assert fired(invoices_late=2, invoices_late_by_law=0) == []  # a large partner: its contract only
+    (action,) = evaluate(facts(invoices_late=2, invoices_late_by_law=2))
+    assert action.rule_id == "escalate-late-by-law" and action.kind == "escalate_to_sponsor"
+    assert "2 invoice(s)" in action.title["en"] and "legal limit" not in action.title["en"]
+
+
+def test_term_findings_noncash_stretch_and_unanswered_requests_raise_their_actions() -> None:
+    assert fired(term_beyond_cap=1) == ["escalate-term-beyond-cap"]
+    assert fired(term_needs_justification=1) == ["justify-long-term"]
+    assert fired(invoices_noncash_stretch=1) == ["escalate-noncash-stretch"]
+    assert fired(requests_open=3) == []  # asking is the partner's right, not a finding
+    (action,) = evaluate(facts(requests_open=3, requests_overdue=1))
+    assert action.rule_id == "escalate-requests-unanswered" and action.owner_role == "sponsor"
+
+
+@pytest.mark.parametrize("kind", ["propose_exit_review", "reduce_burden", "request_scores"])
+def test_no_rule_may_act_against_a_partner_for_its_protected_requests(kind: str) -> None:
+    data = shipped()
+    data["rules"][0]["when"] = ["requests_open >= 2"]
+    data["rules"][0]["action"]["kind"] = kind
+    with pytest.raises(InputRejected) as caught:
+        parse_rules(yaml.safe_dump(data, allow_unicode=True))
+    assert "protected requests" in str(caught.value)
+    # A title may not name them either when the action is not for the partner.
+    data = shipped()
+    data["rules"][0]["action"].update(kind=kind, title={"en": "asked {requests_open} times", "zh-CN": "x"})
+    with pytest.raises(InputRejected):
+        parse_rules(yaml.safe_dump(data, allow_unicode=True))
 
 
 def test_three_poor_periods_propose_an_exit_review() -> None:
@@ -65,6 +92,10 @@ def shipped() -> dict[str, Any]:
     return load_rules().model_dump(mode="json")
 
 
+def _risk_rule(data: dict[str, Any]) -> dict[str, Any]:
+    return next(r for r in data["rules"] if r["action"]["kind"] == "add_risk")
+
+
 @pytest.mark.parametrize(
     ("change", "message"),
     [
@@ -77,8 +108,8 @@ def shipped() -> dict[str, Any]:
             "unknown fact {mood}",
         ),
         (lambda d: d["rules"][0]["action"].update(title={"en": "only English"}), "en and zh-CN"),
-        (lambda d: d["rules"][3]["action"].update(risk=None), "needs `risk`"),
-        (lambda d: d["rules"][3]["action"]["risk"].update(likelihood=9), "less than or equal to 5"),
+        (lambda d: _risk_rule(d)["action"].update(risk=None), "needs `risk`"),
+        (lambda d: _risk_rule(d)["action"]["risk"].update(likelihood=9), "less than or equal to 5"),
         (lambda d: d["rules"][1].update(id=d["rules"][0]["id"]), "used twice"),
         (lambda d: d["rules"][0].update(extra=1), "Extra inputs"),
     ],
