@@ -90,6 +90,5 @@ def decide_onboarding(ref: str, decision: ApprovalDecision) -> dict[str, Any]:
         # The run's input form is SponsorDecision, which has exactly ApprovalDecision's fields.
         resume_flow_run(uuid.UUID(run_id), run_input=decision.model_dump(mode="json"))
         return {"relationship_id": rel_id, "outcome": "resumed", "flow_run_id": run_id}
-    if decision.decision == "reject":
-        return {"relationship_id": rel_id, "outcome": "rejected", "reason": decision.comment}
+    # A rejection runs the onboarding too: it finds the decision, withdraws what was asked and says so.
     return onboard_partner(request)

@@ -26,6 +26,7 @@ from tasks.lifecycle import (
     recorded_decision,
     request_approval,
     tell_manager_approval_timed_out,
+    wind_down_rejected,
 )
 
 APPROVAL_KEY = "sponsor-approval"
@@ -155,11 +156,14 @@ def onboard_partner(request: OnboardingRequest) -> dict[str, Any]:
         approval = record_decision(rel_id, answer.model_dump(mode="json"), run_id)
     if approval["decision"] == "reject":
         logger.info("relationship %s rejected by %s: %s", rel_id, approval["decided_by"], approval["comment"])
+        # Nothing stays asked of the partner and nothing unsent goes out; the counts say so.
+        cancelled = wind_down_rejected(rel_id, approval["comment"] or "rejected")
         return {
             "relationship_id": rel_id,
             "outcome": "rejected",
             "reason": approval["comment"],
             "stage": "proposed",
+            **cancelled,
         }
     summary = finish_onboarding(rel_id, request.as_of)
     logger.info("relationship %s onboarding on the %s tier", rel_id, summary["tier"])

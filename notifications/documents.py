@@ -17,14 +17,20 @@ import nh3
 from markdown_it import MarkdownIt
 from markupsafe import Markup
 
+from models.core.glossary import tier_label
 from notifications.render import DOCUMENT_CSP, render
 
 __all__ = ["DOCUMENT_CSP", "Format", "markdown_to_html", "render_document"]
 
 Format = Literal["md", "html"]
 STAGE_LABELS = {"onboarding": "准入", "governance": "治理设置", "review": "评审", "exit": "退出"}
-TIER_LABELS = {"light": "轻量", "standard": "标准", "enhanced": "加强"}
-STATUS_LABELS = {"open": "待办", "done": "已完成", "waived": "已豁免", "not_applicable": "不适用"}
+STATUS_LABELS = {
+    "open": "待办",
+    "done": "已完成",
+    "waived": "已豁免",
+    "not_applicable": "不适用",
+    "cancelled": "已撤回",
+}
 SIDE_LABELS = {"ours": "我方", "partner": "伙伴方", "joint": "双方"}
 PRIORITY_LABELS = {"must": "必做", "should": "应做", "could": "可选"}
 ALLOWED_TAGS = frozenset(
@@ -71,7 +77,7 @@ def render_document(kind: str, lang: str, fmt: Format, context: Mapping[str, Any
     if "stage" in full:
         full.setdefault("stage_label", STAGE_LABELS.get(full["stage"], full["stage"]))
     if "tier" in full:
-        full.setdefault("tier_label", TIER_LABELS.get(full["tier"], full["tier"]))
+        full.setdefault("tier_label", tier_label(full["tier"], lang))
     text = render(f"documents/{kind}.{lang}.md.j2", full)
     if fmt == "md":
         return text

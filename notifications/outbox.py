@@ -9,9 +9,10 @@ from __future__ import annotations
 import base64
 import hashlib
 import uuid
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -136,6 +137,62 @@ class MessageSpec:
 
 
 KEYS_PER_QUERY = 500  # well under SQLite's bound-parameter limit
+
+
+@dataclass
+class MessageCalendar:
+    """The messages some contacts have planned, per day and per month (cancelled ones left out).
+
+    The partner's time is the budget: a partner contact gets at most one message a day and the
+    tier's messages a month, notices (welcome, invitation, exit notice) first, reminders in what
+    is left. The reminder sweep and the queueing of notices both plan with it.
+    """
+
+    days: dict[int, Counter[date]] = field(default_factory=lambda: defaultdict(Counter))
+    notices: dict[int, Counter[tuple[int, int]]] = field(default_factory=lambda: defaultdict(Counter))
+    reminders: dict[int, Counter[tuple[int, int]]] = field(default_factory=lambda: defaultdict(Counter))
+    reminder_days: dict[int, set[date]] = field(default_factory=lambda: defaultdict(set))
+
+    @classmethod
+    def load(cls, session: Session, contact_ids: Iterable[int], *, start: date, end: date) -> MessageCalendar:
+        """Read the planned days of these contacts' messages between two dates, a chunk of ids a query."""
+        calendar = cls()
+        ids = sorted(set(contact_ids))
+        for first in range(0, len(ids), KEYS_PER_QUERY):
+            query = select(OutboxMessage.recipient_id, OutboxMessage.planned_on, OutboxMessage.kind).where(
+                col(OutboxMessage.recipient_id).in_(ids[first : first + KEYS_PER_QUERY]),
+                col(OutboxMessage.planned_on) >= start,
+                col(OutboxMessage.planned_on) <= end,
+                OutboxMessage.status != MessageStatus.cancelled.value,
+            )
+            for contact_id, day, kind in session.connection().execute(query):
+                calendar.add(contact_id, day, reminder=kind in REMINDER_KINDS)
+        return calendar
+
+    def add(self, contact_id: int, day: date, *, reminder: bool) -> None:
+        """Count one more message planned for a contact on a day."""
+        self.days[contact_id][day] += 1
+        (self.reminders if reminder else self.notices)[contact_id][(day.year, day.month)] += 1
+        if reminder:
+            self.reminder_days[contact_id].add(day)
+
+    def taken(self, contact_id: int, day: date) -> bool:
+        """Return whether the contact already has a message planned that day."""
+        return self.days[contact_id][day] > 0
+
+    def reminder_room(self, contact_id: int, day: date, *, per_month: int, reserve: int) -> bool:
+        """Return whether one more reminder fits the contact's day and month, notices kept first."""
+        if day in self.reminder_days[contact_id]:
+            return True  # that day's reminder is already queued: a rerun finds it, and adds nothing
+        month = (day.year, day.month)
+        notices = max(reserve, self.notices[contact_id][month])
+        return not self.taken(contact_id, day) and self.reminders[contact_id][month] < per_month - notices
+
+    def free_day(self, contact_id: int, day: date) -> date:
+        """Return the first day from `day` on with no message planned for the contact."""
+        while self.taken(contact_id, day):
+            day += timedelta(days=1)
+        return day
 
 
 def _by_keys(session: Session, keys: Sequence[str]) -> dict[str, OutboxMessage]:
@@ -269,6 +326,7 @@ def render_many(
     rows: dict[str, dict[str, Any]] = {}
     skipped: set[str] = set()
     windows: dict[str | None, tuple[SendWindow, datetime | None]] = {}
+    calendar = _notice_calendar(session, specs, now)
     for key, spec in zip(keys, specs, strict=True):
         if key in existing or key in rows or key in skipped:
             continue
@@ -277,8 +335,23 @@ def render_many(
         if spec.team is not None and not team_targets(spec.team, settings):
             skipped.add(key)
             continue
-        rows[key] = _message_row(session, key, spec, settings, now, respect_quiet_hours, windows)
+        rows[key] = _message_row(session, key, spec, settings, now, respect_quiet_hours, windows, calendar)
     return RenderedBatch(keys, rows, existing)
+
+
+def _is_partner_notice(spec: MessageSpec) -> bool:
+    """Return whether a message is a notice to a partner contact (planned on a day of its own)."""
+    return spec.recipient is not None and spec.recipient.side == "partner" and spec.kind not in REMINDER_KINDS
+
+
+def _notice_calendar(session: Session, specs: Sequence[MessageSpec], now: datetime) -> MessageCalendar:
+    """Read the planned days of the partner contacts these notices go to (reminders plan their own)."""
+    ids = [spec.recipient.id for spec in specs if _is_partner_notice(spec)]  # type: ignore[union-attr]
+    if not ids:
+        return MessageCalendar()
+    today = now.date()
+    start, end = today - timedelta(days=1), today + timedelta(days=120)
+    return MessageCalendar.load(session, ids, start=start, end=end)  # type: ignore[arg-type]
 
 
 def store_rendered(session: Session, batch: RenderedBatch, *, keys: set[str] | None = None) -> set[str]:
@@ -299,6 +372,7 @@ def _message_row(
     now: datetime,
     respect_quiet_hours: bool,
     windows: dict[str | None, tuple[SendWindow, datetime | None]],
+    calendar: MessageCalendar,
 ) -> dict[str, Any]:
     """Render one message and return its outbox row (the values `OutboxMessage` would hold)."""
     recipient = spec.recipient
@@ -315,6 +389,14 @@ def _message_row(
         not_before = next_now
     else:
         not_before = window.next_allowed(spec.not_before)
+    planned = (not_before or spec.not_before or now).astimezone(window.tz).date() if recipient else None
+    if recipient is not None and planned is not None and _is_partner_notice(spec):
+        # Never two messages to a partner on one day: a notice waits for the next free day.
+        free = calendar.free_day(recipient.id, planned)  # type: ignore[arg-type]
+        if free != planned:
+            not_before = window.next_allowed(datetime.combine(free, time(), tzinfo=window.tz))
+            planned = not_before.astimezone(window.tz).date()
+        calendar.add(recipient.id, planned, reminder=False)  # type: ignore[arg-type]
     rendered = _render(spec.kind, lang, _localized(spec.context, window.tz))
     created = utcnow()
     return {
@@ -335,6 +417,7 @@ def _message_row(
         "attempts": 0,
         "next_attempt_at": now,
         "not_before": not_before,
+        "planned_on": planned,
         "lease_until": None,
         "claim_token": None,
         "last_error": None,
@@ -455,6 +538,34 @@ def cancel_reminders(session: Session, *, relationship_id: int, reason: str) -> 
         )
     session.flush()
     return count
+
+
+def cancel_unsent(session: Session, *, relationship_id: int, reason: str) -> int:
+    """Cancel every queued or failed message of a relationship other than reminders; return how many."""
+    query = select(OutboxMessage).where(
+        OutboxMessage.relationship_id == relationship_id,
+        col(OutboxMessage.status).in_(OPEN_STATUSES),
+        col(OutboxMessage.kind).not_in(REMINDER_KINDS),
+        # Events for other systems record what happened (the exit itself among them): never withdrawn.
+        col(OutboxMessage.webhook_id).is_(None),
+    )
+    messages = list(session.exec(query))
+    for message in messages:
+        message.status, message.cancelled_reason = MessageStatus.cancelled.value, reason
+        session.add(message)
+    if messages:
+        audit.record(
+            session,
+            actor="system",
+            action="outbox.messages_cancelled",
+            entity="relationship",
+            entity_id=relationship_id,
+            relationship_id=relationship_id,
+            reason=reason,
+            data={"messages": [m.id for m in messages]},
+        )
+    session.flush()
+    return len(messages)
 
 
 def refresh_reminder(session: Session, message: OutboxMessage) -> bool:

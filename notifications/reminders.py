@@ -2,6 +2,11 @@
 
 Rules come from `reminder_rules.yaml` (per tier). Only open items are read, so a done or waived item
 stops its reminders at once; a digest queued before the item closed is re-checked at delivery.
+
+Reminders to a partner stop: each item is reminded at most as often as its priority allows, a week
+apart; then, once overdue, it goes to our relationship manager instead. A partner's digest goes out
+only on a day with no other message to it and while its month has room (the tier's messages a month,
+notices first); otherwise its items wait for the next digest day. An exiting partner is not reminded.
 """
 
 from __future__ import annotations
@@ -12,20 +17,26 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Row
+from sqlalchemy import Row, update
 from sqlmodel import Session, col, select
 
 from models.checklists.due import EntryState, entry_state, escalation_level
+from models.checklists.library import load_library
 from models.core.base import utcnow
 from models.core.settings import get_settings
 from models.portal.links import portal_url_for
 from models.tables import ChecklistItem, Contact, Partner, Relationship
 from models.tables.checklist import ItemStatus
 from models.tables.core import Side, Stage
-from notifications.outbox import queue, reminder_kind, send_window
+from notifications.outbox import MessageCalendar, queue, reminder_kind, send_window
 from notifications.rules import ReminderRules, load_rules
 
-_STRENGTH = {EntryState.due_soon: 0, EntryState.overdue: 1, EntryState.escalated: 2}
+_STRENGTH = {
+    EntryState.due_soon: 0,
+    EntryState.overdue: 1,
+    EntryState.escalated: 2,
+    EntryState.handed_over: 2,
+}
 _ROLE_FIELDS = {
     "manager": "manager_id",
     "deputy": "deputy_id",
@@ -45,6 +56,7 @@ class Digest:
     local_day: date
     entries: dict[int, dict[str, Any]] = field(default_factory=dict)
     partner_tiers: set[str | None] = field(default_factory=set)
+    reminded: set[int] = field(default_factory=set)  # partner items whose reminder count this digest uses
 
     def add(self, entry: dict[str, Any]) -> None:
         """Add an entry, keeping the strongest state when an item arrives twice (owner and escalation)."""
@@ -61,6 +73,7 @@ class Digest:
             {
                 "relationship_id": rel_id,
                 "partner_name": entries[0]["partner_name"],
+                "manager_id": entries[0]["manager_id"],
                 "entries": sorted(entries, key=lambda e: (-_STRENGTH[EntryState(e["state"])], e["due_on"])),
             }
             for rel_id, entries in sorted(by_rel.items())
@@ -80,6 +93,8 @@ class SweepReport:
     not_today: int = 0
     unreachable: int = 0
     escalations: int = 0
+    handed_over: int = 0
+    deferred: int = 0
     digests: list[dict[str, Any]] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
@@ -97,8 +112,13 @@ def due_item_rows(session: Session, *, horizon: date) -> list[Row[Any]]:
             ChecklistItem.title,
             ChecklistItem.due_on,
             ChecklistItem.owner_role,
+            ChecklistItem.owner_side,
             ChecklistItem.owner_contact_id,
+            ChecklistItem.priority,
+            ChecklistItem.reminders,
+            ChecklistItem.last_reminded_on,
             Relationship.tier,
+            Relationship.stage,
             Relationship.manager_id,
             Relationship.deputy_id,
             Relationship.sponsor_id,
@@ -135,6 +155,7 @@ class _Planner:
         self.rules, self.as_of, self.contacts = rules, as_of, contacts
         self.digests: dict[tuple[int | None, str | None], Digest] = {}
         self.escalations = 0
+        self.handed_over = 0
         self.rows = 0
         self._days: dict[str | None, date] = {}
 
@@ -163,6 +184,9 @@ class _Planner:
         state, days = found
         owner_name = self._name(owner_id, team)
         base = self._entry(row, state, days, owner_name)
+        if row.owner_side == Side.partner.value:
+            self._partner_row(row, base, owner_id, today)
+            return
         digest = self.digest(owner_id, team)
         digest.add(base)
         digest.partner_tiers.add(row.tier)
@@ -182,6 +206,24 @@ class _Planner:
             self.digest(contact_id, None).add({**base, "state": EntryState.escalated.value, "level": level})
             self.escalations += 1
 
+    def _partner_row(self, row: Row[Any], base: dict[str, Any], owner_id: int | None, today: date) -> None:
+        """Remind the partner of its item while the cap allows, then hand an overdue one to our manager."""
+        exiting = row.stage == Stage.exiting.value
+        cap = 0 if exiting else self.rules.partner_reminders_per_item.of(row.priority)
+        gap = self.rules.partner_reminder_gap_days
+        rested = row.last_reminded_on is None or (today - row.last_reminded_on).days >= gap
+        if row.reminders < cap and rested:
+            digest = self.digest(owner_id, None)
+            digest.add({**base, "priority": row.priority, "reminders_left": cap - row.reminders - 1})
+            digest.partner_tiers.add(row.tier)
+            digest.reminded.add(row.id)
+            return
+        if base["state"] != EntryState.overdue.value or row.reminders < cap or row.priority == "could":
+            return  # resting between reminders, or optional: nobody chases an optional item
+        handed = {**base, "state": EntryState.handed_over.value, "reminded": row.reminders}
+        self.digest(row.manager_id, None).add(handed)
+        self.handed_over += 1
+
     def _name(self, contact_id: int | None, team: str | None) -> str:
         if team is not None:
             return team
@@ -193,6 +235,7 @@ class _Planner:
             "item_id": row.id,
             "relationship_id": row.relationship_id,
             "partner_name": row.legal_name,
+            "manager_id": row.manager_id,
             "titles": dict(row.title or {}),
             "item_key": row.item_key,
             "due_on": row.due_on.isoformat(),
@@ -206,12 +249,25 @@ class _Planner:
         weekday = digest.local_day.isoweekday()
         if digest.team is not None:
             return weekday in self.rules.team_digest_weekdays
-        contact = self.contacts.get(digest.recipient_id)  # type: ignore[arg-type]
-        if contact is None or contact.side != Side.partner.value:
+        if not self.is_partner(digest):
             return weekday in self.rules.staff_digest_weekdays
         # A partner in several relationships follows the most frequent cadence among them.
         days = set().union(*(self.rules.for_tier(t).partner_digest_weekdays for t in digest.partner_tiers))
         return weekday in days
+
+    def is_partner(self, digest: Digest) -> bool:
+        """Return whether a digest goes to a partner contact."""
+        contact = self.contacts.get(digest.recipient_id)  # type: ignore[arg-type]
+        return contact is not None and contact.side == Side.partner.value
+
+    def has_room(self, digest: Digest, calendar: MessageCalendar) -> bool:
+        """Return whether a partner's digest fits its day and its month's message budget."""
+        per_month = load_library().messages_per_month
+        # A partner in several relationships gets the largest of their tiers' monthly budgets.
+        cap = max(per_month.get(t or self.rules.default_tier, 0) for t in digest.partner_tiers)
+        reserve = self.rules.notice_reserve_per_month
+        day = digest.local_day
+        return calendar.reminder_room(digest.recipient_id, day, per_month=cap, reserve=reserve)  # type: ignore[arg-type]
 
 
 def _contacts_for(session: Session, rows: Iterable[Row[Any]]) -> dict[int, Contact]:
@@ -228,12 +284,29 @@ def _contacts_for(session: Session, rows: Iterable[Row[Any]]) -> dict[int, Conta
     return found
 
 
-def _titled(groups: list[dict[str, Any]], language: str) -> list[dict[str, Any]]:
+def _titled(groups: list[dict[str, Any]], language: str, *, partner: bool) -> list[dict[str, Any]]:
+    """Title each entry in the reader's language; a partner reads its items in its own voice."""
+    library = load_library() if partner else None
     for group in groups:
         for entry in group["entries"]:
+            spec = library.by_id.get(entry["item_key"]) if library is not None else None
             titles = entry["titles"]
-            entry["title"] = titles.get(language) or titles.get("en") or entry["item_key"]
+            entry["title"] = (
+                spec.partner_ask(language)
+                if spec is not None
+                else titles.get(language) or titles.get("en") or entry["item_key"]
+            )
     return groups
+
+
+def _name_our_side(groups: list[dict[str, Any]], contacts: dict[int, Contact]) -> None:
+    """Tell a partner who asks: our organization and its manager for each relationship."""
+    buyer = get_settings().organization_name
+    for group in groups:
+        manager = contacts.get(group["manager_id"])
+        group["buyer"] = buyer
+        group["manager_name"] = (manager.name or manager.email) if manager else ""
+        group["manager_email"] = manager.email if manager else ""
 
 
 def plan_reminders(session: Session, as_of: datetime, rules: ReminderRules | None = None) -> _Planner:
@@ -255,15 +328,46 @@ def sweep(session: Session, *, as_of: datetime | None = None, dry_run: bool = Fa
     as_of = as_of or utcnow()
     planner = plan_reminders(session, as_of)
     report = SweepReport(as_of=as_of.isoformat(), dry_run=dry_run, items=planner.rows)
-    report.escalations = planner.escalations
+    report.escalations, report.handed_over = planner.escalations, planner.handed_over
+    calendar = _partner_calendar(session, planner)
+    reminded: dict[date, list[int]] = defaultdict(list)
     for digest in planner.digests.values():
         if not planner.on_cadence(digest):
             report.not_today += 1
             continue
+        partner = planner.is_partner(digest)
+        if partner and not planner.has_room(digest, calendar):
+            # The day already has a message, or the month is full: the items wait for a later digest.
+            report.deferred += 1
+            continue
         report.recipients += 1
-        _queue_digest(session, planner, digest, report)
+        if _queue_digest(session, planner, digest, report) and partner:
+            calendar.add(digest.recipient_id, digest.local_day, reminder=True)  # type: ignore[arg-type]
+            reminded[digest.local_day] += sorted(digest.reminded)
+    _count_reminders(session, reminded)
     session.flush()
     return report
+
+
+def _partner_calendar(session: Session, planner: _Planner) -> MessageCalendar:
+    """Read the messages already planned this month for the partners the sweep would remind."""
+    ids = [d.recipient_id for d in planner.digests.values() if planner.is_partner(d)]
+    if not ids:
+        return MessageCalendar()
+    day = planner.as_of.date()
+    start = day.replace(day=1) - timedelta(days=1)  # a recipient west of us may still be on yesterday
+    return MessageCalendar.load(session, ids, start=start, end=day + timedelta(days=40))  # type: ignore[arg-type]
+
+
+def _count_reminders(session: Session, reminded: dict[date, list[int]]) -> None:
+    """Count one more reminder, on its day, for each partner item a queued digest carried."""
+    for day, ids in reminded.items():
+        for first in range(0, len(ids), 500):
+            session.connection().execute(
+                update(ChecklistItem)
+                .where(col(ChecklistItem.id).in_(ids[first : first + 500]))
+                .values(reminders=ChecklistItem.reminders + 1, last_reminded_on=day)
+            )
 
 
 def _portal_url(session: Session, recipient: Contact | None, relationship_id: int) -> str | None:
@@ -273,10 +377,12 @@ def _portal_url(session: Session, recipient: Contact | None, relationship_id: in
     return portal_url_for(session, recipient, rel) if rel is not None else None
 
 
-def _queue_digest(session: Session, planner: _Planner, digest: Digest, report: SweepReport) -> None:
+def _queue_digest(session: Session, planner: _Planner, digest: Digest, report: SweepReport) -> bool:
+    """Queue one recipient's digest; return whether this call queued it (not a dry run, not a repeat)."""
     recipient = planner.contacts.get(digest.recipient_id) if digest.recipient_id else None  # type: ignore[arg-type]
     language = recipient.language if recipient is not None else get_settings().default_language
-    groups = _titled(digest.groups(), language)
+    partner = recipient is not None and recipient.side == Side.partner.value
+    groups = _titled(digest.groups(), language, partner=partner)
     summary = {
         "recipient": f"contact {digest.recipient_id}" if digest.recipient_id else f"team {digest.team}",
         "day": digest.local_day.isoformat(),
@@ -285,15 +391,18 @@ def _queue_digest(session: Session, planner: _Planner, digest: Digest, report: S
     }
     if report.dry_run:
         report.digests.append({**summary, "status": "would queue"})
-        return
+        return False
     if digest.recipient_id is not None and recipient is None:
         report.unreachable += 1
         report.digests.append({**summary, "status": "unreachable"})
-        return
+        return False
     for group in groups:
         # A partner answers through its personal portal link, one per relationship (no account needed).
         group["portal_url"] = _portal_url(session, recipient, group["relationship_id"])
+    if partner:
+        _name_our_side(groups, planner.contacts)
     context = {
+        "side": "partner" if partner else "ours",
         "recipient_name": (recipient.name or recipient.email) if recipient is not None else digest.team,
         "as_of": digest.local_day.isoformat(),
         "total": len(digest.entries),
@@ -321,3 +430,4 @@ def _queue_digest(session: Session, planner: _Planner, digest: Digest, report: S
         report.already_queued += 1
         status = f"already queued #{message.id}"
     report.digests.append({**summary, "status": status})
+    return bool(message is not None and created)

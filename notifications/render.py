@@ -11,7 +11,8 @@ from typing import Any
 
 import jinja2
 
-from models.core.settings import LANGUAGES
+from models.core.glossary import clause_title, flag_text, tier_label, words_for
+from models.core.settings import LANGUAGES, get_settings
 
 MESSAGE_KINDS = (
     "welcome",
@@ -135,7 +136,16 @@ def environment() -> jinja2.Environment:
     env.filters["when"] = _when
     env.filters["ics_text"] = _ics_text
     env.filters["ics_time"] = _ics_time
+    add_glossary(env)
     return env
+
+
+def add_glossary(env: jinja2.Environment) -> None:
+    """Give templates the glossary's words: `tier | tier_name(lang)`, `flag | flag_text(lang)`, clauses."""
+    env.filters["tier_name"] = lambda tier, lang: tier_label(tier, lang)
+    env.filters["flag_text"] = lambda flag, lang: flag_text(flag, lang)
+    env.filters["clause_title"] = lambda clause, lang: clause_title(clause, lang)
+    env.globals["glossary"] = words_for
 
 
 def render(template: str, context: Mapping[str, Any]) -> str:
@@ -152,6 +162,8 @@ def render_message(kind: str, language: str, context: Mapping[str, Any]) -> Rend
     if kind not in ALL_KINDS:
         raise ValueError(f"unknown message kind {kind!r}; known: {', '.join(ALL_KINDS)}")
     base = f"messages/{_language(language)}/{kind}"
+    # Every message may name the buyer: our organization, as the reader knows it.
+    context = {"organization_name": get_settings().organization_name, **context}
     subject = " ".join(render(f"{base}.subject.txt.j2", context).split())
     return RenderedMessage(
         subject=subject,

@@ -40,6 +40,20 @@ class TierRules(BaseModel):
         return self
 
 
+class PerPriority(BaseModel):
+    """How many times a partner is reminded of one item, by the item's priority."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    must: int = Field(ge=0, le=10)
+    should: int = Field(ge=0, le=10)
+    could: int = Field(ge=0, le=10)
+
+    def of(self, priority: str) -> int:
+        """Return the cap of a priority (an unknown one is treated as must)."""
+        return int(getattr(self, priority, self.must))
+
+
 class ReminderRules(BaseModel):
     """Every tier's reminder rules plus the cadence of staff and team digests."""
 
@@ -49,6 +63,9 @@ class ReminderRules(BaseModel):
     default_tier: Tier
     staff_digest_weekdays: Weekdays
     team_digest_weekdays: Weekdays
+    partner_reminders_per_item: PerPriority
+    partner_reminder_gap_days: int = Field(ge=1, le=60)
+    notice_reserve_per_month: int = Field(ge=0, le=10)
     tiers: dict[Tier, TierRules]
 
     _check_days = field_validator("staff_digest_weekdays", "team_digest_weekdays")(_weekdays)

@@ -12,37 +12,30 @@ from typing import Any
 from prefect import task
 from pydantic import BaseModel, ConfigDict, Field
 
-from models.checklists.generation import checklist_view, generate_checklist, open_required
+from models.checklists.generation import checklist_view, open_required
 from models.core.base import utcnow
 from models.core.calendar import today_local
 from models.core.db import ensure_schema, session_scope
 from models.core.errors import NotFound
-from models.core.vocabulary import LANGUAGES
+from models.core.settings import get_settings
 from models.lifecycle.machine import (
     ApprovalDecision,
-    activate,
-    apply_approval,
     approval_of,
-    charter_context,
-    draft_exit_plan,
     record_approval,
     relationship_or_404,
-    seed_risks,
-    start_exit,
     store_proposed_tier,
-    transition,
 )
 from models.lifecycle.relationships import RelationshipOpen, find_relationship, open_relationship
 from models.partners.registry import PartnerCreate, add_partner, existing_registrations, find_partner
-from models.portal.links import portal_url_for
-from models.tables import Contact, Document, Partner, Relationship
+from models.tables import Contact, Partner
 from models.tables.core import Stage
+from notifications import lifecycle
 from notifications.documents import render_document
-from notifications.outbox import cancel_reminders, queue_message
+from notifications.lifecycle import message_context
+from notifications.outbox import queue_message, recipient_language
 from tasks.events import emit_relationship_event, emit_stage_change, publish_markdown
 
 ACTOR = "flow"
-LANGS = LANGUAGES
 
 
 class Objectives(BaseModel):
@@ -116,33 +109,6 @@ def record_decision(
         return approval.model_dump(mode="json")
 
 
-def _people(session: Any, rel: Relationship) -> dict[str, Contact | None]:
-    ids = {
-        "manager": rel.manager_id,
-        "deputy": rel.deputy_id,
-        "sponsor": rel.sponsor_id,
-        "partner_contact": rel.partner_contact_id,
-        "backup_contact": rel.backup_contact_id,
-    }
-    return {role: session.get(Contact, cid) if cid else None for role, cid in ids.items()}
-
-
-def _message_context(session: Any, rel: Relationship, recipient: Contact, **extra: Any) -> dict[str, Any]:
-    partner = session.get(Partner, rel.partner_id)
-    manager = session.get(Contact, rel.manager_id)
-    # The partner answers through its personal portal link; our staff use the dashboard.
-    portal = portal_url_for(session, recipient, rel) if recipient.side == "partner" else None
-    return {
-        "partner_name": partner.legal_name,
-        "relationship_id": rel.id,
-        "recipient_name": recipient.name or recipient.email,
-        "manager_name": manager.name or manager.email,
-        "manager_email": manager.email,
-        "portal_url": portal,
-        **extra,
-    }
-
-
 @task
 def request_approval(relationship_id: int, flow_run_id: str | None) -> None:
     """Ask the sponsor to approve (one message per relationship), and note which run waits."""
@@ -151,14 +117,16 @@ def request_approval(relationship_id: int, flow_run_id: str | None) -> None:
     with session_scope() as session:
         rel = relationship_or_404(session, relationship_id)
         sponsor = session.get(Contact, rel.sponsor_id)
-        context = _message_context(
+        reasons = rel.tier_explanation["reason"]
+        lang = recipient_language(session, sponsor, get_settings())  # type: ignore[arg-type]
+        context = message_context(
             session,
             rel,
-            sponsor,
+            sponsor,  # type: ignore[arg-type]
             tier=rel.tier_proposed,
-            tier_reason=rel.tier_explanation["reason"]["en"],
-            approve_command=f"tandem approve {rel.id} --by {sponsor.email}",
-        )  # type: ignore[union-attr]
+            tier_reason=reasons.get(lang) or reasons["en"],
+            approve_command=f"tandem approve {rel.id} --by {sponsor.email}",  # type: ignore[union-attr]
+        )
         queue_message(
             session,
             kind="approval_request",
@@ -194,7 +162,7 @@ def tell_manager_approval_timed_out(relationship_id: int, hours: float) -> None:
             "owner_name": sponsor.name or sponsor.email,  # type: ignore[union-attr]
         }
         groups = [{"relationship_id": rel.id, "partner_name": partner.legal_name, "entries": [waiting]}]  # type: ignore[union-attr]
-        context = _message_context(session, rel, manager, groups=groups)  # type: ignore[arg-type]
+        context = message_context(session, rel, manager, groups=groups)  # type: ignore[arg-type]
         queue_message(
             session,
             kind="escalation",
@@ -209,47 +177,22 @@ def tell_manager_approval_timed_out(relationship_id: int, hours: float) -> None:
 def finish_onboarding(relationship_id: int, as_of: date | None) -> dict[str, Any]:
     """Apply the approval, generate the checklist, draft the exit plan, welcome both sides, move on."""
     with session_scope() as session:
-        rel = relationship_or_404(session, relationship_id)
-        approval = approval_of(session, relationship_id)
-        if approval is None or approval.decision != "approve":
-            raise NotFound(f"relationship {relationship_id} has no approval to apply")
-        apply_approval(session, rel, approval, actor=ACTOR)
-        result = generate_checklist(session, relationship_id, "onboarding", actor=ACTOR, start_on=as_of)
-        plan = draft_exit_plan(session, rel, actor=ACTOR)
-        people = _people(session, rel)
-        for role in ("manager", "partner_contact"):
-            person = people[role]
-            queue_message(
-                session,
-                kind="welcome",
-                recipient=person,
-                relationship_id=rel.id,
-                dedupe="onboarding",
-                context=_message_context(session, rel, person, tier=rel.tier),
-            )  # type: ignore[arg-type]
-        change = transition(
-            session,
-            rel,
-            Stage.onboarding,
-            actor=approval.decided_by,
-            reason=f"approved by {approval.decided_by}",
-        )
+        step = lifecycle.finish_onboarding(session, relationship_id, as_of=as_of, actor=ACTOR)
         view = checklist_view(session, relationship_id, stage="onboarding")
-    emit_stage_change(change, tier=rel.tier)
+    emit_stage_change(step.change, tier=step.summary["tier"])
     publish_markdown(
         render_document("checklist", "en", "md", view),
         key=f"onboarding-checklist-{relationship_id}",
         description=f"Onboarding checklist for relationship {relationship_id}",
     )
-    return {
-        "relationship_id": relationship_id,
-        "stage": rel.stage,
-        "tier": rel.tier,
-        "checklist_items": result.total,
-        "partner_minutes": result.used_minutes,
-        "budget_minutes": result.budget_minutes,
-        "notice_days": plan.notice_days,
-    }
+    return step.summary
+
+
+@task
+def wind_down_rejected(relationship_id: int, reason: str) -> dict[str, int]:
+    """Withdraw what a rejected relationship asked and cancel its unsent messages; say how many."""
+    with session_scope() as session:
+        return lifecycle.reject(session, relationship_id, reason=reason, actor=ACTOR)
 
 
 def announce_if_onboarding_complete(relationship_id: int, *, flush: bool = False) -> bool:
@@ -274,138 +217,55 @@ def onboarding_complete(relationship_id: int) -> bool:
     return announce_if_onboarding_complete(relationship_id)
 
 
-def _store_documents(session: Any, rel_id: int, kind: str, renders: dict[tuple[str, str], str]) -> None:
-    from sqlmodel import select
-
-    for (lang, fmt), content in renders.items():
-        doc = session.exec(
-            select(Document).where(
-                Document.relationship_id == rel_id,
-                Document.kind == kind,
-                Document.period == "",
-                Document.language == lang,
-                Document.fmt == fmt,
-            )
-        ).first()
-        doc = doc or Document(relationship_id=rel_id, kind=kind, language=lang, fmt=fmt, content="")
-        doc.content, doc.created_at = content, utcnow()
-        session.add(doc)
-
-
 @task(retries=2, retry_delay_seconds=[1, 5])
 def start_governance(relationship_id: int, as_of: date | None) -> dict[str, Any]:
     """Move to governance; write the charter in both languages; seed risks; generate its checklist."""
     with session_scope() as session:
-        rel = relationship_or_404(session, relationship_id)
-        missing = open_required(session, relationship_id, "onboarding") if rel.stage == "onboarding" else []
-        if missing:
-            from models.core.errors import TransitionRefused
-
-            titles = ", ".join(f"#{i.id} {i.title.get('en', i.item_key)}" for i in missing[:10])
-            raise TransitionRefused(
-                f"onboarding is not complete: {len(missing)} required item(s) open: {titles}"
-            )
-        change = transition(
-            session, rel, Stage.governance, actor=ACTOR, reason="onboarding checklist complete"
-        )
-        seeded = seed_risks(session, rel)
-        context = charter_context(session, rel)
-        renders = {
-            (lang, fmt): render_document("charter", lang, fmt, context)
-            for lang in LANGS
-            for fmt in ("md", "html")
-        }
-        _store_documents(session, relationship_id, "charter", renders)
-        result = generate_checklist(session, relationship_id, "governance", actor=ACTOR, start_on=as_of)
-    emit_stage_change(change)
+        step = lifecycle.start_governance(session, relationship_id, as_of=as_of, actor=ACTOR)
+    emit_stage_change(step.change)
     publish_markdown(
-        renders["en", "md"],
+        step.documents["en", "md"],
         key=f"charter-{relationship_id}",
         description=f"Joint governance charter, relationship {relationship_id}",
     )
-    return {
-        "relationship_id": relationship_id,
-        "stage": "governance",
-        "risks_seeded": seeded,
-        "governance_items": result.total,
-    }
+    return step.summary
 
 
 @task
 def activate_if_governed(relationship_id: int, as_of: date | None) -> dict[str, Any]:
     """Move to active with the first review date once the governance checklist is closed."""
     with session_scope() as session:
-        rel = relationship_or_404(session, relationship_id)
-        open_items = open_required(session, relationship_id, "governance")
-        change = None
-        if rel.stage == Stage.governance.value and not open_items:
-            change = activate(session, rel, actor=ACTOR, as_of=as_of)
-        stage, review = rel.stage, rel.next_review_on
-    emit_stage_change(change)
-    return {
-        "relationship_id": relationship_id,
-        "stage": stage,
-        "open_governance_items": len(open_items),
-        "next_review_on": review.isoformat() if review else None,
-    }
+        step = lifecycle.activate_if_governed(session, relationship_id, as_of=as_of, actor=ACTOR)
+    emit_stage_change(step.change)
+    return step.summary
 
 
 @task(retries=2, retry_delay_seconds=[1, 5])
 def begin_exit(
     relationship_id: int, reason: str, trigger: str, by: str, as_of: date | None
 ) -> dict[str, Any]:
-    """Start the exit: notice from the plan, exit checklist, reminders cancelled, everyone told."""
+    """Start the exit: notice from the plan, what was asked withdrawn, exit checklist, everyone told."""
     with session_scope() as session:
-        rel = relationship_or_404(session, relationship_id)
-        plan, change = start_exit(session, rel, reason=reason, trigger=trigger, by=by, as_of=as_of)
-        result = generate_checklist(session, relationship_id, "exit", actor=by, start_on=plan.exit_started_on)
-        cancelled = cancel_reminders(session, relationship_id=relationship_id, reason=f"exit: {reason}")
-        for person in _people(session, rel).values():
-            if person is None:
-                continue
-            queue_message(
-                session,
-                kind="exit_notice",
-                recipient=person,
-                relationship_id=rel.id,
-                dedupe="exit",
-                context=_message_context(
-                    session, rel, person, notice_days=plan.notice_days, exit_reason=reason
-                ),
-            )
+        step = lifecycle.begin_exit(
+            session, relationship_id, reason=reason, trigger=trigger, by=by, as_of=as_of
+        )
         view = checklist_view(session, relationship_id, stage="exit")
-        summary = {
-            "relationship_id": relationship_id,
-            "stage": rel.stage,
-            "notice_days": plan.notice_days,
-            "notice_ends_on": plan.notice_ends_on.isoformat() if plan.notice_ends_on else None,
-            "final_payment_due_on": plan.final_payment_due_on.isoformat()
-            if plan.final_payment_due_on
-            else None,
-            "exit_items": result.total,
-            "reminders_cancelled": cancelled,
-        }
-    emit_stage_change(change, reason=reason, trigger=trigger)
+    emit_stage_change(step.change, reason=reason, trigger=trigger)
     publish_markdown(
         render_document("checklist", "en", "md", view),
         key=f"exit-checklist-{relationship_id}",
         description=f"Exit checklist for relationship {relationship_id}",
     )
-    return summary
+    return step.summary
 
 
 @task
 def close_exit_if_done(relationship_id: int) -> dict[str, Any]:
     """Move an exiting relationship to exited once every required exit item is closed."""
     with session_scope() as session:
-        rel = relationship_or_404(session, relationship_id)
-        open_items = open_required(session, relationship_id, "exit")
-        change = None
-        if rel.stage == Stage.exiting.value and not open_items:
-            change = transition(session, rel, Stage.exited, actor=ACTOR, reason="exit checklist closed")
-        stage = rel.stage
-    emit_stage_change(change)
-    return {"relationship_id": relationship_id, "stage": stage, "open_exit_items": len(open_items)}
+        step = lifecycle.close_exit_if_done(session, relationship_id, actor=ACTOR)
+    emit_stage_change(step.change)
+    return step.summary
 
 
 @task

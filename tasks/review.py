@@ -92,10 +92,12 @@ def meeting_times(day: date) -> tuple[datetime, datetime]:
     return start, start + timedelta(minutes=MEETING_MINUTES)
 
 
-def render_review_messages(session: Session, plan: BatchPlan) -> RenderedBatch:
+def render_review_messages(
+    session: Session, plan: BatchPlan, *, now: datetime | None = None
+) -> RenderedBatch:
     """Render each partner's invitation to its review meeting, with an .ics invitation (no writes)."""
     specs = [spec for p in plan.prepared for spec in review_message_specs(p, plan.contacts)]
-    return render_many(session, specs)
+    return render_many(session, specs, now=now)
 
 
 def review_message_specs(p: Prepared, contacts: dict[int, Contact]) -> list[MessageSpec]:
@@ -106,6 +108,7 @@ def review_message_specs(p: Prepared, contacts: dict[int, Contact]) -> list[Mess
         return []
     manager = ctx["contacts"]["manager"]
     start, end = meeting_times(date.fromisoformat(ctx["meeting_on"]))
+    lang = recipient.language if recipient.language in LANGUAGES else get_settings().default_language
     context = {
         "period": ctx["period"],
         "relationship_id": p.relationship_id,
@@ -123,18 +126,28 @@ def review_message_specs(p: Prepared, contacts: dict[int, Contact]) -> list[Mess
             recipient=recipient,
             relationship_id=p.relationship_id,
             period=ctx["period"],
-            attachments=[_invitation(p, start, end)],
+            language=lang,
+            attachments=[_invitation(p, start, end, lang)],
         )
     ]
 
 
-def _invitation(p: Prepared, start: datetime, end: datetime) -> Attachment:
+# The calendar entry the partner sees, in its language: it names us, the buyer, not the partner itself.
+ICS_WORDS = {
+    "en": ("{org}: {period} joint review", "Joint review of {period} with {org} (relationship #{id})."),
+    "zh-CN": ("{org}：{period} 联合评审", "与{org}的 {period} 联合评审（协作关系 #{id}）。"),
+}
+
+
+def _invitation(p: Prepared, start: datetime, end: datetime, lang: str) -> Attachment:
     ctx = p.context
     manager, partner = ctx["contacts"]["manager"], ctx["contacts"]["partner_contact"]
+    summary, description = ICS_WORDS[lang]
+    words = {"org": get_settings().organization_name, "period": ctx["period"], "id": p.relationship_id}
     return make_ics(
         uid=f"tandem-review-{p.relationship_id}-{ctx['period']}@tandem",
-        summary=f"{ctx['period']} review: {ctx['relationship']['partner_name']}",
-        description=f"Joint review of relationship #{p.relationship_id} ({ctx['period']}).",
+        summary=summary.format(**words),
+        description=description.format(**words),
         start=start,
         end=end,
         organizer=manager["email"],
@@ -233,7 +246,9 @@ def _summary_spec(
     )
 
 
-def run_batch(relationship_ids: Sequence[int], scope: SweepScope) -> BatchReport:
+def run_batch(
+    relationship_ids: Sequence[int], scope: SweepScope, *, now: datetime | None = None
+) -> BatchReport:
     """Review one batch: compute and render from reads, then write it all in one short transaction.
 
     All of a batch is written, or none (a rerun redoes it). Only the write holds SQLite's single
@@ -241,7 +256,7 @@ def run_batch(relationship_ids: Sequence[int], scope: SweepScope) -> BatchReport
     """
     with session_scope() as session:
         plan = prepare_batch(session, relationship_ids, scope)
-        messages = render_review_messages(session, plan)
+        messages = render_review_messages(session, plan, now=now)
     with session_scope() as session:
         return publish(session, plan, messages)
 

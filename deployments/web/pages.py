@@ -12,6 +12,7 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse
 
 from models.core.settings import LANGUAGES, get_settings
+from notifications.render import add_glossary
 
 LANG_COOKIE = "tandem_lang"
 
@@ -58,6 +59,7 @@ def environment() -> jinja2.Environment:
         lstrip_blocks=True,
     )
     env.filters["fill"] = lambda text, **values: str(text).format(**values)
+    add_glossary(env)  # the same clause titles, tier names and warnings as the documents
     return env
 
 

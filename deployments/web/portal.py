@@ -11,7 +11,8 @@ from starlette.concurrency import run_in_threadpool
 
 from deployments.web.pages import language_of, page
 from deployments.web.security import BodyTooLarge, ItemId, client_key, csrf_for, csrf_valid, require
-from models.checklists.generation import item_public
+from models.checklists.budget import partner_year_view
+from models.checklists.generation import item_public, tier_of
 from models.checklists.library import load_library
 from models.core.calendar import today_local
 from models.core.db import session_scope
@@ -21,10 +22,11 @@ from models.portal.links import (
     LinkRefused,
     PortalAccess,
     complete_item,
-    current_period,
     open_items,
     partner_item,
+    partner_review,
     payment_status,
+    scoring_period,
     submit_scores,
     verify_link,
 )
@@ -58,10 +60,13 @@ def _home_context(
     session: Session, access: PortalAccess, *, token: str, lang: str, done: int | None
 ) -> dict[str, Any]:
     today, library = today_local(), load_library()
+    rel = access.relationship
     items = [
-        {**item_public(i, library, lang), "is_overdue": i.due_on < today} for i in open_items(session, access)
+        {**item_public(i, library, lang), "is_overdue": i.due_on < today, "is_today": i.due_on == today}
+        for i in open_items(session, access)
     ]
-    period = current_period(today)
+    period = scoring_period(session, rel, today)
+    tier = tier_of(rel, access.partner)
     done_title = None
     if done is not None:
         try:
@@ -75,7 +80,12 @@ def _home_context(
         "contact": access.contact,
         "partner": access.partner,
         "manager": session.get(Contact, access.relationship.manager_id),
-        "items": items,
+        # Ours to answer: the partner's own items; joint ones our manager arranges with it.
+        "items": [i for i in items if i["owner_side"] == "partner"],
+        "together": [i for i in items if i["owner_side"] == "joint"],
+        "tier": tier,
+        "year": partner_year_view(session, rel, tier, library, today),
+        "has_review": partner_review(session, rel) is not None,
         "period": period.name,
         "scored": len(scores_of(session, access.relationship.id, period.name)["partner"]),  # type: ignore[arg-type]
         "payments": payment_status(session, access.relationship, access.partner, as_of=today),
@@ -144,7 +154,7 @@ def scores_form(request: Request, token: str) -> HTMLResponse:
     with session_scope() as session:
         access = open_link(request, session, token)
         lang = language_of(request, access.contact.language)
-        period = current_period()
+        period = scoring_period(session, access.relationship)
         given = scores_of(session, access.relationship.id, period.name)["partner"]  # type: ignore[arg-type]
     context = {
         "token": token,
@@ -177,6 +187,16 @@ def _save_scores(request: Request, token: str, form: dict[str, str]) -> int:
         access = open_link(request, session, token)
         require(csrf_valid(_csrf_scope(access), form.get("csrf")), detail="missing or bad CSRF token")
         return submit_scores(session, access, _parse_scores(form))
+
+
+@router.get("/{token}/review", response_class=HTMLResponse)
+def review_view(request: Request, token: str) -> HTMLResponse:
+    """Show the partner its latest review: its scores of us, ours, and how fast we paid it."""
+    with session_scope() as session:
+        access = open_link(request, session, token)
+        lang = language_of(request, access.contact.language)
+        review = partner_review(session, access.relationship)
+    return page(request, "portal_review.html.j2", {"token": token, "review": review}, lang=lang)
 
 
 @router.post("/{token}/scores")

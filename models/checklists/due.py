@@ -12,6 +12,8 @@ class EntryState(StrEnum):
     due_soon = "due_soon"
     overdue = "overdue"
     escalated = "escalated"
+    # A partner's item it was reminded of as often as the rules allow: now our manager's to follow up.
+    handed_over = "handed_over"
 
 
 def entry_state(due_on: date, today: date, *, due_soon_days: int) -> tuple[EntryState, int] | None:

@@ -11,8 +11,17 @@ from typing import Any
 from sqlalchemy import update
 from sqlmodel import Session, col, select
 
+from models.checklists.budget import reserve_for, year_use
 from models.checklists.library import Item, Library, load_library
-from models.checklists.proportionality import Profile, Selection, applies_reason, propose_tier, select_items
+from models.checklists.proportionality import (
+    Profile,
+    Selection,
+    YearLimit,
+    applies_reason,
+    applies_to_profile,
+    propose_tier,
+    select_items,
+)
 from models.core import audit
 from models.core.base import utcnow
 from models.core.calendar import add_business_days, today_local
@@ -134,6 +143,7 @@ def _row(
         "priority": item.priority,
         "required": item.is_required,
         "effort_minutes": item.effort_minutes if item.burdens_partner else 0,
+        "asked_on": start,
         "due_on": add_business_days(start, item.due_offset_days),
         "title": dict(item.title),
         "reason": applies_reason(item, tier),
@@ -147,6 +157,8 @@ def _row(
         "evidence": None,
         "evidence_link": None,
         "reused_from_id": None,
+        "reminders": 0,
+        "last_reminded_on": None,
     }
     if reused is not None:
         row.update(
@@ -200,14 +212,16 @@ def generate_checklist(
     ).first()
     start = start_on or (generation.stage_started_on if generation else today_local())
     reused = reusable_evidence(session, partner.id)  # type: ignore[arg-type]
+    profile = profile_of(rel, partner)
     selection = select_items(
         library,
-        profile_of(rel, partner),
+        profile,
         tier=tier,
         stage=stage,
         spent_minutes=sum(i.effort_minutes for i in existing),
         existing=[i.item_key for i in existing],
         reused={key: item.id for key, item in reused.items() if item.id is not None},  # type: ignore[misc]
+        year=year_limit(session, rel, library, profile, tier=tier, stage=stage, on=start),
     )
     teams = team_owners(session)
     rows = [
@@ -255,6 +269,56 @@ def generate_checklist(
         used_minutes=selection.used_minutes,
         left_out=[{"item": c.item.id, "reason": c.reason} for c in selection.left_out],
     )
+
+
+def year_limit(
+    session: Session,
+    rel: Relationship,
+    library: Library,
+    profile: Profile,
+    *,
+    tier: str,
+    stage: str,
+    on: date,
+) -> YearLimit:
+    """Return what the relationship year of `on` still allows a stage, keeping the later stages' musts."""
+    use = year_use(session, rel, on, library, tier)
+    reserve = reserve_for(library, stage, applies_to_profile(tier, profile))
+    return YearLimit(budget=use.budget, left=use.left, reserve=reserve, asked=frozenset(use.keys))
+
+
+def cancel_partner_items(
+    session: Session, rel: Relationship, *, reason: str, actor: str, keep_stage: str | None = None
+) -> int:
+    """Withdraw every open item the partner answers (alone or with us) of a relationship; return how many.
+
+    Exit (keeping the exit's own items) and rejection call it: what we asked of a partner we are
+    leaving is no longer asked.
+    """
+    query = select(ChecklistItem).where(
+        ChecklistItem.relationship_id == rel.id,
+        ChecklistItem.status == ItemStatus.open.value,
+        col(ChecklistItem.owner_side).in_(("partner", "joint")),
+    )
+    if keep_stage is not None:
+        query = query.where(ChecklistItem.stage != keep_stage)
+    items = list(session.exec(query))
+    now = utcnow()
+    for item in items:
+        item.status, item.waived_reason, item.done_at = ItemStatus.cancelled.value, reason, now
+        session.add(item)
+    if items:
+        audit.record(
+            session,
+            actor=actor,
+            action="checklist.items_cancelled",
+            entity="relationship",
+            entity_id=rel.id,
+            relationship_id=rel.id,
+            reason=reason,
+            data={"items": [i.id for i in items]},
+        )
+    return len(items)
 
 
 def raise_event_items(
@@ -487,6 +551,10 @@ def item_public(item: ChecklistItem, library: Library | None = None, lang: str =
     data["title_text"] = item.title.get(lang) or item.title.get("en", item.item_key)
     data["guidance"] = spec.guidance.get(lang, "") if spec else ""
     data["evidence_expected"] = spec.evidence.get(lang, "") if spec else ""
+    # What the partner reads: the item in its own voice, what to send, what happens next.
+    data["ask"] = spec.partner_ask(lang) if spec else data["title_text"]
+    data["send"] = spec.send.get(lang, "") if spec and spec.send else ""
+    data["next"] = spec.next.get(lang, "") if spec and spec.next else ""
     return data
 
 

@@ -3,7 +3,7 @@ checklist that fits the tier's partner-effort budget, with a reason for every it
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
@@ -137,6 +137,16 @@ class Choice:
     counted_minutes: int = 0
 
 
+@dataclass(frozen=True)
+class YearLimit:
+    """What the relationship year still allows while one stage is planned."""
+
+    budget: int  # the year's whole budget
+    left: int  # minutes the year still allows
+    reserve: int = 0  # must-minutes kept for the stages still to come (the exit, always)
+    asked: frozenset[str] = frozenset()  # item keys already asked this year (for `every: year`)
+
+
 @dataclass
 class Selection:
     """A proportionate checklist for one stage: what is in, what is out and why."""
@@ -163,6 +173,11 @@ def _why_not(item: Item, tier: str, profile: Profile) -> str | None:
     return f"condition not met: {', '.join(failed)}" if failed else None
 
 
+def applies_to_profile(tier: str, profile: Profile) -> Callable[[Item], bool]:
+    """Return a test of whether a library item applies to a relationship of this tier and profile."""
+    return lambda item: _why_not(item, tier, profile) is None
+
+
 def applies_reason(item: Item, tier: str) -> dict[str, Any]:
     """Return why an applicable item is asked: clause, tier and the conditions that held."""
     return {
@@ -183,21 +198,27 @@ def select_items(
     spent_minutes: int = 0,
     existing: Iterable[str] = (),
     reused: Mapping[str, int] | None = None,
+    year: YearLimit | None = None,
 ) -> Selection:
     """Choose the items of a stage: all applicable musts, then shoulds and coulds while the budget lasts.
 
     `existing` are item ids already on the checklist (kept as they are; their effort is in
     `spent_minutes`); `reused` maps evidence keys the partner already gave to the item that holds them.
+    With `year`, the stage also plans within what the relationship year has left, keeping its
+    reserve for the stages still to come: a must that does not fit is deferred (at a review, to a
+    later one) or dropped, with the reason, like every item left out.
     """
     have, reused = set(existing), reused or {}
-    selection = Selection(
-        tier=tier, stage=stage, budget_minutes=library.budget(tier, stage), used_minutes=spent_minutes
-    )
+    stage_budget = library.budget(tier, stage)
+    year_room = None if year is None else max(year.left - year.reserve, 0)
+    effective = stage_budget if year_room is None else min(stage_budget, spent_minutes + year_room)
+    selection = Selection(tier=tier, stage=stage, budget_minutes=effective, used_minutes=spent_minutes)
+    new = 0  # minutes this call adds; `year.left` already counts the existing items
     candidates = sorted(library.items_for(stage=stage), key=lambda i: PRIORITY_ORDER[i.priority])
     for item in candidates:
         if item.id in have:
             continue
-        why_not = _why_not(item, tier, profile)
+        why_not = _why_not(item, tier, profile) or _once_a_year(item, stage, year)
         if why_not is not None:
             selection.left_out.append(Choice(item, False, why_not))
             continue
@@ -205,17 +226,43 @@ def select_items(
             selection.chosen.append(Choice(item, True, "already given: evidence reused (ask once)"))
             continue
         cost = item.effort_minutes if item.burdens_partner else 0
-        over = selection.used_minutes + cost > selection.budget_minutes
-        if over and item.priority != "must":
-            selection.left_out.append(
-                Choice(
-                    item,
-                    False,
-                    f"over the partner-effort budget ({selection.used_minutes}+{cost} > "
-                    f"{selection.budget_minutes} min for {tier}/{stage})",
-                )
-            )
+        room = None if year_room is None else year_room - new
+        over = _over_budget(item, cost, selection, stage_budget=stage_budget, year=year, year_room=room)
+        if over is not None:
+            selection.left_out.append(Choice(item, False, over))
             continue
+        new += cost
         selection.used_minutes += cost
         selection.chosen.append(Choice(item, True, f"{item.priority} for the {tier} tier", cost))
     return selection
+
+
+def _once_a_year(item: Item, stage: str, year: YearLimit | None) -> str | None:
+    """Say why a yearly review item is not asked now (it was already asked this relationship year)."""
+    if stage == "review" and item.every == "year" and year is not None and item.id in year.asked:
+        return "asked once a year: already asked in this relationship year"
+    return None
+
+
+def _over_budget(
+    item: Item,
+    cost: int,
+    selection: Selection,
+    *,
+    stage_budget: int,
+    year: YearLimit | None,
+    year_room: int | None,
+) -> str | None:
+    """Return why an item's minutes do not fit the stage or the year, or None if they fit."""
+    used, tier, stage = selection.used_minutes, selection.tier, selection.stage
+    if item.priority != "must" and used + cost > stage_budget:
+        return f"over the partner-effort budget ({used}+{cost} > {stage_budget} min for {tier}/{stage})"
+    if year is None or year_room is None or cost <= year_room:
+        return None
+    room = (
+        f"the relationship year has {year.left} of its {year.budget} min left"
+        f"{f' and keeps {year.reserve} for the stages to come' if year.reserve else ''}; {cost} needed"
+    )
+    if item.priority != "must":
+        return f"over what the year allows: {room}"
+    return f"deferred to a later review: {room}" if stage == "review" else f"dropped: {room}"

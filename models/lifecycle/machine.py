@@ -197,8 +197,10 @@ def approval_of(session: Session, relationship_id: int, kind: str = "onboarding"
     ).first()
 
 
-def apply_approval(session: Session, rel: Relationship, approval: Approval, *, actor: str) -> None:
-    """Set the approved tier (with any override reason) and the signing date."""
+def apply_approval(
+    session: Session, rel: Relationship, approval: Approval, *, actor: str, on: date | None = None
+) -> None:
+    """Set the approved tier (with any override reason) and the signing date (default: today)."""
     tier = approval.tier or rel.tier_proposed
     if rel.tier == tier and rel.signed_on is not None:
         return
@@ -206,7 +208,7 @@ def apply_approval(session: Session, rel: Relationship, approval: Approval, *, a
     rel.tier_override_reason = (
         approval.comment if approval.tier and approval.tier != rel.tier_proposed else None
     )
-    rel.signed_on = rel.signed_on or today_local()
+    rel.signed_on = rel.signed_on or on or today_local()
     session.add(rel)
     audit.record(
         session,

@@ -26,17 +26,30 @@ from models.core.base import utcnow
 from models.core.calendar import today_local
 from models.core.errors import Conflict, InputRejected, NotFound, Problem, TandemError
 from models.core.files import create_private
-from models.core.periods import Period, last_complete_period
+from models.core.periods import Period, last_complete_period, parse_period
 from models.core.secrets import secret_key
 from models.core.settings import get_settings
 from models.payments.clock import invoice_clock
 from models.payments.contract import contracts
 from models.payments.ledger import from_minor, payments_of
-from models.reviews.scorecards import PRINCIPLES, Score, record_scores
-from models.tables import ChecklistItem, Contact, ItemStatus, Partner, PortalLink, Relationship
+from models.reviews.health import health_weights
+from models.reviews.scorecards import PRINCIPLES, Score, compare, record_scores, scores_of
+from models.tables import (
+    ChecklistItem,
+    Contact,
+    ItemStatus,
+    Partner,
+    PortalLink,
+    Relationship,
+    Review,
+    ReviewStatus,
+)
 from models.tables.core import Side
 
-PARTNER_SIDES = ("partner", "joint")  # items a partner answers through the portal
+# The partner answers its own items; joint items it sees, but our manager arranges and closes them.
+PARTNER_SIDES = ("partner", "joint")
+RATING_ITEM = "tandem.5.11.partner-rates-us"  # the to-do that the scoring form answers
+SHOWN_PAYMENT_FIGURES = ("invoices", "late", "days_to_pay_avg", "days_to_pay_worst", "due_days")
 REUSE_MIN_DAYS = 7  # a link reused in a new message must still hold for at least this long
 SYSTEM_ACTOR = "system:portal"
 TEXT_MAX = 2000  # a note or a link
@@ -239,7 +252,7 @@ def _revoke(session: Session, link: PortalLink, *, actor: str, reason: str | Non
 
 
 def open_items(session: Session, access: PortalAccess) -> list[ChecklistItem]:
-    """Return the open items the partner answers in this relationship, soonest due first."""
+    """Return the open items that involve the partner in this relationship (its own and joint ones)."""
     query = (
         select(ChecklistItem)
         .where(
@@ -255,7 +268,9 @@ def open_items(session: Session, access: PortalAccess) -> list[ChecklistItem]:
 def partner_item(session: Session, access: PortalAccess, item_id: int) -> ChecklistItem:
     """Return one item the partner answers in this relationship, or raise NotFound."""
     item = session.get(ChecklistItem, item_id)
-    if item is None or item.relationship_id != access.relationship.id or item.owner_side not in PARTNER_SIDES:
+    # Only the partner's own items are its to close: a joint item is closed by our manager.
+    elsewhere = item is None or item.relationship_id != access.relationship.id
+    if elsewhere or item.owner_side != Side.partner.value:  # type: ignore[union-attr]
         raise NotFound(f"no item {item_id} for this link")
     return item
 
@@ -343,14 +358,33 @@ def complete_item(
 
 
 def current_period(as_of: date | None = None) -> Period:
-    """Return the period a partner scores now: the last complete quarter, the one the sweep reviews."""
+    """Return the last complete quarter: the one the sweep reviews (and a partner scores by default)."""
     return last_complete_period(as_of or today_local())
+
+
+def scoring_period(session: Session, rel: Relationship, as_of: date | None = None) -> Period:
+    """Return the period the partner is asked to score: its open rating to-do's, else its latest one's.
+
+    The scoring form and the to-do then ask about the same period; with no to-do yet, it is the
+    last complete quarter.
+    """
+    query = (
+        select(ChecklistItem.period)
+        .where(
+            ChecklistItem.relationship_id == rel.id,
+            ChecklistItem.item_key == RATING_ITEM,
+            ChecklistItem.period != "",
+        )
+        .order_by(col(ChecklistItem.status) != ItemStatus.open.value, col(ChecklistItem.period).desc())
+    )
+    found = session.exec(query).first()
+    return parse_period(found) if found else current_period(as_of)
 
 
 def submit_scores(
     session: Session, access: PortalAccess, scores: dict[str, int], *, period: Period | None = None
 ) -> int:
-    """Store the partner's scores of the principles for the current period, in the contact's name."""
+    """Store the partner's scores for the period it is asked about; its rating to-do is then done."""
     unknown = sorted(set(scores) - set(PRINCIPLES))
     bad = sorted(p for p, s in scores.items() if not 1 <= s <= 5)
     if unknown or bad or not scores:
@@ -358,10 +392,54 @@ def submit_scores(
         problems += [Problem(p, "score must be 1 to 5") for p in bad]
         raise InputRejected(problems or [Problem("scores", "give at least one score")])
     ordered = [Score(p, scores[p]) for p in PRINCIPLES if p in scores]
-    name = (period or current_period()).name
-    return record_scores(
+    name = (period or scoring_period(session, access.relationship)).name
+    stored = record_scores(
         session, access.relationship, period=name, side="partner", scores=ordered, actor=access.contact.email
     )
+    rating = session.exec(
+        select(ChecklistItem).where(
+            ChecklistItem.relationship_id == access.relationship.id,
+            ChecklistItem.item_key == RATING_ITEM,
+            ChecklistItem.period == name,
+            ChecklistItem.status == ItemStatus.open.value,
+        )
+    ).first()
+    if rating is not None:  # ask once: the scores are the answer, no second click to mark it done
+        note = f"{stored} score(s) given in the portal"
+        mark_done(session, rating.id, by=access.contact.email, evidence=note)  # type: ignore[arg-type]
+    return stored
+
+
+def partner_review(session: Session, rel: Relationship) -> dict[str, Any] | None:
+    """Return the partner's view of its latest review: both scorecards and our days-to-pay, nothing internal.
+
+    Only these figures leave the building: the review's actions (an escalation to our sponsor, a
+    risk raised) and its health score stay with our staff.
+    """
+    review = session.exec(
+        select(Review)
+        .where(Review.relationship_id == rel.id, Review.status != ReviewStatus.open.value)
+        .order_by(col(Review.period).desc())
+    ).first()
+    if review is None:
+        return None
+    scores = scores_of(session, rel.id, review.period)  # type: ignore[arg-type]
+    cards = compare(scores["ours"], scores["partner"], gap_points=health_weights().scorecard_gap_points)
+    pay = review.kpis.get("payments", {})
+    burden = review.kpis.get("checklist", {})
+    return {
+        "period": review.period,
+        "as_of": review.as_of,
+        "rows": [{k: row[k] for k in ("principle", "ours", "partner", "gap")} for row in cards["rows"]],
+        "ours_avg": cards["ours_avg"],
+        "partner_avg": cards["partner_avg"],
+        "payments": {key: pay.get(key) for key in SHOWN_PAYMENT_FIGURES},
+        "late_invoices": [
+            {"invoice_id": i["invoice_id"], "days_late": i["days_late"]} for i in pay.get("late_invoices", [])
+        ],
+        "burden_minutes": burden.get("burden_minutes"),
+        "burden_budget_minutes": burden.get("burden_budget_minutes"),
+    }
 
 
 def payment_status(

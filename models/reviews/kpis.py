@@ -12,7 +12,11 @@ Definitions (also in docs/PAYMENTS.md, docs/BENCHMARKS.md and `tandem review sho
   0.05% a day, or reference rate + 8 points and EUR 40), per currency, in minor units;
 - the partner's time asked counts checklist items and the statements it is asked to confirm;
 - response time is a proxy until the partner portal records partner requests: an item owed by our
-  side is what the partner waits on; we measure days from it being asked to it being closed.
+  side is what the partner waits on; we measure days from it being asked to it being closed;
+- partner burden is the partner minutes asked in the period, every stage counted (a review's items
+  by their review period, other stages' by the day they were asked), against that period's whole
+  budget: the budgets of the stages planned in it, so a first review after onboarding compares
+  onboarding, governance and review minutes with their three budgets together.
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ class ItemLike(Protocol):
     status: str
     due_on: date
     effort_minutes: int
+    asked_on: date | None
     created_at: datetime
     done_at: datetime | None
 
@@ -129,6 +134,13 @@ def _n(item: ItemLike) -> int:
     return getattr(item, "n", 1)
 
 
+def _asked_in(item: ItemLike, *, period: str, start: date, end: date) -> bool:
+    """Return whether an item's minutes count in a period: its review period, else the day it was asked."""
+    if item.stage == "review":
+        return item.period == period
+    return start <= (item.asked_on or _day(item.created_at) or start) <= end
+
+
 def checklist_kpis(
     items: Sequence[ItemLike],
     *,
@@ -141,18 +153,14 @@ def checklist_kpis(
 ) -> dict[str, Any]:
     """Return checklist completion, overdue items by side, and partner burden against the budget.
 
+    `budget_minutes` is the period's whole budget: every stage planned in it (see the module's notes).
     `other_asks_minutes` is the partner's time asked outside the checklist in the period (statements
     to confirm): it counts against the same budget.
     """
     past_due = [i for i in items if i.due_on < as_of]
     overdue = [i for i in past_due if i.status == ItemStatus.open.value]
     due_count, overdue_count = sum(map(_n, past_due)), sum(map(_n, overdue))
-    asked = [
-        i
-        for i in items
-        if (i.stage == "review" and i.period == period)
-        or (i.stage != "review" and start <= (_day(i.created_at) or start) <= end)
-    ]
+    asked = [i for i in items if _asked_in(i, period=period, start=start, end=end)]
     minutes = sum(i.effort_minutes * _n(i) for i in asked) + other_asks_minutes  # scorecard is an item too
     return {
         "items_past_due": due_count,

@@ -19,12 +19,13 @@ from sqlalchemy.orm import defer
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session, col, select
 
+from models.checklists.budget import YearUse, reserve_for, year_use_many
 from models.checklists.generation import ITEM_KEY, owner_map, profile_of, team_owners, tier_of
 from models.checklists.generation import (
     _row as checklist_row,  # same rows as generate_checklist, made in bulk
 )
 from models.checklists.library import Item, Library, load_library
-from models.checklists.proportionality import Selection, select_items
+from models.checklists.proportionality import Selection, YearLimit, applies_to_profile, select_items
 from models.core.base import UTCDateTime, utcnow
 from models.core.calendar import add_business_days, add_months, today_local
 from models.core.db import bind_processors, insert_rows, json_text, param_mark
@@ -190,7 +191,8 @@ def prepare_batch(
     prepared = []
     for rel, partner in rels:
         items = facts.items.get(rel.id, []) + checklists.items.get(rel.id, [])  # type: ignore[arg-type]
-        prepared.append(_review_one(rel, partner, items, facts, contacts, scope, library))
+        budget = facts.budgets.get(rel.id, 0) + checklists.budgets.get(rel.id, 0)  # type: ignore[arg-type]
+        prepared.append(_review_one(rel, partner, items, facts, contacts, scope, burden_budget=budget))
     cadence = library.review_cadence_months
     next_review = {p.relationship_id: add_months(scope.period.start, cadence[p.tier]) for p in prepared}
     return BatchPlan(scope, actor, prepared, checklists, next_review, contacts)
@@ -343,6 +345,7 @@ class _Grouped:
     status: str
     due_on: date
     effort_minutes: int
+    asked_on: date | None
     created_at: datetime
     done_at: datetime | None
     n: int = 1
@@ -357,6 +360,7 @@ class ChecklistPlan:
     reused_rows: list[dict[str, Any]] = field(default_factory=list)
     generations: list[dict[str, Any]] = field(default_factory=list)
     items: dict[int, list[Any]] = field(default_factory=dict)
+    budgets: dict[int, int] = field(default_factory=dict)  # each planned review's effective budget
 
 
 def plan_review_checklists(
@@ -382,12 +386,14 @@ def plan_review_checklists(
     reused = _reusable_evidence(session, {p.id for _, p in todo}, library)  # type: ignore[misc]
     teams = team_owners(session)
     plans = _review_plans(library, period=period, start=scope.as_of)
+    years = year_use_many(session, [(r, tier_of(r, p)) for r, p in todo], scope.as_of, library)
     now = utcnow()
     out = ChecklistPlan()
     templates: dict[tuple[str, str], int] = {}  # (tier, item id) -> index in out.templates
     for rel, partner in todo:
         evidence = reused.get(partner.id, {})  # type: ignore[arg-type]
-        plan = plans.plan(rel, partner, evidence)
+        plan = plans.plan(rel, partner, evidence, years[rel.id])  # type: ignore[index]
+        out.budgets[rel.id] = plan.selection.budget_minutes  # type: ignore[index]
         tier = plan.selection.tier
         owners = owner_map(rel, teams)
         seen: list[Any] = [_Grouped(**g, created_at=now, done_at=None) for g in plan.grouped]
@@ -409,7 +415,7 @@ def plan_review_checklists(
     return out
 
 
-_KPI_FIELDS = ("stage", "period", "owner_side", "status", "due_on", "effort_minutes")
+_KPI_FIELDS = ("stage", "period", "owner_side", "status", "due_on", "effort_minutes", "asked_on")
 _GROUPED_FIELDS = (*_KPI_FIELDS, "created_at", "done_at")
 
 
@@ -451,16 +457,20 @@ TEMPLATE_COLUMNS = (
     "priority",
     "required",
     "effort_minutes",
+    "asked_on",
     "due_on",
     "title",
     "reason",
     "evidence_key",
     "status",
+    "reminders",
 )
 _PG_TYPES = {
     "library_version": "int",
     "required": "boolean",
     "effort_minutes": "int",
+    "asked_on": "date",
+    "reminders": "int",
     "due_on": "date",
     "title": "json",
     "reason": "json",
@@ -470,6 +480,7 @@ _PG_TYPES = {
 def _template_json(row: dict[str, Any], index: int) -> dict[str, Any]:
     out = {name: row[name] for name in TEMPLATE_COLUMNS}
     out["due_on"] = row["due_on"].isoformat()
+    out["asked_on"] = row["asked_on"].isoformat()
     out["k"] = index
     return out
 
@@ -536,17 +547,38 @@ class _ReviewPlans:
         self.library, self.period, self.start = library, period, start
         found = {c for i in library.items_for(stage="review") for c in i.applies.conditions}
         self.conditions = sorted(found, key=str)
+        self.yearly = frozenset(i.id for i in library.items_for(stage="review") if i.every == "year")
         self.plans: dict[Any, _Plan] = {}
+        self.reserves: dict[Any, int] = {}
 
-    def plan(self, rel: Relationship, partner: Partner, evidence: dict[str, ChecklistItem]) -> _Plan:
-        """Return the plan for a relationship's profile (computed on first use)."""
+    def _year(self, base: tuple[Any, ...], tier: str, profile: Any, use: YearUse) -> YearLimit:
+        """Return the year limit of a relationship, its exit reserve computed once per profile."""
+        if base not in self.reserves:
+            self.reserves[base] = reserve_for(self.library, "review", applies_to_profile(tier, profile))
+        return YearLimit(
+            budget=use.budget,
+            left=use.left,
+            reserve=self.reserves[base],
+            asked=frozenset(use.keys & self.yearly),
+        )
+
+    def plan(
+        self, rel: Relationship, partner: Partner, evidence: dict[str, ChecklistItem], use: YearUse
+    ) -> _Plan:
+        """Return the plan for a relationship's profile and year (computed on first use)."""
         tier, profile = tier_of(rel, partner), profile_of(rel, partner)
         facts = profile.facts()
         truth = tuple(c.evaluate(facts) for c in self.conditions)
-        key = (tier, profile.size_class, profile.criticality, truth, frozenset(evidence))
+        base = (tier, profile.size_class, profile.criticality, truth)
+        year = self._year(base, tier, profile, use)
+        # The year shapes the plan only where it binds: with room for the whole stage, one plan serves all.
+        binding = year.left - year.reserve < self.library.budget(tier, "review")
+        key = (*base, frozenset(evidence), year.asked, (year.left, year.budget) if binding else None)
         if key not in self.plans:
             ids = {k: item.id for k, item in evidence.items()}
-            selection = select_items(self.library, profile, tier=tier, stage="review", reused=ids)  # type: ignore[arg-type]
+            selection = select_items(
+                self.library, profile, tier=tier, stage="review", reused=ids, year=year  # type: ignore[arg-type]
+            )
             rows = [(c.item, self.row(rel, c.item, tier, owner=None, reused=None)) for c in selection.chosen]
             generation = _generation_row(rel, selection, period=self.period, start=self.start, now=utcnow())
             self.plans[key] = _Plan(selection, rows, generation, _grouped(rows, frozenset(evidence)))
@@ -630,6 +662,7 @@ class _BatchFacts:
     contracts: dict[int, Contract]
     requests: dict[int, tuple[int, int]]  # protected: open and overdue partner requests
     asked: dict[int, int]  # partner minutes asked outside the checklist (statements)
+    budgets: dict[int, int]  # the period's stage budgets already planned, per relationship
 
     @classmethod
     def load(
@@ -671,7 +704,29 @@ class _BatchFacts:
             contracts(session, rels),
             request_counts(session, ids, as_of=scope.as_of),
             asked_minutes(session, ids, start=start, end=end),
+            _period_budgets(session, ids, scope),
         )
+
+
+def _period_budgets(session: Session, ids: list[int], scope: SweepScope) -> dict[int, int]:
+    """Return each relationship's budget of the stages planned in the period (the review by its period)."""
+    p = scope.period
+    query = (
+        select(ChecklistGeneration.relationship_id, func.sum(ChecklistGeneration.budget_minutes))
+        .where(
+            col(ChecklistGeneration.relationship_id).in_(ids),
+            or_(
+                and_(ChecklistGeneration.stage == "review", ChecklistGeneration.period == p.name),
+                and_(
+                    ChecklistGeneration.stage != "review",
+                    col(ChecklistGeneration.stage_started_on) >= p.start,
+                    col(ChecklistGeneration.stage_started_on) <= p.end,
+                ),
+            ),
+        )
+        .group_by(ChecklistGeneration.relationship_id)
+    )
+    return {rid: int(total or 0) for rid, total in session.connection().execute(query)}
 
 
 def _items_query(ids: list[int], scope: SweepScope) -> Any:
@@ -688,6 +743,7 @@ def _items_query(ids: list[int], scope: SweepScope) -> Any:
         ChecklistItem.status,
         ChecklistItem.due_on,
         ChecklistItem.effort_minutes,
+        ChecklistItem.asked_on,
         ChecklistItem.created_at,
         ChecklistItem.done_at,
     )
@@ -699,6 +755,7 @@ def _items_query(ids: list[int], scope: SweepScope) -> Any:
                 ChecklistItem.status == ItemStatus.open.value,
                 col(ChecklistItem.done_at) >= since,
                 col(ChecklistItem.created_at) >= since,
+                col(ChecklistItem.asked_on) >= scope.period.start,
                 and_(ChecklistItem.stage == "review", ChecklistItem.period == scope.period.name),
             ),
         )
@@ -757,12 +814,14 @@ def compute_kpis(
     items: Sequence[Any],
     scores: dict[str, dict[str, int]],
     scope: SweepScope,
-    library: Library,
-    tier: str,
+    burden_budget: int,
     requests: tuple[int, int] = (0, 0),
     asked_minutes: int = 0,
 ) -> dict[str, Any]:
-    """Return every KPI of one relationship for one period, as JSON-ready data."""
+    """Return every KPI of one relationship for one period, as JSON-ready data.
+
+    `burden_budget` is the period's whole partner-effort budget: every stage planned in it.
+    """
     p, model = scope.period, health_weights()
     return {
         "payments": payment_kpis(
@@ -774,7 +833,7 @@ def compute_kpis(
             start=p.start,
             end=p.end,
             as_of=scope.as_of,
-            budget_minutes=library.budget(tier, "review"),
+            budget_minutes=burden_budget,
             other_asks_minutes=asked_minutes,
         ),
         "response": response_kpis(items, start=p.start, end=p.end, as_of=scope.as_of),
@@ -824,7 +883,8 @@ def _review_one(
     facts: _BatchFacts,
     contacts: dict[int, Contact],
     scope: SweepScope,
-    library: Library,
+    *,
+    burden_budget: int,
 ) -> Prepared:
     rid = rel.id or 0
     tier = tier_of(rel, partner)
@@ -835,8 +895,7 @@ def _review_one(
         items=items,
         scores=facts.scores.get(rid, {}),
         scope=scope,
-        library=library,
-        tier=tier,
+        burden_budget=burden_budget,
         requests=facts.requests.get(rid, (0, 0)),
         asked_minutes=facts.asked.get(rid, 0),
     )

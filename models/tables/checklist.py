@@ -19,9 +19,13 @@ class ItemStatus(StrEnum):
     done = "done"
     waived = "waived"
     not_applicable = "not_applicable"
+    # Withdrawn by us: the relationship ended (exit) or never started (rejection).
+    cancelled = "cancelled"
 
 
-CLOSED_STATUSES = frozenset({ItemStatus.done, ItemStatus.waived, ItemStatus.not_applicable})
+CLOSED_STATUSES = frozenset(
+    {ItemStatus.done, ItemStatus.waived, ItemStatus.not_applicable, ItemStatus.cancelled}
+)
 
 
 class ChecklistItem(SQLModel, table=True):
@@ -48,6 +52,9 @@ class ChecklistItem(SQLModel, table=True):
     priority: str = Field(max_length=8)
     required: bool = True
     effort_minutes: int = 0
+    asked_on: date | None = Field(
+        default=None, description="The day the item was asked: its minutes count in that day's year."
+    )
     due_on: date
     title: dict[str, str] = Field(default_factory=dict, sa_column=Column(JSONType, nullable=False))
     reason: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSONType, nullable=False))
@@ -59,6 +66,8 @@ class ChecklistItem(SQLModel, table=True):
     evidence_link: str | None = Field(default=None, max_length=2000)
     waived_reason: str | None = None
     reused_from_id: int | None = Field(default=None, description="Item whose evidence satisfied this one.")
+    reminders: int = Field(default=0, description="Reminders its owner was sent about it.")
+    last_reminded_on: date | None = None
     created_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
     updated_at: datetime = Field(
         default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False, onupdate=utcnow)

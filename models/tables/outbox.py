@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from enum import StrEnum
 from typing import Any
 
@@ -47,6 +47,8 @@ class OutboxMessage(SQLModel, table=True):
         UniqueConstraint("key", name="uq_outbox_message_key"),
         # The delivery loop claims due messages by status and time.
         Index("ix_outbox_message_status_next", "status", "next_attempt_at"),
+        # The partner's message budget: how many messages a contact has planned on a day and a month.
+        Index("ix_outbox_message_recipient_planned", "recipient_id", "planned_on"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -83,6 +85,9 @@ class OutboxMessage(SQLModel, table=True):
     attempts: int = 0
     next_attempt_at: datetime = _when(nullable=False)
     not_before: datetime | None = _when(nullable=True)
+    planned_on: date | None = Field(
+        default=None, description="The recipient's local day it is planned for (one a day to a partner)."
+    )
     lease_until: datetime | None = _when(nullable=True)
     claim_token: str | None = Field(default=None, max_length=32, index=True)
     last_error: str | None = Field(default=None, description="Masked: never holds a secret.")

@@ -24,7 +24,7 @@ def _write_file(folder: Path, name: str, item: dict[str, object]) -> None:
         "clause": "5.5",
         "version": 1,
         "locales": ["en", "zh-CN"],
-        "title": {"en": "Governance", "zh-CN": "治理"},
+        "title": {"en": "Governance and process", "zh-CN": "治理和过程"},
         "items": [item],
     }
     (folder / name).write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
@@ -38,9 +38,13 @@ def _item(**changes: object) -> dict[str, object]:
         "owner_side": "joint",
         "owner_role": "manager",
         "title": {"en": "Agree a charter", "zh-CN": "商定章程"},
+        "partner_title": {"en": "Confirm our charter", "zh-CN": "确认章程"},
         "guidance": {"en": "Keep it short.", "zh-CN": "保持简短。"},
         "evidence": {"en": "Charter stored.", "zh-CN": "章程已存档。"},
+        "send": {"en": "A reply.", "zh-CN": "回复即可。"},
+        "next": {"en": "We store it.", "zh-CN": "我们会存档。"},
         "effort_minutes": 5,
+        "effort_basis": "Read one page and reply.",
         "priority": "should",
         "due_offset_days": 10,
     }

@@ -154,7 +154,7 @@ def test_score_run_show_and_portfolio_report(tandem_env: str, tmp_path: Path) ->
     assert code == 0 and "5.7" in out and "action" in out
     # The pack is rendered from the stored review, in either language and format.
     code, out = tandem("review", "pack", key, "--lang", "zh-CN", "--format", "md")
-    assert code == 0 and out.startswith("# 评审包: ") and "2026Q4" in out, out
+    assert code == 0 and out.startswith("# 评审资料: ") and "2026Q4" in out, out
     pack = tmp_path / "pack.html"
     code, out = tandem("review", "pack", key, "--period", "2026Q4", "--format", "html", "--out", str(pack))
     assert code == 0 and "<svg" in pack.read_text() and "<script" not in pack.read_text(), out

@@ -163,7 +163,7 @@ def test_partner_answers_from_an_emailed_link_and_the_dashboard_shows_it(
             page.get_by_role("link", name="中文").click()
             expect(page.locator("html")).to_have_attribute("lang", "zh-CN")
             card = page.locator(f"#item-{item_id}")
-            expect(card).to_contain_text("告诉我们您的主要联系人和后备人员")
+            expect(card).to_contain_text("告诉我们您的主要联系人和一位后备联系人")
             expect(page.locator("#pay-h + div table")).to_contain_text("INV-0007")
             _shot(page, "02-portal-zh")
 
@@ -206,7 +206,7 @@ def test_partner_answers_from_an_emailed_link_and_the_dashboard_shows_it(
             desk.get_by_role("link", name=re.compile("Yunzhan Software")).click()
             expect(desk.locator(".timeline")).to_contain_text("checklist.item.done")
             expect(desk.locator(".timeline")).to_contain_text(email)
-            row = desk.locator("tr", has_text="5.7 Trust and mutual benefit")
+            row = desk.locator("tr", has_text="5.7 Trust and commitment to mutual benefit")
             expect(row).to_contain_text("2")
             expect(desk.locator("tr", has_text="Tell us your main contact")).to_contain_text("done")
             _shot(desk, "07-dashboard-relationship")

@@ -147,11 +147,15 @@ def test_rejection_leaves_the_relationship_proposed_with_the_reason() -> None:
         ),
     )
     thread.join(timeout=90)
+    # Nothing stays asked and nothing unsent goes out: the sponsor's approval request is withdrawn.
     assert out["result"] == {
         "relationship_id": 1,
         "outcome": "rejected",
         "reason": "dependency too high for this category",
         "stage": "proposed",
+        "items_cancelled": 0,
+        "reminders_cancelled": 0,
+        "messages_cancelled": 1,
     }
     with Session(get_engine()) as s:
         assert s.exec(select(Relationship)).one().stage == "proposed"
@@ -219,7 +223,7 @@ def test_full_path_proposed_to_exited() -> None:
     with Session(get_engine()) as s:
         docs = {(d.language, d.fmt): d.content for d in s.exec(select(Document))}
         assert set(docs) == {("en", "md"), ("en", "html"), ("zh-CN", "md"), ("zh-CN", "html")}
-        assert "Escalation ladder" in docs["en", "md"] and "问题升级路径" in docs["zh-CN", "md"]
+        assert "Escalation ladder" in docs["en", "md"] and "问题上报路径" in docs["zh-CN", "md"]
         assert "45 days" in docs["en", "md"]
         risks = {r.key: r.created_by_side for r in s.exec(select(Risk))}
         assert risks == {

@@ -170,7 +170,7 @@ def test_each_manager_gets_one_summary_of_new_reviews_in_their_language(
                 OutboxMessage.kind == "review_summary", OutboxMessage.recipient_id == shared
             )
         ).one()
-    assert summary.language == "zh-CN" and "4 个合作关系" in summary.subject
+    assert summary.language == "zh-CN" and "4 个协作关系" in summary.subject
     assert summary.body_text.count("：健康分 ") == 3 and "另有 1 个" in summary.body_text  # worst first
     review_tasks.run_batch(portfolio[4:], scope)
     with session_scope() as session:

@@ -13,8 +13,8 @@ from notifications.render import MESSAGE_KINDS, SYSTEM_KINDS, environment, rende
 HOSTILE = "<script>alert(1)</script> {{ 7*7 }}"
 
 
-def full_context() -> dict[str, Any]:
-    """Return a context with every key any kind uses."""
+def full_context(side: str = "ours") -> dict[str, Any]:
+    """Return a context with every key any kind uses (for a partner reader or one of our staff)."""
     entry = {
         "item_id": 1,
         "title": "Sign the NDA",
@@ -33,7 +33,16 @@ def full_context() -> dict[str, Any]:
         "tier_reason": "small partner, low criticality",
         "approve_command": "tandem approve 7",
         "notice_days": 90,
+        "notice_ends_on": "2026-06-01",
+        "final_payment_due_on": "2026-07-31",
+        "final_payment_days": 60,
+        "legal_basis": "Late Payment Directive 2011/7/EU: payment within 60 days",
         "exit_reason": "product discontinued",
+        "side": side,
+        "organization_name": HOSTILE,
+        "year_minutes": 120,
+        "messages_per_month": 4,
+        "asks": [{"ask": HOSTILE, "send": "a reply", "due_on": "2026-03-10", "effort_minutes": 5}],
         "portal_url": "https://portal.example.org/r/7",
         "period": "2026Q1",
         "meeting_start": datetime(2026, 3, 5, 2, 0, tzinfo=UTC),
@@ -67,12 +76,13 @@ def full_context() -> dict[str, Any]:
     }
 
 
+@pytest.mark.parametrize("side", ["ours", "partner"])
 @pytest.mark.parametrize("language", ["en", "zh-CN"])
 @pytest.mark.parametrize("kind", MESSAGE_KINDS + SYSTEM_KINDS)
 def test_every_kind_renders_subject_text_and_html_with_hostile_names_as_text(
-    kind: str, language: str
+    kind: str, language: str, side: str
 ) -> None:
-    message = render_message(kind, language, full_context())
+    message = render_message(kind, language, full_context(side))
     assert message.subject and "\n" not in message.subject
     assert message.text.strip() and message.html.startswith("<!DOCTYPE html>")
     assert "<script>" not in message.html and "49" not in message.html
@@ -108,8 +118,9 @@ def test_optional_keys_may_be_missing_or_none_but_required_ones_may_not() -> Non
     for key in ("portal_url", "pack_url", "tier"):
         context.pop(key)
     message = render_message("welcome", "en", context)
-    assert "Answer requests" not in message.text
-    assert "Answer requests" not in render_message("welcome", "en", {**context, "portal_url": None}).text
+    assert "Answer here" not in message.text
+    assert "Answer here" not in render_message("welcome", "en", {**context, "portal_url": None}).text
+    assert "Answer here" in render_message("welcome", "en", {**context, "portal_url": "https://p.example"}).text
     context.pop("manager_email")
     with pytest.raises(jinja2.UndefinedError):
         render_message("welcome", "en", context)
@@ -127,3 +138,5 @@ def test_environment_is_cached_strict_and_escapes_by_output_type() -> None:
     assert not env.autoescape("x.md.j2")  # type: ignore[operator]  # Markdown-escaped instead (documents)
     assert "<script>" in render("messages/en/welcome.txt.j2", full_context())
     assert "&lt;script&gt;" in render("messages/en/welcome.html.j2", full_context())
+    # A plain-text macro called from HTML returns safe markup: the shared macros escape what people typed.
+    assert "&lt;script&gt;" in render("messages/en/digest.html.j2", full_context())

@@ -72,7 +72,7 @@ def test_a_single_item_uses_its_own_kind_in_the_recipients_language(session: Ses
     session.commit()
     sweep(session, as_of=MONDAY)
     message = messages(session)[rel.partner_contact_id]
-    assert message.kind == "item_overdue" and message.subject == "已逾期：签署保密协议"
+    assert message.kind == "item_overdue" and message.subject == "Our organization：已逾期：签署保密协议"
     assert "已逾期 1 天" in message.body_text
 
 

@@ -145,17 +145,23 @@ def item(
     status: str = "open",
     key: str | None = None,
     title: dict[str, Any] | None = None,
+    priority: str = "normal",
+    stage: str = "active",
+    asked_on: date | None = None,
+    effort_minutes: int = 0,
 ) -> ChecklistItem:
     """Store one checklist item of a relationship."""
     n = next(_serial)
     row = ChecklistItem(
         relationship_id=rel.id,  # type: ignore[arg-type]
-        stage="active",
+        stage=stage,
         item_key=key or f"item-{n}",
         clause="5.1",
         owner_side=owner_side,
         owner_role=owner_role,
-        priority="normal",
+        priority=priority,
+        asked_on=asked_on,
+        effort_minutes=effort_minutes,
         due_on=due_on,
         title=title or {"en": f"Item {n}", "zh-CN": f"事项 {n}"},
         status=status,

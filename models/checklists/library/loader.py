@@ -28,6 +28,7 @@ from models.checklists.library.schema import (
 )
 from models.core.data import load_yaml
 from models.core.errors import InputRejected, Problem
+from models.core.glossary import glossary
 from models.core.settings import LANGUAGES, get_settings
 
 BUDGETS_FILE = "budgets.yaml"
@@ -56,6 +57,8 @@ class Library:
     items: tuple[Item, ...]
     budgets: Mapping[str, Mapping[str, int]]
     review_cadence_months: Mapping[str, int]
+    year_minutes: Mapping[str, Mapping[str, int]] = field(default_factory=dict)
+    messages_per_month: Mapping[str, int] = field(default_factory=dict)
     by_id: Mapping[str, Item] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -77,6 +80,10 @@ class Library:
     def budget(self, tier: str, stage: str) -> int:
         """Return the partner-effort budget in minutes for a tier and stage."""
         return self.budgets[tier][stage]
+
+    def year_budget(self, tier: str, year: int) -> int:
+        """Return the partner minutes a tier allows in relationship year `year` (0 is the first)."""
+        return self.year_minutes[tier]["first" if year == 0 else "later"]
 
 
 @dataclass
@@ -162,6 +169,8 @@ def _collect(path: Path | None, overlay: Path | None) -> tuple[Library | None, l
         items=tuple(items),
         budgets=MappingProxyType(budgets.budgets.model_dump()),
         review_cadence_months=MappingProxyType(budgets.review_cadence_months.model_dump()),
+        year_minutes=MappingProxyType(budgets.year_minutes.model_dump()),
+        messages_per_month=MappingProxyType(budgets.messages_per_month.model_dump()),
     )
     return library, []
 
@@ -269,6 +278,14 @@ def _header_problems(header: FileHeader, source: _Source) -> list[Problem]:
     expected = f"tandem.{header.clause}"
     if source.shipped and header.id != expected:
         found.append(Problem(source.name, f"file id {header.id!r} should be {expected!r}"))
+    if source.shipped:
+        # Clause titles are the standard's own words, kept once in the glossary.
+        standard = glossary().clauses[header.clause]
+        found += [
+            Problem(source.name, f"title {lang} must be the standard's {standard.get(lang)!r}")
+            for lang in header.locales
+            if header.title.get(lang) != standard.get(lang)
+        ]
     return found
 
 
@@ -315,7 +332,34 @@ def _item_rule_problems(spec: ItemSpec, header: FileHeader | None, source: _Sour
         found.append(f"owner_role {spec.owner_role} is the partner's, but owner_side is ours")
     if spec.owner_side == "ours" and spec.effort_minutes:
         found.append("effort_minutes counts the partner's effort, so it must be 0 for ours items")
+    found += _partner_text_problems(spec, locales)
+    if spec.every == "year" and "review" not in spec.stages:
+        found.append("every: year is a review cadence, so the item's stages must include review")
     return found
+
+
+def _partner_text_problems(spec: ItemSpec, locales: Iterable[str]) -> list[str]:
+    """Check that what the partner reads is there: what to send, what happens next, its own title."""
+    found: list[str] = []
+    if spec.burdens_partner:
+        for name in ("send", "next"):
+            text = getattr(spec, name)
+            if text is None:
+                found.append(f"{name}: a {spec.owner_side} item says, in the partner's voice, {_SAYS[name]}")
+            else:
+                found += _text_problems(name, text, locales)
+    elif spec.send is not None or spec.next is not None:
+        found.append("send and next are for partner and joint items only")
+    if spec.owner_side == "joint" and spec.partner_title is None:
+        found.append("partner_title: a joint item needs a title in the partner's voice")
+    elif spec.partner_title is not None:
+        if spec.owner_side != "joint":
+            found.append("partner_title is for joint items (a partner item's title is already the partner's)")
+        found += _text_problems("partner_title", spec.partner_title, locales)
+    return found
+
+
+_SAYS = {"send": "what to send or bring", "next": "what happens next"}
 
 
 def _text_problems(name: str, text: Mapping[str, str], locales: Iterable[str]) -> list[str]:
@@ -417,6 +461,40 @@ def partner_must_minutes(
 
 
 def _budget_problems(items: list[Item], budgets: BudgetsSpec) -> list[Problem]:
+    """Check partner must-effort against the stage and year budgets of every tier and profile."""
+    return _stage_problems(items, budgets) + _year_problems(items, budgets)
+
+
+def _year_problems(items: list[Item], budgets: BudgetsSpec) -> list[Problem]:
+    """Check that onboarding, governance and exit musts fit year 1, and the exit's a later year."""
+    found: list[Problem] = []
+    years = budgets.year_minutes.model_dump()
+    for tier in TIERS:
+        worst = {"first": (0, ""), "later": (0, "")}
+        for size, crit in itertools.product(SIZE_CLASSES, CRITICALITIES):
+            must = {
+                stage: partner_must_minutes(
+                    items, tier=tier, stage=stage, size_class=size, criticality=crit
+                )[0]
+                for stage in ("onboarding", "governance", "exit")
+            }
+            profile = f"size {size}, criticality {crit}"
+            worst["first"] = max(worst["first"], (sum(must.values()), profile))
+            worst["later"] = max(worst["later"], (must["exit"], profile))
+        for year, what in (("first", "onboarding, governance and exit"), ("later", "exit")):
+            minutes, profile = worst[year]
+            if minutes > years[tier][year]:
+                found.append(
+                    Problem(
+                        BUDGETS_FILE,
+                        f"tier {tier} ({profile}): {what} must-items take {minutes} min but the "
+                        f"{year} year allows {years[tier][year]} min",
+                    )
+                )
+    return found
+
+
+def _stage_problems(items: list[Item], budgets: BudgetsSpec) -> list[Problem]:
     """Check partner must-effort against the budget for every tier, stage, size and criticality."""
     found: list[Problem] = []
     limits = budgets.budgets.model_dump()

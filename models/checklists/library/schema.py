@@ -30,6 +30,8 @@ Criticality = Literal["low", "medium", "high"]
 Locale = Literal["en", "zh-CN"]
 # Events that ask an item when they happen instead of at every stage (see ItemSpec.event).
 Event = Literal["key_person_change"]
+# How often a review item is asked: at every review, or at the first review of a relationship year.
+Every = Literal["review", "year"]
 EVENT_TEXT: dict[str, str] = {"key_person_change": "our manager or deputy changes"}
 
 STAGES: tuple[Stage, ...] = ("onboarding", "governance", "review", "exit")
@@ -183,10 +185,18 @@ class ItemSpec(Strict):
     owner_side: OwnerSide
     owner_role: str
     title: LocalizedText
+    # Shown to the partner for a joint item (its `title` is written for our staff); a partner item's
+    # own title is already in the partner's voice.
+    partner_title: LocalizedText | None = None
     guidance: LocalizedText
     evidence: LocalizedText
+    # For partner and joint items, in the partner's voice: what to send or bring, what happens next.
+    send: LocalizedText | None = None
+    next: LocalizedText | None = None
     applies: Applies = Applies()
     effort_minutes: NonNegativeInt
+    # Why the minutes are what they are: what the partner actually has to find, read, write or sign.
+    effort_basis: Annotated[str, StringConstraints(strip_whitespace=True, min_length=10, max_length=400)]
     priority: Priority
     due_offset_days: NonNegativeInt
     required: bool | None = None
@@ -194,6 +204,7 @@ class ItemSpec(Strict):
     evidence_key: Identifier | None = None
     # Asked when the event happens (on its stage's checklist of that quarter), never by generation.
     event: Event | None = None
+    every: Every = "review"
 
     @field_validator("stages")
     @classmethod
@@ -221,6 +232,11 @@ class ItemSpec(Strict):
     def burdens_partner(self) -> bool:
         """Return whether the partner spends effort on this item."""
         return self.owner_side in ("partner", "joint")
+
+    def partner_ask(self, lang: str) -> str:
+        """Return the item's title as the partner reads it."""
+        text = self.partner_title or self.title
+        return text.get(lang) or text.get("en", self.id)
 
 
 class Item(ItemSpec):
@@ -277,9 +293,34 @@ class TierMonths(Strict):
     enhanced: PositiveInt
 
 
+class TierCounts(Strict):
+    """One positive count per tier."""
+
+    light: PositiveInt
+    standard: PositiveInt
+    enhanced: PositiveInt
+
+
+class YearMinutes(Strict):
+    """Partner minutes allowed in a relationship year: the first, and each later one."""
+
+    first: PositiveInt
+    later: PositiveInt
+
+
+class TierYears(Strict):
+    """Partner minutes per relationship year, per tier."""
+
+    light: YearMinutes
+    standard: YearMinutes
+    enhanced: YearMinutes
+
+
 class BudgetsSpec(Strict):
-    """The budgets file: partner effort per tier and stage, and the review cadence."""
+    """The budgets file: partner effort per tier, stage and year, messages a month, review cadence."""
 
     version: PositiveInt
     budgets: TierBudgets
+    year_minutes: TierYears
+    messages_per_month: TierCounts
     review_cadence_months: TierMonths

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-30 01:18:59.008081
+Create Date: 2026-11-30 01:25:28.604562
 """
 
 from collections.abc import Sequence
@@ -196,6 +196,7 @@ def upgrade() -> None:
     sa.Column('priority', sqlmodel.sql.sqltypes.AutoString(length=8), nullable=False),
     sa.Column('required', sa.Boolean(), nullable=False),
     sa.Column('effort_minutes', sa.Integer(), nullable=False),
+    sa.Column('asked_on', sa.Date(), nullable=True),
     sa.Column('due_on', sa.Date(), nullable=False),
     sa.Column('title', sa.JSON(), nullable=False),
     sa.Column('reason', sa.JSON(), nullable=False),
@@ -207,6 +208,8 @@ def upgrade() -> None:
     sa.Column('evidence_link', sqlmodel.sql.sqltypes.AutoString(length=2000), nullable=True),
     sa.Column('waived_reason', sqlmodel.sql.sqltypes.AutoString(), nullable=True),
     sa.Column('reused_from_id', sa.Integer(), nullable=True),
+    sa.Column('reminders', sa.Integer(), nullable=False),
+    sa.Column('last_reminded_on', sa.Date(), nullable=True),
     sa.Column('created_at', models.core.base.UTCDateTime(timezone=True), nullable=False),
     sa.Column('updated_at', models.core.base.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['owner_contact_id'], ['contact.id'], ),
@@ -272,6 +275,7 @@ def upgrade() -> None:
     sa.Column('attempts', sa.Integer(), nullable=False),
     sa.Column('next_attempt_at', models.core.base.UTCDateTime(timezone=True), nullable=False),
     sa.Column('not_before', models.core.base.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('planned_on', sa.Date(), nullable=True),
     sa.Column('lease_until', models.core.base.UTCDateTime(timezone=True), nullable=True),
     sa.Column('claim_token', sqlmodel.sql.sqltypes.AutoString(length=32), nullable=True),
     sa.Column('last_error', sqlmodel.sql.sqltypes.AutoString(), nullable=True),
@@ -289,6 +293,7 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_outbox_message_claim_token'), ['claim_token'], unique=False)
         batch_op.create_index(batch_op.f('ix_outbox_message_kind'), ['kind'], unique=False)
         batch_op.create_index(batch_op.f('ix_outbox_message_recipient_id'), ['recipient_id'], unique=False)
+        batch_op.create_index('ix_outbox_message_recipient_planned', ['recipient_id', 'planned_on'], unique=False)
         batch_op.create_index(batch_op.f('ix_outbox_message_relationship_id'), ['relationship_id'], unique=False)
         batch_op.create_index('ix_outbox_message_status_next', ['status', 'next_attempt_at'], unique=False)
         batch_op.create_index(batch_op.f('ix_outbox_message_webhook_id'), ['webhook_id'], unique=False)
@@ -569,6 +574,7 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_outbox_message_webhook_id'))
         batch_op.drop_index('ix_outbox_message_status_next')
         batch_op.drop_index(batch_op.f('ix_outbox_message_relationship_id'))
+        batch_op.drop_index('ix_outbox_message_recipient_planned')
         batch_op.drop_index(batch_op.f('ix_outbox_message_recipient_id'))
         batch_op.drop_index(batch_op.f('ix_outbox_message_kind'))
         batch_op.drop_index(batch_op.f('ix_outbox_message_claim_token'))

@@ -315,7 +315,7 @@ def test_review_packs_are_rendered_from_the_stored_review(client: TestClient, se
     assert (
         html.status_code == 200
         and "<svg" in html.text
-        and "评审包" in html.text
+        and "评审资料" in html.text
         and "<script" not in html.text
     )
     assert "sandbox" in html.headers["content-security-policy"]

@@ -40,14 +40,18 @@ def test_home_shows_only_the_partners_open_items_with_why_and_effort(
     page = client.get(f"/portal/{world.token}?lang=en")
     assert page.status_code == 200
     body = page.text
-    assert "Tell us your backup person" in body  # the partner's item
-    assert f'id="item-{world.joint.id}"' in body  # a joint item
+    # The partner's item, in the partner's voice from the library, with what to send and what next.
+    assert "Tell us your main contact and a backup person" in body
+    assert "What to send:" in body and "What happens next:" in body
     assert "Why we ask" in body and "backup" in body  # guidance from the library
+    # A joint item is shown as ours to arrange with the partner: no form, no "mark done".
+    assert "Together with us" in body and world.joint.due_on.isoformat() in body
+    assert f"/items/{world.joint.id}/done" not in body
     assert "Our internal step" not in body  # our own item
     assert "Done one" not in body  # closed
     assert f'id="item-{world.other_item.id}"' not in body  # another relationship's
-    assert "overdue" in body  # the joint item is past due
     assert current_period().name in body
+    assert "Tandem" not in body  # the partner deals with us, not with our software
 
 
 def test_language_defaults_to_the_contact_and_switches_with_a_cookie(
@@ -87,14 +91,23 @@ def test_mark_done_with_a_checked_file_stores_it_under_a_random_name(
     client: TestClient, world: World, session: Session
 ) -> None:
     files = {"file": ("我的证书 <x>.pdf", PDF, "application/pdf")}
-    response = client.post(done_url(world, world.joint), data={"csrf": csrf(world)}, files=files)
+    response = client.post(done_url(world, world.item), data={"csrf": csrf(world)}, files=files)
     assert response.status_code == 303
     [stored] = uploads()
     assert stored.suffix == ".pdf" and "证书" not in stored.name and len(stored.stem) == 32
     assert stored.read_bytes() == PDF
     event = session.exec(select(AuditEvent).where(AuditEvent.action == "portal.upload")).one()
     assert event.actor == world.contact.email and event.data["stored_as"] == stored.name
-    assert status_of(session, world.joint) == "done"
+    assert status_of(session, world.item) == "done"
+
+
+def test_a_joint_item_is_ours_to_close_not_the_partners(
+    client: TestClient, world: World, session: Session
+) -> None:
+    before = audit_count(session)
+    response = client.post(done_url(world, world.joint), data={"csrf": csrf(world), "note": "held"})
+    assert response.status_code == 404
+    assert status_of(session, world.joint) == "open" and audit_count(session) == before
 
 
 def test_png_is_accepted_by_its_bytes_whatever_its_name(client: TestClient, world: World) -> None:
@@ -367,12 +380,90 @@ def test_pages_hold_no_script_and_label_every_field(client: TestClient, world: W
             body = client.get(f"{path}?lang={lang}").text
             assert "<script" not in body and " style=" not in body and "<style" not in body
             for field_id in ("note", "link", "file"):
-                for item in (world.item, world.joint):
-                    if path.endswith(world.token):
-                        assert f'<label for="{field_id}-{item.id}">' in body
+                if path.endswith(world.token):
+                    assert f'<label for="{field_id}-{world.item.id}">' in body
 
 
 def test_root_and_health(client: TestClient) -> None:
     assert client.get("/").headers["location"] == "/dashboard"
     assert client.get("/healthz").text == "ok"
     assert "text/css" in client.get("/static/app.css").headers["content-type"]
+
+
+def test_the_partner_sees_the_minutes_we_asked_this_year_against_our_budget(
+    client: TestClient, world: World, session: Session
+) -> None:
+    from models.core.calendar import today_local
+
+    today = today_local()
+    world.rel.signed_on = today - timedelta(days=30)
+    for row, minutes in ((world.item, 15), (world.joint, 10)):
+        row.asked_on, row.effort_minutes = today - timedelta(days=30), minutes
+        session.add(row)
+    session.add(world.rel)
+    session.commit()
+    english = client.get(f"/portal/{world.token}?lang=en").text
+    assert "In year 1 of our relationship" in english
+    assert "we have asked about 25 minutes of your time, of the 320 minutes we committed to" in english
+    assert "at most 6 messages a month" in english
+    chinese = client.get(f"/portal/{world.token}?lang=zh-CN").text
+    assert "已占用您约 25 分钟" in chinese and "“标准”治理等级" in chinese and "上限是 320 分钟" in chinese
+
+
+def test_an_item_due_today_says_so(client: TestClient, world: World, session: Session) -> None:
+    from models.core.calendar import today_local
+
+    world.item.due_on = today_local()
+    session.add(world.item)
+    session.commit()
+    chinese = client.get(f"/portal/{world.token}?lang=zh-CN").text
+    assert "今天到期" in chinese and "还有 0 天" not in chinese
+
+
+def test_the_scoring_form_asks_about_the_period_of_the_rating_to_do(
+    client: TestClient, world: World, session: Session
+) -> None:
+    from models.portal.links import RATING_ITEM
+    from tests.support import factories as f
+
+    rating = f.item(session, world.rel, due_on=world.item.due_on, key=RATING_ITEM, stage="review")
+    rating.owner_side, rating.owner_role, rating.period = "partner", "partner_contact", "2025Q2"
+    session.add(rating)
+    session.commit()
+    assert "2025Q2" in client.get(f"/portal/{world.token}/scores?lang=en").text
+    assert "2025Q2" in client.get(f"/portal/{world.token}?lang=en").text
+    response = client.post(f"/portal/{world.token}/scores", data={"csrf": csrf(world), "score-5.7": "3"})
+    assert response.status_code == 303
+    [entry] = session.exec(select(ScorecardEntry)).all()
+    assert entry.period == "2025Q2"
+    assert status_of(session, rating) == "done"  # the scores answered the to-do: no second click
+
+
+def test_the_partner_sees_its_review_without_our_internal_actions(
+    client: TestClient, world: World, session: Session
+) -> None:
+    from datetime import date
+
+    from models.reviews.sweep import resolve_scope, review_batch
+    from models.tables import ReviewAction
+    from tests.models.reviews.review_data import invoice, scores
+
+    invoice(session, world.rel, "INV-77", delivered=date(2026, 8, 1), paid=date(2026, 11, 2))  # 93 days
+    scores(session, world.rel, "2026Q4", "partner", {"5.7": 2})
+    scores(session, world.rel, "2026Q4", "ours", {"5.7": 4})
+    review_batch(session, [world.rel.id], resolve_scope("2026Q4", date(2027, 1, 5)))  # type: ignore[list-item]
+    session.commit()
+    actions = session.exec(select(ReviewAction)).all()
+    assert actions  # the late invoice is escalated to our sponsor: that stays with us
+    home = client.get(f"/portal/{world.token}?lang=en").text
+    assert f"/portal/{world.token}/review" in home
+    page = client.get(f"/portal/{world.token}/review?lang=en")
+    assert page.status_code == 200
+    body = page.text
+    assert "2026Q4" in body and "93 at worst" in body and "INV-77 (33)" in body  # 33 days past due
+    assert "Trust and commitment to mutual benefit" in body and "-2" in body  # yours 2, ours 4
+    for action in actions:
+        assert action.title["en"] not in body
+    assert "sponsor" not in body.lower() and "health" not in body.lower()
+    chinese = client.get(f"/portal/{world.token}/review?lang=zh-CN").text
+    assert "信任与互惠互利承诺" in chinese and "您的评分" in chinese

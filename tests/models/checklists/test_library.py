@@ -77,9 +77,13 @@ def _item(item_id: str, clause: str = "5.5", **changes: object) -> dict[str, obj
         "owner_side": "joint",
         "owner_role": "manager",
         "title": {"en": "Agree a charter", "zh-CN": "商定章程"},
+        "partner_title": {"en": "Confirm our charter", "zh-CN": "确认章程"},
         "guidance": {"en": "Keep it short.", "zh-CN": "保持简短。"},
         "evidence": {"en": "Charter stored.", "zh-CN": "章程已存档。"},
+        "send": {"en": "A reply.", "zh-CN": "回复即可。"},
+        "next": {"en": "We store it.", "zh-CN": "我们会存档。"},
         "effort_minutes": 5,
+        "effort_basis": "Read one page and reply.",
         "priority": "should",
         "due_offset_days": 10,
     }
@@ -95,7 +99,7 @@ def _write(folder: Path, name: str, items: list[dict[str, object]], **header: ob
         "clause": "5.5",
         "version": 1,
         "locales": ["en", "zh-CN"],
-        "title": {"en": "Governance", "zh-CN": "治理"},
+        "title": {"en": "Governance and process", "zh-CN": "治理和过程"},
         "items": items,
     }
     data.update(header)
@@ -139,7 +143,7 @@ def test_every_item_has_both_languages(library: Library) -> None:
 def test_items_know_their_file_and_version(library: Library) -> None:
     item = library.by_id["tandem.5.5.governance-charter"]
     assert item.source_file == "5.05-governance.yaml"
-    assert library.version_of(item.id) == 2
+    assert library.version_of(item.id) == 3
     assert item.is_required
     assert all(
         i.clause == "5.5" and "governance" in i.stages
@@ -222,7 +226,7 @@ def test_light_onboarding_is_well_under_budget(library: Library) -> None:
         )[0]
         for size, crit in itertools.product(SIZE_CLASSES, CRITICALITIES)
     )
-    assert worst <= 45 < library.budget("light", "onboarding")
+    assert worst <= 55 < library.budget("light", "onboarding")
 
 
 def test_every_tier_and_stage_fits_its_budget(library: Library) -> None:

@@ -91,7 +91,7 @@ def test_micro_low_is_markedly_lighter_than_medium_high_dependent(portfolio: Ses
     portfolio.commit()
     assert results[micro, "onboarding"].tier == "light" and results[medium, "onboarding"].tier == "enhanced"
     assert results[micro, "onboarding"].budget_minutes == 60
-    assert results[medium, "onboarding"].budget_minutes == 480
+    assert results[medium, "onboarding"].budget_minutes == 300
     for stage in STAGES:
         micro_count, micro_minutes = _partner_side(portfolio, micro, stage)
         medium_count, medium_minutes = _partner_side(portfolio, medium, stage)
@@ -180,6 +180,7 @@ items:
     guidance: {en: "Meet the team where they work.", zh-CN: "到伙伴工作现场与团队见面。"}
     evidence: {en: "Visit note.", zh-CN: "走访记录。"}
     effort_minutes: 0
+    effort_basis: "Our visit; the partner shows us round as it would any customer."
     priority: should
     due_offset_days: 20
 """

@@ -41,6 +41,7 @@ class Item:
     period: str = "2026Q4"
     created_at: datetime = datetime(2026, 10, 2, tzinfo=UTC)
     done_at: datetime | None = None
+    asked_on: date | None = None
 
 
 @dataclass
@@ -174,13 +175,23 @@ def test_checklist_completion_overdue_by_side_and_partner_burden() -> None:
             period="",
             created_at=datetime(2026, 4, 1, tzinfo=UTC),
         ),  # asked in another period
+        Item(
+            "partner",
+            "done",
+            date(2026, 11, 1),
+            effort_minutes=25,
+            stage="governance",
+            period="",
+            created_at=datetime(2026, 4, 1, tzinfo=UTC),  # stored long before it was asked
+            asked_on=date(2026, 10, 12),
+        ),  # asked in the period: its minutes count whatever its stage
     ]
     kpis = checklist_kpis(
         items, period="2026Q4", start=Q4["start"], end=Q4["end"], as_of=as_of, budget_minutes=40
     )
-    assert kpis["items_past_due"] == 5 and kpis["completion"] == 0.6
+    assert kpis["items_past_due"] == 6 and kpis["completion"] == round(4 / 6, 3)
     assert (kpis["overdue_items"], kpis["overdue_ours"], kpis["overdue_partner"]) == (2, 1, 1)
-    assert kpis["burden_minutes"] == 60 and kpis["burden_ratio"] == 1.5
+    assert kpis["burden_minutes"] == 85 and kpis["burden_ratio"] == round(85 / 40, 3)
     # A statement to confirm asks the partner's time from the same budget.
     more = checklist_kpis(
         items,
@@ -191,7 +202,8 @@ def test_checklist_completion_overdue_by_side_and_partner_burden() -> None:
         budget_minutes=40,
         other_asks_minutes=8,
     )
-    assert (more["burden_minutes"], more["burden_other_minutes"], more["burden_ratio"]) == (68, 8, 1.7)
+    assert (more["burden_minutes"], more["burden_other_minutes"]) == (93, 8)
+    assert more["burden_ratio"] == round(93 / 40, 3)
 
 
 def test_response_time_is_days_from_asked_to_closed_for_what_our_side_owes() -> None:

@@ -162,3 +162,50 @@ def test_batched_rows_equal_generate_checklist_rows_for_shared_profiles_and_reus
     assert {rels[0].manager_id, rels[1].manager_id} <= owners
     reused = [r for r in _rows(session, rels[2].id) if r["reused_from_id"] == given.id]  # type: ignore[arg-type]
     assert len(reused) == 1 and reused[0]["status"] == "done" and reused[0]["effort_minutes"] == 0
+
+
+def test_the_first_review_weighs_every_stages_minutes_against_every_stages_budget(session: Session) -> None:
+    """Onboarding, governance and the review all fell in 2026Q4: their minutes meet their budgets."""
+    from tasks.review import review_pack
+
+    rel = active_relationship(session, tier="light", employees=8)
+    rel.signed_on = date(2026, 10, 5)
+    for stage, day in (("onboarding", date(2026, 10, 5)), ("governance", date(2026, 11, 2))):
+        generate_checklist(session, rel.id, stage, actor="test", start_on=day)  # type: ignore[arg-type]
+    session.commit()
+    sweep(session)
+    review = session.exec(select(Review).where(Review.relationship_id == rel.id)).one()
+    burden = review.kpis["checklist"]
+    asked = sum(i.effort_minutes for i in items_of(session, rel.id))  # type: ignore[arg-type]
+    assert burden["burden_minutes"] == asked > 60  # more than the onboarding alone
+    assert burden["burden_budget_minutes"] >= 60 + 25  # the stages' budgets, not the review's alone
+    assert burden["burden_ratio"] <= 1 and review.health_components["partner_burden"] == 1.0
+    assert "reduce-burden" not in review.findings["fired"]
+    pack = review_pack(session, str(rel.id), "2026Q4", language="en", fmt="html")
+    assert "Partner burden score (100 = within budget)" in pack and "Overdue items (count)" in pack
+    chinese = review_pack(session, str(rel.id), "2026Q4", language="zh-CN", fmt="html")
+    assert "伙伴负担得分（100 = 未超预算）" in chinese and "逾期事项（项数）" in chinese
+
+
+def test_the_invitations_calendar_entry_reads_in_the_partners_language(session: Session) -> None:
+    import base64
+
+    from icalendar import Calendar
+
+    from models.reviews.sweep import prepare_batch
+    from tasks.review import render_review_messages
+
+    chinese = active_relationship(session, language="zh-CN")
+    english = active_relationship(session, language="en", country="DE")
+    plan = prepare_batch(session, [chinese.id, english.id], SCOPE)  # type: ignore[list-item]
+    rows = render_review_messages(session, plan).rows.values()
+    summaries = {}
+    for row in rows:
+        data = base64.b64decode(row["attachments"][0]["data"])
+        [event] = Calendar.from_ical(data).walk("VEVENT")
+        summaries[row["language"]] = (str(event["SUMMARY"]), row["subject"])
+    assert summaries["zh-CN"] == (
+        "Our organization：2026Q4 联合评审",
+        "邀请：Our organization与贵公司的2026Q4联合评审",
+    )
+    assert summaries["en"][0] == "Our organization: 2026Q4 joint review"
