@@ -88,6 +88,7 @@ def _exit_day(start: date) -> date:
 
 def seed(per_tier: int, tiers: tuple[str, ...] = TIERS) -> dict[int, dict[str, Any]]:
     """Register partners and open, approve and onboard one relationship each; return them by id."""
+    from benchmarks.registry import uscc
     from models.core.db import session_scope, upgrade_schema
     from models.lifecycle.machine import ApprovalDecision, record_approval, store_proposed_tier
     from models.lifecycle.relationships import RelationshipOpen, open_relationship
@@ -101,11 +102,13 @@ def seed(per_tier: int, tiers: tuple[str, ...] = TIERS) -> dict[int, dict[str, A
             employees, revenue, criticality, dependency = PROFILES[tier]
             for n in range(per_tier):
                 country, currency, industry, lang = COUNTRIES[n % 2]
+                serial = n * len(tiers) + list(tiers).index(tier)
+                regid = uscc(serial) if country == "CN" else f"{tier[0].upper()}{n:04d}"
                 partner = add_partner(
                     session,
                     PartnerCreate(
                         legal_name=f"{tier.title()} Partner {n}",
-                        registration_id=f"{tier[0].upper()}{n:04d}",
+                        registration_id=regid,
                         country=country,
                         industry=industry,
                         employees=employees,

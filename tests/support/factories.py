@@ -8,19 +8,14 @@ from typing import Any
 
 from sqlmodel import Session
 
+from benchmarks.registry import uscc
 from models.partners.registry import ContactCreate, add_contact
 from models.tables import ChecklistItem, Contact, Partner, Payment, Relationship
 from models.tables.core import Side
 
 _serial = itertools.count(1)
 
-
-def uscc(n: int) -> str:
-    """Return a valid unified social credit code (统一社会信用代码) for serial number n."""
-    from stdnum.cn import uscc as code
-
-    body = f"91310000MA{n:07d}"
-    return body + code.calc_check_digit(body)
+__all__ = ["uscc"]  # one generator of valid codes, shared with the benchmarks
 
 
 def partner(session: Session, *, name: str = "Yunzhan Software", language: str = "zh-CN") -> Partner:
