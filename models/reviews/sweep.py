@@ -16,19 +16,24 @@ from typing import Any
 
 from sqlalchemy import and_, bindparam, func, or_, text, update
 from sqlalchemy.orm import defer
-from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session, col, select
 
 from models.checklists.budget import YearUse, reserve_for, year_use_many
-from models.checklists.generation import ITEM_KEY, owner_map, profile_of, team_owners, tier_of
 from models.checklists.generation import (
-    _row as checklist_row,  # same rows as generate_checklist, made in bulk
+    ITEM_KEY,
+    StagePlan,
+    owner_map,
+    plan_stage,
+    profile_of,
+    reusable_evidence_of,
+    team_owners,
+    tier_of,
 )
 from models.checklists.library import Item, Library, load_library
-from models.checklists.proportionality import Selection, YearLimit, applies_to_profile, select_items
+from models.checklists.proportionality import Selection, YearLimit, applies_to_profile
 from models.core.base import UTCDateTime, utcnow
 from models.core.calendar import add_business_days, add_months, today_local
-from models.core.db import bind_processors, insert_rows, json_text, param_mark
+from models.core.db import insert_rows, json_text, update_rows
 from models.core.errors import NotFound
 from models.core.periods import Period, last_complete_period, parse_period
 from models.core.settings import get_settings
@@ -127,28 +132,15 @@ def batches(ids: Sequence[int], size: int) -> list[list[int]]:
     return [list(ids[i : i + size]) for i in range(0, len(ids), size)]
 
 
-def insert_many(session: Session, table: Any, rows: list[dict[str, Any]], *, unique: list[str]) -> None:
-    """Insert rows, skipping any that clash with a unique key, straight through the driver."""
-    on_conflict = f"ON CONFLICT ({', '.join(unique)}) DO NOTHING" if unique else ""
-    insert_rows(session, table.__table__, rows, on_conflict=on_conflict)
-
-
 def _set_next_reviews(session: Session, dates: dict[int, date], now: datetime) -> None:
-    """Set each relationship's next review date, as one driver-level executemany."""
-    dialect = session.get_bind().dialect
-    mark = param_mark(dialect)
-    table = Relationship.__table__  # type: ignore[attr-defined]
-    on, at = bind_processors(table, ("next_review_on", "updated_at"), dialect)
-    values = [
-        (day if on is None else on(day), now if at is None else at(now), rid) for rid, day in dates.items()
-    ]
-    sql = f"UPDATE relationship SET next_review_on = {mark}, updated_at = {mark} WHERE id = {mark}"
-    session.connection().exec_driver_sql(sql, values)  # type: ignore[arg-type]
-    # Relationships this session already holds show the new date too, as an ORM update would.
-    for obj in list(session.identity_map.values()):
+    """Set each relationship's next review date, as one executemany."""
+    rows = [{"id": rid, "next_review_on": day, "updated_at": now} for rid, day in dates.items()]
+    update_rows(session, Relationship.__table__, rows)  # type: ignore[attr-defined]
+    # Relationships this session already holds reload the new date when next read, as after an ORM
+    # update (the flow writes in a fresh session, which holds none).
+    for obj in session:
         if isinstance(obj, Relationship) and obj.id in dates:
-            set_committed_value(obj, "next_review_on", dates[obj.id])
-            set_committed_value(obj, "updated_at", now)
+            session.expire(obj, ["next_review_on", "updated_at"])
 
 
 # ---------------------------------------------------------------- the batch
@@ -244,7 +236,7 @@ def write_batch(session: Session, plan: BatchPlan) -> list[Prepared]:
     _store_risks(session, prepared, now)
     next_review = {p.relationship_id: plan.next_review[p.relationship_id] for p in prepared}
     _set_next_reviews(session, next_review, now)
-    insert_many(
+    insert_rows(
         session,
         AuditEvent,
         [
@@ -370,7 +362,7 @@ def plan_review_checklists(
     *,
     library: Library | None = None,
 ) -> ChecklistPlan:
-    """Plan the review checklist of many relationships at once, as generate_checklist would make it."""
+    """Plan the review checklist of many relationships at once, through the one planner (`plan_stage`)."""
     library = library or load_library()
     period = scope.period.name
     done = set(
@@ -383,7 +375,8 @@ def plan_review_checklists(
         )
     )
     todo = [(r, p) for r, p in rels if r.id not in done]
-    reused = _reusable_evidence(session, {p.id for _, p in todo}, library)  # type: ignore[misc]
+    review_keys = {i.evidence_key for i in library.items_for(stage="review") if i.evidence_key}
+    reused = reusable_evidence_of(session, {p.id for _, p in todo if p.id is not None}, review_keys)
     teams = team_owners(session)
     plans = _review_plans(library, period=period, start=scope.as_of)
     years = year_use_many(session, [(r, tier_of(r, p)) for r, p in todo], scope.as_of, library)
@@ -397,7 +390,7 @@ def plan_review_checklists(
         tier = plan.selection.tier
         owners = owner_map(rel, teams)
         seen: list[Any] = [_Grouped(**g, created_at=now, done_at=None) for g in plan.grouped]
-        for spec, template in plan.rows:
+        for spec, template in plan.templates:
             given = evidence.get(spec.evidence_key) if spec.evidence_key else None
             if given is None:
                 index = templates.setdefault((tier, spec.id), len(out.templates))
@@ -405,7 +398,7 @@ def plan_review_checklists(
                     out.templates.append(_template_json(template, index))
                 out.picks.append({"r": rel.id, "o": owners(spec.owner_role), "t": index})
             else:  # reused evidence makes a different row: let the one row builder make it
-                row = plans.row(rel, spec, tier, owner=owners(spec.owner_role), reused=given)
+                row = plan.stage.row(rel.id, spec, owner=owners(spec.owner_role), reused=given)
                 out.reused_rows.append(row)
                 seen.append(_Grouped(**{k: row[k] for k in _GROUPED_FIELDS}))
         out.items[rel.id] = seen  # type: ignore[index]
@@ -436,9 +429,9 @@ def write_review_checklists(
     picks = [p for p in plan.picks if p["r"] in relationship_ids]
     _insert_from_templates(session, plan.templates, picks, now)
     reused = [r for r in plan.reused_rows if r["relationship_id"] in relationship_ids]
-    insert_many(session, ChecklistItem, reused, unique=list(ITEM_KEY))
+    insert_rows(session, ChecklistItem, reused, unique=ITEM_KEY)
     generations = [g for g in plan.generations if g["relationship_id"] in relationship_ids]
-    insert_many(session, ChecklistGeneration, generations, unique=["relationship_id", "stage", "period"])
+    insert_rows(session, ChecklistGeneration, generations, unique=("relationship_id", "stage", "period"))
 
 
 # A review item's row depends on the relationship only through its id and its owner; everything else
@@ -528,12 +521,17 @@ def _insert_from_templates(
 
 @dataclass
 class _Plan:
-    """One review checklist profile: its selection, item rows and generation row, minus the relationship."""
+    """One review profile's plan, with its item rows as templates (no relationship, owner or reuse)."""
 
-    selection: Selection
-    rows: list[tuple[Item, dict[str, Any]]]
+    stage: StagePlan
+    templates: list[tuple[Item, dict[str, Any]]]
     generation: dict[str, Any]
     grouped: list[dict[str, Any]]
+
+    @property
+    def selection(self) -> Selection:
+        """Return the plan's selection."""
+        return self.stage.selection
 
 
 class _ReviewPlans:
@@ -575,29 +573,25 @@ class _ReviewPlans:
         binding = year.left - year.reserve < self.library.budget(tier, "review")
         key = (*base, frozenset(evidence), year.asked, (year.left, year.budget) if binding else None)
         if key not in self.plans:
-            ids = {k: item.id for k, item in evidence.items()}
-            selection = select_items(
-                self.library, profile, tier=tier, stage="review", reused=ids, year=year  # type: ignore[arg-type]
+            stage = plan_stage(
+                self.library,
+                profile,
+                tier=tier,
+                stage="review",
+                period=self.period,
+                start=self.start,
+                year=year,
+                reused={k: item.id for k, item in evidence.items() if item.id is not None},
             )
-            rows = [(c.item, self.row(rel, c.item, tier, owner=None, reused=None)) for c in selection.chosen]
-            generation = _generation_row(rel, selection, period=self.period, start=self.start, now=utcnow())
-            self.plans[key] = _Plan(selection, rows, generation, _grouped(rows, frozenset(evidence)))
+            chosen = stage.selection.chosen
+            templates = [(c.item, stage.row(None, c.item, owner=None, reused=None)) for c in chosen]
+            generation = stage.generation_row(None, now=utcnow())
+            # Serialized once: every relationship of this profile stores the same lists.
+            generation.update(
+                selected=json_text(generation["selected"]), left_out=json_text(generation["left_out"])
+            )
+            self.plans[key] = _Plan(stage, templates, generation, _grouped(templates, frozenset(evidence)))
         return self.plans[key]
-
-    def row(
-        self, rel: Relationship, spec: Item, tier: str, *, owner: int | None, reused: ChecklistItem | None
-    ) -> dict[str, Any]:
-        """Return one checklist row exactly as generate_checklist makes it."""
-        return checklist_row(
-            rel,
-            spec,
-            stage="review",
-            period=self.period,
-            tier=tier,
-            start=self.start,
-            owner=owner,
-            reused=reused,
-        )
 
 
 @lru_cache(maxsize=4)
@@ -605,50 +599,6 @@ def _review_plans(library: Library, *, period: str, start: date) -> _ReviewPlans
     # One sweep runs many batches in one process: their relationships share a few hundred profiles.
     # The library is loaded once and never changed in place, so it keys the cache by identity.
     return _ReviewPlans(library, period=period, start=start)
-
-
-def _generation_row(
-    rel: Relationship, selection: Selection, *, period: str, start: date, now: Any
-) -> dict[str, Any]:
-    return {
-        "relationship_id": rel.id,
-        "stage": "review",
-        "period": period,
-        "tier": selection.tier,
-        "budget_minutes": selection.budget_minutes,
-        "used_minutes": selection.used_minutes,
-        "stage_started_on": start,
-        # Serialized once: every relationship of this profile stores the same lists.
-        "selected": json_text([c.item.id for c in selection.chosen]),
-        "left_out": json_text([{"item": c.item.id, "reason": c.reason} for c in selection.left_out]),
-        "library_versions": {},
-        "generated_at": now,
-        "updated_at": now,
-    }
-
-
-def _reusable_evidence(
-    session: Session, partner_ids: set[int], library: Library
-) -> dict[int, dict[str, ChecklistItem]]:
-    """Return, per partner, evidence already given that a review item could reuse (ask once)."""
-    keys = {i.evidence_key for i in library.items_for(stage="review") if i.evidence_key}
-    if not partner_ids or not keys:
-        return {}
-    query = (
-        select(Relationship.partner_id, ChecklistItem)
-        .join(Relationship, col(Relationship.id) == ChecklistItem.relationship_id)
-        .where(
-            col(Relationship.partner_id).in_(partner_ids),
-            ChecklistItem.status == ItemStatus.done.value,
-            col(ChecklistItem.evidence_key).in_(keys),
-            col(ChecklistItem.reused_from_id).is_(None),
-        )
-        .order_by(col(ChecklistItem.done_at))
-    )
-    found: dict[int, dict[str, ChecklistItem]] = defaultdict(dict)
-    for partner_id, item in session.exec(query):
-        found[partner_id][item.evidence_key] = item  # type: ignore[index]
-    return found
 
 
 @dataclass
@@ -1061,7 +1011,7 @@ def _store_actions(session: Session, prepared: list[Prepared], now: Any) -> None
         for p in prepared
         for a in p.context["actions"]
     ]
-    insert_many(session, ReviewAction, rows, unique=["review_id", "rule_id"])
+    insert_rows(session, ReviewAction, rows, unique=("review_id", "rule_id"))
 
 
 def _store_risks(session: Session, prepared: list[Prepared], now: Any) -> None:
@@ -1087,7 +1037,7 @@ def _store_risks(session: Session, prepared: list[Prepared], now: Any) -> None:
                     "created_at": now,
                 }
             )
-    insert_many(session, Risk, rows, unique=["relationship_id", "key"])
+    insert_rows(session, Risk, rows, unique=("relationship_id", "key"))
 
 
 def unannounced(session: Session, period: str) -> list[Any]:
