@@ -45,6 +45,7 @@ from apprise.plugins.lark import NotifyLark
 from apprise.plugins.wecombot import NotifyWeComBot
 from apprise.result import AppriseResultStatus
 
+from models.core.data import load_yaml
 from models.core.errors import DeliveryError, DeliveryUnknown
 from models.core.secrets import MASK
 from models.core.settings import Settings, get_settings
@@ -202,7 +203,7 @@ def _yaml_problem(text: str) -> str | None:
     if ConfigBase.detect_config_format(text) != ConfigFormat.YAML:
         return None
     try:
-        yaml.safe_load(text)
+        load_yaml(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""

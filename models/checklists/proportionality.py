@@ -6,13 +6,12 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
-from importlib import resources
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from models.checklists.library import EVENT_TEXT, Item, Library
-from models.core.data import load_yaml
+from models.core.data import load_data
 
 TierName = Literal["light", "standard", "enhanced"]
 PRIORITY_ORDER = {"must": 0, "should": 1, "could": 2}
@@ -108,8 +107,7 @@ class TierDecision:
 @lru_cache(maxsize=1)
 def tier_rules() -> _RuleTable:
     """Load and validate the shipped tier rule table."""
-    text = (resources.files("models.checklists") / "tier_rules.yaml").read_text(encoding="utf-8")
-    return _RuleTable.model_validate(load_yaml(text))
+    return load_data("tier_rules.yaml", _RuleTable)
 
 
 def propose_tier(profile: Profile) -> TierDecision:

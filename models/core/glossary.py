@@ -9,12 +9,11 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from functools import lru_cache
-from importlib import resources
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from models.core.data import load_yaml
+from models.core.data import load_data
 from models.core.vocabulary import LANGUAGES, Tier
 
 CLAUSE_IDS = tuple(f"5.{n}" for n in range(1, 13))
@@ -69,8 +68,7 @@ class Glossary(_Strict):
 @lru_cache(maxsize=1)
 def glossary() -> Glossary:
     """Load and validate the shipped glossary."""
-    text = (resources.files("models.core") / "glossary.yaml").read_text(encoding="utf-8")
-    return Glossary.model_validate(load_yaml(text))
+    return load_data("glossary.yaml", Glossary)
 
 
 def clause_title(clause: str, lang: str) -> str:

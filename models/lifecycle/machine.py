@@ -10,7 +10,6 @@ import re
 from dataclasses import dataclass
 from datetime import date, timedelta
 from functools import lru_cache
-from importlib import resources
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -22,7 +21,7 @@ from models.checklists.proportionality import TierDecision, propose_tier
 from models.core import audit
 from models.core.base import utcnow
 from models.core.calendar import add_months, today_local
-from models.core.data import load_yaml
+from models.core.data import load_data
 from models.core.db import insert_ignore
 from models.core.errors import Conflict, InputRejected, NotFound, Problem, TransitionRefused
 from models.core.validation import normalize_email
@@ -238,8 +237,7 @@ class _ExitRules(BaseModel):
 @lru_cache(maxsize=1)
 def exit_rules() -> _ExitRules:
     """Load the exit-planning rules."""
-    text = (resources.files("models.lifecycle") / "exit_rules.yaml").read_text(encoding="utf-8")
-    return _ExitRules.model_validate(load_yaml(text))
+    return load_data("exit_rules.yaml", _ExitRules)
 
 
 def draft_exit_plan(session: Session, rel: Relationship, *, actor: str) -> ExitPlan:
@@ -356,8 +354,7 @@ class _RiskTable(BaseModel):
 @lru_cache(maxsize=1)
 def standard_risks() -> _RiskTable:
     """Load the standard risk table."""
-    text = (resources.files("models.lifecycle") / "standard_risks.yaml").read_text(encoding="utf-8")
-    return _RiskTable.model_validate(load_yaml(text))
+    return load_data("standard_risks.yaml", _RiskTable)
 
 
 def _holds(when: str, facts: dict[str, float]) -> bool:

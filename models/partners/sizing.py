@@ -25,7 +25,7 @@ from typing import Annotated, Any, Literal, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
-from models.core.data import load_yaml
+from models.core.data import load_data
 from models.core.errors import InputRejected, Problem
 from models.core.vocabulary import LANGUAGES
 
@@ -166,13 +166,9 @@ class _FxTable(_Strict):
         return self
 
 
-def _load_yaml(name: str) -> Any:
-    return load_yaml(files("models.partners").joinpath(name).read_text(encoding="utf-8"))
-
-
 @lru_cache(maxsize=1)
 def _cn_table() -> _CnTable:
-    return _CnTable.model_validate(_load_yaml("sizing_cn_2011.yaml"))
+    return load_data("sizing_cn_2011.yaml", _CnTable)
 
 
 @lru_cache(maxsize=1)
@@ -182,12 +178,12 @@ def _cn_industries() -> dict[str, _CnIndustry]:
 
 @lru_cache(maxsize=1)
 def _eu_table() -> _EuTable:
-    return _EuTable.model_validate(_load_yaml("sizing_eu_2003.yaml"))
+    return load_data("sizing_eu_2003.yaml", _EuTable)
 
 
 @lru_cache(maxsize=1)
 def _fx_table() -> _FxTable:
-    return _FxTable.model_validate(_load_yaml("fx_rates.yaml"))
+    return load_data("fx_rates.yaml", _FxTable)
 
 
 EU_COUNTRIES: frozenset[str] = frozenset(_eu_table().countries)

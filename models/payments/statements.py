@@ -11,7 +11,6 @@ import re
 from collections import defaultdict
 from datetime import date, datetime, time, timedelta
 from functools import lru_cache
-from importlib import resources
 from typing import Any, Literal
 
 from pydantic import (
@@ -29,7 +28,7 @@ from sqlmodel import Session, col, func, select
 from models.core import audit
 from models.core.base import utcnow
 from models.core.calendar import today_local
-from models.core.data import load_yaml
+from models.core.data import load_data
 from models.core.errors import Conflict, InputRejected, NotFound, Problem
 from models.core.settings import get_settings
 from models.core.validation import problems_from
@@ -63,8 +62,7 @@ class Asks(_Strict):
 @lru_cache(maxsize=1)
 def asks() -> Asks:
     """Load and validate the shipped asks."""
-    text = (resources.files("models.payments") / "asks.yaml").read_text(encoding="utf-8")
-    return Asks.model_validate(load_yaml(text))
+    return load_data("asks.yaml", Asks)
 
 
 def statement_minutes(lines: int) -> int:

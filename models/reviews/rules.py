@@ -7,7 +7,6 @@ import string
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
-from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -22,7 +21,7 @@ from pydantic import (
     model_validator,
 )
 
-from models.core.data import parse_content
+from models.core.data import load_data, parse_content
 from models.core.validation import COMPARISONS, Text
 
 FACTS: tuple[str, ...] = (
@@ -196,7 +195,7 @@ def load_rules(path: Path | None = None) -> RuleBook:
     """Load the shipped rules (or a file given for testing)."""
     if path is not None:
         return parse_rules(path.read_text(encoding="utf-8"), source=path.name)
-    return parse_rules((resources.files("models.reviews") / "review_rules.yaml").read_text(encoding="utf-8"))
+    return load_data("review_rules.yaml", RuleBook)
 
 
 def _shown(facts: Facts) -> dict[str, Any]:

@@ -13,6 +13,7 @@ from sqlmodel import Session, select
 
 from models.core import audit
 from models.core.base import utcnow
+from models.core.data import load_yaml
 from models.core.errors import InputRejected, Problem
 from models.core.periods import parse_period
 from models.tables import Relationship, ScorecardEntry
@@ -62,7 +63,7 @@ def _score(value: Any, where: str, problems: list[Problem]) -> tuple[int, str | 
 def parse_scores(text: str, *, source: str = "scores") -> list[Score]:
     """Parse a scores YAML (`scores: {'5.1': 4, '5.7': {score: 2, comment: ...}}`), listing every problem."""
     try:
-        data = yaml.safe_load(text)
+        data = load_yaml(text)
     except yaml.YAMLError as exc:
         raise InputRejected([Problem(source, f"not valid YAML: {exc}")], summary="scores rejected") from exc
     if not isinstance(data, dict) or set(data) != {"scores"} or not isinstance(data["scores"], dict):
