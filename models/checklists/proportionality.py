@@ -11,6 +11,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from models.checklists.library import EVENT_TEXT, Item, Library
+from models.checklists.library.schema import ConditionField
+from models.core.conditions import all_hold
 from models.core.data import load_data
 
 TierName = Literal["light", "standard", "enhanced"]
@@ -25,34 +27,19 @@ CRITICALITY_WORDS = {
 }
 
 
-class _When(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    size_classes: tuple[Literal["micro", "small", "medium", "large"], ...] | None = None
-    criticality: tuple[Literal["low", "medium", "high"], ...] | None = None
-    dependency_at_least: float | None = Field(default=None, ge=0, le=1)
-    dependency_below: float | None = Field(default=None, ge=0, le=1)
-
-
 class TierRule(BaseModel):
     """One row of the tier rule table."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     id: str
-    when: _When
+    when: tuple[ConditionField, ...]  # the relationship's facts, in the library's condition language
     tier: TierName
     reason: dict[Literal["en", "zh-CN"], str]
 
     def matches(self, profile: Profile) -> bool:
         """Return whether every condition of the rule holds for the profile."""
-        w = self.when
-        return (
-            (w.size_classes is None or profile.size_class in w.size_classes)
-            and (w.criticality is None or profile.criticality in w.criticality)
-            and (w.dependency_at_least is None or profile.dependency_ratio >= w.dependency_at_least)
-            and (w.dependency_below is None or profile.dependency_ratio < w.dependency_below)
-        )
+        return all_hold(self.when, profile.facts())
 
 
 class _RuleTable(BaseModel):
@@ -167,7 +154,7 @@ def _why_not(item: Item, tier: str, profile: Profile) -> str | None:
         return f"not for {profile.size_class} partners"
     if a.criticality is not None and profile.criticality not in a.criticality:
         return f"not at {profile.criticality} criticality"
-    failed = [str(c) for c in a.conditions if not c.evaluate(profile.facts())]
+    failed = [str(c) for c in a.conditions if not c.holds(profile.facts())]
     return f"condition not met: {', '.join(failed)}" if failed else None
 
 

@@ -566,7 +566,7 @@ class _ReviewPlans:
         """Return the plan for a relationship's profile and year (computed on first use)."""
         tier, profile = tier_of(rel, partner), profile_of(rel, partner)
         facts = profile.facts()
-        truth = tuple(c.evaluate(facts) for c in self.conditions)
+        truth = tuple(c.holds(facts) for c in self.conditions)
         base = (tier, profile.size_class, profile.criticality, truth)
         year = self._year(base, tier, profile, use)
         # The year shapes the plan only where it binds: with room for the whole stage, one plan serves all.
