@@ -49,7 +49,7 @@ from models.core.data import load_yaml
 from models.core.errors import DeliveryError, DeliveryUnknown
 from models.core.secrets import MASK
 from models.core.settings import Settings, get_settings
-from models.partners.channels import masked
+from models.partners.channel_urls import masked
 from models.partners.registry import contact_channels
 from models.tables import Contact
 

@@ -28,7 +28,7 @@ from models.core.db import insert_rows, update_rows
 from models.core.errors import Conflict, InputRejected, Problem
 from models.core.secrets import encrypt_json
 from models.core.validation import problems_from, read_upload
-from models.partners.channels import masked, split_urls
+from models.partners.channel_urls import masked, split_urls
 from models.partners.registry import (
     LOOKUP_CHUNK,
     ContactCreate,

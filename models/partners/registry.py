@@ -35,7 +35,7 @@ from models.core.validation import (
     record_id,
     single_line,
 )
-from models.partners.channels import is_valid, masked
+from models.partners.channel_urls import is_valid, masked
 from models.partners.sizing import (
     Figures,
     Size,
