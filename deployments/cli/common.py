@@ -53,6 +53,28 @@ def warn(label: str, message: str) -> None:
     console.print(Text.assemble((label, "yellow"), f" {message}"))
 
 
+# The domain names fields; the command line says them as its flags. The one place they are mapped.
+FIELD_FLAGS = {
+    "backup_contact": "--backup-contact",
+    "by": "--by",
+    "comment": "--comment",
+    "contact": "--contact",
+    "deputy": "--deputy",
+    "email": "--email",
+    "events": "--events",
+    "manager": "--manager",
+    "partner_contact": "--partner-contact",
+    "period": "--period",
+    "reason": "--reason",
+    "role": "--role",
+    "secret_from_env": "--secret-from-env",
+    "side": "--side",
+    "sponsor": "--sponsor",
+    "stage": "--stage",
+    "trigger": "--trigger",
+}
+
+
 def handle_errors(fn: Callable[P, R]) -> Callable[P, R]:
     """Turn Tandem errors into a clear message and exit code 1 (the CLI's outer boundary)."""
 
@@ -63,7 +85,8 @@ def handle_errors(fn: Callable[P, R]) -> Callable[P, R]:
         except InputRejected as exc:
             err_console.print(Text.assemble(("error:", "red"), f" {exc.summary}"))
             for problem in exc.problems:
-                err_console.print(f"  - {problem}")
+                where = FIELD_FLAGS.get(problem.where, problem.where)
+                err_console.print(f"  - {Problem(where, problem.message)}")
             raise typer.Exit(EXIT_REJECTED) from exc
         except TandemError as exc:
             raise fail(str(exc)) from exc

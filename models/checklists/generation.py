@@ -292,7 +292,7 @@ def generate_checklist(
 ) -> GenerationResult:
     """Create the stage's proportionate items; rerunning adds only new applicable items."""
     if stage not in STAGES:
-        raise InputRejected([Problem("--stage", f"unknown stage {stage!r}; use {', '.join(STAGES)}")])
+        raise InputRejected([Problem("stage", f"unknown stage {stage!r}; use {', '.join(STAGES)}")])
     rel = session.get(Relationship, relationship_id)
     if rel is None:
         raise NotFound(f"no relationship {relationship_id}")
@@ -505,7 +505,7 @@ def _item(session: Session, item_id: int) -> ChecklistItem:
     return item
 
 
-def _known_contact(session: Session, email: str, where: str = "--by") -> Contact:
+def _known_contact(session: Session, email: str, where: str = "by") -> Contact:
     try:
         address = normalize_email(email)
     except ValueError as exc:
@@ -570,12 +570,12 @@ def _close_by_manager(
 ) -> ChecklistItem:
     item = _item(session, item_id)
     if not reason or not reason.strip():
-        raise InputRejected([Problem("--reason", "a reason is required")])
+        raise InputRejected([Problem("reason", "a reason is required")])
     person = _known_contact(session, by)
     rel = session.get(Relationship, item.relationship_id)
     assert rel is not None
     if person.id not in (rel.manager_id, rel.deputy_id):
-        raise InputRejected([Problem("--by", f"{person.email} is not this relationship's manager or deputy")])
+        raise InputRejected([Problem("by", f"{person.email} is not this relationship's manager or deputy")])
     if item.status != ItemStatus.open.value:
         raise Conflict(f"item {item_id} is already {item.status}")
     values = {"waived_reason": reason.strip(), "done_by": person.email, "done_at": utcnow()}

@@ -178,14 +178,14 @@ def _approval_problems(session: Session, rel: Relationship, decision: ApprovalDe
     try:
         email = normalize_email(decision.by)
     except ValueError as exc:
-        return [Problem("--by", str(exc))]
+        return [Problem("by", str(exc))]
     sponsor = session.get(Contact, rel.sponsor_id)
     if sponsor is None or sponsor.email != email:
-        problems.append(Problem("--by", f"{email} is not the executive sponsor of relationship {rel.id}"))
+        problems.append(Problem("by", f"{email} is not the executive sponsor of relationship {rel.id}"))
     if decision.decision == "reject" and not decision.comment:
-        problems.append(Problem("--reason", "a rejection needs a reason"))
+        problems.append(Problem("reason", "a rejection needs a reason"))
     if decision.tier is not None and decision.tier.value != rel.tier_proposed and not decision.comment:
-        problems.append(Problem("--comment", "overriding the proposed tier needs a recorded reason"))
+        problems.append(Problem("comment", "overriding the proposed tier needs a recorded reason"))
     return problems
 
 
@@ -292,12 +292,12 @@ def start_exit(
     """Start the exit: check who asks, fix the notice end and the final payment date, move to exiting."""
     problems = []
     if trigger not in EXIT_TRIGGERS:
-        problems.append(Problem("--trigger", f"unknown trigger {trigger!r}; use {', '.join(EXIT_TRIGGERS)}"))
+        problems.append(Problem("trigger", f"unknown trigger {trigger!r}; use {', '.join(EXIT_TRIGGERS)}"))
     if not reason.strip():
-        problems.append(Problem("--reason", "an exit needs a reason"))
+        problems.append(Problem("reason", "an exit needs a reason"))
     person = session.exec(select(Contact).where(Contact.email == by.strip().lower())).first()
     if person is None or person.id not in (rel.manager_id, rel.deputy_id, rel.sponsor_id):
-        problems.append(Problem("--by", f"{by} is not this relationship's manager, deputy or sponsor"))
+        problems.append(Problem("by", f"{by} is not this relationship's manager, deputy or sponsor"))
     if problems:
         raise InputRejected(problems, summary="exit rejected")
     plan = draft_exit_plan(session, rel, actor=person.email)  # type: ignore[union-attr]
@@ -426,18 +426,18 @@ def change_contact(
     Returns the key-person flags and the checklist items the handover asked for now.
     """
     if role not in ROLE_FIELDS:
-        raise InputRejected([Problem("--role", f"unknown role {role!r}; use {', '.join(ROLE_FIELDS)}")])
+        raise InputRejected([Problem("role", f"unknown role {role!r}; use {', '.join(ROLE_FIELDS)}")])
     if contact is None and role in ("manager", "sponsor", "partner-contact"):
-        raise InputRejected([Problem("--email", f"the {role} cannot be left empty")])
+        raise InputRejected([Problem("email", f"the {role} cannot be left empty")])
     side = "partner" if role.endswith("contact") else "ours"
     if contact is not None and contact.side != side:
         raise InputRejected(
-            [Problem("--email", f"{contact.email} is a {contact.side}-side contact, not {side}")]
+            [Problem("email", f"{contact.email} is a {contact.side}-side contact, not {side}")]
         )
     if contact is not None and side == "partner" and contact.partner_id != rel.partner_id:
-        raise InputRejected([Problem("--email", f"{contact.email} is a contact of another partner")])
+        raise InputRejected([Problem("email", f"{contact.email} is a contact of another partner")])
     if contact is not None and contact.removed_at is not None:
-        raise InputRejected([Problem("--email", f"{contact.email} has been removed")])
+        raise InputRejected([Problem("email", f"{contact.email} has been removed")])
     before = getattr(rel, ROLE_FIELDS[role])
     setattr(rel, ROLE_FIELDS[role], contact.id if contact else None)
     if side == "partner" and before not in (None, rel.partner_contact_id, rel.backup_contact_id):

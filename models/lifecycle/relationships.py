@@ -86,16 +86,9 @@ def _resolve_contacts(
             continue
         contact = find_contact(session, email)
         if contact is not None and contact.side != side.value:
-            problems.append(
-                Problem(
-                    f"--{role.replace('_', '-')}",
-                    f"{email} is a {contact.side}-side contact, not {side.value}",
-                )
-            )
+            problems.append(Problem(role, f"{email} is a {contact.side}-side contact, not {side.value}"))
         elif contact is not None and side == Side.partner and contact.partner_id != partner.id:
-            problems.append(
-                Problem(f"--{role.replace('_', '-')}", f"{email} is a contact of another partner")
-            )
+            problems.append(Problem(role, f"{email} is a contact of another partner"))
         resolved[role] = contact
     if problems:
         raise InputRejected(problems, summary="relationship rejected")

@@ -114,7 +114,7 @@ def _partner_contact(session: Session, rel: Relationship, contact: Contact) -> N
         raise InputRejected([Problem("contact", f"{contact.email} has been removed")], summary="link refused")
     if contact.side != Side.partner.value or contact.partner_id != rel.partner_id:
         raise InputRejected(
-            [Problem("--contact", f"{contact.email} is not a contact of this relationship's partner")],
+            [Problem("contact", f"{contact.email} is not a contact of this relationship's partner")],
             summary="link refused",
         )
 

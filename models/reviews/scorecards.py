@@ -91,7 +91,7 @@ def record_scores(
 ) -> int:
     """Store one side's scores for a period, replacing that side's earlier scores for it."""
     if side not in SIDES:
-        raise InputRejected([Problem("--side", f"side must be ours or partner, not {side!r}")])
+        raise InputRejected([Problem("side", f"side must be ours or partner, not {side!r}")])
     name = parse_period(period).name
     session.execute(
         delete(ScorecardEntry).where(

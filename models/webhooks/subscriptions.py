@@ -83,20 +83,20 @@ def parse_events(values: Sequence[str]) -> tuple[list[str], list[Problem]]:
     """Parse `--events` values (repeated or comma-separated; `all` for every type) against the one list."""
     names = [n.strip() for v in values for n in v.split(",") if n.strip()]
     if not names:
-        return [], [Problem("--events", "give at least one event type, or `all`")]
+        return [], [Problem("events", "give at least one event type, or `all`")]
     if any(n in ("all", ALL_EVENTS) for n in names):
         return [ALL_EVENTS], []
     known = [e.value for e in SUBSCRIBABLE_EVENTS]
     unknown = [n for n in names if n not in known]
     if unknown:
         listed = ", ".join(known)
-        return [], [Problem("--events", f"unknown event type {n!r}; use {listed} or all") for n in unknown]
+        return [], [Problem("events", f"unknown event type {n!r}; use {listed} or all") for n in unknown]
     return list(dict.fromkeys(names)), []
 
 
 def secret_problems(name: str, environ: Mapping[str, str]) -> list[Problem]:
     """Return what is wrong with the signing secret in environment variable `name` (never its value)."""
-    where = "--secret-from-env"
+    where = "secret_from_env"
     if not name:
         return [Problem(where, "name the environment variable that holds the signing secret")]
     value = environ.get(name)
