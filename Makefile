@@ -22,6 +22,7 @@ install: $(STAMP)
 
 lint: install
 	$(BIN)/ruff check .
+	$(BIN)/mypy  # files and strictness: [tool.mypy] in pyproject.toml
 
 demo: install
 	rm -rf $(DEMO_HOME)

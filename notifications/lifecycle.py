@@ -198,7 +198,7 @@ def start_governance(session: Session, relationship_id: int, *, as_of: date | No
     change = transition(session, rel, Stage.governance, actor=actor, reason="onboarding checklist complete")
     seeded = seed_risks(session, rel)
     context = charter_context(session, rel)
-    renders = {
+    renders: dict[tuple[str, str], str] = {
         (lang, fmt): render_document("charter", lang, fmt, context)
         for lang in LANGUAGES
         for fmt in ("md", "html")

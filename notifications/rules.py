@@ -79,7 +79,7 @@ class ReminderRules(BaseModel):
 
     def for_tier(self, tier: str | None) -> TierRules:
         """Return the rules of a tier, or of the default tier when none is set yet."""
-        return self.tiers[Tier(tier) if tier in Tier.__members__ else self.default_tier]
+        return self.tiers[Tier(tier) if tier is not None and tier in Tier.__members__ else self.default_tier]
 
 
 def parse_rules(data: Any, *, where: str = "reminder_rules.yaml") -> ReminderRules:

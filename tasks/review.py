@@ -198,7 +198,7 @@ def announce(session: Session, period: str) -> int:
         session, sorted({row.id for group in staff.values() for row in group[:SUMMARY_ROWS]})
     )
     wanted = {contact_id for _, contact_id in staff}
-    contacts = {c.id: c for c in session.exec(select(Contact).where(col(Contact.id).in_(wanted)))}  # type: ignore[misc]
+    contacts = {c.id: c for c in session.exec(select(Contact).where(col(Contact.id).in_(wanted)))}
     specs = [
         _summary_spec(period, role, contacts[contact_id], group, titles)
         for (role, contact_id), group in sorted(staff.items())

@@ -101,7 +101,7 @@ def propose_tier(profile: Profile) -> TierDecision:
     """Return the governance tier the rule table gives a relationship, with its reason."""
     table = tier_rules()
     rule = next(r for r in table.rules if r.matches(profile))  # the last rule matches everything
-    reason = {
+    reason: dict[str, str] = {
         lang: text.format(
             size_class=SIZE_WORDS[lang][profile.size_class],
             criticality=CRITICALITY_WORDS[lang][profile.criticality],

@@ -59,7 +59,7 @@ class Condition:
                 raise TypeError(f"fact {self.fact!r} must be a number, got {fact!r}")
             return bool(COMPARISONS[self.op](fact, self.value))
         text = str(fact).upper() if self.kind.country else str(fact)
-        if self.op == "in":
+        if isinstance(self.value, tuple):  # `in`
             return text in self.value
         return bool(COMPARISONS[self.op](text, self.value))
 
@@ -97,7 +97,7 @@ class FactSchema:
                 raise ValueError(f"condition {text!r} is not '<{self.noun}> <op> <number>'")
             return Condition(name, op, _number(name, raw, kind), kind)
         if op == "in":
-            words = _list(text, raw)
+            words = _list(str(text), raw)
             return Condition(name, op, tuple(_word(text, name, w, kind) for w in words), kind)
         if op not in ("==", "!="):
             raise ValueError(f"condition {text!r}: {name} is text, so only ==, != and in are allowed")

@@ -15,9 +15,9 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import event
+from sqlalchemy import Table, event, inspect
 from sqlalchemy.engine import Engine, make_url
-from sqlmodel import Session, create_engine
+from sqlmodel import Session, SQLModel, create_engine
 
 from models.core.errors import SchemaOutOfDate
 from models.core.files import create_private
@@ -73,6 +73,13 @@ def _json_text(value: Any) -> str:
 
 # One encoder: json.dumps builds a new one per call whenever an option differs from the defaults.
 _ENCODER = json.JSONEncoder(ensure_ascii=False)
+
+
+def table_of(model: type[SQLModel]) -> Table:
+    """Return a table model's Table (SQLModel leaves `__table__` out of its type hints)."""
+    table = inspect(model).local_table
+    assert isinstance(table, Table)
+    return table
 
 
 def get_engine() -> Engine:

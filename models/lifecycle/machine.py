@@ -146,10 +146,11 @@ def record_approval(
             raise Conflict(
                 f"relationship {rel.id} was already {PAST_TENSE[existing.decision]} by {existing.decided_by}"
             )
+    assert rel.id is not None  # a stored relationship
     approval = existing or Approval(
         relationship_id=rel.id,
         kind=kind,
-        decision=decision.decision,  # type: ignore[arg-type]
+        decision=decision.decision,
         decided_by=decision.by,
     )
     approval.decision, approval.decided_by, approval.tier = (

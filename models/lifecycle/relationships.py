@@ -185,11 +185,8 @@ def relationship_public(session: Session, rel: Relationship) -> dict[str, Any]:
     """Return a relationship as plain data, with its partner and contacts resolved."""
     data = rel.model_dump(mode="json")
     partner = session.get(Partner, rel.partner_id)
-    data["partner"] = {
-        "id": partner.id,
-        "legal_name": partner.legal_name,  # type: ignore[union-attr]
-        "country": partner.country,
-    }  # type: ignore[union-attr]
+    assert partner is not None  # foreign key
+    data["partner"] = {"id": partner.id, "legal_name": partner.legal_name, "country": partner.country}
     for role in ROLE_SIDES:
         contact_id = getattr(rel, f"{role}_id")
         contact = session.get(Contact, contact_id) if contact_id else None
@@ -231,4 +228,4 @@ def list_relationships(
             query = query.where(column == value)
     total = session.exec(select(func.count()).select_from(query.subquery())).one()
     page = query.order_by(col(Relationship.id)).offset(offset)
-    return total, list(session.exec(page.limit(limit) if limit else page))  # type: ignore[arg-type]
+    return total, list(session.exec(page.limit(limit) if limit else page))

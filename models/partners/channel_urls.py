@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from functools import lru_cache
 
-from apprise import Apprise
+from apprise import Apprise, NotifyBase
 
 # Apprise logs credentials at DEBUG and below; Tandem never lets it.
 logging.getLogger("apprise").setLevel(logging.INFO)
@@ -16,7 +16,7 @@ _PATH_IS_SECRET = frozenset({"json", "jsons", "form", "forms", "xml", "xmls"})
 
 # Large enough that validating, masking and storing one import's URLs instantiates each only once.
 @lru_cache(maxsize=65536)
-def _instantiate(url: str) -> object | None:
+def _instantiate(url: str) -> NotifyBase | None:
     return Apprise.instantiate(url, suppress_exceptions=True)
 
 
@@ -31,7 +31,7 @@ def masked(url: str) -> str:
     if plugin is None:
         scheme = url.split("://", 1)[0] if "://" in url else "?"
         return f"{scheme}://****"
-    shown = str(plugin.url(privacy=True)).split("?", 1)[0].rstrip("/")
+    shown = str(plugin.url(privacy=True))  # type: ignore[no-untyped-call]  # Apprise has no hints.split("?", 1)[0].rstrip("/")
     scheme, _, rest = shown.partition("://")
     if scheme in _PATH_IS_SECRET:
         # Generic webhooks often carry their token in the path, which Apprise leaves visible.

@@ -199,15 +199,15 @@ class Figures:
     country: str
     industry: str
     employees: int
-    revenue: Decimal
+    revenue: Decimal | int
     currency: str
-    total_assets: Decimal | None = None
+    total_assets: Decimal | int | None = None
     linked_employees: int = 0
-    linked_revenue: Decimal = Decimal(0)
-    linked_assets: Decimal = Decimal(0)
+    linked_revenue: Decimal | int = Decimal(0)
+    linked_assets: Decimal | int = Decimal(0)
     partner_ent_employees: int = 0
-    partner_ent_revenue: Decimal = Decimal(0)
-    partner_ent_assets: Decimal = Decimal(0)
+    partner_ent_revenue: Decimal | int = Decimal(0)
+    partner_ent_assets: Decimal | int = Decimal(0)
 
 
 class Check(NamedTuple):
@@ -814,7 +814,7 @@ def _eu_body(
     below: str,
     wording: _Wording,
 ) -> dict[str, str]:
-    body = {}
+    body: dict[str, str] = {}
     for lang in LANGS:
         parts = []
         if decided:

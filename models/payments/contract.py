@@ -101,7 +101,11 @@ def contracts(session: Session, pairs: Iterable[tuple[Relationship, Partner]]) -
             )
         ).all()
     )
-    return {r.id: contract_of(r, p.country, rows.get(r.id), declared.get(r.id)) for r, p in pairs}  # type: ignore[misc]
+    return {
+        r.id: contract_of(r, p.country, rows.get(r.id), declared.get(r.id))
+        for r, p in pairs
+        if r.id is not None  # stored relationships: always
+    }
 
 
 def contract_for(session: Session, rel: Relationship) -> Contract:

@@ -269,8 +269,8 @@ def partner_item(session: Session, access: PortalAccess, item_id: int) -> Checkl
     """Return one item the partner answers in this relationship, or raise NotFound."""
     item = session.get(ChecklistItem, item_id)
     # Only the partner's own items are its to close: a joint item is closed by our manager.
-    elsewhere = item is None or item.relationship_id != access.relationship.id
-    if elsewhere or item.owner_side != Side.partner.value:  # type: ignore[union-attr]
+    theirs = item is not None and item.relationship_id == access.relationship.id
+    if item is None or not theirs or item.owner_side != Side.partner.value:
         raise NotFound(f"no item {item_id} for this link")
     return item
 

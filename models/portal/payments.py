@@ -39,7 +39,7 @@ def payments_view(session: Session, access: PortalAccess, *, today: date | None 
     rel = access.relationship
     contract = contracts(session, [(rel, access.partner)])[rel.id]  # type: ignore[index]
     asked: dict[int, list[dict[str, Any]]] = {}
-    for row, invoice_id in requests_of(session, rel.id):  # type: ignore[arg-type]
+    for row, invoice_id in requests_of(session, rel.id):
         asked.setdefault(row.payment_id, []).append(request_public(row, invoice_id, today=today))
     invoices = [
         {

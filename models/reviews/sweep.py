@@ -15,6 +15,7 @@ from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import and_, bindparam, func, or_, text, update
+from sqlalchemy import select as sa_select
 from sqlalchemy.orm import defer
 from sqlmodel import Session, col, select
 
@@ -33,7 +34,7 @@ from models.checklists.library import Item, Library, load_library
 from models.checklists.proportionality import Selection, YearLimit, applies_to_profile
 from models.core.base import UTCDateTime, utcnow
 from models.core.calendar import add_business_days, add_months, today_local
-from models.core.db import insert_rows, json_text, update_rows
+from models.core.db import insert_rows, json_text, table_of, update_rows
 from models.core.errors import NotFound
 from models.core.periods import Period, last_complete_period, parse_period
 from models.core.settings import get_settings
@@ -124,7 +125,7 @@ def due_relationship_ids(session: Session, scope: SweepScope) -> list[int]:
         )
         .order_by(col(Relationship.id))
     )
-    return [int(i) for i in session.exec(query)]
+    return [int(i) for i in session.exec(query) if i is not None]
 
 
 def batches(ids: Sequence[int], size: int) -> list[list[int]]:
@@ -135,7 +136,7 @@ def batches(ids: Sequence[int], size: int) -> list[list[int]]:
 def _set_next_reviews(session: Session, dates: dict[int, date], now: datetime) -> None:
     """Set each relationship's next review date, as one executemany."""
     rows = [{"id": rid, "next_review_on": day, "updated_at": now} for rid, day in dates.items()]
-    update_rows(session, Relationship.__table__, rows)  # type: ignore[attr-defined]
+    update_rows(session, table_of(Relationship), rows)
     # Relationships this session already holds reload the new date when next read, as after an ORM
     # update (the flow writes in a fresh session, which holds none).
     for obj in session:
@@ -314,7 +315,7 @@ def _claim(session: Session, plan: BatchPlan) -> dict[int, int]:
         for p in plan.prepared
     ]
     clause = _claim_clause(tuple(rows[0]))
-    table = Review.__table__  # type: ignore[attr-defined]
+    table = table_of(Review)
     found = insert_rows(session, table, rows, on_conflict=clause, returning=("id", "relationship_id"))
     return {rid: review_id for review_id, rid in found}
 
@@ -622,19 +623,19 @@ class _BatchFacts:
         ids: list[int] = [r.id for r, _ in rels]  # type: ignore[misc]
         start, end = scope.period.start, scope.period.end
         payments: dict[int, list[Any]] = defaultdict(list)
-        pay_query = select(
-            Payment.relationship_id,
-            Payment.invoice_id,
-            Payment.delivered_on,
-            Payment.invoiced_on,
-            Payment.accepted_on,
-            Payment.settled_on,
-            Payment.paid_on,
-            Payment.payment_method,
-            Payment.matures_on,
-            Payment.amount_minor,
-            Payment.disputed_minor,
-            Payment.currency,
+        pay_query = sa_select(
+            col(Payment.relationship_id),
+            col(Payment.invoice_id),
+            col(Payment.delivered_on),
+            col(Payment.invoiced_on),
+            col(Payment.accepted_on),
+            col(Payment.settled_on),
+            col(Payment.paid_on),
+            col(Payment.payment_method),
+            col(Payment.matures_on),
+            col(Payment.amount_minor),
+            col(Payment.disputed_minor),
+            col(Payment.currency),
         ).where(
             col(Payment.relationship_id).in_(ids),
             or_(col(Payment.paid_on).is_(None), col(Payment.paid_on) >= start),
@@ -662,19 +663,19 @@ def _period_budgets(session: Session, ids: list[int], scope: SweepScope) -> dict
     """Return each relationship's budget of the stages planned in the period (the review by its period)."""
     p = scope.period
     query = (
-        select(ChecklistGeneration.relationship_id, func.sum(ChecklistGeneration.budget_minutes))
+        sa_select(col(ChecklistGeneration.relationship_id), func.sum(ChecklistGeneration.budget_minutes))
         .where(
             col(ChecklistGeneration.relationship_id).in_(ids),
             or_(
-                and_(ChecklistGeneration.stage == "review", ChecklistGeneration.period == p.name),
+                and_(col(ChecklistGeneration.stage) == "review", col(ChecklistGeneration.period) == p.name),
                 and_(
-                    ChecklistGeneration.stage != "review",
+                    col(ChecklistGeneration.stage) != "review",
                     col(ChecklistGeneration.stage_started_on) >= p.start,
                     col(ChecklistGeneration.stage_started_on) <= p.end,
                 ),
             ),
         )
-        .group_by(ChecklistGeneration.relationship_id)
+        .group_by(col(ChecklistGeneration.relationship_id))
     )
     return {rid: int(total or 0) for rid, total in session.connection().execute(query)}
 
@@ -686,27 +687,27 @@ def _items_query(ids: list[int], scope: SweepScope) -> Any:
     """
     since = datetime.combine(scope.period.start, time(), tzinfo=UTC)
     fields = (
-        ChecklistItem.relationship_id,
-        ChecklistItem.stage,
-        ChecklistItem.period,
-        ChecklistItem.owner_side,
-        ChecklistItem.status,
-        ChecklistItem.due_on,
-        ChecklistItem.effort_minutes,
-        ChecklistItem.asked_on,
-        ChecklistItem.created_at,
-        ChecklistItem.done_at,
+        col(ChecklistItem.relationship_id),
+        col(ChecklistItem.stage),
+        col(ChecklistItem.period),
+        col(ChecklistItem.owner_side),
+        col(ChecklistItem.status),
+        col(ChecklistItem.due_on),
+        col(ChecklistItem.effort_minutes),
+        col(ChecklistItem.asked_on),
+        col(ChecklistItem.created_at),
+        col(ChecklistItem.done_at),
     )
     return (
-        select(*fields, func.count().label("n"))
+        sa_select(*fields, func.count().label("n"))
         .where(
             col(ChecklistItem.relationship_id).in_(ids),
             or_(
-                ChecklistItem.status == ItemStatus.open.value,
+                col(ChecklistItem.status) == ItemStatus.open.value,
                 col(ChecklistItem.done_at) >= since,
                 col(ChecklistItem.created_at) >= since,
                 col(ChecklistItem.asked_on) >= scope.period.start,
-                and_(ChecklistItem.stage == "review", ChecklistItem.period == scope.period.name),
+                and_(col(ChecklistItem.stage) == "review", col(ChecklistItem.period) == scope.period.name),
             ),
         )
         .group_by(*fields)
@@ -872,7 +873,7 @@ def _review_one(
     }
     # What the invitation, the sweep's report and the audit need; a pack is rendered from the stored
     # review (review_public) when someone reads it.
-    context = {
+    context: dict[str, Any] = {
         "period": scope.period.name,
         "review_id": None,
         "relationship": {"id": rid, "partner_name": partner.legal_name},
@@ -1043,22 +1044,22 @@ def _store_risks(session: Session, prepared: list[Prepared], now: Any) -> None:
 def unannounced(session: Session, period: str) -> list[Any]:
     """Return the period's ready reviews no summary has named yet, lowest health first."""
     query = (
-        select(
-            Review.id,
-            Review.relationship_id,
-            Partner.legal_name,
-            Relationship.manager_id,
-            Relationship.sponsor_id,
-            Review.health,
-            Review.trend,
-            Review.escalated,
+        sa_select(
+            col(Review.id),
+            col(Review.relationship_id),
+            col(Partner.legal_name),
+            col(Relationship.manager_id),
+            col(Relationship.sponsor_id),
+            col(Review.health),
+            col(Review.trend),
+            col(Review.escalated),
         )
         .join(Relationship, col(Relationship.id) == Review.relationship_id)
         .join(Partner, col(Partner.id) == Relationship.partner_id)
         .where(*_unannounced(period))
         .order_by(col(Review.health).is_(None), col(Review.health), col(Review.relationship_id))
     )
-    return list(session.exec(query))
+    return list(session.execute(query))
 
 
 def _unannounced(period: str) -> tuple[Any, ...]:

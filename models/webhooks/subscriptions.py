@@ -212,7 +212,7 @@ def remove_subscription(session: Session, subscription_id: int, *, actor: str) -
     cancelled = session.exec(
         update(OutboxMessage)
         .where(
-            OutboxMessage.webhook_id == subscription_id,
+            col(OutboxMessage.webhook_id) == subscription_id,
             col(OutboxMessage.status).in_(
                 (MessageStatus.queued.value, MessageStatus.failed.value, MessageStatus.sending.value)
             ),
@@ -220,7 +220,7 @@ def remove_subscription(session: Session, subscription_id: int, *, actor: str) -
         .values(
             status=MessageStatus.cancelled.value, cancelled_reason=reason, claim_token=None, lease_until=None
         )
-    ).rowcount  # type: ignore[attr-defined]
+    ).rowcount
     _audit(
         session,
         "removed",
@@ -237,12 +237,12 @@ def retry_dead(session: Session, subscription_id: int, *, actor: str) -> int:
     retried = session.exec(
         update(OutboxMessage)
         .where(
-            OutboxMessage.webhook_id == subscription_id,
-            OutboxMessage.kind == WEBHOOK_KIND,
-            OutboxMessage.status == MessageStatus.dead.value,
+            col(OutboxMessage.webhook_id) == subscription_id,
+            col(OutboxMessage.kind) == WEBHOOK_KIND,
+            col(OutboxMessage.status) == MessageStatus.dead.value,
         )
         .values(status=MessageStatus.queued.value, attempts=0, next_attempt_at=utcnow(), last_error=None)
-    ).rowcount  # type: ignore[attr-defined]
+    ).rowcount
     _audit(session, "retried", subscription_id, actor=actor, data={"deliveries": retried})
     return int(retried)
 

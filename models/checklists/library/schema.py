@@ -18,7 +18,8 @@ from pydantic import (
     field_validator,
 )
 
-from models.core.conditions import Condition, FactKind, FactSchema, all_hold
+from models.core.conditions import Condition as Condition  # re-exported: the library's conditions
+from models.core.conditions import FactKind, FactSchema, all_hold
 
 Stage = Literal["onboarding", "governance", "review", "exit"]
 OwnerSide = Literal["ours", "partner", "joint"]
