@@ -31,7 +31,8 @@ def masked(url: str) -> str:
     if plugin is None:
         scheme = url.split("://", 1)[0] if "://" in url else "?"
         return f"{scheme}://****"
-    shown = str(plugin.url(privacy=True))  # type: ignore[no-untyped-call]  # Apprise has no hints.split("?", 1)[0].rstrip("/")
+    private = plugin.url(privacy=True)  # type: ignore[no-untyped-call]  # Apprise's plugins have no hints
+    shown = str(private).split("?", 1)[0].rstrip("/")
     scheme, _, rest = shown.partition("://")
     if scheme in _PATH_IS_SECRET:
         # Generic webhooks often carry their token in the path, which Apprise leaves visible.
