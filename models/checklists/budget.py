@@ -16,6 +16,7 @@ from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, func
 
 from models.checklists.library import Item, Library
+from models.core.base import id_of
 from models.core.calendar import add_months
 from models.tables import ChecklistItem, Relationship
 
@@ -66,7 +67,7 @@ class YearUse:
 
 def year_use(session: Session, rel: Relationship, day: date, library: Library, tier: str) -> YearUse:
     """Return the partner minutes and item keys asked in the relationship year of `day`."""
-    return year_use_many(session, [(rel, tier)], day, library)[rel.id]  # type: ignore[index]
+    return year_use_many(session, [(rel, tier)], day, library)[id_of(rel)]
 
 
 def year_use_many(

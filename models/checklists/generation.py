@@ -23,7 +23,7 @@ from models.checklists.proportionality import (
     select_items,
 )
 from models.core import audit
-from models.core.base import utcnow
+from models.core.base import id_of, utcnow
 from models.core.calendar import add_business_days, today_local
 from models.core.db import insert_ignore
 from models.core.errors import Conflict, InputRejected, NotFound, Problem
@@ -317,7 +317,7 @@ def generate_checklist(
         )
     ).first()
     start = start_on or (generation.stage_started_on if generation else today_local())
-    reused = reusable_evidence(session, partner.id)  # type: ignore[arg-type]
+    reused = reusable_evidence(session, id_of(partner))
     profile = profile_of(rel, partner)
     plan = plan_stage(
         library,

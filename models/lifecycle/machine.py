@@ -19,7 +19,7 @@ from models.checklists.generation import raise_event_items, tier_of
 from models.checklists.library import load_library
 from models.checklists.proportionality import TierDecision, propose_tier
 from models.core import audit
-from models.core.base import utcnow
+from models.core.base import id_of, utcnow
 from models.core.calendar import add_months, today_local
 from models.core.data import load_data
 from models.core.db import insert_ignore
@@ -87,7 +87,7 @@ def transition(
     )
     # In this transaction: a change rolled back sends nothing, one committed is never lost.
     emit_stage_change(session, rel, from_stage=current.value, actor=actor, reason=reason)
-    return StageChange(rel.id, current.value, to.value)  # type: ignore[arg-type]
+    return StageChange(id_of(rel), current.value, to.value)
 
 
 def store_proposed_tier(session: Session, rel: Relationship, *, actor: str) -> TierDecision:
@@ -510,5 +510,5 @@ def charter_context(session: Session, rel: Relationship) -> dict[str, Any]:
             ),
         },
         "exit_plan": plan.model_dump(mode="json") if plan else None,
-        "risks": [r.model_dump(mode="json") for r in risks_of(session, rel.id)],  # type: ignore[arg-type]
+        "risks": [r.model_dump(mode="json") for r in risks_of(session, id_of(rel))],
     }

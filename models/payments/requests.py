@@ -18,7 +18,7 @@ from sqlalchemy import update
 from sqlmodel import Session, col, select
 
 from models.core import audit
-from models.core.base import utcnow
+from models.core.base import id_of, utcnow
 from models.core.calendar import today_local
 from models.core.errors import Conflict, InputRejected, NotFound, Problem
 from models.core.settings import get_settings
@@ -60,7 +60,7 @@ def request_about(
     days, article = respond_within_days(rel, session)
     row = PaymentRequest(
         relationship_id=rel.id,
-        payment_id=payment.id,  # type: ignore[arg-type]
+        payment_id=id_of(payment),
         kind=kind,
         open_key=key,
         requested_by=by,

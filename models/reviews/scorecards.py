@@ -9,10 +9,10 @@ from typing import Any
 
 import yaml
 from sqlalchemy import delete
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from models.core import audit
-from models.core.base import utcnow
+from models.core.base import id_of, utcnow
 from models.core.data import load_yaml
 from models.core.errors import InputRejected, Problem
 from models.core.periods import parse_period
@@ -95,16 +95,16 @@ def record_scores(
     name = parse_period(period).name
     session.execute(
         delete(ScorecardEntry).where(
-            ScorecardEntry.relationship_id == rel.id,  # type: ignore[arg-type]
-            ScorecardEntry.period == name,  # type: ignore[arg-type]
-            ScorecardEntry.side == side,  # type: ignore[arg-type]
+            col(ScorecardEntry.relationship_id) == id_of(rel),
+            col(ScorecardEntry.period) == name,
+            col(ScorecardEntry.side) == side,
         )
     )
     now = utcnow()
     for s in scores:
         session.add(
             ScorecardEntry(
-                relationship_id=rel.id,  # type: ignore[arg-type]
+                relationship_id=id_of(rel),
                 period=name,
                 side=side,
                 principle=s.principle,

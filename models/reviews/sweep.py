@@ -32,7 +32,7 @@ from models.checklists.generation import (
 )
 from models.checklists.library import Item, Library, load_library
 from models.checklists.proportionality import Selection, YearLimit, applies_to_profile
-from models.core.base import UTCDateTime, utcnow
+from models.core.base import UTCDateTime, id_of, utcnow
 from models.core.calendar import add_business_days, add_months, today_local
 from models.core.db import insert_rows, json_text, table_of, update_rows
 from models.core.errors import NotFound
@@ -183,8 +183,8 @@ def prepare_batch(
     contacts = _contacts(session, rels)
     prepared = []
     for rel, partner in rels:
-        items = facts.items.get(rel.id, []) + checklists.items.get(rel.id, [])  # type: ignore[arg-type]
-        budget = facts.budgets.get(rel.id, 0) + checklists.budgets.get(rel.id, 0)  # type: ignore[arg-type]
+        items = facts.items.get(id_of(rel), []) + checklists.items.get(id_of(rel), [])
+        budget = facts.budgets.get(id_of(rel), 0) + checklists.budgets.get(id_of(rel), 0)
         prepared.append(_review_one(rel, partner, items, facts, contacts, scope, burden_budget=budget))
     cadence = library.review_cadence_months
     next_review = {p.relationship_id: add_months(scope.period.start, cadence[p.tier]) for p in prepared}
@@ -385,9 +385,9 @@ def plan_review_checklists(
     out = ChecklistPlan()
     templates: dict[tuple[str, str], int] = {}  # (tier, item id) -> index in out.templates
     for rel, partner in todo:
-        evidence = reused.get(partner.id, {})  # type: ignore[arg-type]
-        plan = plans.plan(rel, partner, evidence, years[rel.id])  # type: ignore[index]
-        out.budgets[rel.id] = plan.selection.budget_minutes  # type: ignore[index]
+        evidence = reused.get(id_of(partner), {})
+        plan = plans.plan(rel, partner, evidence, years[id_of(rel)])
+        out.budgets[id_of(rel)] = plan.selection.budget_minutes
         tier = plan.selection.tier
         owners = owner_map(rel, teams)
         seen: list[Any] = [_Grouped(**g, created_at=now, done_at=None) for g in plan.grouped]
@@ -402,7 +402,7 @@ def plan_review_checklists(
                 row = plan.stage.row(rel.id, spec, owner=owners(spec.owner_role), reused=given)
                 out.reused_rows.append(row)
                 seen.append(_Grouped(**{k: row[k] for k in _GROUPED_FIELDS}))
-        out.items[rel.id] = seen  # type: ignore[index]
+        out.items[id_of(rel)] = seen
         out.generations.append(
             {**plan.generation, "relationship_id": rel.id, "generated_at": now, "updated_at": now}
         )

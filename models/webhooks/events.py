@@ -20,7 +20,7 @@ from urllib.parse import quote
 
 from sqlmodel import Session, select
 
-from models.core.base import utcnow
+from models.core.base import id_of, utcnow
 from models.core.db import insert_rows, table_of
 from models.core.settings import get_settings
 from models.core.vocabulary import EventType
@@ -153,7 +153,7 @@ def queue_events(
         envelope = cloud_event(event, source)
         # Serialized once: every subscriber gets the same bytes, and a retry resends exactly them.
         body = json.dumps(envelope, ensure_ascii=False, separators=(",", ":"), default=_json_default)
-        rows += [_row(event, body, envelope["id"], s.id, kind, now) for s in wanting]  # type: ignore[arg-type]
+        rows += [_row(event, body, envelope["id"], id_of(s), kind, now) for s in wanting]
     table = table_of(OutboxMessage)
     found = insert_rows(session, table, rows, on_conflict="ON CONFLICT (key) DO NOTHING", returning=("id",))
     return [int(i) for (i,) in found]

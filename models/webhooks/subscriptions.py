@@ -16,7 +16,7 @@ from sqlalchemy import func, update
 from sqlmodel import Session, col, select
 
 from models.core import audit
-from models.core.base import utcnow
+from models.core.base import id_of, utcnow
 from models.core.errors import Conflict, InputRejected, NotFound, Problem
 from models.core.secrets import MASK, decrypt_json, encrypt_json
 from models.core.settings import PLACEHOLDER_SECRETS
@@ -261,7 +261,7 @@ def list_subscriptions(session: Session, *, include_removed: bool = False) -> li
     )
     for webhook_id, status, n in session.exec(tally):
         counts[webhook_id][status] = n  # type: ignore[index]
-    return [subscription_public(s, counts[s.id]) for s in subscriptions]  # type: ignore[index]
+    return [subscription_public(s, counts[id_of(s)]) for s in subscriptions]
 
 
 def subscription_public(subscription: WebhookSubscription, deliveries: Mapping[str, int]) -> dict[str, Any]:
