@@ -14,17 +14,10 @@ from models.checklists.library import EVENT_TEXT, Item, Library
 from models.checklists.library.schema import ConditionField
 from models.core.conditions import all_hold
 from models.core.data import load_data
+from models.core.glossary import criticality_label, size_label
 
 TierName = Literal["light", "standard", "enhanced"]
 PRIORITY_ORDER = {"must": 0, "should": 1, "could": 2}
-SIZE_WORDS = {
-    "zh-CN": {"micro": "微型", "small": "小型", "medium": "中型", "large": "大型"},
-    "en": {"micro": "micro", "small": "small", "medium": "medium", "large": "large"},
-}
-CRITICALITY_WORDS = {
-    "zh-CN": {"low": "低", "medium": "中", "high": "高"},
-    "en": {"low": "low", "medium": "medium", "high": "high"},
-}
 
 
 class TierRule(BaseModel):
@@ -103,8 +96,8 @@ def propose_tier(profile: Profile) -> TierDecision:
     rule = next(r for r in table.rules if r.matches(profile))  # the last rule matches everything
     reason: dict[str, str] = {
         lang: text.format(
-            size_class=SIZE_WORDS[lang][profile.size_class],
-            criticality=CRITICALITY_WORDS[lang][profile.criticality],
+            size_class=size_label(profile.size_class, lang),
+            criticality=criticality_label(profile.criticality, lang),
             dependency_pct=f"{profile.dependency_ratio:.0%}",
         )
         for lang, text in rule.reason.items()
