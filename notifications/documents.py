@@ -73,6 +73,7 @@ class _Words(BaseModel):
     status: dict[ItemStatus, str]
     side: dict[Literal["ours", "partner", "joint"], str]
     priority: dict[Literal["must", "should", "could"], str]
+    invitation: dict[Literal["summary", "description"], str]
 
     @model_validator(mode="after")
     def _every_value(self) -> _Words:
@@ -94,6 +95,12 @@ def _words() -> dict[Language, _Words]:
     if set(labels) != set(LANGUAGES):
         raise ValueError(f"document_labels.yaml must have exactly {', '.join(LANGUAGES)}")
     return labels
+
+
+def invitation_words(lang: str) -> tuple[str, str]:
+    """Return the review invitation's summary and description patterns (`{org}`, `{period}`, `{id}`)."""
+    words = _words()["zh-CN" if lang == "zh-CN" else "en"].invitation
+    return words["summary"], words["description"]
 
 
 def _labels(lang: str) -> dict[str, Any]:

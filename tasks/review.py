@@ -31,6 +31,7 @@ from models.reviews.sweep import (
     write_batch,
 )
 from models.tables import Contact
+from notifications.documents import invitation_words
 from notifications.outbox import (
     Attachment,
     MessageSpec,
@@ -132,17 +133,12 @@ def review_message_specs(p: Prepared, contacts: dict[int, Contact]) -> list[Mess
     ]
 
 
-# The calendar entry the partner sees, in its language: it names us, the buyer, not the partner itself.
-ICS_WORDS = {
-    "en": ("{org}: {period} joint review", "Joint review of {period} with {org} (relationship #{id})."),
-    "zh-CN": ("{org}：{period} 联合评审", "与{org}的 {period} 联合评审（协作关系 #{id}）。"),
-}
 
 
 def _invitation(p: Prepared, start: datetime, end: datetime, lang: str) -> Attachment:
     ctx = p.context
     manager, partner = ctx["contacts"]["manager"], ctx["contacts"]["partner_contact"]
-    summary, description = ICS_WORDS[lang]
+    summary, description = invitation_words(lang)  # the partner's language; names us, the buyer
     words = {"org": get_settings().organization_name, "period": ctx["period"], "id": p.relationship_id}
     return make_ics(
         uid=f"tandem-review-{p.relationship_id}-{ctx['period']}@tandem",
