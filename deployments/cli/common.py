@@ -53,23 +53,20 @@ def warn(label: str, message: str) -> None:
     console.print(Text.assemble((label, "yellow"), f" {message}"))
 
 
-# The domain names fields; the command line says them as its flags. The one place they are mapped.
+# The domain names fields; the command line says them as its flags. The one place they are mapped,
+# for fields that are the same flag in every command (a role name is not: `contact remove` names the
+# role a person still holds, so a command whose flags are roles maps them with `fields_as_flags`).
 FIELD_FLAGS = {
-    "backup_contact": "--backup-contact",
     "by": "--by",
     "comment": "--comment",
     "contact": "--contact",
-    "deputy": "--deputy",
     "email": "--email",
     "events": "--events",
-    "manager": "--manager",
-    "partner_contact": "--partner-contact",
     "period": "--period",
     "reason": "--reason",
     "role": "--role",
     "secret_from_env": "--secret-from-env",
     "side": "--side",
-    "sponsor": "--sponsor",
     "stage": "--stage",
     "trigger": "--trigger",
 }
