@@ -18,7 +18,7 @@ from rich.text import Text
 from sqlmodel import Session
 
 from models.core.db import ensure_schema, session_scope
-from models.core.errors import InputRejected, Problem, TandemError
+from models.core.errors import InputRejected, Problem, TandemError, TransitionRefused
 from models.core.validation import MAX_RECORD_ID, problems_from
 
 # User data is text: names, notes and ids reach the terminal as they are stored, never read as Rich
@@ -64,6 +64,11 @@ def handle_errors(fn: Callable[P, R]) -> Callable[P, R]:
             err_console.print(Text.assemble(("error:", "red"), f" {exc.summary}"))
             for problem in exc.problems:
                 err_console.print(f"  - {problem}")
+            raise typer.Exit(EXIT_REJECTED) from exc
+        except TransitionRefused as exc:
+            err_console.print(Text.assemble(("error:", "red"), f" {exc}"))
+            for reason in exc.reasons:  # every one: the person needs the whole list to act on
+                err_console.print(f"  - {reason}")
             raise typer.Exit(EXIT_REJECTED) from exc
         except TandemError as exc:
             raise fail(str(exc)) from exc
