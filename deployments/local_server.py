@@ -371,4 +371,4 @@ def spinner() -> Any:
 def _say(message: str) -> None:
     from rich.console import Console
 
-    Console(stderr=True, markup=False, highlight=False).print(message)
+    Console(stderr=True, markup=False, highlight=False, soft_wrap=True).print(message)
