@@ -45,7 +45,8 @@ STOP_TIMEOUT_S = 20.0
 # Prefect settings Tandem needs, in the environment before Prefect is imported (Prefect reads its
 # settings once, at import). A value someone set themselves wins.
 PREFECT_DEFAULTS = {
-    "PREFECT_SERVER_ANALYTICS_ENABLED": "false",  # no phoning home
+    "PREFECT_SERVER_ANALYTICS_ENABLED": "false",  # no phoning home: the server's analytics,
+    "DO_NOT_TRACK": "1",  # and the SDK's telemetry (Prefect 3.9 sends it from interactive terminals)
     "PREFECT_LOGGING_LEVEL": "WARNING",  # the CLI prints results; run logs are in the server's UI
     # Only if someone opts into Prefect's ephemeral mode: its first start took 15-19 s here, against
     # Prefect's 20 s default.
@@ -153,6 +154,7 @@ def _server_env(base: Path, port: int) -> dict[str, str]:
     folder = prefect_home(base)
     env.update(
         {
+            "DO_NOT_TRACK": "1",
             "PREFECT_HOME": str(folder),
             "PREFECT_API_DATABASE_CONNECTION_URL": f"sqlite+aiosqlite:///{folder / 'prefect.db'}",
             "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
