@@ -87,4 +87,5 @@ def test_a_command_keeps_its_options_when_loaded_lazily() -> None:
     result = CliRunner().invoke(app, ["partner", "list", "--json", "--limit", "5"])
     assert result.exit_code == 0, result.output
     assert json.loads(result.output) == {"total": 0, "limit": 5, "offset": 0, "items": []}
-    assert CliRunner().invoke(app, ["no-such-command"]).exit_code == 2
+    typo = CliRunner().invoke(app, ["partnr", "list"], env={"COLUMNS": "200"})
+    assert typo.exit_code == 2 and "Did you mean 'partner'" in typo.output
