@@ -117,6 +117,14 @@ def relationship_rows(
     return len(kept), kept[offset : offset + limit]
 
 
+def relationship_row(session: Session, rel: Relationship, *, as_of: date | None = None) -> dict[str, Any]:
+    """Return one relationship as the listing shows it."""
+    partner = session.get(Partner, rel.partner_id)
+    assert partner is not None  # foreign key
+    pay = days_to_pay(session, [(rel, partner)], as_of=as_of or today_local())
+    return _row(rel, partner, latest_reviews(session).get(rel.id), pay[rel.id])  # type: ignore[arg-type,index]
+
+
 def _page(session: Session, query: Any, order: Any, *, limit: int, offset: int) -> tuple[int, list[Any]]:
     total = session.exec(select(func.count()).select_from(query.subquery())).one()
     return total, list(session.exec(query.order_by(order).offset(offset).limit(limit)))
