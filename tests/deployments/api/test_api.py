@@ -36,13 +36,13 @@ def payment_row(world: World, invoice: str = "INV-2", **fields: Any) -> dict[str
 def operations(world: World) -> list[tuple[str, str, str, dict[str, Any] | None]]:
     """Return every operation: its scope, method, path and a body."""
     rel = world.rel
+    people = {"manager": "a@b.example", "sponsor": "c@b.example", "partner_contact": "d@e.example"}
+    leave = {"relationship": rel.key, "reason": "end", "trigger": "planned-end", "by": "a@b.example"}
     return [
         ("partners:write", "POST", "/api/v1/partners/batch", {"rows": [partner_row(1)]}),
         ("payments:write", "POST", "/api/v1/payments/batch", {"rows": [payment_row(world)]}),
-        ("flows:write", "POST", "/api/v1/onboardings", {"partner": "1", "manager": "a@b.example",
-                                                        "sponsor": "c@b.example", "partner_contact": "d@e.example"}),
-        ("flows:write", "POST", "/api/v1/exits", {"relationship": rel.key, "reason": "end", "trigger": "planned-end",
-                                                  "by": "a@b.example"}),
+        ("flows:write", "POST", "/api/v1/onboardings", {"partner": "1", **people}),
+        ("flows:write", "POST", "/api/v1/exits", leave),
         ("read", "GET", "/api/v1/relationships", None),
         ("read", "GET", f"/api/v1/relationships/{rel.id}", None),
         ("read", "GET", "/api/v1/checklist-items", None),
@@ -209,8 +209,13 @@ def test_onboarding_and_exit_start_the_cli_flows(
 ) -> None:
     flows = world.auth("flows:write")
     client.post("/api/v1/partners/batch", json={"rows": [partner_row(30)]}, headers=world.auth())
-    body = {"partner": f"CN:{partner_row(30)['registration_id']}", "manager": "rm@bigco.example",
-            "sponsor": "vp@bigco.example", "partner_contact": "owner30@partner30.example.cn", "key": "api-onb"}  # fmt: skip
+    body = {
+        "partner": f"CN:{partner_row(30)['registration_id']}",
+        "manager": "rm@bigco.example",
+        "sponsor": "vp@bigco.example",
+        "partner_contact": "owner30@partner30.example.cn",
+        "key": "api-onb",
+    }
     r = client.post("/api/v1/onboardings", json=body, headers=flows)
     assert r.status_code == 202, r.text
     started = r.json()
