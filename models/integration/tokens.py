@@ -29,9 +29,9 @@ _TOKEN = re.compile(r"tdm_([0-9a-f]{8})_([A-Za-z0-9_-]{43})")
 LAST_USED_RESOLUTION = timedelta(minutes=1)  # a busy integration writes its last-used time once a minute
 
 
-def actor_of(token: ApiToken) -> str:
-    """Return the audit actor of a token's writes."""
-    return f"api:{token.name}"
+def actor_for(name: str) -> str:
+    """Return the audit actor of an integration's writes (`api:NAME`)."""
+    return f"api:{name}"
 
 
 def _digest(token: str) -> str:

@@ -12,7 +12,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from deployments.web.api.problems import ApiProblem
 from deployments.web.security import FailureLimiter, client_key
 from models.core.db import session_scope
-from models.integration.tokens import actor_of, authenticate
+from models.integration.tokens import actor_for, authenticate
 
 bearer = HTTPBearer(auto_error=False, description="An integration token from `tandem api-token create`.")
 _CHALLENGE = {"WWW-Authenticate": 'Bearer realm="tandem"'}
@@ -30,7 +30,7 @@ class Caller:
     @property
     def actor(self) -> str:
         """Return the audit actor of its writes (`api:NAME`)."""
-        return f"api:{self.name}"
+        return actor_for(self.name)
 
 
 class RateLimit:
@@ -54,7 +54,10 @@ def caller(
     """Return the calling integration, or refuse: 401 without a live token, 429 over a limit."""
     failures: FailureLimiter = request.app.state.failures
     client = client_key(request)
-    if failures.blocked(client, "api-token"):
+    # Per address and token value, then per address: a bad integration behind a shared NAT address
+    # does not at once lock out a good one (the dashboard's limiter, used the same way).
+    presented = credentials.credentials if credentials is not None else ""
+    if failures.blocked(client, presented):
         raise ApiProblem(
             429, "too many failed sign-ins from this address", kind="rate-limited", headers=_RETRY
         )
@@ -64,9 +67,8 @@ def caller(
             token = authenticate(session, credentials.credentials)
             if token is not None:
                 found = Caller(token.id, token.name, frozenset(token.scopes))  # type: ignore[arg-type]
-                assert found.actor == actor_of(token)
     if found is None:
-        failures.fail(client, "api-token")
+        failures.fail(client, presented)
         raise ApiProblem(401, "give a live token: Authorization: Bearer tdm_...", kind="unauthenticated",
                          headers=_CHALLENGE)  # fmt: skip
     if not request.app.state.rate.allow(found.token_id):
