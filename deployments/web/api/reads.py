@@ -123,7 +123,7 @@ def audit_public(event: AuditEvent) -> dict[str, Any]:
 @router.get("/audit-events", response_model=AuditPage, responses=READ_ERRORS, summary="Read the audit trail")
 def audit_events(
     who: Reader,
-    after: Annotated[int, Query(ge=0, le=2**62, description="Cursor: events with a larger id.")] = 0,
+    after: Annotated[int, Query(ge=0, le=MAX_ID, description="Cursor: events with a larger id.")] = 0,
     relationship_id: RelationshipId = None,
     limit: Limit = 100,
 ) -> dict[str, Any]:
