@@ -46,6 +46,10 @@ EVIDENCES: dict[str, dict[str, Any]] = {
         "clauses": ["5.7", "5.11"],
         "iso44001": "performance evaluation: monitoring and measurement (days-to-pay, burden, response)",
     },
+    "document": {  # a stored document of another kind than the charter
+        "clauses": ["5.5"],
+        "iso44001": "documented information of the relationship's governance",
+    },
     "audit": {
         "clauses": ["5.1", "5.5"],
         "iso44001": "documented information: who did what and when, through which way in",
@@ -123,7 +127,8 @@ def build_pack(session: Session, refs: Iterable[str], *, lang: str = "en") -> tu
     for rel in {r.id: r for r in rels}.values():
         files |= relationship_files(session, rel, lang=lang)
     index = {
-        path: {"kind": kind, **EVIDENCES.get(kind, EVIDENCES["charter"])} for path, (kind, _) in files.items()
+        path: {"kind": kind, **EVIDENCES.get(kind, EVIDENCES["document"])}
+        for path, (kind, _) in files.items()
     }
     files["evidence-index.json"] = ("index", _json(index))
     manifest = {

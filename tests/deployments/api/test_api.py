@@ -191,6 +191,19 @@ def test_problems_everywhere_under_api(client: TestClient, world: World) -> None
     assert r.status_code == 405 and r.headers["content-type"] == PROBLEM
 
 
+def test_a_crash_is_a_500_problem_without_a_traceback(schema: str) -> None:
+    api = create_api()
+
+    def boom() -> None:
+        raise RuntimeError("secret detail")
+
+    api.add_api_route("/boom", boom)  # a route of this test's own that fails, as a bug would
+    with TestClient(create_app(api=api), raise_server_exceptions=False) as c:
+        r = c.get("/api/v1/boom")
+    assert r.status_code == 500 and r.headers["content-type"] == PROBLEM
+    assert "secret detail" not in r.text and "Traceback" not in r.text
+
+
 def test_rate_limit_per_token(schema: str, world: World) -> None:
     with TestClient(create_app(api=create_api(rate_per_minute=2))) as c:
         codes = [c.get("/api/v1/reviews", headers=world.auth("read")).status_code for _ in range(3)]
