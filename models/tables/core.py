@@ -30,7 +30,9 @@ def _created() -> Any:
 
 
 def _updated() -> Any:
-    return Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False, onupdate=utcnow))
+    return Field(
+        default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False, onupdate=utcnow)
+    )
 
 
 class PartnerBase(SQLModel):
@@ -56,7 +58,9 @@ class PartnerBase(SQLModel):
 class Partner(PartnerBase, table=True):
     """An MSME (or larger) enterprise we work with."""
 
-    __table_args__ = (UniqueConstraint("country", "registration_id", name="uq_partner_country_regid"),)
+    __table_args__ = (
+        UniqueConstraint("country", "registration_id", name="uq_partner_country_regid"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     # The class under today's tables, kept current by the registry (see models/partners/registry.py);
@@ -97,8 +101,12 @@ class Contact(SQLModel, table=True):
     timezone: str | None = Field(default=None, max_length=64)
     role: str = Field(default="", max_length=80)
     teams: str = Field(default="", max_length=200, description="Comma-separated team tags.")
-    channels_encrypted: str | None = Field(default=None, description="Fernet token of the URL list.")
-    channels_masked: list[str] = Field(default_factory=list, sa_column=Column(JSONType, nullable=False))
+    channels_encrypted: str | None = Field(
+        default=None, description="Fernet token of the URL list."
+    )
+    channels_masked: list[str] = Field(
+        default_factory=list, sa_column=Column(JSONType, nullable=False)
+    )
     removed_at: datetime | None = Field(
         default=None,
         sa_column=Column(UTCDateTime(), nullable=True),
@@ -112,7 +120,9 @@ class Relationship(SQLModel, table=True):
     """One collaborative relationship between us and a partner, through its lifecycle."""
 
     id: int | None = Field(default=None, primary_key=True)
-    key: str = Field(max_length=120, unique=True, description="Idempotency key of the relationship.")
+    key: str = Field(
+        max_length=120, unique=True, description="Idempotency key of the relationship."
+    )
     partner_id: int = Field(foreign_key="partner.id", index=True)
     manager_id: int = Field(foreign_key="contact.id")
     deputy_id: int | None = Field(default=None, foreign_key="contact.id")
@@ -127,15 +137,23 @@ class Relationship(SQLModel, table=True):
     stage_changed_at: datetime = _created()
     tier: str | None = Field(default=None, max_length=10, index=True)
     tier_proposed: str | None = Field(default=None, max_length=10)
-    tier_explanation: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSONType, nullable=False))
+    tier_explanation: dict[str, Any] = Field(
+        default_factory=dict, sa_column=Column(JSONType, nullable=False)
+    )
     tier_override_reason: str | None = None
     next_review_on: date | None = Field(default=None, index=True)
     size_class: str = Field(max_length=10, index=True, description="Frozen at signing.")
     size_scheme: str = Field(max_length=20)
-    size_explanation: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSONType, nullable=False))
+    size_explanation: dict[str, Any] = Field(
+        default_factory=dict, sa_column=Column(JSONType, nullable=False)
+    )
     size_frozen_at: datetime = _created()
-    objectives: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSONType, nullable=False))
-    key_person_flags: list[str] = Field(default_factory=list, sa_column=Column(JSONType, nullable=False))
+    objectives: dict[str, Any] = Field(
+        default_factory=dict, sa_column=Column(JSONType, nullable=False)
+    )
+    key_person_flags: list[str] = Field(
+        default_factory=list, sa_column=Column(JSONType, nullable=False)
+    )
     created_at: datetime = _created()
     updated_at: datetime = _updated()
 
