@@ -62,6 +62,10 @@ COMMANDS: dict[str, Entry] = {
     "webhook": Entry(
         f"{_CLI}.webhook:app", "Send Tandem's events to other systems: signed CloudEvents over HTTPS."
     ),
+    "api-token": Entry(
+        f"{_CLI}.api_token:app", "Tokens for other systems calling the HTTP API (/api/v1)."
+    ),
+    "export": Entry(f"{_CLI}.export:app", "Files for auditors: the audit trail and the evidence pack."),
     "review": Entry(f"{_CLI}.review:app", "Periodic reviews: run the sweep, show a review, record scores."),
     "payment": Entry(
         f"{_CLI}.payment:app", "Record invoices and payments; contract payment terms; partner requests."
