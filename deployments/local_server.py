@@ -288,6 +288,21 @@ def status(base: Path | None = None) -> dict[str, Any]:
     }
 
 
+def point_prefect_here() -> None:
+    """For a long-running process (`web`, `serve`, `deploy`): set PREFECT_API_URL to the local server.
+
+    Called before Prefect is imported; with PREFECT_API_URL set, or Prefect already imported (and so
+    configured), nothing is started.
+    """
+    configure_prefect()
+    if os.environ.get("PREFECT_API_URL") or "prefect" in sys.modules:
+        return
+    info, started = ensure_server(announce=spinner)
+    if started:
+        _say(f"local Prefect server started at {info.url} (pid {info.pid}); `tandem server stop` ends it")
+    os.environ["PREFECT_API_URL"] = info.url
+
+
 @contextmanager
 def prefect_runtime() -> Iterator[None]:
     """Run flows inside this: on the configured Prefect API, else on the local server (started once)."""
