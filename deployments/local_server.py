@@ -297,10 +297,15 @@ def point_prefect_here() -> None:
     configure_prefect()
     if os.environ.get("PREFECT_API_URL") or "prefect" in sys.modules:
         return
+    os.environ["PREFECT_API_URL"] = _local_url()
+
+
+def _local_url() -> str:
+    """Return the local server's API URL, starting it (with a spinner, and a word once started)."""
     info, started = ensure_server(announce=spinner)
     if started:
         _say(f"local Prefect server started at {info.url} (pid {info.pid}); `tandem server stop` ends it")
-    os.environ["PREFECT_API_URL"] = info.url
+    return info.url
 
 
 @contextmanager
@@ -312,10 +317,7 @@ def prefect_runtime() -> Iterator[None]:
     # A heartbeat thread costs about 1 s per flow run here; a command's run is short and watched.
     updates: dict[str, Any] = {"flows.heartbeat_frequency": None}
     if not get_current_settings().api.url:  # neither the environment, a profile nor a test harness
-        info, started = ensure_server(announce=spinner)
-        if started:
-            _say(f"local Prefect server started at {info.url} (pid {info.pid}); `tandem server stop` ends it")
-        updates["api.url"] = info.url
+        updates["api.url"] = _local_url()
     quiet = RefusalFilter()
     handlers = _console_handlers()
     for handler in handlers:
