@@ -191,9 +191,9 @@ def start_governance(session: Session, relationship_id: int, *, as_of: date | No
     rel = relationship_or_404(session, relationship_id)
     missing = open_required(session, relationship_id, "onboarding") if rel.stage == "onboarding" else []
     if missing:
-        titles = ", ".join(f"#{i.id} {i.title.get('en', i.item_key)}" for i in missing[:10])
         raise TransitionRefused(
-            f"onboarding is not complete: {len(missing)} required item(s) open: {titles}"
+            f"onboarding is not complete: {len(missing)} required item(s) open",
+            reasons=[f"#{i.id} {i.title.get('en', i.item_key)}" for i in missing],
         )
     change = transition(session, rel, Stage.governance, actor=actor, reason="onboarding checklist complete")
     seeded = seed_risks(session, rel)

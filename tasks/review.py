@@ -31,7 +31,7 @@ from models.reviews.sweep import (
     write_batch,
 )
 from models.tables import Contact
-from notifications.documents import invitation_words
+from notifications.documents import invitation_words, render_pack
 from notifications.outbox import (
     Attachment,
     MessageSpec,
@@ -42,6 +42,7 @@ from notifications.outbox import (
     store_rendered,
 )
 from notifications.render import render
+from tasks.retries import unless_refused
 
 PACK_FORMATS = ("html", "md")
 MEETING_HOUR = 10  # local time of the review meeting in the organization's timezone
@@ -66,11 +67,6 @@ class BatchReport:
             "worst": self.worst,
             "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
         }
-
-
-def render_pack(context: dict[str, Any], *, language: str, fmt: str) -> str:
-    """Render one review pack in one language as HTML (with inline SVG charts) or Markdown."""
-    return render(f"documents/review_pack.{language}.{fmt}.j2", {**context, "lang": language})
 
 
 def review_pack(session: Session, ref: str, period: str | None, *, language: str, fmt: str) -> str:
@@ -257,14 +253,22 @@ def run_batch(
         return publish(session, plan, messages)
 
 
-@task(name="announce-reviews", retries=2, retry_delay_seconds=[2, 10], cache_policy=NO_CACHE)
+@task(
+    name="announce-reviews", retries=2, retry_delay_seconds=[2, 10],
+    retry_condition_fn=unless_refused,
+    cache_policy=NO_CACHE,
+)
 def announce_task(period: str) -> int:
     """Queue the managers' and sponsors' summaries of the period's new reviews; return how many."""
     with session_scope() as session:
         return announce(session, period)
 
 
-@task(name="find-due-reviews", retries=2, retry_delay_seconds=[2, 10], cache_policy=NO_CACHE)
+@task(
+    name="find-due-reviews", retries=2, retry_delay_seconds=[2, 10],
+    retry_condition_fn=unless_refused,
+    cache_policy=NO_CACHE,
+)
 def find_due(period: str | None, as_of: date | None) -> tuple[str, date, list[int]]:
     """Return the period, the as-of date and the relationships whose review is due."""
     ensure_schema()
@@ -276,7 +280,11 @@ def find_due(period: str | None, as_of: date | None) -> tuple[str, date, list[in
 
 # Idempotent (keys and upserts), so a retry after a lock timeout or deadlock is safe; NO_CACHE: every
 # call must run, since a batch's result depends on the database, not on its inputs.
-@task(name="review-batch", retries=2, retry_delay_seconds=[1, 5], cache_policy=NO_CACHE)
+@task(
+    name="review-batch", retries=2, retry_delay_seconds=[1, 5],
+    retry_condition_fn=unless_refused,
+    cache_policy=NO_CACHE,
+)
 def review_batch_task(relationship_ids: list[int], period: str, as_of: date) -> dict[str, Any]:
     """Review one batch of relationships for a period and return what it did."""
     report = run_batch(relationship_ids, resolve_scope(period, as_of))
@@ -317,7 +325,11 @@ def write_portfolio(out: str | None, *, as_of: date | None, language: str) -> di
     return data
 
 
-@task(name="portfolio-report", retries=1, retry_delay_seconds=[5], cache_policy=NO_CACHE)
+@task(
+    name="portfolio-report", retries=1, retry_delay_seconds=[5],
+    retry_condition_fn=unless_refused,
+    cache_policy=NO_CACHE,
+)
 def portfolio_task(out: str | None, as_of: date | None, language: str) -> dict[str, Any]:
     """Compute the portfolio report (and write its HTML file if asked)."""
     return write_portfolio(out, as_of=as_of, language=language)

@@ -8,18 +8,19 @@ import json
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Annotated, Any, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, ParamSpec, TypeVar
 
 import typer
 from pydantic import BaseModel, ValidationError
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
-from sqlmodel import Session
 
-from models.core.db import ensure_schema, session_scope
-from models.core.errors import InputRejected, Problem, TandemError
+from models.core.errors import InputRejected, Problem, TandemError, TransitionRefused
 from models.core.validation import MAX_RECORD_ID, problems_from
+
+if TYPE_CHECKING:
+    from sqlmodel import Session
 
 # User data is text: names, notes and ids reach the terminal as they are stored, never read as Rich
 # markup (`[link=...]`), emoji codes (`:x:`) or highlighted. Styling goes through `style=` or Text.
@@ -85,6 +86,11 @@ def handle_errors(fn: Callable[P, R]) -> Callable[P, R]:
                 where = FIELD_FLAGS.get(problem.where, problem.where)
                 err_console.print(f"  - {Problem(where, problem.message)}")
             raise typer.Exit(EXIT_REJECTED) from exc
+        except TransitionRefused as exc:
+            err_console.print(Text.assemble(("error:", "red"), f" {exc}"))
+            for reason in exc.reasons:  # every one: the person needs the whole list to act on
+                err_console.print(f"  - {reason}")
+            raise typer.Exit(EXIT_REJECTED) from exc
         except TandemError as exc:
             raise fail(str(exc)) from exc
 
@@ -94,6 +100,9 @@ def handle_errors(fn: Callable[P, R]) -> Callable[P, R]:
 @contextmanager
 def db() -> Iterator[Session]:
     """Open a session on a schema upgraded on first use."""
+    # Imported here: commands that never open the database (`library list`) skip SQLAlchemy.
+    from models.core.db import ensure_schema, session_scope
+
     ensure_schema()
     with session_scope() as session:
         yield session

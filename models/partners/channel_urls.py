@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import logging
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
-from apprise import Apprise, NotifyBase
+if TYPE_CHECKING:
+    from apprise import NotifyBase
 
 # Apprise logs credentials at DEBUG and below; Tandem never lets it.
 logging.getLogger("apprise").setLevel(logging.INFO)
@@ -17,6 +19,9 @@ _PATH_IS_SECRET = frozenset({"json", "jsons", "form", "forms", "xml", "xmls"})
 # Large enough that validating, masking and storing one import's URLs instantiates each only once.
 @lru_cache(maxsize=65536)
 def _instantiate(url: str) -> NotifyBase | None:
+    # Imported here: Apprise costs about 0.1 s, and listings that never check a URL skip it.
+    from apprise import Apprise
+
     return Apprise.instantiate(url, suppress_exceptions=True)
 
 

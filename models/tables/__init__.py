@@ -5,6 +5,7 @@ from sqlmodel import SQLModel
 from models.tables.checklist import ChecklistGeneration, ChecklistItem, ItemStatus
 from models.tables.core import AuditEvent, Contact, Partner, Relationship
 from models.tables.governance import Approval, Document, ExitPlan, Risk
+from models.tables.integration import ApiToken, IdempotentResponse
 from models.tables.outbox import DeliveryStatus, MessageStatus, OutboxDelivery, OutboxMessage
 from models.tables.payments import PaymentRequest, PaymentTerms, SmeDeclaration, Statement, StatementLine
 from models.tables.portal import PortalLink
@@ -14,6 +15,8 @@ from models.tables.webhooks import WebhookSubscription
 metadata = SQLModel.metadata
 
 __all__ = [
+    "ApiToken",
+    "IdempotentResponse",
     "Approval",
     "Document",
     "ExitPlan",
