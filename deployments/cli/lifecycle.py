@@ -7,8 +7,9 @@ from typing import Annotated, Any
 
 import typer
 
-from deployments.cli.common import console, handle_errors, print_json, validated
+from deployments.cli.common import console, fields_as_flags, handle_errors, print_json, validated
 from deployments.cli.options import (
+    ROLE_FLAGS,
     BackupContact,
     CriticalityOpt,
     Dependency,
@@ -100,7 +101,7 @@ def onboard(
         },
         "onboarding rejected",
     )
-    with prefect_runtime():
+    with fields_as_flags(ROLE_FLAGS), prefect_runtime():
         result = onboard_partner(request)
     _show(result, as_json)
     if result["outcome"] == "awaiting-approval" and not as_json:

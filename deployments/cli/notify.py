@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import datetime
-from enum import StrEnum
 from typing import Annotated
 
 import typer
@@ -15,7 +14,7 @@ from models.core.db import ensure_schema
 from models.core.errors import InputRejected, Problem
 from models.core.settings import get_settings
 from models.core.validation import MAX_RECORD_ID
-from models.tables import DeliveryStatus
+from models.tables import DeliveryStatus, MessageStatus
 from notifications.delivery import (
     DeliveryReport,
     deliver_batches,
@@ -35,15 +34,6 @@ notify_app = typer.Typer(help="Check that a contact's channels work.", no_args_i
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 
 
-class StatusChoice(StrEnum):
-    """Outbox statuses a person filters by."""
-
-    queued = "queued"
-    sending = "sending"
-    sent = "sent"
-    failed = "failed"
-    dead = "dead"
-    cancelled = "cancelled"
 
 
 def parse_as_of(value: str | None) -> datetime | None:
@@ -88,7 +78,7 @@ def remind(
 @outbox_app.command("list")
 @handle_errors
 def outbox_list(
-    status: Annotated[StatusChoice | None, typer.Option(help="Only this status.")] = None,
+    status: Annotated[MessageStatus | None, typer.Option(help="Only this status.")] = None,
     limit: Annotated[int, typer.Option(min=1, max=10000, help="Most rows to show.")] = 200,
     as_json: JsonFlag = False,
 ) -> None:

@@ -18,3 +18,12 @@ CriticalityOpt = Annotated[Criticality, typer.Option(help="low, medium or high."
 Dependency = Annotated[float, typer.Option(help="Share of the partner's revenue from us, 0..1.")]
 PaymentDays = Annotated[int, typer.Option(help="Contract payment term in days.")]
 Key = Annotated[str | None, typer.Option(help="Idempotency key of the relationship.")]
+
+# A refusal names the role it is about ("partner_contact"); the command line calls it by its flag.
+ROLE_FLAGS = {
+    "manager": "--manager",
+    "deputy": "--deputy",
+    "sponsor": "--sponsor",
+    "partner_contact": "--partner-contact",
+    "backup_contact": "--backup-contact",
+}

@@ -14,6 +14,7 @@ from deployments.cli.common import (
     actor,
     console,
     db,
+    fields_as_flags,
     handle_errors,
     page_json,
     page_note,
@@ -22,6 +23,7 @@ from deployments.cli.common import (
     warn,
 )
 from deployments.cli.options import (
+    ROLE_FLAGS,
     BackupContact,
     CriticalityOpt,
     Dependency,
@@ -99,7 +101,7 @@ def open_(
         signed_on=signed_on,
         key=key,
     )
-    with db() as session:
+    with fields_as_flags(ROLE_FLAGS), db() as session:
         rel = open_relationship(session, data, actor=actor())
         shown = relationship_public(session, rel)
     if as_json:

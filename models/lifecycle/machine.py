@@ -25,7 +25,7 @@ from models.core.data import load_data
 from models.core.db import insert_ignore
 from models.core.errors import Conflict, InputRejected, NotFound, Problem, TransitionRefused
 from models.core.validation import normalize_email
-from models.lifecycle.relationships import key_person_flags
+from models.lifecycle.relationships import key_person_flags, wrong_side
 from models.payments.contract import contract_for
 from models.payments.law import rules_applied
 from models.portal.links import revoke_links_of
@@ -432,9 +432,7 @@ def change_contact(
         raise InputRejected([Problem("email", f"the {role} cannot be left empty")])
     side = "partner" if role.endswith("contact") else "ours"
     if contact is not None and contact.side != side:
-        raise InputRejected(
-            [Problem("email", f"{contact.email} is a {contact.side}-side contact, not {side}")]
-        )
+        raise InputRejected([Problem("email", wrong_side(contact.email, needs=side))])
     if contact is not None and side == "partner" and contact.partner_id != rel.partner_id:
         raise InputRejected([Problem("email", f"{contact.email} is a contact of another partner")])
     if contact is not None and contact.removed_at is not None:

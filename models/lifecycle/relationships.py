@@ -86,7 +86,7 @@ def _resolve_contacts(
             continue
         contact = find_contact(session, email)
         if contact is not None and contact.side != side.value:
-            problems.append(Problem(role, f"{email} is a {contact.side}-side contact, not {side.value}"))
+            problems.append(Problem(role, wrong_side(email, needs=side)))
         elif contact is not None and side == Side.partner and contact.partner_id != partner.id:
             problems.append(Problem(role, f"{email} is a contact of another partner"))
         resolved[role] = contact
@@ -229,3 +229,10 @@ def list_relationships(
     total = session.exec(select(func.count()).select_from(query.subquery())).one()
     page = query.order_by(col(Relationship.id)).offset(offset)
     return total, list(session.exec(page.limit(limit) if limit else page))
+
+
+def wrong_side(email: str, *, needs: Side | str) -> str:
+    """Say that a contact belongs to the other side, in words a manager reads without a glossary."""
+    if Side(needs) == Side.partner:
+        return f"{email} is one of our contacts, not the partner's"
+    return f"{email} is the partner's contact, not one of ours"

@@ -286,3 +286,23 @@ def test_placeholder_secret_is_refused(tandem_env: str, monkeypatch: pytest.Monk
     get_settings.cache_clear()
     code, out = tandem("config", "show")
     assert code != 0
+
+
+def test_a_contact_in_the_wrong_role_is_named_by_its_flag(tandem_env: str) -> None:
+    assert tandem("contact", "add", "rm@o.example", "--side", "ours")[0] == 0
+    assert tandem("partner", "import", str(SAMPLE))[0] == 0
+    partner = tandem_json("partner", "list")["items"][0]["registration_id"]
+    code, out = tandem(
+        "relationship",
+        "open",
+        partner,
+        "--manager",
+        "rm@o.example",
+        "--sponsor",
+        "vp@o.example",
+        "--partner-contact",
+        "rm@o.example",
+    )
+    assert code == 1, out
+    assert "--partner-contact: rm@o.example is one of our contacts, not the partner's" in out
+    assert tandem_json("relationship", "list")["total"] == 0
