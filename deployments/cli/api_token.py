@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from deployments.cli.common import actor, console, db, handle_errors, print_json
+from deployments.cli.common import actor, console, db, fields_as_flags, handle_errors, print_json
 
 app = typer.Typer(help="Tokens for other systems calling the HTTP API (/api/v1).", no_args_is_help=True)
 
@@ -38,7 +38,7 @@ def create(
     """Create a token with scopes and print it once: it is stored only as a hash."""
     from models.integration.tokens import create_token, token_public
 
-    with db() as session:
+    with fields_as_flags({"name": "NAME"}), db() as session:
         row, token = create_token(session, name, scope, actor=actor())
         shown = token_public(row)
     if as_json:

@@ -66,9 +66,11 @@ FIELD_FLAGS = {
     "period": "--period",
     "reason": "--reason",
     "role": "--role",
+    "scope": "--scope",
     "secret_from_env": "--secret-from-env",
     "side": "--side",
     "stage": "--stage",
+    "to": "--to",
     "trigger": "--trigger",
 }
 

@@ -49,7 +49,7 @@ def audit_row(event: AuditEvent) -> dict[str, Any]:
 def period_bounds(start: date, end: date) -> tuple[datetime, datetime]:
     """Return the UTC instants of a period of whole days in the organization's timezone (both days in)."""
     if end < start:
-        raise InputRejected([Problem("--to", f"{end} is before --from {start}")], summary="export refused")
+        raise InputRejected([Problem("to", f"{end} is before the start, {start}")], summary="export refused")
     tz = get_settings().tz
     return datetime.combine(start, time(), tzinfo=tz), datetime.combine(
         end + timedelta(days=1), time(), tzinfo=tz

@@ -41,11 +41,11 @@ def _digest(token: str) -> str:
 def _problems(name: str, scopes: list[str]) -> list[Problem]:
     problems = []
     if not _NAME.fullmatch(name):
-        problems.append(Problem("NAME", "use 1-60 lower-case letters, digits, dots, dashes or underscores"))
+        problems.append(Problem("name", "use 1-60 lower-case letters, digits, dots, dashes or underscores"))
     if not scopes:
-        problems.append(Problem("--scope", f"give at least one of {', '.join(SCOPES)}"))
+        problems.append(Problem("scope", f"give at least one of {', '.join(SCOPES)}"))
     problems += [
-        Problem("--scope", f"unknown scope {s!r}: use {', '.join(SCOPES)}") for s in scopes if s not in SCOPES
+        Problem("scope", f"unknown scope {s!r}: use {', '.join(SCOPES)}") for s in scopes if s not in SCOPES
     ]
     return problems
 
