@@ -64,8 +64,8 @@ def event_id(event: Event, source: str) -> str:
     return str(uuid.uuid5(uuid.NAMESPACE_URL, f"{source}#{event.type.value}/{event.natural_key}"))
 
 
-def _rfc3339(when: datetime) -> str:
-    return when.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+def _rfc3339(when: datetime, timespec: str = "milliseconds") -> str:
+    return when.isoformat(timespec=timespec).replace("+00:00", "Z")
 
 
 def cloud_event(event: Event, source: str) -> dict[str, Any]:
@@ -76,7 +76,9 @@ def cloud_event(event: Event, source: str) -> dict[str, Any]:
         "source": source,
         "type": event.type.value,
         "subject": event.subject,
-        "time": _rfc3339(event.time),
+        # Microseconds: two events of one change (the last stage change, then the exit completed)
+        # fall in the same millisecond, and a receiver orders what it got by this time.
+        "time": _rfc3339(event.time, "microseconds"),
         "datacontenttype": "application/json",
         "data": event.data,
     }
