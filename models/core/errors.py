@@ -5,6 +5,7 @@ TandemError
 ├── NotFound               a reference matches no record (exit code 1)
 ├── Conflict               the request clashes with stored state, e.g. a duplicate (exit code 1)
 ├── TransitionRefused      a lifecycle change the state machine does not allow (exit code 1)
+├── NotAllowed             the acting person's roles do not allow this (exit code 1, audited)
 ├── SchemaOutOfDate        the database needs `tandem db upgrade`
 └── DeliveryError          a channel refused or failed a message (retried by the outbox)
     └── DeliveryUnknown    the channel timed out: the message may or may not have arrived
@@ -61,6 +62,10 @@ class Conflict(TandemError):
 
 class TransitionRefused(TandemError):
     """The lifecycle state machine refuses the change."""
+
+
+class NotAllowed(TandemError):
+    """The acting person may not do this; nothing was written but the refusal's audit event."""
 
 
 class SchemaOutOfDate(TandemError):

@@ -22,6 +22,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
+from models.core.audit import attribution
 from models.core.base import utcnow
 from models.core.csvfiles import Record, read_csv
 from models.core.db import insert_rows, update_rows
@@ -305,10 +306,11 @@ def _write(session: Session, plan: ImportPlan, *, actor: str, file: str) -> None
     _write_contacts(session, plan.rows, now, events)
     summary = {"file": file, "encoding": plan.encoding, **plan.counts()}
     events.append(_event("partner.imported", file, summary))
+    who = attribution(actor)
     insert_rows(
         session,
         AuditEvent.__table__,  # type: ignore[attr-defined]
-        [{**event, "actor": actor, "at": now} for event in events],
+        [{**event, **who, "at": now} for event in events],
     )
 
 

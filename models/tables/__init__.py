@@ -5,6 +5,7 @@ from sqlmodel import SQLModel
 from models.tables.checklist import ChecklistGeneration, ChecklistItem, ItemStatus
 from models.tables.core import AuditEvent, Contact, Partner, Relationship
 from models.tables.governance import Approval, Document, ExitPlan, Risk
+from models.tables.identity import ApiToken, OneTimeLink, User, WebSession
 from models.tables.outbox import DeliveryStatus, MessageStatus, OutboxDelivery, OutboxMessage
 from models.tables.payments import PaymentRequest, PaymentTerms, SmeDeclaration, Statement, StatementLine
 from models.tables.portal import PortalLink
@@ -41,5 +42,9 @@ __all__ = [
     "ReviewStatus",
     "ScorecardEntry",
     "WebhookSubscription",
+    "ApiToken",
+    "OneTimeLink",
+    "User",
+    "WebSession",
     "metadata",
 ]
