@@ -18,6 +18,7 @@ from deployments.cli import relationship as relationship_cli
 from deployments.cli import report as report_cli
 from deployments.cli import review as review_cli
 from deployments.cli import statement as statement_cli
+from deployments.cli import user as user_cli
 from deployments.cli import web as web_cli
 from deployments.cli import webhook as webhook_cli
 
@@ -44,6 +45,7 @@ app.add_typer(review_cli.app, name="review")
 app.add_typer(payment_cli.app, name="payment")
 app.add_typer(statement_cli.app, name="statement")
 app.add_typer(report_cli.app, name="report")
+app.add_typer(user_cli.app, name="user")
 app.command("web")(web_cli.web)
 app.add_typer(web_cli.portal_app, name="portal")
 ops_cli.register(app)

@@ -7,7 +7,18 @@ from typing import Annotated, Any
 
 import typer
 
-from deployments.cli.common import console, handle_errors, print_json, validated
+from deployments.cli.common import (
+    OnBehalfOf,
+    OverrideReason,
+    authorize,
+    console,
+    db,
+    handle_errors,
+    person,
+    principal,
+    print_json,
+    validated,
+)
 from deployments.cli.options import (
     BackupContact,
     CriticalityOpt,
@@ -65,16 +76,21 @@ def onboard(
     wait: Annotated[
         bool, typer.Option("--wait", help="Follow the run to its end, waiting for the sponsor.")
     ] = False,
-    approve_as: Annotated[
-        str | None, typer.Option(help="Sponsor email: approve in the same command.")
-    ] = None,
-    tier: Annotated[Tier | None, typer.Option(help="With --approve-as: override the proposed tier.")] = None,
-    comment: Annotated[str | None, typer.Option(help="With --approve-as: reason for an override.")] = None,
+    approve: Annotated[
+        bool, typer.Option("--approve", help="You are the sponsor (or act for them): approve at once.")
+    ] = False,
+    tier: Annotated[Tier | None, typer.Option(help="With --approve: override the proposed tier.")] = None,
+    comment: Annotated[str | None, typer.Option(help="With --approve: reason for an override.")] = None,
     timeout_hours: Annotated[float, typer.Option(help="With --wait: tell the manager after this long.")] = 72,
+    on_behalf_of: OnBehalfOf = None,
+    reason: OverrideReason = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Run `onboard-partner`: open the relationship, get the sponsor's approval, generate the checklist."""
     from flows.onboard_partner import OnboardingRequest, onboard_partner
+    from models.identity.access import require_onboard
+
+    approve_as = person() if approve else None
 
     request = _validated(
         OnboardingRequest,
@@ -98,17 +114,24 @@ def onboard(
         },
         "onboarding rejected",
     )
+    with db() as session:
+        require_onboard(principal(), manager=request.manager, deputy=request.deputy, session=session)
+        if approve:
+            authorize("approval.decide", session=session)
     result = onboard_partner(request)
     _show(result, as_json)
     if result["outcome"] == "awaiting-approval" and not as_json:
-        console.print(f"the sponsor approves with: tandem approve {result['relationship_id']} --by {sponsor}")
+        console.print(
+            f"the sponsor approves from their message, or: tandem approve {result['relationship_id']}"
+        )
 
 
 def approve(
     ref: Annotated[str, typer.Argument(help="Relationship id or key, or the waiting flow run's id.")],
-    by: Annotated[str, typer.Option(help="The executive sponsor's email.")],
     tier: Annotated[Tier | None, typer.Option(help="Override the proposed tier (needs --comment).")] = None,
     comment: Annotated[str | None, typer.Option(help="Why (required to override the tier).")] = None,
+    on_behalf_of: OnBehalfOf = None,
+    reason: OverrideReason = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Approve an onboarding as its sponsor: resume the waiting run, or continue the onboarding."""
@@ -116,7 +139,7 @@ def approve(
 
     decision = _validated(
         ApprovalDecision,
-        {"decision": "approve", "by": by, "tier": tier, "comment": comment},
+        {"decision": "approve", "by": person(), "tier": tier, "comment": comment},
         "approval rejected",
     )
     _show(decide_onboarding(ref, decision), as_json)
@@ -124,15 +147,15 @@ def approve(
 
 def reject(
     ref: Annotated[str, typer.Argument(help="Relationship id or key, or the waiting flow run's id.")],
-    by: Annotated[str, typer.Option(help="The executive sponsor's email.")],
     reason: Annotated[str, typer.Option(help="Why the onboarding is rejected.")],
+    on_behalf_of: OnBehalfOf = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Reject an onboarding as its sponsor; the relationship stays proposed with the reason recorded."""
     from deployments.approvals import decide_onboarding
 
     decision = _validated(
-        ApprovalDecision, {"decision": "reject", "by": by, "comment": reason}, "rejection rejected"
+        ApprovalDecision, {"decision": "reject", "by": person(), "comment": reason}, "rejection rejected"
     )
     _show(decide_onboarding(ref, decision), as_json)
 
@@ -145,6 +168,7 @@ def governance(
     """Run `setup-governance` once onboarding is done; run it again to activate when governance is done."""
     from flows.setup_governance import setup_governance
 
+    _authorize_on(ref, "governance.start")
     _show(setup_governance(ref, _date(as_of)), as_json)
 
 
@@ -152,8 +176,8 @@ def exit_(
     ref: Annotated[str, typer.Argument(help="Relationship id or key.")],
     reason: Annotated[str, typer.Option(help="Why the relationship ends.")],
     trigger: Annotated[str, typer.Option(help=f"One of: {', '.join(EXIT_TRIGGERS)}.")],
-    by: Annotated[str, typer.Option(help="Manager, deputy or sponsor email.")],
     as_of: Annotated[str | None, typer.Option(help="Exit start date, YYYY-MM-DD.")] = None,
+    on_behalf_of: OnBehalfOf = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Run `exit-relationship`: start the planned exit, or close it when the exit checklist is done."""
@@ -163,7 +187,21 @@ def exit_(
         raise InputRejected(
             [Problem("--trigger", f"use one of {', '.join(EXIT_TRIGGERS)}")], summary="exit rejected"
         )
+    by = person()
+    _authorize_on(ref, "exit.run", "exit.approve")
     _show(exit_relationship(ref, reason, trigger, by, _date(as_of)), as_json)  # type: ignore[arg-type]
+
+
+def _authorize_on(ref: str, action: str, *alternatives: str) -> None:
+    """Refuse unless the acting person may do the action (or one of the alternatives) on the relationship."""
+    from models.identity.access import can
+    from models.lifecycle.relationships import find_relationship
+
+    with db() as session:
+        rel = find_relationship(session, ref)
+        if any(can(principal(), other, rel, session=session) for other in alternatives):
+            return
+        authorize(action, rel, session=session)
 
 
 def _date(text: str | None) -> date | None:

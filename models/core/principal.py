@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from contextvars import ContextVar
+from contextvars import ContextVar, Token
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
@@ -61,3 +61,13 @@ def acting_as(principal: Principal) -> Iterator[Principal]:
         yield principal
     finally:
         _current.reset(token)
+
+
+def adopt(principal: Principal | None) -> Token[Principal | None]:
+    """Set the principal for the rest of this context (the CLI resolves it late); reset with the token."""
+    return _current.set(principal)
+
+
+def restore(token: Token[Principal | None]) -> None:
+    """Undo an `adopt`."""
+    _current.reset(token)

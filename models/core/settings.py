@@ -106,6 +106,9 @@ class Settings(BaseSettings):
     )
 
     # Sign-in (docs/IDENTITY.md). Sessions live on the server; the browser holds only a random id.
+    token: SecretStr | None = Field(
+        default=None, description="A personal token (`tandem user token`): the CLI acts as its user."
+    )
     session_idle_minutes: int = Field(
         default=60, ge=5, le=24 * 60, description="A session ends after this idle time."
     )

@@ -75,6 +75,28 @@ def require(principal: Principal, action: str, target: Target = None, *, session
     raise NotAllowed(f"{who} may not {action}{where} (roles: {', '.join(sorted(principal.roles)) or 'none'})")
 
 
+def require_onboard(principal: Principal, *, manager: str, deputy: str | None, session: Session) -> None:
+    """Refuse an onboarding unless the principal may onboard for everyone, or is its manager or deputy."""
+    require(principal, "relationship.onboard", session=session)
+    everywhere = any(
+        roles()[r].scope == "all" and roles()[r].allows("relationship.onboard")
+        for r in principal.roles
+        if r in roles()
+    )
+    if everywhere or principal.acting_for.lower() in {manager.lower(), (deputy or "").lower()}:
+        return
+    with session_scope() as own:
+        record(
+            own,
+            actor=principal,
+            action="access.refused",
+            entity="relationship",
+            entity_id=None,
+            data={"wanted": "relationship.onboard", "manager": manager},
+        )
+    raise NotAllowed(f"{principal.acting_for} may onboard only as the relationship's manager or deputy")
+
+
 def managed_filter(principal: Principal):  # type: ignore[no-untyped-def]
     """Return a WHERE clause keeping the relationships a principal may read (None: all of them)."""
     names = {roles()[r].scope for r in principal.roles if r in roles()}

@@ -26,6 +26,7 @@ from models.checklists.generation import (
 )
 from models.checklists.library import Item, Library, load_library
 from models.checklists.proportionality import Selection, YearLimit, applies_to_profile, select_items
+from models.core.audit import attribution
 from models.core.base import UTCDateTime, utcnow
 from models.core.calendar import add_business_days, add_months, today_local
 from models.core.db import bind_processors, insert_rows, json_text, param_mark
@@ -250,7 +251,7 @@ def write_batch(session: Session, plan: BatchPlan) -> list[Prepared]:
         [
             {
                 "at": now,
-                "actor": plan.actor,
+                **attribution(plan.actor),
                 "action": "review.prepared",
                 "entity": "review",
                 "entity_id": str(p.review_id),
