@@ -13,7 +13,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
-from deployments.web import dashboard, portal, portal_payments
+from deployments.web import auth, dashboard, portal, portal_payments
 from deployments.web.pages import language_of, page, strings
 from deployments.web.security import (
     LOOPBACK,
@@ -119,7 +119,7 @@ def _register_errors(app: FastAPI) -> None:
     app.add_exception_handler(InputRejected, rejected)
     app.add_exception_handler(RequestValidationError, invalid)
     app.add_exception_handler(StarletteHTTPException, http_error)
-    app.add_exception_handler(dashboard.NotSignedIn, signed_out)
+    app.add_exception_handler(auth.NotSignedIn, signed_out)
     app.add_exception_handler(Exception, crashed)
 
 
@@ -139,6 +139,7 @@ def create_app(*, max_upload_bytes: int = MAX_UPLOAD_BYTES, limiter: FailureLimi
     app.include_router(portal.router)
     app.include_router(portal_payments.router)
     app.include_router(dashboard.router)
+    app.include_router(auth.router)
     app.add_api_route("/", lambda: RedirectResponse("/dashboard", status_code=303), include_in_schema=False)
     app.add_api_route("/healthz", lambda: PlainTextResponse("ok"), include_in_schema=False)
     _register_errors(app)
