@@ -13,7 +13,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
-from deployments.web import auth, dashboard, portal, portal_payments
+from deployments.web import auth, dashboard, portal, portal_payments, sso
 from deployments.web.pages import language_of, page, strings
 from deployments.web.security import (
     LOOPBACK,
@@ -140,6 +140,7 @@ def create_app(*, max_upload_bytes: int = MAX_UPLOAD_BYTES, limiter: FailureLimi
     app.include_router(portal_payments.router)
     app.include_router(dashboard.router)
     app.include_router(auth.router)
+    app.include_router(sso.router)
     app.add_api_route("/", lambda: RedirectResponse("/dashboard", status_code=303), include_in_schema=False)
     app.add_api_route("/healthz", lambda: PlainTextResponse("ok"), include_in_schema=False)
     _register_errors(app)
