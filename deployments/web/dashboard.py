@@ -22,12 +22,21 @@ from models.core.db import session_scope
 from models.core.errors import InputRejected, NotFound
 from models.core.principal import Principal
 from models.core.settings import LANGUAGES, get_settings
+from models.identity.access import can, managed_filter
 from models.lifecycle.machine import relationship_or_404, risks_of
 from models.lifecycle.relationships import relationship_public
 from models.portal.links import current_period
 from models.reviews.portfolio import portfolio
 from models.reviews.scorecards import compare, scores_of
-from models.tables import Contact, Document, OutboxDelivery, Review, ReviewStatus, ScorecardEntry
+from models.tables import (
+    Contact,
+    Document,
+    OutboxDelivery,
+    Relationship,
+    Review,
+    ReviewStatus,
+    ScorecardEntry,
+)
 from notifications.outbox import list_messages, message_public
 from tasks.review import PACK_FORMATS, review_pack
 
@@ -137,6 +146,10 @@ def portfolio_page(
     sort = sort if sort in SORT_KEYS else "health"
     with session_scope() as session:
         data = portfolio(session)
+        scope = managed_filter(who)
+        if scope is not None:  # a manager, sponsor or team member sees their own relationships only
+            readable = set(session.exec(select(Relationship.id).where(scope)))
+            data["relationships"] = [r for r in data["relationships"] if r["id"] in readable]
     rows = filter_rows(data["relationships"], q=q, tier=tier, stage=stage, flagged=flagged)
     context = {
         "data": data,
@@ -204,6 +217,9 @@ def relationship_page(
 ) -> HTMLResponse:
     """Show one relationship: timeline, checklists, risks, both scorecards side by side, review packs."""
     with session_scope() as session:
+        # Outside the person's scope the relationship does not exist for them (404, not 403).
+        if not can(who, "relationship.read", relationship_or_404(session, relationship_id), session=session):
+            raise HTTPException(status_code=404, detail="no such relationship")
         context = _relationship_context(session, relationship_id, period)
     return dash_page(request, "dashboard_relationship.html.j2", context, who)
 

@@ -31,7 +31,7 @@ def full_context(side: str = "ours") -> dict[str, Any]:
         "manager_email": "ann@example.org",
         "tier": "light",
         "tier_reason": "small partner, low criticality",
-        "approve_command": "tandem approve 7",
+        "action_url": "https://tandem.example/act/abc",
         "notice_days": 90,
         "notice_ends_on": "2026-06-01",
         "final_payment_due_on": "2026-07-31",
