@@ -606,7 +606,7 @@ def send_sign_in_link(email: str, url: str, *, minutes: int) -> None:
             "recipient_name": contact.name or contact.email,
             "url": url,
             "minutes": minutes,
-            "org": get_settings().organization_name,
+            "organization_name": get_settings().organization_name,
         }
         message, _ = queue(
             session,

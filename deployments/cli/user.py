@@ -97,3 +97,17 @@ def token(email: Email, label: Annotated[str, typer.Option(help="What the token 
         _row, raw = issue_token(session, email, label=label)
     console.print("the token, shown once; keep it as TANDEM_TOKEN:")
     console.print(raw)
+
+
+@app.command("link")
+@handle_errors
+def link(
+    email: Email, minutes: Annotated[int, typer.Option(min=1, max=24 * 60, help="How long it works.")] = 60
+) -> None:
+    """Print a single-use sign-in link to hand to a person (e.g. on first roll-out)."""
+    from models.identity.sessions import handed_sign_in_link
+
+    with db() as session:
+        authorize("user.manage", session=session)
+        url = handed_sign_in_link(session, email, minutes=minutes)
+    console.print(url)

@@ -32,6 +32,8 @@ def full_context(side: str = "ours") -> dict[str, Any]:
         "tier": "light",
         "tier_reason": "small partner, low criticality",
         "action_url": "https://tandem.example/act/abc",
+        "url": "https://tandem.example/signin/link?token=abc",
+        "minutes": 15,
         "notice_days": 90,
         "notice_ends_on": "2026-06-01",
         "final_payment_due_on": "2026-07-31",
