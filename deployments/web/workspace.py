@@ -21,7 +21,7 @@ from models.core.base import utcnow
 from models.core.db import session_scope
 from models.core.errors import InputRejected, Problem
 from models.core.principal import Principal, acting_as
-from models.identity.access import managed_filter, require
+from models.identity.access import can, managed_filter, require
 from models.identity.actions import APPROVE_ONBOARDING
 from models.identity.sessions import LinkRefused, find_link, use_link
 from models.lifecycle.machine import ApprovalDecision, approval_of, relationship_or_404
@@ -35,7 +35,17 @@ OPEN = ("open", "overdue")
 
 def _page(request: Request, template: str, context: dict[str, Any], me: Principal) -> HTMLResponse:
     live = current(request)
-    full = {**context, "me": me, "csrf": live.csrf if live else "", "runs": runs_of(me.who)[:5]}
+    # The role's actions, so a page shows no button its reader may not use (an auditor sees none).
+    actions = {"relationship.onboard"}
+    with session_scope() as session:
+        me_can = {a for a in actions if can(me, a, session=session)}
+    full = {
+        **context,
+        "me": me,
+        "me_can": me_can,
+        "csrf": live.csrf if live else "",
+        "runs": runs_of(me.who)[:5],
+    }
     return page(request, template, full, lang=language_of(request))
 
 
@@ -257,3 +267,66 @@ def act(
     with acting_as(via_link):
         label = decide(via_link, relationship_id, data)  # type: ignore[arg-type]
     return _page(request, "work_done.html.j2", {"label": label}, me)
+
+
+ONBOARD_FIELDS = (
+    "partner_ref",
+    "manager",
+    "deputy",
+    "sponsor",
+    "partner_contact",
+    "criticality",
+    "dependency_ratio",
+)
+
+
+@router.get("/work/onboard", response_class=HTMLResponse)
+def onboard_form(request: Request, me: Person) -> HTMLResponse:
+    """Show the onboarding form: the fields of the flow's parameter model (OnboardingRequest)."""
+    with session_scope() as session:
+        require(me, "relationship.onboard", session=session)
+    return _page(
+        request, "work_onboard.html.j2", {"criticalities": ["low", "medium", "high", "critical"]}, me
+    )
+
+
+@router.post("/work/onboard")
+def onboard(
+    request: Request,
+    me: Person,
+    partner_ref: Annotated[str, Form(max_length=100)] = "",
+    manager: Annotated[str, Form(max_length=254)] = "",
+    deputy: Annotated[str, Form(max_length=254)] = "",
+    sponsor: Annotated[str, Form(max_length=254)] = "",
+    partner_contact: Annotated[str, Form(max_length=254)] = "",
+    criticality: Annotated[str, Form(max_length=20)] = "medium",
+    dependency_ratio: Annotated[str, Form(max_length=10)] = "0",
+    csrf: Annotated[str, Form(max_length=100)] = "",
+) -> Response:
+    """Start `onboard-partner` from the form, in the background; the sponsor is asked by message."""
+    from pydantic import ValidationError
+
+    from flows.onboard_partner import OnboardingRequest, onboard_partner
+    from models.core.validation import problems_from
+    from models.identity.access import require_onboard
+
+    check_csrf(request, csrf)
+    fields = {
+        "partner_ref": partner_ref,
+        "manager": manager or me.acting_for,
+        "deputy": deputy or None,
+        "sponsor": sponsor,
+        "partner_contact": partner_contact,
+        "criticality": criticality,
+        "dependency_ratio": dependency_ratio or "0",
+        "wait_for_approval": False,
+    }
+    try:
+        data = OnboardingRequest.model_validate(fields)
+    except ValidationError as exc:
+        raise InputRejected(problems_from(exc), summary="onboarding rejected") from exc
+    with session_scope() as session:
+        require_onboard(me, manager=data.manager, deputy=data.deputy, session=session)
+    with acting_as(me):
+        start_flow(f"onboard-partner {data.partner_ref}", me.who, onboard_partner, data)
+    return RedirectResponse("/work", status_code=303)
