@@ -112,6 +112,19 @@ def test_manager_onboards_sponsor_approves_from_the_email_auditor_reads(
             session.refresh(rel)
             assert rel.stage == "onboarding"  # the onboarding went on: checklist generated, governance next
 
+            deliver_due()  # the partner's welcome carries their portal link: compact items, each with its form
+            portal = next(
+                m.group(0)
+                for message in smtp_server.messages
+                for part in message.walk()
+                if part.get_content_type() == "text/plain"
+                and (m := re.search(re.escape(server) + r"/portal/[A-Za-z0-9._-]+", part.get_content()))
+            )
+            partner_page = browser.new_context(viewport=PHONE, locale="en-GB").new_page()
+            partner_page.goto(portal)
+            expect(partner_page.locator("article.item details").first).to_be_attached()
+            _accessible(partner_page)
+
             auditor = browser.new_context(viewport=PHONE, locale="en-GB").new_page()
             auditor.goto(auditor_link)
             auditor.get_by_role("button", name="Sign in").click()
