@@ -112,7 +112,7 @@ def test_manager_onboards_sponsor_approves_from_the_email_auditor_reads(
             session.refresh(rel)
             assert rel.stage == "onboarding"  # the onboarding went on: checklist generated, governance next
 
-            deliver_due()  # the partner's welcome carries their portal link: compact items, each with its form
+            deliver_due()  # the partner's welcome carries their portal link: compact items, each a form
             portal = next(
                 m.group(0)
                 for message in smtp_server.messages
