@@ -340,3 +340,27 @@ def set_contact(
         console.print(f"asked now for the handover: {key}")
     for flag in flags:
         warn("key-person warning:", flag)
+
+
+@app.command("handover")
+@handle_errors
+def handover(
+    predecessor: Annotated[str, typer.Argument(help="Email of the manager (or deputy) who leaves.")],
+    successor: Annotated[str, typer.Argument(help="Email of the successor (a known contact of ours).")],
+    reason: Annotated[str, typer.Option(help="Why (leaving, new role, ...).")],
+) -> None:
+    """Hand over all of a manager's (and deputy's) live relationships to a successor in one step."""
+    from models.lifecycle.machine import hand_over_all
+
+    with db() as session:
+        authorize("relationship.handover", session=session)
+        old, new = find_contact(session, predecessor), find_contact(session, successor)
+        missing = [
+            Problem(flag, f"{email} is not a known contact")
+            for flag, email, c in (("PREDECESSOR", predecessor, old), ("SUCCESSOR", successor, new))
+            if c is None
+        ]
+        if missing:
+            raise InputRejected(missing, summary="handover rejected")
+        moved = hand_over_all(session, predecessor=old, successor=new, actor=actor(), reason=reason)  # type: ignore[arg-type]
+    console.print(f"{len(moved)} relationship(s) handed from {predecessor} to {successor}: {moved}")

@@ -36,7 +36,7 @@ OPEN = ("open", "overdue")
 def _page(request: Request, template: str, context: dict[str, Any], me: Principal) -> HTMLResponse:
     live = current(request)
     # The role's actions, so a page shows no button its reader may not use (an auditor sees none).
-    actions = {"relationship.onboard"}
+    actions = {"relationship.onboard", "relationship.handover"}
     with session_scope() as session:
         me_can = {a for a in actions if can(me, a, session=session)}
     full = {
@@ -329,4 +329,40 @@ def onboard(
         require_onboard(me, manager=data.manager, deputy=data.deputy, session=session)
     with acting_as(me):
         start_flow(f"onboard-partner {data.partner_ref}", me.who, onboard_partner, data)
+    return RedirectResponse("/work", status_code=303)
+
+
+@router.get("/work/handover", response_class=HTMLResponse)
+def handover_form(request: Request, me: Person) -> HTMLResponse:
+    """Show the form that hands all of a manager's relationships to a successor."""
+    with session_scope() as session:
+        require(me, "relationship.handover", session=session)
+    return _page(request, "work_handover.html.j2", {}, me)
+
+
+@router.post("/work/handover")
+def handover(
+    request: Request,
+    me: Person,
+    predecessor: Annotated[str, Form(max_length=254)] = "",
+    successor: Annotated[str, Form(max_length=254)] = "",
+    reason: Annotated[str, Form(max_length=2000)] = "",
+    csrf: Annotated[str, Form(max_length=100)] = "",
+) -> Response:
+    """Hand over every live relationship of a manager (or deputy): `tandem relationship handover`."""
+    from models.lifecycle.machine import hand_over_all
+    from models.partners.registry import find_contact
+
+    check_csrf(request, csrf)
+    with acting_as(me), session_scope() as session:
+        require(me, "relationship.handover", session=session)
+        old, new = find_contact(session, predecessor), find_contact(session, successor)
+        missing = [
+            Problem(name, "not a known contact")
+            for name, c in (("predecessor", old), ("successor", new))
+            if c is None
+        ]
+        if missing:
+            raise InputRejected(missing, summary="handover rejected")
+        hand_over_all(session, predecessor=old, successor=new, actor=me.who, reason=reason)  # type: ignore[arg-type]
     return RedirectResponse("/work", status_code=303)

@@ -143,3 +143,38 @@ def test_an_override_needs_a_reason_and_records_both(tandem_env: str) -> None:
         "rm@ours.example",
         "Rita is on leave",
     )
+
+
+def test_handover_moves_only_what_the_person_may_hand_over(
+    tandem_env: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A manager hands over their own relationships; another manager's token is refused, nothing moved."""
+    add = ("--industry", "other", "--employees", "6", "--revenue", "900000", "--currency", "EUR")
+    for reg in ("AL1", "AL2"):
+        assert (
+            tandem("partner", "add", "--name", reg, "--registration-id", reg, "--country", "FR", *add)[0] == 0
+        )
+    for reg, manager in (("AL1", "rm@ours.example"), ("AL2", "new@ours.example")):
+        code, out = tandem(
+            "relationship",
+            "open",
+            reg,
+            "--manager",
+            manager,
+            "--sponsor",
+            "vp@ours.example",
+            "--partner-contact",
+            f"c@{reg.lower()}.example",
+        )
+        assert code == 0, out
+    assert tandem("user", "add", "new@ours.example", "--role", "manager")[0] == 0
+    as_token(monkeypatch, _token("new@ours.example"))
+    code, out = tandem("relationship", "handover", "rm@ours.example", "new@ours.example", "--reason", "x")
+    assert code == 1 and "may not relationship.handover" in out
+    as_token(monkeypatch, None)
+    code, out = tandem(
+        "relationship", "handover", "rm@ours.example", "new@ours.example", "--reason", "leaving"
+    )
+    assert code == 0 and "1 relationship(s)" in out, out
+    shown = json.loads(tandem("relationship", "show", "1", "--json")[1])
+    assert "new@ours.example" in json.dumps(shown)
