@@ -36,7 +36,13 @@ OPEN = ("open", "overdue")
 def _page(request: Request, template: str, context: dict[str, Any], me: Principal) -> HTMLResponse:
     live = current(request)
     # The role's actions, so a page shows no button its reader may not use (an auditor sees none).
-    actions = {"relationship.onboard", "relationship.handover"}
+    actions = {
+        "relationship.onboard",
+        "relationship.handover",
+        "item.close",
+        "item.waive",
+        "governance.start",
+    }
     with session_scope() as session:
         me_can = {a for a in actions if can(me, a, session=session)}
     full = {
@@ -365,4 +371,55 @@ def handover(
         if missing:
             raise InputRejected(missing, summary="handover rejected")
         hand_over_all(session, predecessor=old, successor=new, actor=me.who, reason=reason)  # type: ignore[arg-type]
+    return RedirectResponse("/work", status_code=303)
+
+
+@router.post("/work/items/{item_id}")
+def close_item(
+    request: Request,
+    item_id: ItemId,
+    me: Person,
+    outcome: Annotated[str, Form(max_length=10)] = "done",
+    evidence: Annotated[str, Form(max_length=2000)] = "",
+    csrf: Annotated[str, Form(max_length=100)] = "",
+) -> Response:
+    """Mark an item done with evidence, or waive it with a reason: `tandem checklist done|waive`."""
+    from models.checklists.generation import mark_done, waive
+
+    check_csrf(request, csrf)
+    if outcome not in ("done", "waive"):
+        raise InputRejected([Problem("outcome", "choose done or waive")])
+    with acting_as(me), session_scope() as session:
+        item = session.get(ChecklistItem, item_id)
+        if (
+            item is None
+            or not can(me, "relationship.read", item, session=session)
+            and not can(me, "item.close", item, session=session)
+        ):
+            raise HTTPException(status_code=404, detail="no such item")
+        require(me, "item.close" if outcome == "done" else "item.waive", item, session=session)
+        if outcome == "done":
+            mark_done(session, item_id, by=me.acting_for, evidence=evidence or None)
+        else:
+            waive(session, item_id, by=me.acting_for, reason=evidence)
+    return RedirectResponse("/work", status_code=303)
+
+
+@router.post("/work/relationships/{relationship_id}/governance")
+def start_governance(
+    request: Request, relationship_id: ItemId, me: Person, csrf: Annotated[str, Form(max_length=100)] = ""
+) -> Response:
+    """Run `setup-governance` for a relationship in the background: `tandem governance`."""
+    from flows.setup_governance import setup_governance
+
+    check_csrf(request, csrf)
+    with session_scope() as session:
+        rel = relationship_or_404(session, relationship_id)
+        if not can(me, "relationship.read", rel, session=session):
+            raise HTTPException(status_code=404, detail="no such relationship")
+        require(me, "governance.start", rel, session=session)
+    with acting_as(me):
+        start_flow(
+            f"setup-governance #{relationship_id}", me.who, setup_governance, str(relationship_id), None
+        )
     return RedirectResponse("/work", status_code=303)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import time
-from datetime import timedelta
+from datetime import date, timedelta
 
 import pytest
 from fastapi.testclient import TestClient
@@ -99,3 +99,29 @@ def test_the_sponsor_decides_once_from_the_link(client: TestClient, session: Ses
     assert approval is not None and approval.decided_by == sponsor
     event = session.exec(select(AuditEvent).where(AuditEvent.action == "onboarding.approved")).one()
     assert (event.actor, event.method) == (sponsor, "action-link")
+
+
+def test_items_close_from_my_work_with_the_clis_function(client: TestClient, session: Session) -> None:
+    """The owner marks an item done with evidence; an auditor's forged POST is refused."""
+    rel = f.relationship(session)
+    item = f.item(session, rel, due_on=date.today() - timedelta(days=1), owner_role="manager")
+    item.owner_contact_id = rel.manager_id
+    session.add(item)
+    session.commit()
+    csrf = _as(client, session, "au@ours.example", "auditor")
+    forged = {"outcome": "done", "evidence": "x", "csrf": csrf}
+    assert client.post(f"/work/items/{item.id}", data=forged).status_code == 403
+    client.cookies.clear()
+    manager = rel.key.replace("rel-", "manager") + "@example.org"
+    csrf = _as(client, session, manager, "manager")
+    assert "Mark done" in client.get("/work").text
+    assert (
+        client.post(f"/work/items/{item.id}", data={"evidence": "signed", "outcome": "done"}).status_code
+        == 403
+    )
+    done = client.post(f"/work/items/{item.id}", data={"outcome": "done", "evidence": "signed", "csrf": csrf})
+    assert done.status_code == 303
+    session.refresh(item)
+    assert (item.status, item.evidence, item.done_by) == ("done", "signed", manager)
+    event = session.exec(select(AuditEvent).where(AuditEvent.action == "checklist.item.done")).one()
+    assert (event.actor, event.method) == (manager, "web")
