@@ -84,3 +84,8 @@ def render_document(kind: str, lang: str, fmt: Format, context: Mapping[str, Any
     body, title = markdown_to_html(text)
     # The body is cleaned HTML; the title is plain text, escaped once by the page template.
     return render("documents/page.html.j2", {"lang": lang, "title": title or kind, "body": Markup(body)})  # noqa: S704
+
+
+def render_pack(context: Mapping[str, Any], *, language: str, fmt: str) -> str:
+    """Render one review pack in one language as HTML (with inline SVG charts) or Markdown."""
+    return render(f"documents/review_pack.{language}.{fmt}.j2", {**context, "lang": language})

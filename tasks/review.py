@@ -31,6 +31,7 @@ from models.reviews.sweep import (
     write_batch,
 )
 from models.tables import Contact
+from notifications.documents import render_pack
 from notifications.outbox import (
     Attachment,
     MessageSpec,
@@ -65,11 +66,6 @@ class BatchReport:
             "worst": self.worst,
             "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
         }
-
-
-def render_pack(context: dict[str, Any], *, language: str, fmt: str) -> str:
-    """Render one review pack in one language as HTML (with inline SVG charts) or Markdown."""
-    return render(f"documents/review_pack.{language}.{fmt}.j2", {**context, "lang": language})
 
 
 def review_pack(session: Session, ref: str, period: str | None, *, language: str, fmt: str) -> str:

@@ -6,8 +6,10 @@ import os
 
 import typer
 
+from deployments.cli import api_token as api_token_cli
 from deployments.cli import checklist as checklist_cli
 from deployments.cli import config as config_cli
+from deployments.cli import export as export_cli
 from deployments.cli import library as library_cli
 from deployments.cli import lifecycle as lifecycle_cli
 from deployments.cli import notify as notify_cli
@@ -41,6 +43,8 @@ app.command("remind")(notify_cli.remind)
 app.add_typer(notify_cli.outbox_app, name="outbox")
 app.add_typer(notify_cli.notify_app, name="notify")
 app.add_typer(webhook_cli.app, name="webhook")
+app.add_typer(api_token_cli.app, name="api-token")
+app.add_typer(export_cli.app, name="export")
 app.add_typer(review_cli.app, name="review")
 app.add_typer(payment_cli.app, name="payment")
 app.add_typer(statement_cli.app, name="statement")

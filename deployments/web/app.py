@@ -37,6 +37,7 @@ FORM_OVERHEAD_BYTES = 64 * 1024  # the note, link and multipart framing around a
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     ensure_schema()
     yield
+    app.state.api.state.work.join(timeout=60)  # let flows the API started finish their step
 
 
 def error_page(request: Request, status: int, problems: list[Problem] | None = None) -> HTMLResponse:
@@ -97,8 +98,15 @@ def _register_errors(app: FastAPI) -> None:
         status, problems = _validation_problems(exc)
         return error_page(request, status, problems)
 
-    async def http_error(request: Request, exc: Exception) -> HTMLResponse:
-        return error_page(request, exc.status_code if isinstance(exc, StarletteHTTPException) else 500)
+    async def http_error(request: Request, exc: Exception) -> Response:
+        status = exc.status_code if isinstance(exc, StarletteHTTPException) else 500
+        if request.url.path.startswith("/api/"):  # an API path outside /api/v1: still a problem, not a page
+            from deployments.web.api.problems import problem_response
+
+            return problem_response(
+                status, "no such API path (the API is at /api/v1)", instance=request.url.path
+            )
+        return error_page(request, status)
 
     async def signed_out(request: Request, exc: Exception) -> HTMLResponse:
         return dashboard.login_page(request, status=401)
@@ -124,12 +132,21 @@ def _register_errors(app: FastAPI) -> None:
     app.add_exception_handler(Exception, crashed)
 
 
-def create_app(*, max_upload_bytes: int = MAX_UPLOAD_BYTES, limiter: FailureLimiter | None = None) -> FastAPI:
-    """Build the web app (the schema is upgraded on start-up)."""
+def create_app(
+    *,
+    max_upload_bytes: int = MAX_UPLOAD_BYTES,
+    limiter: FailureLimiter | None = None,
+    api: FastAPI | None = None,
+) -> FastAPI:
+    """Build the web app with the API at /api/v1 (the schema is upgraded on start-up)."""
+    from deployments.web.api import PREFIX, create_api
+
     app = FastAPI(title="Tandem", docs_url=None, redoc_url=None, openapi_url=None, lifespan=_lifespan)
     app.state.limiter = limiter or FailureLimiter()
     app.state.max_upload = max_upload_bytes
-    app.add_middleware(BodyLimit, max_bytes=max_upload_bytes + FORM_OVERHEAD_BYTES)
+    app.state.api = api or create_api(failures=app.state.limiter)
+    # The API bounds its own bodies (and answers as a problem); pages and forms keep the upload limit.
+    app.add_middleware(BodyLimit, max_bytes=max_upload_bytes + FORM_OVERHEAD_BYTES, exempt="/api/")
     # X-Forwarded-For from the proxy only, so limits see real clients; the connection's own address is
     # kept first (PeerAddress, outside), for the trusted-header check.
     proxies = sorted(LOOPBACK | get_settings().trusted_proxies)
@@ -137,6 +154,7 @@ def create_app(*, max_upload_bytes: int = MAX_UPLOAD_BYTES, limiter: FailureLimi
     app.add_middleware(PeerAddress)
     app.add_middleware(SecurityHeaders)  # added last, so outermost: errors get the headers too
     app.mount("/static", StaticFiles(packages=[("deployments.web", "static")]), name="static")
+    app.mount(PREFIX, app.state.api)
     app.include_router(portal.router)
     app.include_router(portal_payments.router)
     app.include_router(dashboard.router)

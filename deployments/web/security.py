@@ -116,13 +116,16 @@ class BodyTooLarge(HTTPException):
 
 
 class BodyLimit:
-    """ASGI middleware refusing request bodies over a size: by Content-Length first, then as it streams."""
+    """ASGI middleware refusing request bodies over a size: by Content-Length first, then as it streams.
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
-        self.app, self.max_bytes = app, max_bytes
+    Paths under `exempt` (the API, which bounds its own bodies and answers in its own format) pass.
+    """
+
+    def __init__(self, app: ASGIApp, max_bytes: int, exempt: str | None = None) -> None:
+        self.app, self.max_bytes, self.exempt = app, max_bytes, exempt
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != "http" or (self.exempt and scope.get("path", "").startswith(self.exempt)):
             await self.app(scope, receive, send)
             return
         length = dict(scope.get("headers", [])).get(b"content-length")

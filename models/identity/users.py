@@ -13,7 +13,7 @@ from models.core.base import utcnow
 from models.core.errors import Conflict, InputRejected, NotAllowed, NotFound, Problem
 from models.core.principal import Method, Principal
 from models.identity.roles import roles
-from models.tables import ApiToken, User, WebSession
+from models.tables import PersonalToken, User, WebSession
 
 TOKEN_PREFIX = "tdm_"
 
@@ -153,19 +153,19 @@ def disable_user(session: Session, email: str, *, reason: str | None = None) -> 
     return user
 
 
-def issue_token(session: Session, email: str, *, label: str = "") -> tuple[ApiToken, str]:
+def issue_token(session: Session, email: str, *, label: str = "") -> tuple[PersonalToken, str]:
     """Issue a personal CLI token; the raw value is returned once and only its hash is kept."""
     user = find_user(session, email)
     if user.disabled:
         raise Conflict(f"user {user.email} is disabled")
     raw = TOKEN_PREFIX + secrets.token_urlsafe(32)
-    row = ApiToken(user_id=user.id, label=label.strip()[:80], token_hash=digest(raw))  # type: ignore[arg-type]
+    row = PersonalToken(user_id=user.id, label=label.strip()[:80], token_hash=digest(raw))  # type: ignore[arg-type]
     session.add(row)
     session.flush()
     record(
         session,
         action="user.token_issued",
-        entity="api_token",
+        entity="personal_token",
         entity_id=row.id,
         data={"user": user.email, "label": row.label},
     )
@@ -186,7 +186,7 @@ def principal_of(user: User, method: Method) -> Principal:
 
 def principal_for_token(session: Session, raw: str) -> Principal:
     """Return the principal of a personal token, or refuse an unknown, revoked or disabled one."""
-    row = session.exec(select(ApiToken).where(ApiToken.token_hash == digest(raw.strip()))).first()
+    row = session.exec(select(PersonalToken).where(PersonalToken.token_hash == digest(raw.strip()))).first()
     user = session.get(User, row.user_id) if row else None
     if row is None or row.revoked_at is not None or user is None:
         raise NotAllowed("TANDEM_TOKEN is not a valid personal token (ask an administrator for one)")

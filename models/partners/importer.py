@@ -117,21 +117,39 @@ def plan_import(session: Session, raw: bytes, *, encoding: str | None = None) ->
     if table is None:
         return plan
     plan.encoding = table.encoding
-    for record in table.records:
-        row, row_problems = _row(record)
-        plan.problems += row_problems
-        if row is not None:
-            plan.rows.append(row)
-    plan.problems += _duplicates(plan.rows)
-    plan.problems += _compare_with_registry(session, plan.rows)
+    _plan_records(session, plan, table.records, unit="line")
     if not table.records and not plan.problems:
         plan.problems.append(Problem("file", "no data rows"))
     return plan
 
 
-def _row(record: Record) -> tuple[ImportRow | None, list[Problem]]:
+def plan_rows(session: Session, rows: list[dict[str, str]]) -> ImportPlan:
+    """Validate rows given as data (the API's), numbered from 0, exactly as a file's lines; write nothing.
+
+    Problems name `row N, column C`. Unknown columns are refused as a file's header would refuse them.
+    """
+    plan = ImportPlan()
+    for index, values in enumerate(rows):
+        plan.problems += [
+            Problem(f"row {index}, column {name}", "unknown column") for name in values if name not in COLUMNS
+        ]
+    _plan_records(session, plan, [Record(i, v) for i, v in enumerate(rows)], unit="row")
+    return plan
+
+
+def _plan_records(session: Session, plan: ImportPlan, records: list[Record], *, unit: str) -> None:
+    for record in records:
+        row, row_problems = _row(record, unit=unit)
+        plan.problems += row_problems
+        if row is not None:
+            plan.rows.append(row)
+    plan.problems += _duplicates(plan.rows, unit=unit)
+    plan.problems += _compare_with_registry(session, plan.rows, unit=unit)
+
+
+def _row(record: Record, *, unit: str = "line") -> tuple[ImportRow | None, list[Problem]]:
     """Validate one record as `partner add` would, with its contact; name every problem."""
-    where, values = f"line {record.line}", record.values
+    where, values = f"{unit} {record.line}", record.values
     partner_data = {k: values[k] for k in PARTNER_COLUMNS if values.get(k)}
     absent = [c for c in REQUIRED_COLUMNS if not values.get(c)]
     problems = [Problem(f"{where}, column {c}", "missing value") for c in absent]
@@ -169,25 +187,27 @@ def _renamed(problem: Problem, names: dict[str, str], where: str) -> Problem:
     return Problem(f"{where}, column {names.get(name, name)}", problem.message)
 
 
-def _duplicates(rows: list[ImportRow]) -> list[Problem]:
+def _duplicates(rows: list[ImportRow], *, unit: str = "line") -> list[Problem]:
     """Refuse two rows for one partner, or one contact email on two rows."""
     problems: list[Problem] = []
     keys: dict[str, int] = {}
     emails: dict[str, int] = {}
     for row in rows:
         if row.key in keys:
-            message = f"duplicate registration id {row.partner.registration_id!r} (also line {keys[row.key]})"
-            problems.append(Problem(f"line {row.line}, column registration_id", message))
+            message = (
+                f"duplicate registration id {row.partner.registration_id!r} (also {unit} {keys[row.key]})"
+            )
+            problems.append(Problem(f"{unit} {row.line}, column registration_id", message))
         keys.setdefault(row.key, row.line)
         if row.contact is not None:
             if row.contact.email in emails:
-                message = f"email also used on line {emails[row.contact.email]}"
-                problems.append(Problem(f"line {row.line}, column contact_email", message))
+                message = f"email also used on {unit} {emails[row.contact.email]}"
+                problems.append(Problem(f"{unit} {row.line}, column contact_email", message))
             emails.setdefault(row.contact.email, row.line)
     return problems
 
 
-def _compare_with_registry(session: Session, rows: list[ImportRow]) -> list[Problem]:
+def _compare_with_registry(session: Session, rows: list[ImportRow], *, unit: str = "line") -> list[Problem]:
     """Decide each row's outcome against the stored partners and contacts, in a few queries."""
     stored = _stored_partners(session, rows)
     contacts = _stored_contacts(session, [r.contact.email for r in rows if r.contact is not None])
@@ -203,7 +223,7 @@ def _compare_with_registry(session: Session, rows: list[ImportRow]) -> list[Prob
             }
             row.outcome = "updated" if row.changes else "unchanged"
         if row.contact is not None:
-            problems += _compare_contact(row, contacts.get(row.contact.email))
+            problems += _compare_contact(row, contacts.get(row.contact.email), unit=unit)
     return problems
 
 
@@ -237,10 +257,10 @@ def _stored_contacts(session: Session, emails: list[str]) -> dict[str, Any]:
     return found
 
 
-def _compare_contact(row: ImportRow, stored: Any) -> list[Problem]:
+def _compare_contact(row: ImportRow, stored: Any, *, unit: str = "line") -> list[Problem]:
     """A known email must be this partner's contact; the fields the row gives may update it."""
     assert row.contact is not None
-    where = f"line {row.line}, column contact_email"
+    where = f"{unit} {row.line}, column contact_email"
     if stored is None:
         return []
     if stored.side != Side.partner.value or stored.partner_id is None:
@@ -281,14 +301,21 @@ def import_partners(
         raise InputRejected(plan.problems, summary=f"{path.name}: nothing imported")
     if dry_run:
         return plan
-    try:
-        _write(session, plan, actor=actor, file=path.name)
-    except IntegrityError as exc:  # another writer added one of these partners since the check
-        raise Conflict(f"{path.name}: a partner or contact was added meanwhile; import again") from exc
+    write_plan(session, plan, actor=actor, file=path.name)
     return plan
 
 
-def _write(session: Session, plan: ImportPlan, *, actor: str, file: str) -> None:
+def write_plan(
+    session: Session, plan: ImportPlan, *, actor: str, file: str, method: str | None = None
+) -> None:
+    """Write a checked plan in the caller's transaction; `method` (e.g. "api") goes into each event's data."""
+    try:
+        _write(session, plan, actor=actor, file=file, method=method)
+    except IntegrityError as exc:  # another writer added one of these partners since the check
+        raise Conflict(f"{file}: a partner or contact was added meanwhile; import again") from exc
+
+
+def _write(session: Session, plan: ImportPlan, *, actor: str, file: str, method: str | None) -> None:
     now = utcnow()
     events: list[dict[str, Any]] = []
     new = [row for row in plan.rows if row.outcome == "new"]
@@ -307,10 +334,11 @@ def _write(session: Session, plan: ImportPlan, *, actor: str, file: str) -> None
     summary = {"file": file, "encoding": plan.encoding, **plan.counts()}
     events.append(_event("partner.imported", file, summary))
     who = attribution(actor)
+    via = {"method": method} if method else {}
     insert_rows(
         session,
         AuditEvent.__table__,  # type: ignore[attr-defined]
-        [{**event, **who, "at": now} for event in events],
+        [{**event, "data": {**event["data"], **via}, **who, "at": now} for event in events],
     )
 
 

@@ -210,8 +210,8 @@ class PaymentPlan:
         return sum(1 for *_, changes in self.updated if "paid_on" in changes)
 
 
-def _row(record: Record) -> tuple[PaymentCreate | None, list[Problem]]:
-    where, values = f"line {record.line}", record.values
+def _row(record: Record, *, unit: str = "line") -> tuple[PaymentCreate | None, list[Problem]]:
+    where, values = f"{unit} {record.line}", record.values
     missing = [c for c in REQUIRED_COLUMNS if not values.get(c)]
     problems = [Problem(f"{where}, column {c}", "missing value") for c in missing]
     try:
@@ -251,9 +251,9 @@ def _stored_values(row: PaymentCreate) -> dict[str, Any]:
     }
 
 
-def _compare_stored(line: int, row: PaymentCreate, stored: Payment, plan: PaymentPlan) -> None:
+def _compare_stored(line: int, row: PaymentCreate, stored: Payment, plan: PaymentPlan, unit: str) -> None:
     """Plan a row's changes to its stored invoice: fixed fields must match, later ones filled once."""
-    where = f"line {line}, column"
+    where = f"{unit} {line}, column"
     fixed = {
         "delivered_on": (row.delivered_on, stored.delivered_on),
         "invoiced_on": (row.invoiced_on, stored.invoiced_on),
@@ -295,19 +295,36 @@ def plan_payments(session: Session, raw: bytes, *, encoding: str | None = None) 
     plan = PaymentPlan(problems=problems)
     if table is None:
         return plan
-    rows: list[tuple[int, PaymentCreate]] = []
-    for record in table.records:
-        parsed, problems = _row(record)
-        plan.problems += problems
-        if parsed is not None and not problems:
-            rows.append((record.line, parsed))
-    _check_against_store(session, rows, plan)
+    _plan_records(session, plan, table.records, unit="line")
     if not table.records and not plan.problems:
         plan.problems.append(Problem("file", "no data rows"))
     return plan
 
 
-def _check_against_store(session: Session, rows: list[tuple[int, PaymentCreate]], plan: PaymentPlan) -> None:
+def plan_payment_rows(session: Session, rows: list[dict[str, str]]) -> PaymentPlan:
+    """Validate rows given as data (the API's), numbered from 0, exactly as a file's lines; write nothing."""
+    plan = PaymentPlan()
+    for index, values in enumerate(rows):
+        plan.problems += [
+            Problem(f"row {index}, column {name}", "unknown column") for name in values if name not in COLUMNS
+        ]
+    _plan_records(session, plan, [Record(i, v) for i, v in enumerate(rows)], unit="row")
+    return plan
+
+
+def _plan_records(session: Session, plan: PaymentPlan, records: list[Record], *, unit: str) -> None:
+    rows: list[tuple[int, PaymentCreate]] = []
+    for record in records:
+        parsed, problems = _row(record, unit=unit)
+        plan.problems += problems
+        if parsed is not None and not problems:
+            rows.append((record.line, parsed))
+    _check_against_store(session, rows, plan, unit=unit)
+
+
+def _check_against_store(
+    session: Session, rows: list[tuple[int, PaymentCreate]], plan: PaymentPlan, *, unit: str = "line"
+) -> None:
     rel_ids = _relationship_ids(session, {r.relationship for _, r in rows})
     seen: dict[tuple[int, str], int] = {}
     keyed: list[tuple[int, PaymentCreate, int]] = []
@@ -315,14 +332,14 @@ def _check_against_store(session: Session, rows: list[tuple[int, PaymentCreate]]
         rid = rel_ids.get(row.relationship)
         if rid is None:
             plan.problems.append(
-                Problem(f"line {line}, column relationship", f"no relationship {row.relationship!r}")
+                Problem(f"{unit} {line}, column relationship", f"no relationship {row.relationship!r}")
             )
             continue
         if (rid, row.invoice_id) in seen:
             plan.problems.append(
                 Problem(
-                    f"line {line}, column invoice_id",
-                    f"duplicate invoice {row.invoice_id!r} (also line {seen[(rid, row.invoice_id)]})",
+                    f"{unit} {line}, column invoice_id",
+                    f"duplicate invoice {row.invoice_id!r} (also {unit} {seen[(rid, row.invoice_id)]})",
                 )
             )
             continue
@@ -342,7 +359,7 @@ def _check_against_store(session: Session, rows: list[tuple[int, PaymentCreate]]
         if existing is None:
             plan.new.append((line, row, rid))
         else:
-            _compare_stored(line, row, existing, plan)
+            _compare_stored(line, row, existing, plan, unit)
 
 
 def _new_payment(row: PaymentCreate, relationship_id: int) -> Payment:
@@ -377,6 +394,14 @@ def import_payments(
         raise InputRejected(plan.problems, summary=f"{path.name}: nothing imported")
     if dry_run:
         return plan
+    write_payments(session, plan, actor=actor, file=path.name)
+    return plan
+
+
+def write_payments(
+    session: Session, plan: PaymentPlan, *, actor: str, file: str, method: str | None = None
+) -> None:
+    """Write a checked plan in the caller's transaction, with one audit event (its data names `method`)."""
     session.add_all([_new_payment(row, rid) for _, row, rid in plan.new])
     for _, _, stored, changes in plan.updated:
         for name, value in changes.items():
@@ -387,16 +412,16 @@ def import_payments(
         actor=actor,
         action="payment.imported",
         entity="payment",
-        entity_id=path.name,
+        entity_id=file,
         data={
-            "file": path.name,
+            "file": file,
             "new": len(plan.new),
             "updated": len(plan.updated),
             "paid": plan.paid,
             "unchanged": plan.unchanged,
+            **({"method": method} if method else {}),
         },
     )
-    return plan
 
 
 def add_payment(session: Session, data: PaymentCreate, *, actor: str) -> Payment:

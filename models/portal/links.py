@@ -119,6 +119,14 @@ def _partner_contact(session: Session, rel: Relationship, contact: Contact) -> N
         )
 
 
+def _token_id() -> str:
+    """A random public id of 16 URL-safe characters that never starts with "-"."""
+    # `tandem portal revoke -AbC...` would be read as an option: draw again (1 time in 64).
+    while (token_id := secrets.token_urlsafe(12)).startswith("-"):
+        pass
+    return token_id
+
+
 def issue_link(
     session: Session, rel: Relationship, contact: Contact, *, actor: str, now: datetime | None = None
 ) -> tuple[PortalLink, str]:
@@ -128,7 +136,7 @@ def issue_link(
     # Whole seconds: the expiry in the token and the one stored must be the same instant.
     expires = (now + timedelta(days=get_settings().portal_link_days)).replace(microsecond=0)
     link = PortalLink(
-        token_id=secrets.token_urlsafe(12),
+        token_id=_token_id(),
         contact_id=contact.id,  # type: ignore[arg-type]
         relationship_id=rel.id,  # type: ignore[arg-type]
         issued_by=actor,

@@ -19,7 +19,8 @@ from models.tables.core import Stage
 HEALTH_BINS = ((0, 20), (20, 40), (40, 60), (60, 80), (80, 101))
 
 
-def _latest_reviews(session: Session) -> dict[int, Review]:
+def latest_reviews(session: Session) -> dict[int, Review]:
+    """Return each relationship's latest completed review, by relationship id."""
     latest = (
         select(Review.relationship_id, func.max(Review.period).label("period"))
         .where(Review.status != ReviewStatus.open.value)
@@ -98,7 +99,7 @@ def payment_timeliness_by_month(session: Session, *, as_of: date, months: int = 
 def portfolio(session: Session, *, as_of: date | None = None) -> dict[str, Any]:
     """Return every live relationship: tier, stage, health, trend, days-to-pay, overdue items, flags."""
     day = as_of or today_local()
-    reviews, overdue = _latest_reviews(session), _overdue(session, day)
+    reviews, overdue = latest_reviews(session), _overdue(session, day)
     query = (
         select(Relationship, Partner)
         .join(Partner, col(Partner.id) == Relationship.partner_id)

@@ -5,7 +5,8 @@ from sqlmodel import SQLModel
 from models.tables.checklist import ChecklistGeneration, ChecklistItem, ItemStatus
 from models.tables.core import AuditEvent, Contact, Partner, Relationship
 from models.tables.governance import Approval, Document, ExitPlan, Risk
-from models.tables.identity import ApiToken, OneTimeLink, User, WebSession
+from models.tables.identity import OneTimeLink, PersonalToken, User, WebSession
+from models.tables.integration import ApiToken, IdempotentResponse
 from models.tables.outbox import DeliveryStatus, MessageStatus, OutboxDelivery, OutboxMessage
 from models.tables.payments import PaymentRequest, PaymentTerms, SmeDeclaration, Statement, StatementLine
 from models.tables.portal import PortalLink
@@ -15,6 +16,8 @@ from models.tables.webhooks import WebhookSubscription
 metadata = SQLModel.metadata
 
 __all__ = [
+    "ApiToken",
+    "IdempotentResponse",
     "Approval",
     "Document",
     "ExitPlan",
@@ -42,7 +45,7 @@ __all__ = [
     "ReviewStatus",
     "ScorecardEntry",
     "WebhookSubscription",
-    "ApiToken",
+    "PersonalToken",
     "OneTimeLink",
     "User",
     "WebSession",

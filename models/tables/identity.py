@@ -32,10 +32,13 @@ class User(SQLModel, table=True):
     last_seen_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime(), nullable=True))
 
 
-class ApiToken(SQLModel, table=True):
-    """A personal token the CLI acts with (TANDEM_TOKEN); shown once, stored hashed."""
+class PersonalToken(SQLModel, table=True):
+    """A person's own token the CLI acts with (TANDEM_TOKEN); shown once, stored hashed.
 
-    __tablename__ = "api_token"
+    Not an integration's API token (models/tables/integration.py): this one acts as a person.
+    """
+
+    __tablename__ = "personal_token"
 
     id: int | None = Field(default=None, primary_key=True)
     user_id: int = Field(foreign_key="app_user.id", index=True)

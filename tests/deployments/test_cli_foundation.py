@@ -27,6 +27,7 @@ def tandem_json(*args: str) -> object:
     return json.loads(out)
 
 
+@pytest.mark.empty_database
 def test_first_use_creates_the_schema_and_db_upgrade_is_idempotent(tandem_env: str) -> None:
     assert tandem_json("partner", "list")["items"] == []
     code, out = tandem("db", "upgrade")

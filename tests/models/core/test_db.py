@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
@@ -9,6 +10,7 @@ from models.core.db import current_revision, get_engine, head_revision, upgrade_
 from models.tables import metadata
 
 
+@pytest.mark.empty_database
 def test_upgrade_creates_schema_and_is_safe_twice(tandem_env: str) -> None:
     assert current_revision() is None
     before, after = upgrade_schema()

@@ -1,0 +1,1 @@
+"""Integration with other systems: API tokens, idempotent calls and exports for auditors."""
