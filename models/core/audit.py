@@ -49,7 +49,9 @@ def attribution(actor: Principal | str | None, data: dict[str, Any] | None = Non
     """Return an audit row's actor, method and on_behalf_of columns (a differing label goes to `data`)."""
     principal = actor if isinstance(actor, Principal) else current_principal()
     if principal is None:
-        return {"actor": str(actor or "system")[:254], "method": "system", "on_behalf_of": None}
+        # No signed-in person: a run, the partner portal, or an integration (whose data says "api").
+        method = str((data or {}).get("method") or "system")[:20]
+        return {"actor": str(actor or "system")[:254], "method": method, "on_behalf_of": None}
     if data is not None and isinstance(actor, str) and actor not in (principal.who, principal.on_behalf_of):
         data.setdefault("via", actor)
     return {"actor": principal.who[:254], "method": principal.method, "on_behalf_of": principal.on_behalf_of}

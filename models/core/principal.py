@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, replace
 from typing import Literal
 
 # How the person proved who they are (stored in AuditEvent.method).
-Method = Literal["cli-token", "local-admin", "web", "sso", "action-link", "cli-override", "system"]
+Method = Literal["cli-token", "local-admin", "web", "sso", "action-link", "cli-override", "api", "system"]
 METHODS: tuple[str, ...] = Method.__args__  # type: ignore[attr-defined]
 
 

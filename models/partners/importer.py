@@ -333,8 +333,8 @@ def _write(session: Session, plan: ImportPlan, *, actor: str, file: str, method:
     _write_contacts(session, plan.rows, now, events)
     summary = {"file": file, "encoding": plan.encoding, **plan.counts()}
     events.append(_event("partner.imported", file, summary))
-    who = attribution(actor)
     via = {"method": method} if method else {}
+    who = attribution(actor, dict(via))
     insert_rows(
         session,
         AuditEvent.__table__,  # type: ignore[attr-defined]
