@@ -43,6 +43,7 @@ FLAGS = {
     "approval_tier": "--tier",
     "approval_comment": "--comment",
     "approval_timeout_hours": "--timeout-hours",
+    "by": "acting as",  # the signed-in person, or whom --on-behalf-of names
 }
 
 

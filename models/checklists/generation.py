@@ -437,7 +437,7 @@ def _item(session: Session, item_id: int) -> ChecklistItem:
     return item
 
 
-def _known_contact(session: Session, email: str, where: str = "--by") -> Contact:
+def _known_contact(session: Session, email: str, where: str = "acting as") -> Contact:
     try:
         address = normalize_email(email)
     except ValueError as exc:
@@ -507,7 +507,9 @@ def _close_by_manager(
     rel = session.get(Relationship, item.relationship_id)
     assert rel is not None
     if person.id not in (rel.manager_id, rel.deputy_id):
-        raise InputRejected([Problem("--by", f"{person.email} is not this relationship's manager or deputy")])
+        raise InputRejected(
+            [Problem("acting as", f"{person.email} is not this relationship's manager or deputy")]
+        )
     if item.status != ItemStatus.open.value:
         raise Conflict(f"item {item_id} is already {item.status}")
     values = {"waived_reason": reason.strip(), "done_by": person.email, "done_at": utcnow()}

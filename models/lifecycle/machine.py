@@ -181,10 +181,12 @@ def _approval_problems(session: Session, rel: Relationship, decision: ApprovalDe
     try:
         email = normalize_email(decision.by)
     except ValueError as exc:
-        return [Problem("--by", str(exc))]
+        return [Problem("acting as", str(exc))]
     sponsor = session.get(Contact, rel.sponsor_id)
     if sponsor is None or sponsor.email != email:
-        problems.append(Problem("--by", f"{email} is not the executive sponsor of relationship {rel.id}"))
+        problems.append(
+            Problem("acting as", f"{email} is not the executive sponsor of relationship {rel.id}")
+        )
     if decision.decision == "reject" and not decision.comment:
         problems.append(Problem("--reason", "a rejection needs a reason"))
     if decision.tier is not None and decision.tier.value != rel.tier_proposed and not decision.comment:
@@ -301,7 +303,7 @@ def start_exit(
         problems.append(Problem("--reason", "an exit needs a reason"))
     person = session.exec(select(Contact).where(Contact.email == by.strip().lower())).first()
     if person is None or person.id not in (rel.manager_id, rel.deputy_id, rel.sponsor_id):
-        problems.append(Problem("--by", f"{by} is not this relationship's manager, deputy or sponsor"))
+        problems.append(Problem("acting as", f"{by} is not this relationship's manager, deputy or sponsor"))
     if problems:
         raise InputRejected(problems, summary="exit rejected")
     plan = draft_exit_plan(session, rel, actor=person.email)  # type: ignore[union-attr]
