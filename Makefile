@@ -22,8 +22,11 @@ install: $(STAMP)
 
 lint: install
 	$(BIN)/ruff check .
+	$(BIN)/mypy  # files and strictness: [tool.mypy] in pyproject.toml
 
 demo: install
+	@# A previous demo's Prefect server lives in DEMO_HOME: stop it before its folder goes.
+	@test ! -d $(DEMO_HOME) || TANDEM_HOME=$(DEMO_HOME) $(BIN)/tandem server stop
 	rm -rf $(DEMO_HOME)
 	TANDEM_HOME=$(DEMO_HOME) $(BIN)/python -m deployments.demo
 
@@ -38,4 +41,5 @@ test: install lint browser
 	$(BIN)/pytest -m 'not integration' $(PYTEST_ARGS)  # integration: its own step in .ci/run
 
 clean:
+	@test ! -d $(DEMO_HOME) || TANDEM_HOME=$(DEMO_HOME) $(BIN)/tandem server stop
 	rm -rf $(VENV) $(DEMO_HOME) .pytest_cache

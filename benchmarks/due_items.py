@@ -21,6 +21,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Boolean, Date, Float, Integer, Table
+from sqlalchemy.sql.schema import ScalarElementColumnDefault
 from sqlalchemy.types import JSON
 
 ITEMS_PER_RELATIONSHIP = 100
@@ -34,7 +35,7 @@ def _defaults(table: Table, now: str, today: str) -> list[Any]:
         kind = column.type
         if column.name == "id" or column.nullable:
             row.append(None)
-        elif column.default is not None and column.default.is_scalar:
+        elif isinstance(column.default, ScalarElementColumnDefault):
             row.append(column.default.arg)
         elif isinstance(kind, JSON):
             row.append("{}")
@@ -69,14 +70,14 @@ def _insert(connection: sqlite3.Connection, table: Table, rows: Iterator[tuple[A
 
 def build(path: str, items: int, today: date) -> None:
     """Create the schema (real migrations) and fill it with partners, contacts, relationships, items."""
-    from models.core.db import upgrade_schema
+    from models.core.db import table_of, upgrade_schema
     from models.tables import ChecklistItem, Contact, Partner, Relationship
 
     upgrade_schema()
     now, day = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S.%f"), today.isoformat()
     relationships = max(1, items // ITEMS_PER_RELATIONSHIP)
     rng = random.Random(44004)
-    tables = {t: t.__table__ for t in (Partner, Contact, Relationship, ChecklistItem)}  # type: ignore[attr-defined]
+    tables = {t: table_of(t) for t in (Partner, Contact, Relationship, ChecklistItem)}
     fill = {t: _filler(table, now, day) for t, table in tables.items()}
     connection = sqlite3.connect(path)
     connection.execute("PRAGMA journal_mode=WAL")

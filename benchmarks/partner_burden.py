@@ -161,14 +161,14 @@ def _act(day: date, mode: str) -> None:
         rows = session.exec(
             select(ChecklistItem, Relationship)
             .join(Relationship, col(Relationship.id) == ChecklistItem.relationship_id)
-            .where(ChecklistItem.status == ItemStatus.open.value)
+            .where(col(ChecklistItem.status) == ItemStatus.open.value)
         ).all()
         emails = {c.id: c.email for c in session.exec(select(Contact))}
         for item, rel in rows:
             asked = item.asked_on or day
             within_a_week = day >= asked + timedelta(days=1 + (item.id or 0) % 7)
             if item.owner_side == "ours" and day >= asked + timedelta(days=STAFF_DAYS):
-                by = emails.get(item.owner_contact_id) or MANAGER  # type: ignore[arg-type]
+                by = emails.get(item.owner_contact_id) or MANAGER
                 mark_done(session, item.id, by=by, evidence="done")  # type: ignore[arg-type]
             elif item.owner_side != "ours" and mode == "answers_in_a_week" and within_a_week:
                 by = emails[rel.partner_contact_id] if item.owner_side == "partner" else MANAGER
@@ -236,7 +236,9 @@ def _remind_and_deliver(day: date) -> None:
     with session_scope() as session:
         session.connection().execute(
             update(OutboxMessage)
-            .where(OutboxMessage.status == MessageStatus.queued.value, col(OutboxMessage.planned_on) <= day)
+            .where(
+                col(OutboxMessage.status) == MessageStatus.queued.value, col(OutboxMessage.planned_on) <= day
+            )
             .values(status=MessageStatus.sent.value)
         )
 
@@ -265,7 +267,7 @@ def live(portfolio: dict[int, dict[str, Any]], mode: str, years: int) -> dict[st
 
 def measure(portfolio: dict[int, dict[str, Any]], end: date, years: int) -> dict[str, dict[str, Any]]:
     """Read what the years asked of each partner and sent to it, per tier."""
-    from sqlmodel import select
+    from sqlmodel import col, select
 
     from models.core.calendar import add_months
     from models.core.db import session_scope
@@ -276,9 +278,9 @@ def measure(portfolio: dict[int, dict[str, Any]], end: date, years: int) -> dict
     with session_scope() as session:
         items = session.exec(select(ChecklistItem)).all()
         messages = session.exec(
-            select(OutboxMessage).where(OutboxMessage.status != MessageStatus.cancelled.value)
+            select(OutboxMessage).where(col(OutboxMessage.status) != MessageStatus.cancelled.value)
         ).all()
-        rels = {r.id: r for r in session.exec(select(Relationship))}
+        rels = {r.id: r for r in session.exec(select(Relationship)) if r.id is not None}
     months = _months(START, end)
     for tier in sorted({info["wanted_tier"] for info in portfolio.values()}, key=TIERS.index):
         ids = {rid for rid, info in portfolio.items() if info["wanted_tier"] == tier}
@@ -291,7 +293,9 @@ def measure(portfolio: dict[int, dict[str, Any]], end: date, years: int) -> dict
         main = {portfolio[rid]["partner_contact"] for rid in ids}
         counts = [per_month[(c, month)] for c in main for month in months]
         reminded = Counter(i for m in to_partner if m.kind in REMINDER_KINDS for i in m.item_ids)
-        partner_items = {i.id for i in items if i.relationship_id in ids and i.owner_side == "partner"}
+        partner_items = {
+            i.id for i in items if i.id and i.relationship_id in ids and i.owner_side == "partner"
+        }
         contact_exit = {
             c: portfolio[rid]["exit_on"]
             for rid in ids
@@ -302,7 +306,7 @@ def measure(portfolio: dict[int, dict[str, Any]], end: date, years: int) -> dict
             m
             for m in to_partner
             if m.recipient_id in contact_exit
-            and m.planned_on >= contact_exit[m.recipient_id]  # type: ignore[operator]
+            and m.planned_on >= contact_exit[m.recipient_id]
             and m.kind != "exit_notice"
         ]
         clauses: dict[int, set[str]] = defaultdict(set)

@@ -101,7 +101,7 @@ def write_changed_csv(source: Path, target: Path, *, share: float = 0.01, seed: 
         csv.writer(handle).writerows([header, *body, *extra])
 
 
-def tandem(home: Path, *args: str, database_url: str | None = None) -> dict[str, Any]:
+def tandem(home: Path, *args: str, database_url: str | None = None, expect_exit: int = 0) -> dict[str, Any]:
     """Run the installed `tandem` once; return its seconds, peak memory, exit code and output size."""
     env = {**os.environ, "TANDEM_HOME": str(home)}
     if database_url:
@@ -117,7 +117,7 @@ def tandem(home: Path, *args: str, database_url: str | None = None) -> dict[str,
         out.seek(0)
         err.seek(0)
         output, errors = out.read(), err.read()
-    if process.returncode != 0:
+    if process.returncode != expect_exit:
         raise RuntimeError(f"tandem {' '.join(args)} exited {process.returncode}: {errors[-2000:]}")
     lines = output.strip().splitlines()
     return {

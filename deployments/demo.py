@@ -1,4 +1,4 @@
-"""`make demo`: the main job end to end on the embedded default (SQLite and a local Prefect).
+"""`make demo`: the main job end to end on the embedded default (SQLite and the local Prefect server).
 
 Imports the bundled sample partners, onboards several with scripted sponsor approvals, sets up
 governance for one, exits one, and prints where each stands.
@@ -52,10 +52,6 @@ ONBOARD = [
 def _prepare_environment() -> None:
     home = Path(os.environ.setdefault("TANDEM_HOME", str(Path.cwd() / ".demo"))).expanduser()
     home.mkdir(parents=True, exist_ok=True)
-    os.environ.setdefault("PREFECT_HOME", str(home / "prefect"))
-    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
-    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
     os.environ.setdefault("TANDEM_TIMEZONE", "Asia/Shanghai")
     os.environ.setdefault("TANDEM_ORGANIZATION_NAME", "BigCo Manufacturing")
 
@@ -313,9 +309,10 @@ def _sign_in_links() -> None:
 def main() -> None:
     """Run the demo from an empty TANDEM_HOME."""
     _prepare_environment()
-    from prefect.settings import temporary_settings
+    from deployments.local_server import prefect_runtime
 
-    with temporary_settings(updates={"flows.heartbeat_frequency": None}):
+    # The flows run on the local Prefect server under TANDEM_HOME, which `tandem` commands reuse.
+    with prefect_runtime():
         _import_partners()
         ids = _onboard_all()
         console.print("[bold]3.[/bold] governance set up for three relationships")

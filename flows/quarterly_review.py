@@ -14,7 +14,7 @@ from prefect.artifacts import (
     create_table_artifact,
     update_progress_artifact,
 )
-from prefect.futures import as_completed
+from prefect.futures import PrefectFuture, as_completed
 from prefect.task_runners import ProcessPoolTaskRunner
 from pydantic import Field
 
@@ -115,7 +115,7 @@ def _run_batches(groups: list[list[int]], period: str, as_of: date, workers: int
             yield review_batch_task(group, period, as_of)
         return
     with ProcessPoolTaskRunner(max_workers=min(workers, len(groups))) as runner:
-        futures = [
+        futures: list[PrefectFuture[dict[str, Any]]] = [
             runner.submit(review_batch_task, {"relationship_ids": g, "period": period, "as_of": as_of})
             for g in groups
         ]

@@ -45,10 +45,11 @@ from apprise.plugins.lark import NotifyLark
 from apprise.plugins.wecombot import NotifyWeComBot
 from apprise.result import AppriseResultStatus
 
+from models.core.data import load_yaml
 from models.core.errors import DeliveryError, DeliveryUnknown
 from models.core.secrets import MASK
 from models.core.settings import Settings, get_settings
-from models.partners.channels import masked
+from models.partners.channel_urls import masked
 from models.partners.registry import contact_channels
 from models.tables import Contact
 
@@ -202,7 +203,7 @@ def _yaml_problem(text: str) -> str | None:
     if ConfigBase.detect_config_format(text) != ConfigFormat.YAML:
         return None
     try:
-        yaml.safe_load(text)
+        load_yaml(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
@@ -339,7 +340,14 @@ class CheckedWeComBot(_CheckedPlugin, NotifyWeComBot):
 class CheckedDingTalk(_CheckedPlugin, NotifyDingTalk):
     """DingTalk robot that reads `errcode` from the reply (signing kept from Apprise)."""
 
-    def send(self, body: str, title: str = "", notify_type: Any = None, **kwargs: Any) -> bool:
+    def send(
+        self,
+        body: str,
+        title: str = "",
+        notify_type: Any = None,
+        body_format: NotifyFormat | None = None,
+        **kwargs: Any,
+    ) -> bool:
         payload: dict[str, Any] = {
             "msgtype": "text",
             "text": {"content": f"{title}\n{body}" if title else body},
@@ -393,8 +401,8 @@ class CheckedEmail(NotifyEmail):
         try:
             with AppriseSMTPController(
                 host=self.smtp_host,
-                port=self.port,
-                secure_mode=self.secure_mode,
+                port=self.port,  # type: ignore[arg-type]  # Apprise's hints say int; None is its default
+                secure_mode=self.secure_mode,  # type: ignore[arg-type]  # likewise
                 user=self.user,
                 password=self.password,
                 verify_certificate=self.verify_certificate,
@@ -415,7 +423,8 @@ class CheckedEmail(NotifyEmail):
                     names=self.names,
                     tzinfo=self.tzinfo,
                 )
-                sent = [smtp.sendmail(self.from_addr[1], e.to_addrs, self._stamped(e.body)) for e in emails]
+                sender = str(self.from_addr[1])
+                sent = [smtp.sendmail(sender, e.to_addrs, self._stamped(e.body)) for e in emails]
                 return bool(sent) and all(sent)
         except smtplib.SMTPAuthenticationError as exc:
             reply = exc.smtp_error.decode("utf-8", "replace") if isinstance(exc.smtp_error, bytes) else ""
@@ -446,7 +455,7 @@ CHECKED: dict[type[NotifyBase], type[NotifyBase]] = {
 
 
 @lru_cache(maxsize=2048)
-def _recipe(url: str, is_email: bool) -> tuple[type[NotifyBase], dict[str, Any]] | None:
+def _recipe(url: str, is_email: bool) -> tuple[type[NotifyBase], dict[str, Any] | None] | None:
     """Parse a URL once into (plugin class, arguments): parsing costs more than building the plugin."""
     if is_email:
         return CheckedEmail, CheckedEmail.parse_url(url)
@@ -467,10 +476,12 @@ def plugin_for(target: Target, smtp: SmtpConfig | None = None) -> NotifyBase:
     recipe = _recipe(target.url, is_email)
     if recipe is None:
         raise DeliveryError(f"{target.shown}: not a usable Apprise URL")
-    cls, options = recipe
-    options = copy.deepcopy(options)
-    if is_email:
-        options["password"] = smtp.password  # type: ignore[union-attr]
+    cls, parsed = recipe
+    if parsed is None:
+        raise DeliveryError(f"{target.shown}: not a usable Apprise URL")
+    options = copy.deepcopy(parsed)
+    if smtp is not None and is_email:
+        options["password"] = smtp.password
     plugin = cls(**options)
     plugin.request_rate_per_sec = 0
     # Apprise's own call timeout must fire first, so a slow server reads as TIMEOUT ("unknown").
@@ -486,8 +497,8 @@ def send(target: Target, message: Outgoing, *, smtp: SmtpConfig | None = None) -
     except (TypeError, ValueError) as exc:
         raise DeliveryError(scrub(f"{target.shown}: {exc}", secrets)) from None
     is_email = target.channel == "email"
-    if is_email and message.key:
-        plugin.message_id = message_id_for(message.key, target, smtp.sender)  # type: ignore[union-attr]
+    if isinstance(plugin, CheckedEmail) and smtp is not None and message.key:
+        plugin.message_id = message_id_for(message.key, target, smtp.sender)
     apobj = Apprise()
     apobj.add(plugin)
     attach = [

@@ -193,8 +193,8 @@ def _prepare_batch(
             select(OutboxMessage)
             .where(
                 col(OutboxMessage.id).in_(batch.ids),
-                OutboxMessage.claim_token == batch.token,
-                OutboxMessage.status == MessageStatus.sending.value,
+                col(OutboxMessage.claim_token) == batch.token,
+                col(OutboxMessage.status) == MessageStatus.sending.value,
             )
             .with_for_update()
         )
@@ -233,7 +233,7 @@ def _prepare_batch(
         session.flush()
     # Delivery ids exist only after the flush: swap the rows for their ids.
     for p in prepared:
-        p.pending = [(t, d.id, attempts) for t, d, attempts in p.pending]  # type: ignore[misc]
+        p.pending = [(t, d.id, attempts) for t, d, attempts in p.pending]  # type: ignore[attr-defined]  # rows -> ids
     return prepared
 
 
@@ -289,7 +289,7 @@ def _record(
             for _, delivery_id, attempts, status, result in results
         ]
         if rows:
-            session.exec(update(OutboxDelivery), params=rows)  # type: ignore[call-overload]
+            session.exec(update(OutboxDelivery), params=rows)
         for prepared, _, _, status, result in results:
             _count(counts, prepared.message_id, status, result)
         for prepared in finished:
@@ -352,7 +352,9 @@ def _finish(
                 retry_at = send_window(prepared.timezone).next_allowed(retry_at)
             values |= {"status": MessageStatus.failed.value, "next_attempt_at": retry_at}
             report.failed += 1
-        session.exec(update(OutboxMessage).where(OutboxMessage.id == prepared.message_id).values(**values))
+        session.exec(
+            update(OutboxMessage).where(col(OutboxMessage.id) == prepared.message_id).values(**values)
+        )
     return dead
 
 

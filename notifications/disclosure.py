@@ -4,20 +4,24 @@ from __future__ import annotations
 
 import io
 from functools import lru_cache
-from importlib import resources
 from typing import Any
 
+from pydantic import RootModel
+
 from models.core.csvfiles import write_csv
-from models.core.data import load_yaml
+from models.core.data import load_data
 from models.core.settings import LANGUAGES
 from notifications.render import render
+
+
+class _Labels(RootModel[dict[str, dict[str, Any]]]):
+    """The report's words, per language."""
 
 
 @lru_cache(maxsize=1)
 def labels() -> dict[str, dict[str, Any]]:
     """Load the report's words per language, refusing a language that lacks a key another has."""
-    text = (resources.files("notifications") / "disclosure_labels.yaml").read_text(encoding="utf-8")
-    data: dict[str, dict[str, Any]] = load_yaml(text)
+    data = load_data("disclosure_labels.yaml", _Labels).root
     shape = _keys(data[LANGUAGES[0]])
     for lang in LANGUAGES:
         if _keys(data[lang]) != shape:

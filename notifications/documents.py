@@ -16,23 +16,17 @@ from typing import Any, Literal
 import nh3
 from markdown_it import MarkdownIt
 from markupsafe import Markup
+from pydantic import BaseModel, ConfigDict, RootModel, model_validator
 
+from models.core.data import load_data
 from models.core.glossary import tier_label
+from models.core.vocabulary import LANGUAGES, Language
+from models.tables.checklist import ItemStatus
 from notifications.render import DOCUMENT_CSP, render
 
 __all__ = ["DOCUMENT_CSP", "Format", "markdown_to_html", "render_document"]
 
 Format = Literal["md", "html"]
-STAGE_LABELS = {"onboarding": "准入", "governance": "治理设置", "review": "评审", "exit": "退出"}
-STATUS_LABELS = {
-    "open": "待办",
-    "done": "已完成",
-    "waived": "已豁免",
-    "not_applicable": "不适用",
-    "cancelled": "已撤回",
-}
-SIDE_LABELS = {"ours": "我方", "partner": "伙伴方", "joint": "双方"}
-PRIORITY_LABELS = {"must": "必做", "should": "应做", "could": "可选"}
 ALLOWED_TAGS = frozenset(
     {"h1", "h2", "h3", "h4", "p", "br", "hr", "strong", "em", "code", "pre", "blockquote", "a"}
     | {"ul", "ol", "li", "table", "thead", "tbody", "tr", "th", "td"}
@@ -67,15 +61,63 @@ def markdown_to_html(text: str) -> tuple[str, str]:
     return clean, title
 
 
-def _labels() -> dict[str, Any]:
-    return {"status_labels": STATUS_LABELS, "side_labels": SIDE_LABELS, "priority_labels": PRIORITY_LABELS}
+ChecklistStage = Literal["onboarding", "governance", "review", "exit"]
+
+
+class _Words(BaseModel):
+    """One language's words for the values documents show."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    stage: dict[ChecklistStage, str]
+    status: dict[ItemStatus, str]
+    side: dict[Literal["ours", "partner", "joint"], str]
+    priority: dict[Literal["must", "should", "could"], str]
+    invitation: dict[Literal["summary", "description"], str]
+
+    @model_validator(mode="after")
+    def _every_value(self) -> _Words:
+        missing = set(ItemStatus) - set(self.status)
+        if missing:
+            raise ValueError(f"status lacks {', '.join(sorted(missing))}")
+        if len(self.stage) != 4 or len(self.side) != 3 or len(self.priority) != 3:
+            raise ValueError("stage, side and priority must name every value")
+        return self
+
+
+class _DocumentLabels(RootModel[dict[Language, _Words]]):
+    """The documents' words, per language (document_labels.yaml)."""
+
+
+@lru_cache(maxsize=1)
+def _words() -> dict[Language, _Words]:
+    labels = load_data("document_labels.yaml", _DocumentLabels).root
+    if set(labels) != set(LANGUAGES):
+        raise ValueError(f"document_labels.yaml must have exactly {', '.join(LANGUAGES)}")
+    return labels
+
+
+def invitation_words(lang: str) -> tuple[str, str]:
+    """Return the review invitation's summary and description patterns (`{org}`, `{period}`, `{id}`)."""
+    words = _words()["zh-CN" if lang == "zh-CN" else "en"].invitation
+    return words["summary"], words["description"]
+
+
+def _labels(lang: str) -> dict[str, Any]:
+    words = _words()["zh-CN" if lang == "zh-CN" else "en"]
+    return {
+        "stage_labels": dict(words.stage),
+        "status_labels": {k.value: v for k, v in words.status.items()},
+        "side_labels": dict(words.side),
+        "priority_labels": dict(words.priority),
+    }
 
 
 def render_document(kind: str, lang: str, fmt: Format, context: Mapping[str, Any]) -> str:
     """Render a document kind in one language as Markdown or as a standalone HTML page."""
-    full = {**_labels(), **context, "lang": lang}
+    full = {**_labels(lang), **context, "lang": lang}
     if "stage" in full:
-        full.setdefault("stage_label", STAGE_LABELS.get(full["stage"], full["stage"]))
+        full.setdefault("stage_label", full["stage_labels"].get(full["stage"], full["stage"]))
     if "tier" in full:
         full.setdefault("tier_label", tier_label(full["tier"], lang))
     text = render(f"documents/{kind}.{lang}.md.j2", full)

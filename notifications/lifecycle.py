@@ -191,14 +191,14 @@ def start_governance(session: Session, relationship_id: int, *, as_of: date | No
     rel = relationship_or_404(session, relationship_id)
     missing = open_required(session, relationship_id, "onboarding") if rel.stage == "onboarding" else []
     if missing:
-        titles = ", ".join(f"#{i.id} {i.title.get('en', i.item_key)}" for i in missing[:10])
         raise TransitionRefused(
-            f"onboarding is not complete: {len(missing)} required item(s) open: {titles}"
+            f"onboarding is not complete: {len(missing)} required item(s) open",
+            reasons=[f"#{i.id} {i.title.get('en', i.item_key)}" for i in missing],
         )
     change = transition(session, rel, Stage.governance, actor=actor, reason="onboarding checklist complete")
     seeded = seed_risks(session, rel)
     context = charter_context(session, rel)
-    renders = {
+    renders: dict[tuple[str, str], str] = {
         (lang, fmt): render_document("charter", lang, fmt, context)
         for lang in LANGUAGES
         for fmt in ("md", "html")

@@ -23,7 +23,7 @@ from sqlmodel import Session, col, select
 from models.core import audit
 from models.core.base import utcnow
 from models.core.calendar import SendWindow, parse_business_days
-from models.core.db import insert_rows
+from models.core.db import insert_rows, table_of
 from models.core.errors import InputRejected, NotFound, Problem
 from models.core.settings import Settings, get_settings
 from models.tables import (
@@ -159,13 +159,17 @@ class MessageCalendar:
         calendar = cls()
         ids = sorted(set(contact_ids))
         for first in range(0, len(ids), KEYS_PER_QUERY):
-            query = select(OutboxMessage.recipient_id, OutboxMessage.planned_on, OutboxMessage.kind).where(
+            query = select(
+                col(OutboxMessage.recipient_id), col(OutboxMessage.planned_on), col(OutboxMessage.kind)
+            ).where(
                 col(OutboxMessage.recipient_id).in_(ids[first : first + KEYS_PER_QUERY]),
                 col(OutboxMessage.planned_on) >= start,
                 col(OutboxMessage.planned_on) <= end,
-                OutboxMessage.status != MessageStatus.cancelled.value,
+                col(OutboxMessage.status) != MessageStatus.cancelled.value,
             )
             for contact_id, day, kind in session.connection().execute(query):
+                if contact_id is None or day is None:  # never: the query asks for both
+                    continue
                 calendar.add(contact_id, day, reminder=kind in REMINDER_KINDS)
         return calendar
 
@@ -359,7 +363,7 @@ def store_rendered(session: Session, batch: RenderedBatch, *, keys: set[str] | N
     rows = [row for key, row in batch.rows.items() if keys is None or key in keys]
     if not rows:
         return set()
-    table = OutboxMessage.__table__  # type: ignore[attr-defined]
+    table = table_of(OutboxMessage)
     found = insert_rows(session, table, rows, on_conflict="ON CONFLICT (key) DO NOTHING", returning=("key",))
     return {key for (key,) in found}
 
@@ -543,7 +547,7 @@ def cancel_reminders(session: Session, *, relationship_id: int, reason: str) -> 
 def cancel_unsent(session: Session, *, relationship_id: int, reason: str) -> int:
     """Cancel every queued or failed message of a relationship other than reminders; return how many."""
     query = select(OutboxMessage).where(
-        OutboxMessage.relationship_id == relationship_id,
+        col(OutboxMessage.relationship_id) == relationship_id,
         col(OutboxMessage.status).in_(OPEN_STATUSES),
         col(OutboxMessage.kind).not_in(REMINDER_KINDS),
         # Events for other systems record what happened (the exit itself among them): never withdrawn.
@@ -573,9 +577,9 @@ def refresh_reminder(session: Session, message: OutboxMessage) -> bool:
     if message.kind not in REMINDER_KINDS or not message.item_ids:
         return True
     query = select(ChecklistItem.id).where(
-        col(ChecklistItem.id).in_(message.item_ids), ChecklistItem.status == ItemStatus.open.value
+        col(ChecklistItem.id).in_(message.item_ids), col(ChecklistItem.status) == ItemStatus.open.value
     )
-    open_ids = set(session.exec(query))
+    open_ids = {i for i in session.exec(query) if i is not None}
     if open_ids != set(message.item_ids):
         _rerender(message, list(message.context.get("groups", [])), open_ids)
         session.add(message)
@@ -603,7 +607,7 @@ def claim(session: Session, *, limit: int, now: datetime | None = None, lease: t
         & (col(OutboxMessage.next_attempt_at) <= now)
         & (col(OutboxMessage.not_before).is_(None) | (col(OutboxMessage.not_before) <= now)),
         # A lease that ran out means the worker died mid-delivery: take the message over.
-        (OutboxMessage.status == MessageStatus.sending.value) & (col(OutboxMessage.lease_until) < now),
+        (col(OutboxMessage.status) == MessageStatus.sending.value) & (col(OutboxMessage.lease_until) < now),
     )
     token = uuid.uuid4().hex
     candidates = list(
@@ -620,7 +624,7 @@ def claim(session: Session, *, limit: int, now: datetime | None = None, lease: t
         .values(status=MessageStatus.sending.value, lease_until=now + lease, claim_token=token)
     )
     session.commit()
-    claimed = select(OutboxMessage.id).where(OutboxMessage.claim_token == token)
+    claimed = select(OutboxMessage.id).where(col(OutboxMessage.claim_token) == token)
     return Claim(token, sorted(session.exec(claimed)))  # type: ignore[arg-type]
 
 
@@ -636,13 +640,13 @@ def hold(session: Session, ids: Sequence[int], *, token: str, lease_until: datet
         update(OutboxMessage)
         .where(
             col(OutboxMessage.id).in_(ids),
-            OutboxMessage.claim_token == token,
-            OutboxMessage.status == MessageStatus.sending.value,
+            col(OutboxMessage.claim_token) == token,
+            col(OutboxMessage.status) == MessageStatus.sending.value,
         )
         .values(lease_until=lease_until)
-        .returning(OutboxMessage.id)
+        .returning(col(OutboxMessage.id))
     )
-    return set(session.exec(statement).scalars())  # type: ignore[call-overload]
+    return set(session.exec(statement).scalars())
 
 
 def find_message(session: Session, message_id: int) -> OutboxMessage:
@@ -684,7 +688,7 @@ def list_messages(session: Session, *, status: str | None = None, limit: int = 2
     """Return outbox messages, newest first, optionally of one status."""
     query = select(OutboxMessage).order_by(col(OutboxMessage.id).desc()).limit(limit)
     if status:
-        query = query.where(OutboxMessage.status == status)
+        query = query.where(col(OutboxMessage.status) == status)
     return list(session.exec(query))
 
 
@@ -704,7 +708,9 @@ def message_public(message: OutboxMessage, deliveries: Sequence[OutboxDelivery] 
 def deliveries_of(session: Session, message_id: int) -> list[OutboxDelivery]:
     """Return a message's per-target deliveries."""
     query = (
-        select(OutboxDelivery).where(OutboxDelivery.message_id == message_id).order_by(col(OutboxDelivery.id))
+        select(OutboxDelivery)
+        .where(col(OutboxDelivery.message_id) == message_id)
+        .order_by(col(OutboxDelivery.id))
     )
     return list(session.exec(query))
 

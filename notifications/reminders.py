@@ -18,6 +18,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Row, update
+from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
 from models.checklists.due import EntryState, entry_state, escalation_level
@@ -105,36 +106,36 @@ class SweepReport:
 def due_item_rows(session: Session, *, horizon: date) -> list[Row[Any]]:
     """Select open items due on or before the horizon in live relationships (one indexed query)."""
     query = (
-        select(
-            ChecklistItem.id,
-            ChecklistItem.relationship_id,
-            ChecklistItem.item_key,
-            ChecklistItem.title,
-            ChecklistItem.due_on,
-            ChecklistItem.owner_role,
-            ChecklistItem.owner_side,
-            ChecklistItem.owner_contact_id,
-            ChecklistItem.priority,
-            ChecklistItem.reminders,
-            ChecklistItem.last_reminded_on,
-            Relationship.tier,
-            Relationship.stage,
-            Relationship.manager_id,
-            Relationship.deputy_id,
-            Relationship.sponsor_id,
-            Relationship.partner_contact_id,
-            Relationship.backup_contact_id,
-            Partner.legal_name,
+        sa_select(
+            col(ChecklistItem.id),
+            col(ChecklistItem.relationship_id),
+            col(ChecklistItem.item_key),
+            col(ChecklistItem.title),
+            col(ChecklistItem.due_on),
+            col(ChecklistItem.owner_role),
+            col(ChecklistItem.owner_side),
+            col(ChecklistItem.owner_contact_id),
+            col(ChecklistItem.priority),
+            col(ChecklistItem.reminders),
+            col(ChecklistItem.last_reminded_on),
+            col(Relationship.tier),
+            col(Relationship.stage),
+            col(Relationship.manager_id),
+            col(Relationship.deputy_id),
+            col(Relationship.sponsor_id),
+            col(Relationship.partner_contact_id),
+            col(Relationship.backup_contact_id),
+            col(Partner.legal_name),
         )
         .join(Relationship, col(Relationship.id) == col(ChecklistItem.relationship_id))
         .join(Partner, col(Partner.id) == col(Relationship.partner_id))
         .where(
-            ChecklistItem.status == ItemStatus.open.value,
+            col(ChecklistItem.status) == ItemStatus.open.value,
             col(ChecklistItem.due_on) <= horizon,
             col(Relationship.stage).not_in(_INACTIVE_STAGES),
         )
     )
-    return list(session.exec(query))
+    return list(session.execute(query))
 
 
 def _owner(row: Row[Any]) -> tuple[int | None, str | None]:
@@ -275,7 +276,7 @@ def _contacts_for(session: Session, rows: Iterable[Row[Any]]) -> dict[int, Conta
     for row in rows:
         ids |= {row.owner_contact_id, row.manager_id, row.deputy_id, row.sponsor_id}
         ids |= {row.partner_contact_id, row.backup_contact_id}
-    ids.discard(None)  # type: ignore[arg-type]
+    ids.discard(None)
     found: dict[int, Contact] = {}
     id_list = sorted(ids)
     for start in range(0, len(id_list), 500):
@@ -379,7 +380,7 @@ def _portal_url(session: Session, recipient: Contact | None, relationship_id: in
 
 def _queue_digest(session: Session, planner: _Planner, digest: Digest, report: SweepReport) -> bool:
     """Queue one recipient's digest; return whether this call queued it (not a dry run, not a repeat)."""
-    recipient = planner.contacts.get(digest.recipient_id) if digest.recipient_id else None  # type: ignore[arg-type]
+    recipient = planner.contacts.get(digest.recipient_id) if digest.recipient_id else None
     language = recipient.language if recipient is not None else get_settings().default_language
     partner = recipient is not None and recipient.side == Side.partner.value
     groups = _titled(digest.groups(), language, partner=partner)

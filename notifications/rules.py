@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 from functools import lru_cache
-from importlib import resources
 from typing import Any
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from models.core.data import load_data
 from models.core.errors import InputRejected, Problem
 from models.tables.core import Tier
 
@@ -80,7 +79,7 @@ class ReminderRules(BaseModel):
 
     def for_tier(self, tier: str | None) -> TierRules:
         """Return the rules of a tier, or of the default tier when none is set yet."""
-        return self.tiers[Tier(tier) if tier in Tier.__members__ else self.default_tier]
+        return self.tiers[Tier(tier) if tier is not None and tier in Tier.__members__ else self.default_tier]
 
 
 def parse_rules(data: Any, *, where: str = "reminder_rules.yaml") -> ReminderRules:
@@ -97,5 +96,4 @@ def parse_rules(data: Any, *, where: str = "reminder_rules.yaml") -> ReminderRul
 @lru_cache(maxsize=1)
 def load_rules() -> ReminderRules:
     """Load the packaged reminder rules."""
-    text = (resources.files("notifications") / "reminder_rules.yaml").read_text(encoding="utf-8")
-    return parse_rules(yaml.safe_load(text))
+    return load_data("reminder_rules.yaml", ReminderRules)

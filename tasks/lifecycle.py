@@ -34,6 +34,7 @@ from notifications.documents import render_document
 from notifications.lifecycle import message_context
 from notifications.outbox import queue_message, recipient_language
 from tasks.events import emit_relationship_event, emit_stage_change, publish_markdown
+from tasks.retries import LIFECYCLE_RETRIES
 
 ACTOR = "flow"
 
@@ -47,7 +48,7 @@ class Objectives(BaseModel):
     partner: list[str] = Field(default_factory=list, description="What the partner wants from it.")
 
 
-@task(retries=2, retry_delay_seconds=[1, 5])
+@task(**LIFECYCLE_RETRIES)
 def prepare_partner(partner_ref: str | None, new_partner: dict[str, Any] | None) -> int:
     """Return the partner's id, registering the new partner once (a rerun finds it)."""
     ensure_schema()
@@ -60,7 +61,7 @@ def prepare_partner(partner_ref: str | None, new_partner: dict[str, Any] | None)
         return add_partner(session, data, actor=ACTOR).id  # type: ignore[return-value]
 
 
-@task(retries=2, retry_delay_seconds=[1, 5])
+@task(**LIFECYCLE_RETRIES)
 def open_or_reuse_relationship(partner_id: int, request: dict[str, Any]) -> int:
     """Open the relationship, or return the one a previous run of the same request opened."""
     data = RelationshipOpen.model_validate({**request, "partner": str(partner_id)})
@@ -177,7 +178,7 @@ def tell_manager_approval_timed_out(relationship_id: int, hours: float) -> None:
         )
 
 
-@task(retries=2, retry_delay_seconds=[1, 5])
+@task(**LIFECYCLE_RETRIES)
 def finish_onboarding(relationship_id: int, as_of: date | None) -> dict[str, Any]:
     """Apply the approval, generate the checklist, draft the exit plan, welcome both sides, move on."""
     with session_scope() as session:
@@ -221,7 +222,7 @@ def onboarding_complete(relationship_id: int) -> bool:
     return announce_if_onboarding_complete(relationship_id)
 
 
-@task(retries=2, retry_delay_seconds=[1, 5])
+@task(**LIFECYCLE_RETRIES)
 def start_governance(relationship_id: int, as_of: date | None) -> dict[str, Any]:
     """Move to governance; write the charter in both languages; seed risks; generate its checklist."""
     with session_scope() as session:
@@ -244,7 +245,7 @@ def activate_if_governed(relationship_id: int, as_of: date | None) -> dict[str, 
     return step.summary
 
 
-@task(retries=2, retry_delay_seconds=[1, 5])
+@task(**LIFECYCLE_RETRIES)
 def begin_exit(
     relationship_id: int, reason: str, trigger: str, by: str, as_of: date | None
 ) -> dict[str, Any]:

@@ -13,11 +13,16 @@ from prefect.concurrency.sync import rate_limit
 from models.core.db import ensure_schema, session_scope
 from notifications.delivery import deliver_due
 from notifications.reminders import sweep
+from tasks.retries import unless_refused
 from tasks.secrets import smtp_password
 
 
 # The sweep is idempotent (outbox keys), so Prefect may retry it; NO_CACHE: every call must run.
-@task(name="sweep-reminders", retries=2, retry_delay_seconds=[5, 30], cache_policy=NO_CACHE)
+@task(
+    name="sweep-reminders", retries=2, retry_delay_seconds=[5, 30],
+    retry_condition_fn=unless_refused,
+    cache_policy=NO_CACHE,
+)
 def sweep_reminders(as_of: datetime | None, dry_run: bool) -> dict[str, Any]:
     """Sweep due items and queue today's digests; return the sweep report."""
     ensure_schema()

@@ -31,7 +31,7 @@ from models.reviews.sweep import (
     write_batch,
 )
 from models.tables import Contact
-from notifications.documents import render_pack
+from notifications.documents import invitation_words, render_pack
 from notifications.outbox import (
     Attachment,
     MessageSpec,
@@ -42,6 +42,7 @@ from notifications.outbox import (
     store_rendered,
 )
 from notifications.render import render
+from tasks.retries import unless_refused
 
 PACK_FORMATS = ("html", "md")
 MEETING_HOUR = 10  # local time of the review meeting in the organization's timezone
@@ -128,17 +129,12 @@ def review_message_specs(p: Prepared, contacts: dict[int, Contact]) -> list[Mess
     ]
 
 
-# The calendar entry the partner sees, in its language: it names us, the buyer, not the partner itself.
-ICS_WORDS = {
-    "en": ("{org}: {period} joint review", "Joint review of {period} with {org} (relationship #{id})."),
-    "zh-CN": ("{org}：{period} 联合评审", "与{org}的 {period} 联合评审（协作关系 #{id}）。"),
-}
 
 
 def _invitation(p: Prepared, start: datetime, end: datetime, lang: str) -> Attachment:
     ctx = p.context
     manager, partner = ctx["contacts"]["manager"], ctx["contacts"]["partner_contact"]
-    summary, description = ICS_WORDS[lang]
+    summary, description = invitation_words(lang)  # the partner's language; names us, the buyer
     words = {"org": get_settings().organization_name, "period": ctx["period"], "id": p.relationship_id}
     return make_ics(
         uid=f"tandem-review-{p.relationship_id}-{ctx['period']}@tandem",
@@ -194,7 +190,7 @@ def announce(session: Session, period: str) -> int:
         session, sorted({row.id for group in staff.values() for row in group[:SUMMARY_ROWS]})
     )
     wanted = {contact_id for _, contact_id in staff}
-    contacts = {c.id: c for c in session.exec(select(Contact).where(col(Contact.id).in_(wanted)))}  # type: ignore[misc]
+    contacts = {c.id: c for c in session.exec(select(Contact).where(col(Contact.id).in_(wanted)))}
     specs = [
         _summary_spec(period, role, contacts[contact_id], group, titles)
         for (role, contact_id), group in sorted(staff.items())
@@ -257,14 +253,22 @@ def run_batch(
         return publish(session, plan, messages)
 
 
-@task(name="announce-reviews", retries=2, retry_delay_seconds=[2, 10], cache_policy=NO_CACHE)
+@task(
+    name="announce-reviews", retries=2, retry_delay_seconds=[2, 10],
+    retry_condition_fn=unless_refused,
+    cache_policy=NO_CACHE,
+)
 def announce_task(period: str) -> int:
     """Queue the managers' and sponsors' summaries of the period's new reviews; return how many."""
     with session_scope() as session:
         return announce(session, period)
 
 
-@task(name="find-due-reviews", retries=2, retry_delay_seconds=[2, 10], cache_policy=NO_CACHE)
+@task(
+    name="find-due-reviews", retries=2, retry_delay_seconds=[2, 10],
+    retry_condition_fn=unless_refused,
+    cache_policy=NO_CACHE,
+)
 def find_due(period: str | None, as_of: date | None) -> tuple[str, date, list[int]]:
     """Return the period, the as-of date and the relationships whose review is due."""
     ensure_schema()
@@ -276,7 +280,11 @@ def find_due(period: str | None, as_of: date | None) -> tuple[str, date, list[in
 
 # Idempotent (keys and upserts), so a retry after a lock timeout or deadlock is safe; NO_CACHE: every
 # call must run, since a batch's result depends on the database, not on its inputs.
-@task(name="review-batch", retries=2, retry_delay_seconds=[1, 5], cache_policy=NO_CACHE)
+@task(
+    name="review-batch", retries=2, retry_delay_seconds=[1, 5],
+    retry_condition_fn=unless_refused,
+    cache_policy=NO_CACHE,
+)
 def review_batch_task(relationship_ids: list[int], period: str, as_of: date) -> dict[str, Any]:
     """Review one batch of relationships for a period and return what it did."""
     report = run_batch(relationship_ids, resolve_scope(period, as_of))
@@ -317,7 +325,11 @@ def write_portfolio(out: str | None, *, as_of: date | None, language: str) -> di
     return data
 
 
-@task(name="portfolio-report", retries=1, retry_delay_seconds=[5], cache_policy=NO_CACHE)
+@task(
+    name="portfolio-report", retries=1, retry_delay_seconds=[5],
+    retry_condition_fn=unless_refused,
+    cache_policy=NO_CACHE,
+)
 def portfolio_task(out: str | None, as_of: date | None, language: str) -> dict[str, Any]:
     """Compute the portfolio report (and write its HTML file if asked)."""
     return write_portfolio(out, as_of=as_of, language=language)

@@ -127,6 +127,11 @@ def tandem_env(
     monkeypatch.setenv("TANDEM_DATABASE_URL", url)
     get_settings.cache_clear()
     yield url
+    if (home / "prefect-server.pid").exists():
+        # A flow run outside the harness started Tandem's local Prefect server: it would outlive the test.
+        from deployments.local_server import stop_server
+
+        stop_server(home)
     engine_for(url).dispose()
     engine_for.cache_clear()
     get_settings.cache_clear()

@@ -1,64 +1,104 @@
-"""The `tandem` command: one entry point for every job a person runs by hand."""
+"""The `tandem` command: one entry point for every job a person runs by hand.
+
+Commands are listed here by name, with where they live and a one-line help; a command's module is
+imported only when the command runs (see `lazy.py`). A command that runs no flow never imports
+Prefect: `tandem --help` and the listings answer at once.
+"""
 
 from __future__ import annotations
 
-import os
-
 import typer
 
-from deployments.cli import api_token as api_token_cli
-from deployments.cli import checklist as checklist_cli
-from deployments.cli import config as config_cli
-from deployments.cli import export as export_cli
-from deployments.cli import library as library_cli
-from deployments.cli import lifecycle as lifecycle_cli
-from deployments.cli import notify as notify_cli
-from deployments.cli import ops as ops_cli
-from deployments.cli import partner as partner_cli
-from deployments.cli import payment as payment_cli
-from deployments.cli import relationship as relationship_cli
-from deployments.cli import report as report_cli
-from deployments.cli import review as review_cli
-from deployments.cli import statement as statement_cli
-from deployments.cli import user as user_cli
-from deployments.cli import web as web_cli
-from deployments.cli import webhook as webhook_cli
+from deployments.cli.lazy import Entry, LazyGroup
+
+_CLI = "deployments.cli"
+
+# name -> where it lives, and its help line (kept equal to the module's own: a test checks it).
+COMMANDS: dict[str, Entry] = {
+    "onboard": Entry(
+        f"{_CLI}.lifecycle:onboard",
+        "Run `onboard-partner`: open the relationship, get the sponsor's approval, generate the checklist.",
+    ),
+    "approve": Entry(
+        f"{_CLI}.lifecycle:approve",
+        "Approve an onboarding as its sponsor: resume the waiting run, or continue the onboarding.",
+    ),
+    "reject": Entry(
+        f"{_CLI}.lifecycle:reject",
+        "Reject an onboarding as its sponsor; the relationship stays proposed with the reason recorded.",
+    ),
+    "governance": Entry(
+        f"{_CLI}.lifecycle:governance",
+        "Run `setup-governance` once onboarding is done; run it again to activate when governance is done.",
+    ),
+    "exit": Entry(
+        f"{_CLI}.lifecycle:exit_",
+        "Run `exit-relationship`: start the planned exit, or close it when the exit checklist is done.",
+    ),
+    "remind": Entry(
+        f"{_CLI}.notify:remind", "Sweep due and overdue items and queue one digest per recipient for today."
+    ),
+    "web": Entry(f"{_CLI}.web:web", "Serve the partner portal and the staff dashboard (see docs/WEB.md)."),
+    "serve": Entry(
+        f"{_CLI}.ops:serve",
+        "Serve every deployment in this process against the configured Prefect API (Ctrl-C stops).",
+    ),
+    "deploy": Entry(
+        f"{_CLI}.ops:deploy",
+        "Register every deployment on a work pool, with the governance automation and concurrency limits.",
+    ),
+    "server": Entry(f"{_CLI}.server:app", "The local Prefect server Tandem starts once and reuses."),
+    "config": Entry(f"{_CLI}.config:config_app", "Show the effective configuration."),
+    "db": Entry(f"{_CLI}.config:db_app", "Create or upgrade the database schema."),
+    "partner": Entry(f"{_CLI}.partner:app", "Register, import, list and classify partners."),
+    "contact": Entry(f"{_CLI}.partner:contact_app", "People on either side of a relationship."),
+    "relationship": Entry(f"{_CLI}.relationship:app", "Open, list and show relationships."),
+    "library": Entry(f"{_CLI}.library:app", "Checklist content library."),
+    "checklist": Entry(f"{_CLI}.checklist:app", "Proportionate checklists per relationship and stage."),
+    "outbox": Entry(
+        f"{_CLI}.notify:outbox_app", "See, deliver and retry queued, sent, failed and dead messages."
+    ),
+    "notify": Entry(f"{_CLI}.notify:notify_app", "Check that a contact's channels work."),
+    "webhook": Entry(
+        f"{_CLI}.webhook:app", "Send Tandem's events to other systems: signed CloudEvents over HTTPS."
+    ),
+    "api-token": Entry(
+        f"{_CLI}.api_token:app", "Tokens for other systems calling the HTTP API (/api/v1)."
+    ),
+    "export": Entry(f"{_CLI}.export:app", "Files for auditors: the audit trail and the evidence pack."),
+    "review": Entry(f"{_CLI}.review:app", "Periodic reviews: run the sweep, show a review, record scores."),
+    "payment": Entry(
+        f"{_CLI}.payment:app", "Record invoices and payments; contract payment terms; partner requests."
+    ),
+    "statement": Entry(f"{_CLI}.statement:app", "Periodic statements the partner confirms in the portal."),
+    "report": Entry(f"{_CLI}.report:app", "Reports across the portfolio."),
+    "user": Entry(f"{_CLI}.user:app", "Manage the people who sign in: roles, tokens, disabling."),
+    "portal": Entry(f"{_CLI}.web:portal_app", "Partners' personal portal links."),
+}
+
+
+class TandemGroup(LazyGroup):
+    """The top-level group: every command of the table above."""
+
+    entries = COMMANDS
+
 
 app = typer.Typer(
     name="tandem",
+    cls=TandemGroup,
     help="Run collaborative relationships with MSME partners (ISO 44004 / GB/T 43834-2024).",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
-app.add_typer(config_cli.config_app, name="config")
-app.add_typer(config_cli.db_app, name="db")
-app.add_typer(partner_cli.app, name="partner")
-app.add_typer(partner_cli.contact_app, name="contact")
-app.add_typer(relationship_cli.app, name="relationship")
-app.add_typer(library_cli.app, name="library")
-app.add_typer(checklist_cli.app, name="checklist")
-lifecycle_cli.register(app)
-app.command("remind")(notify_cli.remind)
-app.add_typer(notify_cli.outbox_app, name="outbox")
-app.add_typer(notify_cli.notify_app, name="notify")
-app.add_typer(webhook_cli.app, name="webhook")
-app.add_typer(api_token_cli.app, name="api-token")
-app.add_typer(export_cli.app, name="export")
-app.add_typer(review_cli.app, name="review")
-app.add_typer(payment_cli.app, name="payment")
-app.add_typer(statement_cli.app, name="statement")
-app.add_typer(report_cli.app, name="report")
-app.add_typer(user_cli.app, name="user")
-app.command("web")(web_cli.web)
-app.add_typer(web_cli.portal_app, name="portal")
-ops_cli.register(app)
+
+
+@app.callback()
+def _root() -> None:
+    # A callback makes Typer build a group even though no command is registered on it directly.
+    pass
 
 
 def main() -> None:
     """Run the tandem command line."""
-    # Defaults for the embedded Prefect when nobody configured one: no phoning home, and time for
-    # the local server's first start (15-19 s measured here, against Prefect's 20 s default).
-    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
     app()

@@ -19,16 +19,18 @@ from deployments.cli.common import (
     person,
     print_json,
 )
+from deployments.local_server import configure_prefect, prefect_runtime
 from models.checklists.generation import (
     STAGES,
     checklist_view,
     generate_checklist,
     mark_done,
     mark_not_applicable,
+    open_required,
     waive,
 )
 from models.core.validation import MAX_RECORD_ID
-from models.lifecycle.machine import store_proposed_tier
+from models.lifecycle.machine import relationship_or_404, store_proposed_tier
 from models.lifecycle.relationships import find_relationship
 from notifications.documents import render_document
 
@@ -184,9 +186,17 @@ def _authorize_item(session: Session, item_id: int, action: str) -> None:
 
 def _announce(relationship_id: int) -> None:
     """Tell Prefect when onboarding is complete, so the governance automation can start."""
+    with db() as session:  # most closed items leave onboarding open: no Prefect to load for those
+        if relationship_or_404(session, relationship_id).stage != "onboarding" or open_required(
+            session, relationship_id, "onboarding"
+        ):
+            return
+    configure_prefect()
     from tasks.lifecycle import announce_if_onboarding_complete
 
-    if announce_if_onboarding_complete(relationship_id, flush=True):
+    with prefect_runtime():
+        announced = announce_if_onboarding_complete(relationship_id, flush=True)
+    if announced:
         console.print(
             f"onboarding of relationship {relationship_id} is complete: run `tandem governance "
             f"{relationship_id}` (or let the automation start setup-governance)"

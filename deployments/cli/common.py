@@ -9,20 +9,20 @@ import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Annotated, Any, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, ParamSpec, TypeVar
 
 import typer
 from pydantic import BaseModel, ValidationError
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
-from sqlmodel import Session
 
-from models.core.db import ensure_schema, session_scope
-from models.core.errors import InputRejected, NotAllowed, Problem, TandemError
+from models.core.errors import InputRejected, NotAllowed, Problem, TandemError, TransitionRefused
 from models.core.principal import Principal, adopt, current_principal, restore
-from models.core.settings import get_settings
 from models.core.validation import MAX_RECORD_ID, problems_from
+
+if TYPE_CHECKING:
+    from sqlmodel import Session
 
 # User data is text: names, notes and ids reach the terminal as they are stored, never read as Rich
 # markup (`[link=...]`), emoji codes (`:x:`) or highlighted. Styling goes through `style=` or Text.
@@ -46,6 +46,8 @@ def _os_user() -> str:
 
 def _owns_home() -> bool:
     """Say whether this OS user owns TANDEM_HOME (or it does not exist yet: a fresh install)."""
+    from models.core.settings import get_settings
+
     home = get_settings().home
     try:
         return home.stat().st_uid == os.getuid()
@@ -66,6 +68,7 @@ def resolve_principal() -> Principal:
     The local administrator is the OS user owning TANDEM_HOME (who can read the database anyway),
     or anyone while no user is configured. Everyone else needs a personal token.
     """
+    from models.core.settings import get_settings
     from models.identity.users import count_enabled, principal_for_token
 
     token = get_settings().token
@@ -81,6 +84,8 @@ def resolve_principal() -> Principal:
 
 
 def _has_token() -> bool:
+    from models.core.settings import get_settings
+
     try:
         return get_settings().token is not None
     except ValidationError:
@@ -153,6 +158,25 @@ def warn(label: str, message: str) -> None:
     console.print(Text.assemble((label, "yellow"), f" {message}"))
 
 
+# The domain names fields; the command line says them as its flags. The one place they are mapped,
+# for fields that are the same flag in every command (a role name is not: `contact remove` names the
+# role a person still holds, so a command whose flags are roles maps them with `fields_as_flags`).
+FIELD_FLAGS = {
+    "by": "acting as",  # the signed-in person, or whom --on-behalf-of names (there is no --by)
+    "comment": "--comment",
+    "contact": "--contact",
+    "email": "--email",
+    "events": "--events",
+    "period": "--period",
+    "reason": "--reason",
+    "role": "--role",
+    "secret_from_env": "--secret-from-env",
+    "side": "--side",
+    "stage": "--stage",
+    "trigger": "--trigger",
+}
+
+
 def handle_errors(fn: Callable[P, R]) -> Callable[P, R]:
     """Turn Tandem errors into a clear message and exit code 1 (the CLI's outer boundary)."""
 
@@ -169,7 +193,13 @@ def handle_errors(fn: Callable[P, R]) -> Callable[P, R]:
         except InputRejected as exc:
             err_console.print(Text.assemble(("error:", "red"), f" {exc.summary}"))
             for problem in exc.problems:
-                err_console.print(f"  - {problem}")
+                where = FIELD_FLAGS.get(problem.where, problem.where)
+                err_console.print(f"  - {Problem(where, problem.message)}")
+            raise typer.Exit(EXIT_REJECTED) from exc
+        except TransitionRefused as exc:
+            err_console.print(Text.assemble(("error:", "red"), f" {exc}"))
+            for reason in exc.reasons:  # every one: the person needs the whole list to act on
+                err_console.print(f"  - {reason}")
             raise typer.Exit(EXIT_REJECTED) from exc
         except TandemError as exc:
             raise fail(str(exc)) from exc
@@ -182,6 +212,9 @@ def handle_errors(fn: Callable[P, R]) -> Callable[P, R]:
 @contextmanager
 def db() -> Iterator[Session]:
     """Open a session on a schema upgraded on first use."""
+    # Imported here: commands that never open the database (`library list`) skip SQLAlchemy.
+    from models.core.db import ensure_schema, session_scope
+
     ensure_schema()
     with session_scope() as session:
         yield session

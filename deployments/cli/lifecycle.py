@@ -31,6 +31,7 @@ from deployments.cli.options import (
     PaymentDays,
     Sponsor,
 )
+from deployments.local_server import configure_prefect, prefect_runtime
 from models.core.errors import InputRejected, Problem
 from models.lifecycle.machine import EXIT_TRIGGERS, ApprovalDecision
 from models.tables.core import Criticality, Tier
@@ -88,6 +89,7 @@ def onboard(
     as_json: JsonFlag = False,
 ) -> None:
     """Run `onboard-partner`: open the relationship, get the sponsor's approval, generate the checklist."""
+    configure_prefect()  # before the flow's import reads Prefect's settings
     from flows.onboard_partner import OnboardingRequest, onboard_partner
     from models.identity.access import require_onboard
 
@@ -119,7 +121,8 @@ def onboard(
         require_onboard(principal(), manager=request.manager, deputy=request.deputy, session=session)
         if approve:
             authorize("approval.decide", session=session)
-    result = onboard_partner(request)
+    with prefect_runtime():
+        result = onboard_partner(request)
     _show(result, as_json)
     if result["outcome"] == "awaiting-approval" and not as_json:
         console.print(
@@ -136,6 +139,7 @@ def approve(
     as_json: JsonFlag = False,
 ) -> None:
     """Approve an onboarding as its sponsor: resume the waiting run, or continue the onboarding."""
+    configure_prefect()
     from deployments.approvals import decide_onboarding
 
     decision = _validated(
@@ -143,7 +147,9 @@ def approve(
         {"decision": "approve", "by": person(), "tier": tier, "comment": comment},
         "approval rejected",
     )
-    _show(decide_onboarding(ref, decision), as_json)
+    with prefect_runtime():
+        result = decide_onboarding(ref, decision)
+    _show(result, as_json)
 
 
 def reject(
@@ -153,12 +159,15 @@ def reject(
     as_json: JsonFlag = False,
 ) -> None:
     """Reject an onboarding as its sponsor; the relationship stays proposed with the reason recorded."""
+    configure_prefect()
     from deployments.approvals import decide_onboarding
 
     decision = _validated(
         ApprovalDecision, {"decision": "reject", "by": person(), "comment": reason}, "rejection rejected"
     )
-    _show(decide_onboarding(ref, decision), as_json)
+    with prefect_runtime():
+        result = decide_onboarding(ref, decision)
+    _show(result, as_json)
 
 
 def governance(
@@ -167,10 +176,14 @@ def governance(
     as_json: JsonFlag = False,
 ) -> None:
     """Run `setup-governance` once onboarding is done; run it again to activate when governance is done."""
+    configure_prefect()
     from flows.setup_governance import setup_governance
 
     _authorize_on(ref, "governance.start")
-    _show(setup_governance(ref, _date(as_of)), as_json)
+    day = _date(as_of)
+    with prefect_runtime():
+        result = setup_governance(ref, day)
+    _show(result, as_json)
 
 
 def exit_(
@@ -182,6 +195,7 @@ def exit_(
     as_json: JsonFlag = False,
 ) -> None:
     """Run `exit-relationship`: start the planned exit, or close it when the exit checklist is done."""
+    configure_prefect()
     from flows.exit_relationship import exit_relationship
 
     if trigger not in EXIT_TRIGGERS:
@@ -190,7 +204,10 @@ def exit_(
         )
     by = person()
     _authorize_on(ref, "exit.run", "exit.approve")
-    _show(exit_relationship(ref, reason, trigger, by, _date(as_of)), as_json)  # type: ignore[arg-type]
+    day = _date(as_of)
+    with prefect_runtime():
+        result = exit_relationship(ref, reason, trigger, by, day)  # type: ignore[arg-type]
+    _show(result, as_json)
 
 
 def _authorize_on(ref: str, action: str, *alternatives: str) -> None:

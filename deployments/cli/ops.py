@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 
 from deployments.cli.common import console, handle_errors, print_json
+from deployments.local_server import point_prefect_here
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 
@@ -22,6 +23,7 @@ def serve(
     name: Annotated[str, typer.Option(help="Deployment name under each flow.")] = "tandem-local",
 ) -> None:
     """Serve every deployment in this process against the configured Prefect API (Ctrl-C stops)."""
+    point_prefect_here()  # none configured: the local server under TANDEM_HOME
     from deployments.serve import api_description, serve_all
 
     console.print(f"serving Tandem's deployments as <flow>/{name} on {api_description()}", highlight=False)
@@ -38,6 +40,7 @@ def deploy(
     as_json: JsonFlag = False,
 ) -> None:
     """Register every deployment on a work pool, with the governance automation and concurrency limits."""
+    point_prefect_here()
     from deployments.deploy import deploy_all
 
     report = deploy_all(pool, email_per_minute=email_per_minute, name=name, image=image)

@@ -29,7 +29,7 @@ from deployments.cli.common import (
 from models.core.errors import InputRejected, Problem
 from models.core.validation import country_code, problems_from
 from models.core.vocabulary import LANGUAGES
-from models.partners.channels import split_urls
+from models.partners.channel_urls import split_urls
 from models.partners.importer import ImportRow, import_partners
 from models.partners.registry import (
     SIZE_CLASSES,

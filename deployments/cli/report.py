@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from deployments.cli.common import console, db, handle_errors, print_json
+from deployments.local_server import configure_prefect
 from models.core.errors import InputRejected, Problem
 from models.core.settings import LANGUAGES
 
@@ -26,6 +27,7 @@ def portfolio(
     as_json: Annotated[bool, typer.Option("--json", help="Print the same data as JSON.")] = False,
 ) -> None:
     """Report every relationship: tier, stage, health, trend, days-to-pay vs limit, overdue items, flags."""
+    configure_prefect()  # tasks.review imports Prefect (no flow runs here)
     from tasks.review import write_portfolio
 
     if language not in LANGUAGES:

@@ -11,11 +11,11 @@ from rich.table import Table
 from rich.text import Text
 
 from deployments.cli.common import actor, authorize, console, db, handle_errors, print_json, warn
+from deployments.local_server import configure_prefect, prefect_runtime
 from models.core.errors import InputRejected, Problem
 from models.lifecycle.relationships import find_relationship
 from models.reviews.scorecards import SIDES, import_scores
 from models.reviews.sweep import review_public
-from tasks.review import review_pack
 
 app = typer.Typer(help="Periodic reviews: run the sweep, show a review, record scores.", no_args_is_help=True)
 
@@ -47,6 +47,7 @@ def run(
     as_json: JsonFlag = False,
 ) -> None:
     """Run the `quarterly-review` flow now: review every relationship that is due."""
+    configure_prefect()
     from flows.quarterly_review import quarterly_review
     from models.core.periods import parse_period
 
@@ -55,7 +56,8 @@ def run(
         period = parse_period(period).name
     with db():
         pass  # upgrade the schema before the flow's tasks open their own sessions
-    result = quarterly_review(period=period, as_of=day, batch_size=batch_size, workers=workers)
+    with prefect_runtime():
+        result = quarterly_review(period=period, as_of=day, batch_size=batch_size, workers=workers)
     if as_json:
         print_json(result)
         return
@@ -130,6 +132,9 @@ def pack(
     out: Annotated[Path | None, typer.Option("--out", help="Write to this file instead of printing.")] = None,
 ) -> None:
     """Render a review pack from the stored review, in English or Chinese, as HTML or Markdown."""
+    configure_prefect()  # tasks.review imports Prefect (no flow runs here)
+    from tasks.review import review_pack
+
     with db() as session:
         content = review_pack(session, ref, period, language=lang, fmt=fmt)
     if out is None:

@@ -12,9 +12,11 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
 
-from sqlmodel import Session, col, func, select
+from sqlalchemy import select as sa_select
+from sqlmodel import Session, col, func
 
 from models.checklists.library import Item, Library
+from models.core.base import id_of
 from models.core.calendar import add_months
 from models.tables import ChecklistItem, Relationship
 
@@ -65,7 +67,7 @@ class YearUse:
 
 def year_use(session: Session, rel: Relationship, day: date, library: Library, tier: str) -> YearUse:
     """Return the partner minutes and item keys asked in the relationship year of `day`."""
-    return year_use_many(session, [(rel, tier)], day, library)[rel.id]  # type: ignore[index]
+    return year_use_many(session, [(rel, tier)], day, library)[id_of(rel)]
 
 
 def year_use_many(
@@ -80,18 +82,20 @@ def year_use_many(
         return {}
     oldest = min(u.year.start for u in uses.values())
     query = (
-        select(
-            ChecklistItem.relationship_id,
-            ChecklistItem.asked_on,
-            ChecklistItem.item_key,
+        sa_select(
+            col(ChecklistItem.relationship_id),
+            col(ChecklistItem.asked_on),
+            col(ChecklistItem.item_key),
             func.sum(ChecklistItem.effort_minutes),
         )
         .where(col(ChecklistItem.relationship_id).in_(list(uses)), col(ChecklistItem.asked_on) >= oldest)
-        .group_by(ChecklistItem.relationship_id, ChecklistItem.asked_on, ChecklistItem.item_key)
+        .group_by(
+            col(ChecklistItem.relationship_id), col(ChecklistItem.asked_on), col(ChecklistItem.item_key)
+        )
     )
     for rid, asked_on, key, minutes in session.connection().execute(query):
         use = uses[rid]
-        if use.year.start <= asked_on < use.year.end:
+        if asked_on is not None and use.year.start <= asked_on < use.year.end:
             use.minutes += int(minutes or 0)
             use.keys.add(key)
     return uses  # type: ignore[return-value]

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import update
@@ -23,7 +23,7 @@ from models.checklists.proportionality import (
     select_items,
 )
 from models.core import audit
-from models.core.base import utcnow
+from models.core.base import id_of, utcnow
 from models.core.calendar import add_business_days, today_local
 from models.core.db import insert_ignore
 from models.core.errors import Conflict, InputRejected, NotFound, Problem
@@ -105,22 +105,127 @@ def owner_map(rel: Relationship, teams: dict[str, int]) -> Callable[[str], int |
 
 def reusable_evidence(session: Session, partner_id: int) -> dict[str, ChecklistItem]:
     """Return evidence the partner already gave, by evidence key, across all its relationships."""
+    return reusable_evidence_of(session, {partner_id}).get(partner_id, {})
+
+
+def reusable_evidence_of(
+    session: Session, partner_ids: Collection[int], keys: Collection[str] | None = None
+) -> dict[int, dict[str, ChecklistItem]]:
+    """Return, per partner, evidence already given (of `keys`, if given), the latest per key."""
+    if not partner_ids or (keys is not None and not keys):
+        return {}
     query = (
-        select(ChecklistItem)
+        select(Relationship.partner_id, ChecklistItem)
         .join(Relationship, col(Relationship.id) == ChecklistItem.relationship_id)
         .where(
-            Relationship.partner_id == partner_id,
+            col(Relationship.partner_id).in_(list(partner_ids)),
             ChecklistItem.status == ItemStatus.done.value,
             col(ChecklistItem.evidence_key).is_not(None),
             col(ChecklistItem.reused_from_id).is_(None),
         )
         .order_by(col(ChecklistItem.done_at))
     )
-    return {item.evidence_key: item for item in session.exec(query) if item.evidence_key}
+    if keys is not None:
+        query = query.where(col(ChecklistItem.evidence_key).in_(list(keys)))
+    found: dict[int, dict[str, ChecklistItem]] = defaultdict(dict)
+    for partner_id, item in session.exec(query):
+        if item.evidence_key:
+            found[partner_id][item.evidence_key] = item
+    return found
 
 
-def _row(
-    rel: Relationship,
+@dataclass(frozen=True)
+class StagePlan:
+    """One stage's planned checklist for a relationship profile: the selection and how to write it.
+
+    The single generation and the review sweep both plan through `plan_stage` and write through
+    `row` and `generation_row`; the sweep only caches a plan across relationships of one profile.
+    """
+
+    selection: Selection
+    period: str
+    start: date
+
+    def row(
+        self, relationship_id: int | None, item: Item, *, owner: int | None, reused: ChecklistItem | None
+    ) -> dict[str, Any]:
+        """Return one chosen item's checklist row for a relationship."""
+        return item_row(
+            relationship_id,
+            item,
+            stage=self.selection.stage,
+            period=self.period,
+            tier=self.selection.tier,
+            start=self.start,
+            owner=owner,
+            reused=reused,
+        )
+
+    def rows(
+        self,
+        relationship_id: int | None,
+        owners: Callable[[str], int | None],
+        reused: dict[str, ChecklistItem],
+    ) -> list[dict[str, Any]]:
+        """Return every chosen item's row, owners resolved and given evidence reused."""
+        return [
+            self.row(
+                relationship_id,
+                c.item,
+                owner=owners(c.item.owner_role),
+                reused=reused.get(c.item.evidence_key) if c.item.evidence_key else None,
+            )
+            for c in self.selection.chosen
+        ]
+
+    def generation_row(self, relationship_id: int | None, *, now: datetime) -> dict[str, Any]:
+        """Return the generation record of this plan (what was chosen and left out, and the budget)."""
+        selection = self.selection
+        return {
+            "relationship_id": relationship_id,
+            "stage": selection.stage,
+            "period": self.period,
+            "tier": selection.tier,
+            "budget_minutes": selection.budget_minutes,
+            "used_minutes": selection.used_minutes,
+            "stage_started_on": self.start,
+            "selected": [c.item.id for c in selection.chosen],
+            "left_out": [{"item": c.item.id, "reason": c.reason} for c in selection.left_out],
+            "library_versions": {},
+            "generated_at": now,
+            "updated_at": now,
+        }
+
+
+def plan_stage(
+    library: Library,
+    profile: Profile,
+    *,
+    tier: str,
+    stage: str,
+    period: str,
+    start: date,
+    year: YearLimit,
+    reused: Mapping[str, int],
+    existing: Sequence[str] = (),
+    spent_minutes: int = 0,
+) -> StagePlan:
+    """Plan a stage's proportionate checklist: the one planner of single generation and the sweep."""
+    selection = select_items(
+        library,
+        profile,
+        tier=tier,
+        stage=stage,
+        spent_minutes=spent_minutes,
+        existing=list(existing),
+        reused=reused,
+        year=year,
+    )
+    return StagePlan(selection, period, start)
+
+
+def item_row(
+    relationship_id: int | None,
     item: Item,
     *,
     stage: str,
@@ -130,8 +235,9 @@ def _row(
     owner: int | None,
     reused: ChecklistItem | None,
 ) -> dict[str, Any]:
+    """Return the checklist row of one library item, as every path writes it."""
     row: dict[str, Any] = {
-        "relationship_id": rel.id,
+        "relationship_id": relationship_id,
         "stage": stage,
         "period": period,
         "item_key": item.id,
@@ -186,7 +292,7 @@ def generate_checklist(
 ) -> GenerationResult:
     """Create the stage's proportionate items; rerunning adds only new applicable items."""
     if stage not in STAGES:
-        raise InputRejected([Problem("--stage", f"unknown stage {stage!r}; use {', '.join(STAGES)}")])
+        raise InputRejected([Problem("stage", f"unknown stage {stage!r}; use {', '.join(STAGES)}")])
     rel = session.get(Relationship, relationship_id)
     if rel is None:
         raise NotFound(f"no relationship {relationship_id}")
@@ -211,36 +317,24 @@ def generate_checklist(
         )
     ).first()
     start = start_on or (generation.stage_started_on if generation else today_local())
-    reused = reusable_evidence(session, partner.id)  # type: ignore[arg-type]
+    reused = reusable_evidence(session, id_of(partner))
     profile = profile_of(rel, partner)
-    selection = select_items(
+    plan = plan_stage(
         library,
         profile,
         tier=tier,
         stage=stage,
-        spent_minutes=sum(i.effort_minutes for i in existing),
-        existing=[i.item_key for i in existing],
-        reused={key: item.id for key, item in reused.items() if item.id is not None},  # type: ignore[misc]
+        period=period,
+        start=start,
         year=year_limit(session, rel, library, profile, tier=tier, stage=stage, on=start),
+        reused={key: item.id for key, item in reused.items() if item.id is not None},
+        existing=[i.item_key for i in existing],
+        spent_minutes=sum(i.effort_minutes for i in existing),
     )
-    teams = team_owners(session)
-    rows = [
-        _row(
-            rel,
-            c.item,
-            stage=stage,
-            period=period,
-            tier=tier,
-            start=start,
-            owner=owner_for(rel, c.item.owner_role, teams),
-            reused=reused.get(c.item.evidence_key) if c.item.evidence_key else None,
-        )
-        for c in selection.chosen
-    ]
-    added = insert_ignore(
-        session, ChecklistItem, rows, unique=["relationship_id", "stage", "period", "item_key"]
-    )
-    _record_generation(session, rel, selection, period=period, start=start, generation=generation)
+    selection = plan.selection
+    rows = plan.rows(rel.id, owner_map(rel, team_owners(session)), reused)
+    added = insert_ignore(session, ChecklistItem, rows, unique=list(ITEM_KEY))
+    _record_generation(session, plan, rel, generation=generation)
     if added:
         audit.record(
             session,
@@ -337,8 +431,8 @@ def raise_event_items(
     day = on or today_local()
     tier, teams = tier_of(rel, partner), team_owners(session)
     rows = [
-        _row(
-            rel,
+        item_row(
+            rel.id,
             item,
             stage=item.stages[0],
             period=period_of(day).name if item.stages[0] == "review" else "",
@@ -367,42 +461,16 @@ def raise_event_items(
 
 
 def _record_generation(
-    session: Session,
-    rel: Relationship,
-    selection: Selection,
-    *,
-    period: str,
-    start: date,
-    generation: ChecklistGeneration | None,
+    session: Session, plan: StagePlan, rel: Relationship, *, generation: ChecklistGeneration | None
 ) -> None:
-    left_out = [{"item": c.item.id, "reason": c.reason} for c in selection.left_out]
-    selected = [c.item.id for c in selection.chosen]
     if generation is None:
-        insert_ignore(
-            session,
-            ChecklistGeneration,
-            [
-                {
-                    "relationship_id": rel.id,
-                    "stage": selection.stage,
-                    "period": period,
-                    "tier": selection.tier,
-                    "budget_minutes": selection.budget_minutes,
-                    "used_minutes": selection.used_minutes,
-                    "stage_started_on": start,
-                    "selected": selected,
-                    "left_out": left_out,
-                    "library_versions": {},
-                    "generated_at": utcnow(),
-                    "updated_at": utcnow(),
-                }
-            ],
-            unique=["relationship_id", "stage", "period"],
-        )
+        row = plan.generation_row(rel.id, now=utcnow())
+        insert_ignore(session, ChecklistGeneration, [row], unique=["relationship_id", "stage", "period"])
         return
+    selection = plan.selection
     generation.used_minutes = selection.used_minutes
-    generation.selected = sorted(set(generation.selected) | set(selected))
-    generation.left_out = left_out
+    generation.selected = sorted(set(generation.selected) | {c.item.id for c in selection.chosen})
+    generation.left_out = [{"item": c.item.id, "reason": c.reason} for c in selection.left_out]
     session.add(generation)
 
 
@@ -437,7 +505,7 @@ def _item(session: Session, item_id: int) -> ChecklistItem:
     return item
 
 
-def _known_contact(session: Session, email: str, where: str = "acting as") -> Contact:
+def _known_contact(session: Session, email: str, where: str = "by") -> Contact:
     try:
         address = normalize_email(email)
     except ValueError as exc:
@@ -502,14 +570,12 @@ def _close_by_manager(
 ) -> ChecklistItem:
     item = _item(session, item_id)
     if not reason or not reason.strip():
-        raise InputRejected([Problem("--reason", "a reason is required")])
+        raise InputRejected([Problem("reason", "a reason is required")])
     person = _known_contact(session, by)
     rel = session.get(Relationship, item.relationship_id)
     assert rel is not None
     if person.id not in (rel.manager_id, rel.deputy_id):
-        raise InputRejected(
-            [Problem("acting as", f"{person.email} is not this relationship's manager or deputy")]
-        )
+        raise InputRejected([Problem("by", f"{person.email} is not this relationship's manager or deputy")])
     if item.status != ItemStatus.open.value:
         raise Conflict(f"item {item_id} is already {item.status}")
     values = {"waived_reason": reason.strip(), "done_by": person.email, "done_at": utcnow()}

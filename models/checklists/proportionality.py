@@ -6,33 +6,18 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
-from importlib import resources
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from models.checklists.library import EVENT_TEXT, Item, Library
-from models.core.data import load_yaml
+from models.checklists.library.schema import ConditionField
+from models.core.conditions import all_hold
+from models.core.data import load_data
+from models.core.glossary import criticality_label, size_label
 
 TierName = Literal["light", "standard", "enhanced"]
 PRIORITY_ORDER = {"must": 0, "should": 1, "could": 2}
-SIZE_WORDS = {
-    "zh-CN": {"micro": "微型", "small": "小型", "medium": "中型", "large": "大型"},
-    "en": {"micro": "micro", "small": "small", "medium": "medium", "large": "large"},
-}
-CRITICALITY_WORDS = {
-    "zh-CN": {"low": "低", "medium": "中", "high": "高"},
-    "en": {"low": "low", "medium": "medium", "high": "high"},
-}
-
-
-class _When(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    size_classes: tuple[Literal["micro", "small", "medium", "large"], ...] | None = None
-    criticality: tuple[Literal["low", "medium", "high"], ...] | None = None
-    dependency_at_least: float | None = Field(default=None, ge=0, le=1)
-    dependency_below: float | None = Field(default=None, ge=0, le=1)
 
 
 class TierRule(BaseModel):
@@ -41,19 +26,13 @@ class TierRule(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     id: str
-    when: _When
+    when: tuple[ConditionField, ...]  # the relationship's facts, in the library's condition language
     tier: TierName
     reason: dict[Literal["en", "zh-CN"], str]
 
     def matches(self, profile: Profile) -> bool:
         """Return whether every condition of the rule holds for the profile."""
-        w = self.when
-        return (
-            (w.size_classes is None or profile.size_class in w.size_classes)
-            and (w.criticality is None or profile.criticality in w.criticality)
-            and (w.dependency_at_least is None or profile.dependency_ratio >= w.dependency_at_least)
-            and (w.dependency_below is None or profile.dependency_ratio < w.dependency_below)
-        )
+        return all_hold(self.when, profile.facts())
 
 
 class _RuleTable(BaseModel):
@@ -108,18 +87,17 @@ class TierDecision:
 @lru_cache(maxsize=1)
 def tier_rules() -> _RuleTable:
     """Load and validate the shipped tier rule table."""
-    text = (resources.files("models.checklists") / "tier_rules.yaml").read_text(encoding="utf-8")
-    return _RuleTable.model_validate(load_yaml(text))
+    return load_data("tier_rules.yaml", _RuleTable)
 
 
 def propose_tier(profile: Profile) -> TierDecision:
     """Return the governance tier the rule table gives a relationship, with its reason."""
     table = tier_rules()
     rule = next(r for r in table.rules if r.matches(profile))  # the last rule matches everything
-    reason = {
+    reason: dict[str, str] = {
         lang: text.format(
-            size_class=SIZE_WORDS[lang][profile.size_class],
-            criticality=CRITICALITY_WORDS[lang][profile.criticality],
+            size_class=size_label(profile.size_class, lang),
+            criticality=criticality_label(profile.criticality, lang),
             dependency_pct=f"{profile.dependency_ratio:.0%}",
         )
         for lang, text in rule.reason.items()
@@ -169,7 +147,7 @@ def _why_not(item: Item, tier: str, profile: Profile) -> str | None:
         return f"not for {profile.size_class} partners"
     if a.criticality is not None and profile.criticality not in a.criticality:
         return f"not at {profile.criticality} criticality"
-    failed = [str(c) for c in a.conditions if not c.evaluate(profile.facts())]
+    failed = [str(c) for c in a.conditions if not c.holds(profile.facts())]
     return f"condition not met: {', '.join(failed)}" if failed else None
 
 

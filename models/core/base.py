@@ -3,10 +3,21 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import JSON, DateTime
 from sqlalchemy.types import TypeDecorator
+
+
+class _Stored(Protocol):
+    id: int | None
+
+
+def id_of(row: _Stored) -> int:
+    """Return a stored row's id (a table row has none only before its first flush)."""
+    if row.id is None:
+        raise ValueError(f"{type(row).__name__} has no id yet: flush it first")
+    return row.id
 
 
 def utcnow() -> datetime:

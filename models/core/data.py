@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from importlib import resources
 from typing import Any, TypeVar
 
 import yaml
@@ -19,6 +20,13 @@ _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 def load_yaml(text: str) -> Any:
     """Parse YAML text into plain data; raise yaml.YAMLError with the line on bad syntax."""
     return yaml.load(text, Loader=_LOADER)  # noqa: S506 - a safe loader
+
+
+def load_data(name: str, model: type[M], *, package: str | None = None) -> M:
+    """Load a packaged content file into its validated model (the file lives beside the model's code)."""
+    package = package or model.__module__.rpartition(".")[0]
+    text = (resources.files(package) / name).read_text(encoding="utf-8")
+    return parse_content(text, model, source=name, summary=f"{name} rejected")
 
 
 def parse_content(text: str, model: type[M], *, source: str, summary: str) -> M:

@@ -4,24 +4,27 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from sqlalchemy import event
+from sqlalchemy import Table, event, inspect
 from sqlalchemy.engine import Engine, make_url
-from sqlmodel import Session, create_engine
+from sqlmodel import Session, SQLModel, create_engine
 
 from models.core.errors import SchemaOutOfDate
 from models.core.files import create_private
 from models.core.settings import get_settings
+
+if TYPE_CHECKING:
+    from alembic.config import Config
+
+# The one migration `models.migrations.regenerate` writes is always revision 0001 (a test checks
+# Alembic agrees): every command checks the schema, and Alembic's import costs more than the check.
+SHIPPED_HEAD = "0001"
 
 
 def _on_sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -75,6 +78,13 @@ def _json_text(value: Any) -> str:
 _ENCODER = json.JSONEncoder(ensure_ascii=False)
 
 
+def table_of(model: type[SQLModel]) -> Table:
+    """Return a table model's Table (SQLModel leaves `__table__` out of its type hints)."""
+    table = inspect(model).local_table
+    assert isinstance(table, Table)
+    return table
+
+
 def get_engine() -> Engine:
     """Return the engine for the configured database."""
     return engine_for(get_settings().effective_database_url)
@@ -94,6 +104,8 @@ def session_scope() -> Iterator[Session]:
 
 def alembic_config(url: str | None = None) -> Config:
     """Build the Alembic configuration for the packaged migrations."""
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(resources.files("models") / "migrations"))
     config.set_main_option(
@@ -104,17 +116,24 @@ def alembic_config(url: str | None = None) -> Config:
 
 def head_revision() -> str | None:
     """Return the newest migration this code ships."""
+    from alembic.script import ScriptDirectory
+
     return ScriptDirectory.from_config(alembic_config()).get_current_head()
 
 
 def current_revision(engine: Engine | None = None) -> str | None:
     """Return the revision the database is at, or None for an empty database."""
+    # Read as Alembic's MigrationContext would, without importing Alembic (one version row).
     with (engine or get_engine()).connect() as connection:
-        return MigrationContext.configure(connection).get_current_revision()
+        if not inspect(connection).has_table("alembic_version"):
+            return None
+        return connection.exec_driver_sql("SELECT version_num FROM alembic_version").scalar()
 
 
 def upgrade_schema() -> tuple[str | None, str | None]:
     """Create or upgrade the schema to the newest revision; safe to run twice."""
+    from alembic import command
+
     before = current_revision()
     config = alembic_config()
     with get_engine().begin() as connection:
@@ -125,7 +144,7 @@ def upgrade_schema() -> tuple[str | None, str | None]:
 
 def ensure_schema(*, auto_upgrade: bool = True) -> None:
     """Upgrade an empty or older database on first use, or say how to."""
-    current, head = current_revision(), head_revision()
+    current, head = current_revision(), SHIPPED_HEAD
     if current == head:
         return
     if not auto_upgrade:
@@ -143,19 +162,23 @@ def insert_rows(
     table: Any,
     rows: list[dict[str, Any]],
     *,
+    unique: Sequence[str] = (),
     on_conflict: str = "",
     returning: tuple[str, ...] = (),
 ) -> list[Any]:
     """Insert dict rows straight through the driver; return the `returning` columns of rows written.
 
-    Each value goes through its column's own bind processor (the conversion SQLAlchemy applies),
-    then to the driver: SQLAlchemy's per-row parameter handling cost more than the insert itself
-    at thousands of rows. Without `returning` the rows go as one executemany; with it, as
-    multi-row VALUES statements. Rows give every column they set (missing keys are NULL), and
-    `on_conflict` is the statement's ON CONFLICT clause, if any.
+    The one bulk writer. Each value goes through its column's own bind processor (the conversion
+    SQLAlchemy applies), then to the driver: SQLAlchemy's per-row parameter handling cost more than
+    the insert itself at thousands of rows. Without `returning` the rows go as one executemany; with
+    it, as multi-row VALUES statements. Rows give every column they set (missing keys are NULL).
+    `unique` skips rows that clash with that unique key; `on_conflict` is any other ON CONFLICT clause.
     """
     if not rows:
         return []
+    table = getattr(table, "__table__", table)  # a SQLModel table class or its Table
+    if unique:
+        on_conflict = f"ON CONFLICT ({', '.join(unique)}) DO NOTHING"
     keys = tuple(rows[0])
     if any(row.keys() != rows[0].keys() for row in rows):
         keys = tuple(sorted({k for row in rows for k in row}))
@@ -172,7 +195,7 @@ def insert_rows(
     connection = session.connection()
     if not returning:
         for start in range(0, len(values), 2000):
-            connection.exec_driver_sql(head + one + tail, values[start : start + 2000])  # type: ignore[arg-type]
+            connection.exec_driver_sql(head + one + tail, values[start : start + 2000])
         return []
     tail += f" RETURNING {', '.join(quote(c) for c in returning)}"
     per = max(1, MAX_PARAMETERS // len(keys))
@@ -217,7 +240,9 @@ _UNSET = object()
 @lru_cache(maxsize=128)
 def bind_processors(table: Any, keys: tuple[str, ...], dialect: Any) -> list[Any]:
     """Return each column's bind processor (None where the driver takes the value as it is)."""
-    return [table.c[k].type._cached_bind_processor(dialect) for k in keys]
+    # Public API: the dialect's own implementation of the type, then its processor (what SQLAlchemy
+    # itself applies to a bound value); cached here, so it is looked up once per table and columns.
+    return [table.c[k].type.dialect_impl(dialect).bind_processor(dialect) for k in keys]
 
 
 def param_mark(dialect: Any) -> str:
@@ -225,26 +250,30 @@ def param_mark(dialect: Any) -> str:
     return "?" if dialect.paramstyle == "qmark" else "%s"
 
 
-def insert_ignore(session: Session, table: Any, rows: list[dict[str, Any]], *, unique: list[str]) -> int:
-    """Insert rows, skipping any that clash with a unique key (concurrent or repeated runs)."""
+def insert_ignore(session: Session, table: Any, rows: list[dict[str, Any]], *, unique: Sequence[str]) -> int:
+    """Insert rows, skipping any clashing with a unique key (concurrent or repeated runs); count new ones."""
+    if any(row.keys() != rows[0].keys() for row in rows):
+        # Rows missing a key would store NULL there, not the model's default: refuse the mix.
+        raise ValueError("insert_ignore needs every row to have the same keys")
     if not rows:
         return 0
-    columns = set(rows[0])
-    if any(set(row) != columns for row in rows):
-        # A multi-row INSERT takes its columns from the first row and would drop the others' extras.
-        raise ValueError("insert_ignore needs every row to have the same keys")
-    dialect = session.get_bind().dialect.name
-    if dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    elif dialect == "sqlite":
-        from sqlalchemy.dialects.sqlite import insert
-    else:  # pragma: no cover - only SQLite and PostgreSQL are supported
-        raise NotImplementedError(f"unsupported database {dialect}")
-    # One cached statement executed over all rows (SQLAlchemy batches it as "insertmanyvalues");
+    missing = _defaults(getattr(table, "__table__", table), frozenset(rows[0]))
+    if missing:  # as a Core insert would: the model's defaults for columns the rows leave out
+        rows = [{**row, **{name: make() for name, make in missing}} for row in rows]
     # RETURNING counts exactly the rows that were new, on both databases.
-    statement = (
-        insert(table.__table__)
-        .on_conflict_do_nothing(index_elements=unique)
-        .returning(table.__table__.c.id)
-    )
-    return len(session.execute(statement, rows).all())
+    return len(insert_rows(session, table, rows, unique=unique, returning=("id",)))
+
+
+@lru_cache(maxsize=64)
+def _defaults(table: Any, given: frozenset[str]) -> tuple[tuple[str, Any], ...]:
+    """Return a maker of each left-out column's client-side default (the column's public `default`)."""
+    out = []
+    for column in table.columns:
+        default = column.default
+        if column.name in given or default is None or column.primary_key:
+            continue
+        if default.is_scalar:
+            out.append((column.name, lambda value=default.arg: value))
+        elif default.is_callable:
+            out.append((column.name, lambda make=default.arg: make(None)))
+    return tuple(out)

@@ -1,11 +1,12 @@
 """Tandem's exception tree.
 
 TandemError
-├── InputRejected          bad input; carries every problem with where it is (exit code 1)
-├── NotFound               a reference matches no record (exit code 1)
-├── Conflict               the request clashes with stored state, e.g. a duplicate (exit code 1)
-├── TransitionRefused      a lifecycle change the state machine does not allow (exit code 1)
-├── NotAllowed             the acting person's roles do not allow this (exit code 1, audited)
+├── Refused                declined on purpose: running it again cannot change the answer (no retry)
+│   ├── InputRejected      bad input; carries every problem with where it is (exit code 1)
+│   ├── NotFound           a reference matches no record (exit code 1)
+│   ├── Conflict           the request clashes with stored state, e.g. a duplicate (exit code 1)
+│   ├── TransitionRefused  a lifecycle change the state machine does not allow; every reason (exit code 1)
+│   └── NotAllowed         the acting person's roles do not allow this (exit code 1, audited)
 ├── SchemaOutOfDate        the database needs `tandem db upgrade`
 └── DeliveryError          a channel refused or failed a message (retried by the outbox)
     └── DeliveryUnknown    the channel timed out: the message may or may not have arrived
@@ -31,7 +32,11 @@ class TandemError(Exception):
     """Base of every error Tandem raises on purpose."""
 
 
-class InputRejected(TandemError):
+class Refused(TandemError):
+    """Tandem declined the request on purpose; a retry would get the same answer."""
+
+
+class InputRejected(Refused):
     """Input failed validation; nothing was written."""
 
     def __init__(
@@ -52,19 +57,27 @@ class InputRejected(TandemError):
         return "\n".join(lines)
 
 
-class NotFound(TandemError):
+class NotFound(Refused):
     """A reference matches no record."""
 
 
-class Conflict(TandemError):
+class Conflict(Refused):
     """The request clashes with what is stored."""
 
 
-class TransitionRefused(TandemError):
-    """The lifecycle state machine refuses the change."""
+class TransitionRefused(Refused):
+    """The lifecycle state machine refuses the change; `reasons` lists every thing in the way."""
+
+    def __init__(self, message: str, reasons: list[str] | tuple[str, ...] = ()):
+        self.reasons = list(reasons)
+        super().__init__(message)
+
+    def __reduce__(self) -> tuple[type[TransitionRefused], tuple[str, list[str]]]:
+        # Pickled with its reasons: Prefect stores a failed run's exception.
+        return (type(self), (str(self), self.reasons))
 
 
-class NotAllowed(TandemError):
+class NotAllowed(Refused):
     """The acting person may not do this; nothing was written but the refusal's audit event."""
 
 

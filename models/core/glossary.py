@@ -9,15 +9,17 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from functools import lru_cache
-from importlib import resources
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from models.core.data import load_yaml
-from models.core.vocabulary import LANGUAGES, Tier
+from models.core.data import load_data
+from models.core.vocabulary import LANGUAGES, Criticality, Tier
 
 CLAUSE_IDS = tuple(f"5.{n}" for n in range(1, 13))
+
+
+SIZE_CLASSES = ("micro", "small", "medium", "large")  # smallest first, as the schemes rank them
 
 
 class _Strict(BaseModel):
@@ -52,6 +54,8 @@ class Glossary(_Strict):
     tiers: dict[Tier, Words]
     terms: tuple[Term, ...] = Field(min_length=1)
     key_person_flags: dict[str, Words]
+    size_classes: dict[str, Words]
+    criticality: dict[Criticality, Words]
 
     @model_validator(mode="after")
     def _complete(self) -> Glossary:
@@ -59,6 +63,10 @@ class Glossary(_Strict):
             raise ValueError(f"clauses must be exactly {', '.join(CLAUSE_IDS)} in order")
         if set(self.tiers) != set(Tier):
             raise ValueError("tiers must name every tier")
+        if tuple(self.size_classes) != SIZE_CLASSES:
+            raise ValueError(f"size_classes must be exactly {', '.join(SIZE_CLASSES)} in order")
+        if set(self.criticality) != set(Criticality):
+            raise ValueError("criticality must name every level")
         allowed = {t.zh for t in self.terms} | {v for t in self.terms for v in t.variants}
         clash = sorted(a for t in self.terms for a in t.avoid if a in allowed)
         if clash:
@@ -69,8 +77,7 @@ class Glossary(_Strict):
 @lru_cache(maxsize=1)
 def glossary() -> Glossary:
     """Load and validate the shipped glossary."""
-    text = (resources.files("models.core") / "glossary.yaml").read_text(encoding="utf-8")
-    return Glossary.model_validate(load_yaml(text))
+    return load_data("glossary.yaml", Glossary)
 
 
 def clause_title(clause: str, lang: str) -> str:
@@ -82,6 +89,16 @@ def tier_label(tier: str | None, lang: str) -> str:
     """Return a tier's name in the reader's language (the raw value if it is not a tier)."""
     words = glossary().tiers.get(tier) if tier in Tier.__members__ else None  # type: ignore[call-overload]
     return words.get(lang) if words is not None else str(tier or "")
+
+
+def size_label(size_class: str, lang: str) -> str:
+    """Return a size class's name in the reader's language."""
+    return glossary().size_classes[size_class].get(lang)
+
+
+def criticality_label(level: str, lang: str) -> str:
+    """Return a criticality level's name in the reader's language."""
+    return glossary().criticality[Criticality(level)].get(lang)
 
 
 def flag_text(flag: str, lang: str) -> str:

@@ -42,7 +42,7 @@ class Period:
         return self.name
 
 
-def parse_period(text: str, *, where: str = "--period") -> Period:
+def parse_period(text: str, *, where: str = "period") -> Period:
     """Parse `2026Q4` into a Period, or raise InputRejected saying what is expected."""
     match = _PERIOD.match(text.strip().upper())
     if match is None:

@@ -7,7 +7,7 @@ import re
 from collections.abc import Callable, Iterable
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import AfterValidator, PlainValidator, ValidationError
 
@@ -39,7 +39,7 @@ def problems_from(exc: ValidationError, *, where: str = "", columns: Iterable[st
 
 
 # The comparison operators content files may use in conditions (no eval anywhere).
-COMPARISONS: dict[str, Callable[[object, object], bool]] = {
+COMPARISONS: dict[str, Callable[[Any, Any], bool]] = {
     ">": operator.gt,
     ">=": operator.ge,
     "<": operator.lt,

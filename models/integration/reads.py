@@ -14,6 +14,7 @@ from typing import Any
 
 from sqlmodel import Session, col, func, select
 
+from models.core.base import id_of
 from models.core.calendar import today_local
 from models.lifecycle.relationships import RelationshipFilter, list_relationships
 from models.payments.clock import invoice_clock
@@ -53,19 +54,19 @@ def days_to_pay(
     for p in session.exec(select(Payment).where(col(Payment.relationship_id).in_(ids))):
         invoices[p.relationship_id].append(p)
     start = as_of - timedelta(days=WINDOW_DAYS)
-    out = {}
+    out: dict[int, dict[str, Any]] = {}
     for rel, _ in pairs:
         c = every[rel.id]  # type: ignore[index]
         clocks = [invoice_clock(p, c.terms, c.law, as_of=as_of, check=c.check) for p in invoices[rel.id]]  # type: ignore[index]
         k = payment_kpis(clocks, check=c.check, start=start, end=as_of, as_of=as_of)
-        out[rel.id] = {
+        out[id_of(rel)] = {
             "avg": k["days_to_pay_avg"],
             "worst": k["days_to_pay_worst"],
             "invoices": k["invoices"],
             "late": k["late"],
             "due_days": c.check.due_days,
             "since": start.isoformat(),
-        }  # type: ignore[index]
+        }
     return out
 
 

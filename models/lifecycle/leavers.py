@@ -10,7 +10,7 @@ from sqlalchemy import or_, update
 from sqlmodel import Session, col, select
 
 from models.core import audit
-from models.core.base import utcnow
+from models.core.base import id_of, utcnow
 from models.core.errors import Conflict, InputRejected, NotFound, Problem
 from models.core.vocabulary import RelationshipRole
 from models.lifecycle.machine import change_contact
@@ -47,7 +47,7 @@ def remove_contact(session: Session, email: str, *, reason: str, actor: str) -> 
         raise NotFound(f"no contact {email!r}")
     if contact.removed_at is not None:
         raise Conflict(f"{contact.email} was already removed on {contact.removed_at:%Y-%m-%d}")
-    held = _held(session, contact.id)  # type: ignore[arg-type]
+    held = _held(session, id_of(contact))
     problems = [Problem("reason", "a reason is required")] if not reason.strip() else []
     problems += [
         Problem(
@@ -60,7 +60,7 @@ def remove_contact(session: Session, email: str, *, reason: str, actor: str) -> 
     ]
     if problems:
         raise InputRejected(problems, summary=f"{contact.email} not removed")
-    links = revoke_links_of(session, contact.id, actor=actor, reason=reason)  # type: ignore[arg-type]
+    links = revoke_links_of(session, id_of(contact), actor=actor, reason=reason)
     for rel, role in held:
         name = role.value.replace("_", "-")  # change_contact's spelling of the role
         change_contact(session, rel, role=name, contact=None, actor=actor, reason=reason)

@@ -10,7 +10,6 @@ import re
 from dataclasses import dataclass
 from datetime import date, timedelta
 from functools import lru_cache
-from importlib import resources
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -20,9 +19,9 @@ from models.checklists.generation import raise_event_items, tier_of
 from models.checklists.library import load_library
 from models.checklists.proportionality import TierDecision, propose_tier
 from models.core import audit
-from models.core.base import utcnow
+from models.core.base import id_of, utcnow
 from models.core.calendar import add_months, today_local
-from models.core.data import load_yaml
+from models.core.data import load_data
 from models.core.db import insert_ignore
 from models.core.errors import Conflict, InputRejected, NotFound, Problem, TransitionRefused
 from models.core.principal import current_principal
@@ -90,7 +89,7 @@ def transition(
     )
     # In this transaction: a change rolled back sends nothing, one committed is never lost.
     emit_stage_change(session, rel, from_stage=current.value, actor=actor, reason=reason)
-    return StageChange(rel.id, current.value, to.value)  # type: ignore[arg-type]
+    return StageChange(id_of(rel), current.value, to.value)
 
 
 def store_proposed_tier(session: Session, rel: Relationship, *, actor: str) -> TierDecision:
@@ -149,10 +148,11 @@ def record_approval(
             raise Conflict(
                 f"relationship {rel.id} was already {PAST_TENSE[existing.decision]} by {existing.decided_by}"
             )
+    assert rel.id is not None  # a stored relationship
     approval = existing or Approval(
         relationship_id=rel.id,
         kind=kind,
-        decision=decision.decision,  # type: ignore[arg-type]
+        decision=decision.decision,
         decided_by=decision.by,
     )
     approval.decision, approval.decided_by, approval.tier = (
@@ -181,16 +181,14 @@ def _approval_problems(session: Session, rel: Relationship, decision: ApprovalDe
     try:
         email = normalize_email(decision.by)
     except ValueError as exc:
-        return [Problem("acting as", str(exc))]
+        return [Problem("by", str(exc))]
     sponsor = session.get(Contact, rel.sponsor_id)
     if sponsor is None or sponsor.email != email:
-        problems.append(
-            Problem("acting as", f"{email} is not the executive sponsor of relationship {rel.id}")
-        )
+        problems.append(Problem("by", f"{email} is not the executive sponsor of relationship {rel.id}"))
     if decision.decision == "reject" and not decision.comment:
-        problems.append(Problem("--reason", "a rejection needs a reason"))
+        problems.append(Problem("reason", "a rejection needs a reason"))
     if decision.tier is not None and decision.tier.value != rel.tier_proposed and not decision.comment:
-        problems.append(Problem("--comment", "overriding the proposed tier needs a recorded reason"))
+        problems.append(Problem("comment", "overriding the proposed tier needs a recorded reason"))
     return problems
 
 
@@ -242,8 +240,7 @@ class _ExitRules(BaseModel):
 @lru_cache(maxsize=1)
 def exit_rules() -> _ExitRules:
     """Load the exit-planning rules."""
-    text = (resources.files("models.lifecycle") / "exit_rules.yaml").read_text(encoding="utf-8")
-    return _ExitRules.model_validate(load_yaml(text))
+    return load_data("exit_rules.yaml", _ExitRules)
 
 
 def draft_exit_plan(session: Session, rel: Relationship, *, actor: str) -> ExitPlan:
@@ -298,12 +295,12 @@ def start_exit(
     """Start the exit: check who asks, fix the notice end and the final payment date, move to exiting."""
     problems = []
     if trigger not in EXIT_TRIGGERS:
-        problems.append(Problem("--trigger", f"unknown trigger {trigger!r}; use {', '.join(EXIT_TRIGGERS)}"))
+        problems.append(Problem("trigger", f"unknown trigger {trigger!r}; use {', '.join(EXIT_TRIGGERS)}"))
     if not reason.strip():
-        problems.append(Problem("--reason", "an exit needs a reason"))
+        problems.append(Problem("reason", "an exit needs a reason"))
     person = session.exec(select(Contact).where(Contact.email == by.strip().lower())).first()
     if person is None or person.id not in (rel.manager_id, rel.deputy_id, rel.sponsor_id):
-        problems.append(Problem("acting as", f"{by} is not this relationship's manager, deputy or sponsor"))
+        problems.append(Problem("by", f"{by} is not this relationship's manager, deputy or sponsor"))
     if problems:
         raise InputRejected(problems, summary="exit rejected")
     plan = draft_exit_plan(session, rel, actor=person.email)  # type: ignore[union-attr]
@@ -360,8 +357,7 @@ class _RiskTable(BaseModel):
 @lru_cache(maxsize=1)
 def standard_risks() -> _RiskTable:
     """Load the standard risk table."""
-    text = (resources.files("models.lifecycle") / "standard_risks.yaml").read_text(encoding="utf-8")
-    return _RiskTable.model_validate(load_yaml(text))
+    return load_data("standard_risks.yaml", _RiskTable)
 
 
 def _holds(when: str, facts: dict[str, float]) -> bool:
@@ -433,18 +429,18 @@ def change_contact(
     Returns the key-person flags and the checklist items the handover asked for now.
     """
     if role not in ROLE_FIELDS:
-        raise InputRejected([Problem("--role", f"unknown role {role!r}; use {', '.join(ROLE_FIELDS)}")])
+        raise InputRejected([Problem("role", f"unknown role {role!r}; use {', '.join(ROLE_FIELDS)}")])
     if contact is None and role in ("manager", "sponsor", "partner-contact"):
-        raise InputRejected([Problem("--email", f"the {role} cannot be left empty")])
+        raise InputRejected([Problem("email", f"the {role} cannot be left empty")])
     side = "partner" if role.endswith("contact") else "ours"
     if contact is not None and contact.side != side:
         raise InputRejected(
-            [Problem("--email", f"{contact.email} is a {contact.side}-side contact, not {side}")]
+            [Problem("email", f"{contact.email} is a {contact.side}-side contact, not {side}")]
         )
     if contact is not None and side == "partner" and contact.partner_id != rel.partner_id:
-        raise InputRejected([Problem("--email", f"{contact.email} is a contact of another partner")])
+        raise InputRejected([Problem("email", f"{contact.email} is a contact of another partner")])
     if contact is not None and contact.removed_at is not None:
-        raise InputRejected([Problem("--email", f"{contact.email} has been removed")])
+        raise InputRejected([Problem("email", f"{contact.email} has been removed")])
     before = getattr(rel, ROLE_FIELDS[role])
     setattr(rel, ROLE_FIELDS[role], contact.id if contact else None)
     if side == "partner" and before not in (None, rel.partner_contact_id, rel.backup_contact_id):
@@ -536,5 +532,5 @@ def charter_context(session: Session, rel: Relationship) -> dict[str, Any]:
             ),
         },
         "exit_plan": plan.model_dump(mode="json") if plan else None,
-        "risks": [r.model_dump(mode="json") for r in risks_of(session, rel.id)],  # type: ignore[arg-type]
+        "risks": [r.model_dump(mode="json") for r in risks_of(session, id_of(rel))],
     }

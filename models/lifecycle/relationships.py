@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlmodel import Session, col, func, select
 
 from models.core import audit
-from models.core.base import utcnow
+from models.core.base import id_of, utcnow
 from models.core.errors import Conflict, InputRejected, NotFound, Problem
 from models.core.validation import normalize_email, record_id
 from models.partners.registry import (
@@ -86,16 +86,9 @@ def _resolve_contacts(
             continue
         contact = find_contact(session, email)
         if contact is not None and contact.side != side.value:
-            problems.append(
-                Problem(
-                    f"--{role.replace('_', '-')}",
-                    f"{email} is a {contact.side}-side contact, not {side.value}",
-                )
-            )
+            problems.append(Problem(role, f"{email} is a {contact.side}-side contact, not {side.value}"))
         elif contact is not None and side == Side.partner and contact.partner_id != partner.id:
-            problems.append(
-                Problem(f"--{role.replace('_', '-')}", f"{email} is a contact of another partner")
-            )
+            problems.append(Problem(role, f"{email} is a contact of another partner"))
         resolved[role] = contact
     if problems:
         raise InputRejected(problems, summary="relationship rejected")
@@ -134,7 +127,7 @@ def open_relationship(session: Session, data: RelationshipOpen, *, actor: str) -
         existing = session.exec(select(Relationship).where(Relationship.key == data.key)).first()
         if existing is not None:
             raise Conflict(f"relationship key {data.key!r} is already used by relationship {existing.id}")
-    current = live_relationship(session, partner.id)  # type: ignore[arg-type]
+    current = live_relationship(session, id_of(partner))
     # A second live relationship with the same partner (another business unit) needs its own key.
     if current is not None and not data.key:
         raise Conflict(
@@ -144,7 +137,7 @@ def open_relationship(session: Session, data: RelationshipOpen, *, actor: str) -
     size = classify_partner(partner)
     rel = Relationship(
         key=data.key or _unique_key(session, f"{partner.country.lower()}-{partner.registration_id.lower()}"),
-        partner_id=partner.id,  # type: ignore[arg-type]
+        partner_id=id_of(partner),
         manager_id=contacts["manager"].id,  # type: ignore[union-attr,arg-type]
         deputy_id=contacts["deputy"].id if contacts["deputy"] else None,
         sponsor_id=contacts["sponsor"].id,  # type: ignore[union-attr,arg-type]
@@ -192,16 +185,13 @@ def relationship_public(session: Session, rel: Relationship) -> dict[str, Any]:
     """Return a relationship as plain data, with its partner and contacts resolved."""
     data = rel.model_dump(mode="json")
     partner = session.get(Partner, rel.partner_id)
-    data["partner"] = {
-        "id": partner.id,
-        "legal_name": partner.legal_name,  # type: ignore[union-attr]
-        "country": partner.country,
-    }  # type: ignore[union-attr]
+    assert partner is not None  # foreign key
+    data["partner"] = {"id": partner.id, "legal_name": partner.legal_name, "country": partner.country}
     for role in ROLE_SIDES:
         contact_id = getattr(rel, f"{role}_id")
         contact = session.get(Contact, contact_id) if contact_id else None
         data[role] = contact_public(contact) if contact else None
-    data["sme_declaration"] = declaration_public(declaration_of(session, rel.id), rel)  # type: ignore[arg-type]
+    data["sme_declaration"] = declaration_public(declaration_of(session, id_of(rel)), rel)
     return data
 
 
@@ -238,4 +228,4 @@ def list_relationships(
             query = query.where(column == value)
     total = session.exec(select(func.count()).select_from(query.subquery())).one()
     page = query.order_by(col(Relationship.id)).offset(offset)
-    return total, list(session.exec(page.limit(limit) if limit else page))  # type: ignore[arg-type]
+    return total, list(session.exec(page.limit(limit) if limit else page))

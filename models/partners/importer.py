@@ -25,11 +25,11 @@ from sqlmodel import Session
 from models.core.audit import attribution
 from models.core.base import utcnow
 from models.core.csvfiles import Record, read_csv
-from models.core.db import insert_rows, update_rows
+from models.core.db import insert_rows, table_of, update_rows
 from models.core.errors import Conflict, InputRejected, Problem
 from models.core.secrets import encrypt_json
 from models.core.validation import problems_from, read_upload
-from models.partners.channels import masked, split_urls
+from models.partners.channel_urls import masked, split_urls
 from models.partners.registry import (
     LOOKUP_CHUNK,
     ContactCreate,
@@ -231,7 +231,7 @@ def _stored_partners(session: Session, rows: list[ImportRow]) -> dict[tuple[str,
     by_country: dict[str, list[str]] = {}
     for row in rows:
         by_country.setdefault(row.partner.country, []).append(row.partner.registration_id)
-    table = Partner.__table__  # type: ignore[attr-defined]
+    table = table_of(Partner)
     wanted = [table.c.id, *(table.c[name] for name in PARTNER_COLUMNS)]
     found: dict[tuple[str, str], dict[str, Any]] = {}
     for country, regids in by_country.items():
@@ -246,7 +246,7 @@ def _stored_partners(session: Session, rows: list[ImportRow]) -> dict[tuple[str,
 
 def _stored_contacts(session: Session, emails: list[str]) -> dict[str, Any]:
     """Return the stored contacts with these emails, as rows (a registry has tens of thousands)."""
-    table = Contact.__table__  # type: ignore[attr-defined]
+    table = table_of(Contact)
     found: dict[str, Any] = {}
     for start in range(0, len(emails), LOOKUP_CHUNK):
         query = select(
@@ -321,7 +321,7 @@ def _write(session: Session, plan: ImportPlan, *, actor: str, file: str, method:
     new = [row for row in plan.rows if row.outcome == "new"]
     ids = insert_rows(
         session,
-        Partner.__table__,  # type: ignore[attr-defined]
+        table_of(Partner),
         [{**row.partner.model_dump(), **row.size, "created_at": now, "updated_at": now} for row in new],
         returning=("id", "country", "registration_id"),
     )
@@ -337,7 +337,7 @@ def _write(session: Session, plan: ImportPlan, *, actor: str, file: str, method:
     who = attribution(actor, dict(via))
     insert_rows(
         session,
-        AuditEvent.__table__,  # type: ignore[attr-defined]
+        table_of(AuditEvent),
         [{**event, "data": {**event["data"], **via}, **who, "at": now} for event in events],
     )
 
@@ -358,7 +358,7 @@ def _update_partners(session: Session, rows: list[ImportRow], now: Any, events: 
     changed = [row for row in rows if _partner_changes(row)]
     update_rows(
         session,
-        Partner.__table__,  # type: ignore[attr-defined]
+        table_of(Partner),
         [{"id": r.partner_id, **r.partner.model_dump(), **r.size, "updated_at": now} for r in changed],
     )
     events += [_event("partner.updated", r.partner_id, {"changes": _partner_changes(r)}) for r in changed]
@@ -373,7 +373,7 @@ def _write_contacts(session: Session, rows: list[ImportRow], now: Any, events: l
     new = [row for row in rows if row.contact is not None and row.contact_id is None]
     found = insert_rows(
         session,
-        Contact.__table__,  # type: ignore[attr-defined]
+        table_of(Contact),
         [
             {**contact_fields(row.contact, partner_id=row.partner_id), "created_at": now, "updated_at": now}  # type: ignore[arg-type]
             for row in new
@@ -385,7 +385,7 @@ def _write_contacts(session: Session, rows: list[ImportRow], now: Any, events: l
     changed = [row for row in rows if _contact_changes(row)]
     update_rows(
         session,
-        Contact.__table__,  # type: ignore[attr-defined]
+        table_of(Contact),
         [{"id": r.contact_id, **r.contact_update, "updated_at": now} for r in changed],
     )
     events += [_event("contact.updated", r.contact_id, {"changes": _contact_changes(r)}) for r in changed]

@@ -21,7 +21,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, func, select
 
 from models.core import audit
-from models.core.db import update_rows
+from models.core.db import table_of, update_rows
 from models.core.errors import Conflict, InputRejected, NotFound, Problem
 from models.core.secrets import decrypt_json, encrypt_json
 from models.core.settings import LANGUAGES
@@ -35,7 +35,7 @@ from models.core.validation import (
     record_id,
     single_line,
 )
-from models.partners.channels import is_valid, masked
+from models.partners.channel_urls import is_valid, masked
 from models.partners.sizing import (
     Figures,
     Size,
@@ -264,7 +264,7 @@ def refresh_sizes(session: Session, *, batch: int = 2000) -> int:
     stale = select(Partner).where(col(Partner.size_tables) != tables_version()).order_by(col(Partner.id))
     done = 0
     while partners := list(session.exec(stale.limit(batch))):
-        update_rows(session, Partner.__table__, [{"id": p.id, **size_columns(p)} for p in partners])  # type: ignore[attr-defined]
+        update_rows(session, table_of(Partner), [{"id": p.id, **size_columns(p)} for p in partners])
         session.expire_all()  # the rows just written are stale in the identity map
         done += len(partners)
     return done

@@ -25,7 +25,7 @@ from typing import Annotated, Any, Literal, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
-from models.core.data import load_yaml
+from models.core.data import load_data
 from models.core.errors import InputRejected, Problem
 from models.core.vocabulary import LANGUAGES
 
@@ -166,13 +166,9 @@ class _FxTable(_Strict):
         return self
 
 
-def _load_yaml(name: str) -> Any:
-    return load_yaml(files("models.partners").joinpath(name).read_text(encoding="utf-8"))
-
-
 @lru_cache(maxsize=1)
 def _cn_table() -> _CnTable:
-    return _CnTable.model_validate(_load_yaml("sizing_cn_2011.yaml"))
+    return load_data("sizing_cn_2011.yaml", _CnTable)
 
 
 @lru_cache(maxsize=1)
@@ -182,12 +178,12 @@ def _cn_industries() -> dict[str, _CnIndustry]:
 
 @lru_cache(maxsize=1)
 def _eu_table() -> _EuTable:
-    return _EuTable.model_validate(_load_yaml("sizing_eu_2003.yaml"))
+    return load_data("sizing_eu_2003.yaml", _EuTable)
 
 
 @lru_cache(maxsize=1)
 def _fx_table() -> _FxTable:
-    return _FxTable.model_validate(_load_yaml("fx_rates.yaml"))
+    return load_data("fx_rates.yaml", _FxTable)
 
 
 EU_COUNTRIES: frozenset[str] = frozenset(_eu_table().countries)
@@ -203,15 +199,15 @@ class Figures:
     country: str
     industry: str
     employees: int
-    revenue: Decimal
+    revenue: Decimal | int
     currency: str
-    total_assets: Decimal | None = None
+    total_assets: Decimal | int | None = None
     linked_employees: int = 0
-    linked_revenue: Decimal = Decimal(0)
-    linked_assets: Decimal = Decimal(0)
+    linked_revenue: Decimal | int = Decimal(0)
+    linked_assets: Decimal | int = Decimal(0)
     partner_ent_employees: int = 0
-    partner_ent_revenue: Decimal = Decimal(0)
-    partner_ent_assets: Decimal = Decimal(0)
+    partner_ent_revenue: Decimal | int = Decimal(0)
+    partner_ent_assets: Decimal | int = Decimal(0)
 
 
 class Check(NamedTuple):
@@ -818,7 +814,7 @@ def _eu_body(
     below: str,
     wording: _Wording,
 ) -> dict[str, str]:
-    body = {}
+    body: dict[str, str] = {}
     for lang in LANGS:
         parts = []
         if decided:

@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlmodel import Session, col, select
 
 from models.core import audit
-from models.core.base import utcnow
+from models.core.base import id_of, utcnow
 from models.core.calendar import today_local
 from models.core.errors import Conflict, InputRejected, Problem
 from models.core.settings import get_settings
@@ -101,14 +101,18 @@ def contracts(session: Session, pairs: Iterable[tuple[Relationship, Partner]]) -
             )
         ).all()
     )
-    return {r.id: contract_of(r, p.country, rows.get(r.id), declared.get(r.id)) for r, p in pairs}  # type: ignore[misc]
+    return {
+        r.id: contract_of(r, p.country, rows.get(r.id), declared.get(r.id))
+        for r, p in pairs
+        if r.id is not None  # stored relationships: always
+    }
 
 
 def contract_for(session: Session, rel: Relationship) -> Contract:
     """Return one relationship's contract."""
     partner = session.get(Partner, rel.partner_id)
     assert partner is not None  # foreign key
-    return contracts(session, [(rel, partner)])[rel.id]  # type: ignore[index]
+    return contracts(session, [(rel, partner)])[id_of(rel)]
 
 
 def set_terms(session: Session, rel: Relationship, change: TermsUpdate, *, actor: str) -> PaymentTerms:
@@ -129,7 +133,7 @@ def set_terms(session: Session, rel: Relationship, change: TermsUpdate, *, actor
     reason = change.justification if change.justification is not None else current.justification
     _check_combination(session, rel, basis=basis, acceptance_days=days)
     if row is None:
-        row = PaymentTerms(relationship_id=rel.id, buyer_type=buyer, basis=basis, set_by=actor)  # type: ignore[arg-type]
+        row = PaymentTerms(relationship_id=id_of(rel), buyer_type=buyer, basis=basis, set_by=actor)
     row.buyer_type, row.basis, row.acceptance_days, row.agreed_rate_bp = buyer, basis, days, rate
     row.justification, row.set_by, row.updated_at = reason or None, actor, utcnow()
     session.add(row)
@@ -210,7 +214,7 @@ def declare_size(
     session: Session, rel: Relationship, data: DeclarationCreate, *, source: str, recorded_by: str
 ) -> SmeDeclaration:
     """Record the partner's size declaration once; it is frozen with the relationship from then on."""
-    existing = declaration_of(session, rel.id)  # type: ignore[arg-type]
+    existing = declaration_of(session, id_of(rel))
     if existing is not None:
         raise Conflict(
             f"relationship {rel.id} already has a size declaration ({existing.size_class}, "
@@ -223,7 +227,7 @@ def declare_size(
             summary="declaration rejected",
         )
     row = SmeDeclaration(
-        relationship_id=rel.id,  # type: ignore[arg-type]
+        relationship_id=id_of(rel),
         size_class=data.size_class,
         declared_by=data.declared_by,
         declared_on=data.declared_on,

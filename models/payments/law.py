@@ -7,12 +7,11 @@ from bisect import bisect_right
 from datetime import date
 from decimal import Decimal
 from functools import lru_cache
-from importlib import resources
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PositiveInt, model_validator
 
-from models.core.data import parse_content
+from models.core.data import load_data, parse_content
 from models.core.validation import Text, currency_code
 from models.core.vocabulary import BuyerType
 
@@ -211,7 +210,7 @@ def parse_law(text: str, *, source: str = "payment_law.yaml") -> PaymentLaw:
 @lru_cache(maxsize=1)
 def payment_law() -> PaymentLaw:
     """Load and validate the shipped payment-law table."""
-    return parse_law((resources.files("models.payments") / "payment_law.yaml").read_text(encoding="utf-8"))
+    return load_data("payment_law.yaml", PaymentLaw)
 
 
 def jurisdiction_for(country: str, size_class: str) -> Jurisdiction | None:

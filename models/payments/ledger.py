@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationIn
 from sqlmodel import Session, col, select
 
 from models.core import audit
-from models.core.base import utcnow
+from models.core.base import id_of, utcnow
 from models.core.calendar import today_local
 from models.core.csvfiles import Record, read_csv
 from models.core.errors import Conflict, InputRejected, Problem
@@ -432,7 +432,7 @@ def add_payment(session: Session, data: PaymentCreate, *, actor: str) -> Payment
     ).first()
     if existing is not None:
         raise Conflict(f"invoice {data.invoice_id!r} already exists for relationship {rel.id}")
-    payment = _new_payment(data, rel.id)  # type: ignore[arg-type]
+    payment = _new_payment(data, id_of(rel))
     session.add(payment)
     session.flush()
     audit.record(

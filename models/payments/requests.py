@@ -13,11 +13,12 @@ from collections import defaultdict
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
+from sqlalchemy import select as sa_select
 from sqlalchemy import update
 from sqlmodel import Session, col, select
 
 from models.core import audit
-from models.core.base import utcnow
+from models.core.base import id_of, utcnow
 from models.core.calendar import today_local
 from models.core.errors import Conflict, InputRejected, NotFound, Problem
 from models.core.settings import get_settings
@@ -58,8 +59,8 @@ def request_about(
         return existing, False
     days, article = respond_within_days(rel, session)
     row = PaymentRequest(
-        relationship_id=rel.id,  # type: ignore[arg-type]
-        payment_id=payment.id,  # type: ignore[arg-type]
+        relationship_id=rel.id,
+        payment_id=id_of(payment),
         kind=kind,
         open_key=key,
         requested_by=by,
@@ -159,8 +160,8 @@ def request_public(row: PaymentRequest, invoice_id: str, *, today: date | None =
 def request_counts(session: Session, ids: list[int], *, as_of: date) -> dict[int, tuple[int, int]]:
     """Return, per relationship, requests open at the as-of date and those past their answer-by date."""
     end = datetime.combine(as_of + timedelta(days=1), time(), tzinfo=get_settings().tz)
-    query = select(
-        PaymentRequest.relationship_id, PaymentRequest.respond_by, PaymentRequest.answered_at
+    query = sa_select(
+        col(PaymentRequest.relationship_id), col(PaymentRequest.respond_by), col(PaymentRequest.answered_at)
     ).where(col(PaymentRequest.relationship_id).in_(ids), col(PaymentRequest.requested_at) < end)
     found: dict[int, list[int]] = defaultdict(lambda: [0, 0])
     for rid, respond_by, answered_at in session.connection().execute(query):

@@ -11,7 +11,6 @@ import re
 from collections import defaultdict
 from datetime import date, datetime, time, timedelta
 from functools import lru_cache
-from importlib import resources
 from typing import Any, Literal
 
 from pydantic import (
@@ -27,9 +26,9 @@ from sqlalchemy import update
 from sqlmodel import Session, col, func, select
 
 from models.core import audit
-from models.core.base import utcnow
+from models.core.base import id_of, utcnow
 from models.core.calendar import today_local
-from models.core.data import load_yaml
+from models.core.data import load_data
 from models.core.errors import Conflict, InputRejected, NotFound, Problem
 from models.core.settings import get_settings
 from models.core.validation import problems_from
@@ -63,8 +62,7 @@ class Asks(_Strict):
 @lru_cache(maxsize=1)
 def asks() -> Asks:
     """Load and validate the shipped asks."""
-    text = (resources.files("models.payments") / "asks.yaml").read_text(encoding="utf-8")
-    return Asks.model_validate(load_yaml(text))
+    return load_data("asks.yaml", Asks)
 
 
 def statement_minutes(lines: int) -> int:
@@ -122,7 +120,7 @@ def issue_statement(session: Session, rel: Relationship, *, start: date, end: da
             summary="statement refused",
         )
     statement = Statement(
-        relationship_id=rel.id,  # type: ignore[arg-type]
+        relationship_id=id_of(rel),
         period_start=start,
         period_end=end,
         issued_by=actor,
@@ -134,8 +132,8 @@ def issue_statement(session: Session, rel: Relationship, *, start: date, end: da
     session.add_all(
         [
             StatementLine(
-                statement_id=statement.id,  # type: ignore[arg-type]
-                payment_id=p.id,  # type: ignore[arg-type]
+                statement_id=id_of(statement),
+                payment_id=id_of(p),
                 listed_minor=p.amount_minor - p.disputed_minor,
                 currency=p.currency,
             )
@@ -216,7 +214,7 @@ def statement_public(session: Session, statement: Statement) -> dict[str, Any]:
                 "reason": line.reason,
                 "e_invoice_no": line.e_invoice_no or p.e_invoice_no,
             }
-            for line, p in lines_of(session, statement.id)  # type: ignore[arg-type]
+            for line, p in lines_of(session, id_of(statement))
         ],
     }
 
@@ -261,7 +259,7 @@ def answer_statement(
 
     Every problem with every line is reported together, and then nothing is written.
     """
-    lines = lines_of(session, statement.id)  # type: ignore[arg-type]
+    lines = lines_of(session, id_of(statement))
     problems: list[Problem] = []
     answers = _parse_answers(raw, problems)
     given = {a.get("line_id") for a in raw}
@@ -322,7 +320,7 @@ def _plan_answers(
     plan = []
     for line, payment in lines:
         where = f"line {line.id} ({payment.invoice_id})"
-        answer = by_line.get(line.id)  # type: ignore[arg-type]
+        answer = by_line.get(id_of(line))
         if answer is None:
             if line.id not in answered:  # an answer that failed validation is already named
                 problems.append(Problem(where, "confirm or dispute this invoice"))

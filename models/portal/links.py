@@ -22,7 +22,7 @@ from sqlmodel import Session, col, select
 
 from models.checklists.generation import mark_done
 from models.core import audit
-from models.core.base import utcnow
+from models.core.base import id_of, utcnow
 from models.core.calendar import today_local
 from models.core.errors import Conflict, InputRejected, NotFound, Problem, TandemError
 from models.core.files import create_private
@@ -114,7 +114,7 @@ def _partner_contact(session: Session, rel: Relationship, contact: Contact) -> N
         raise InputRejected([Problem("contact", f"{contact.email} has been removed")], summary="link refused")
     if contact.side != Side.partner.value or contact.partner_id != rel.partner_id:
         raise InputRejected(
-            [Problem("--contact", f"{contact.email} is not a contact of this relationship's partner")],
+            [Problem("contact", f"{contact.email} is not a contact of this relationship's partner")],
             summary="link refused",
         )
 
@@ -137,8 +137,8 @@ def issue_link(
     expires = (now + timedelta(days=get_settings().portal_link_days)).replace(microsecond=0)
     link = PortalLink(
         token_id=_token_id(),
-        contact_id=contact.id,  # type: ignore[arg-type]
-        relationship_id=rel.id,  # type: ignore[arg-type]
+        contact_id=id_of(contact),
+        relationship_id=id_of(rel),
         issued_by=actor,
         created_at=now,
         expires_at=expires,
@@ -277,8 +277,8 @@ def partner_item(session: Session, access: PortalAccess, item_id: int) -> Checkl
     """Return one item the partner answers in this relationship, or raise NotFound."""
     item = session.get(ChecklistItem, item_id)
     # Only the partner's own items are its to close: a joint item is closed by our manager.
-    elsewhere = item is None or item.relationship_id != access.relationship.id
-    if elsewhere or item.owner_side != Side.partner.value:  # type: ignore[union-attr]
+    theirs = item is not None and item.relationship_id == access.relationship.id
+    if item is None or not theirs or item.owner_side != Side.partner.value:
         raise NotFound(f"no item {item_id} for this link")
     return item
 
@@ -343,7 +343,9 @@ def complete_item(
     kind = sniff_upload(upload) if upload else None
     stored = f"{secrets.token_hex(16)}.{kind[0]}" if kind else None
     evidence = "\n".join(x for x in (note, f"file: uploads/{stored}" if stored else "") if x)
-    done = mark_done(session, item.id, by=access.contact.email, evidence=evidence or None, link=link or None)  # type: ignore[arg-type]
+    done = mark_done(
+        session, id_of(item), by=access.contact.email, evidence=evidence or None, link=link or None
+    )
     if stored and kind and upload:
         # Only the request that closed the item gets here (a racing one got Conflict): it alone stores.
         audit.record(
@@ -414,7 +416,7 @@ def submit_scores(
     ).first()
     if rating is not None:  # ask once: the scores are the answer, no second click to mark it done
         note = f"{stored} score(s) given in the portal"
-        mark_done(session, rating.id, by=access.contact.email, evidence=note)  # type: ignore[arg-type]
+        mark_done(session, id_of(rating), by=access.contact.email, evidence=note)
     return stored
 
 
@@ -431,7 +433,7 @@ def partner_review(session: Session, rel: Relationship) -> dict[str, Any] | None
     ).first()
     if review is None:
         return None
-    scores = scores_of(session, rel.id, review.period)  # type: ignore[arg-type]
+    scores = scores_of(session, id_of(rel), review.period)
     cards = compare(scores["ours"], scores["partner"], gap_points=health_weights().scorecard_gap_points)
     pay = review.kpis.get("payments", {})
     burden = review.kpis.get("checklist", {})
@@ -454,9 +456,9 @@ def payment_status(
     session: Session, rel: Relationship, partner: Partner, *, as_of: date
 ) -> list[dict[str, Any]]:
     """Return the relationship's invoices, newest first, each with its clock: start, due date, state."""
-    contract = contracts(session, [(rel, partner)])[rel.id]  # type: ignore[index]
+    contract = contracts(session, [(rel, partner)])[id_of(rel)]
     rows = []
-    for p in sorted(payments_of(session, rel.id), key=lambda x: x.delivered_on, reverse=True):  # type: ignore[arg-type]
+    for p in sorted(payments_of(session, id_of(rel)), key=lambda x: x.delivered_on, reverse=True):
         clock = invoice_clock(p, contract.terms, contract.law, as_of=as_of, check=contract.check)
         rows.append(
             {

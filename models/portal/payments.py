@@ -11,6 +11,7 @@ from typing import Any
 from pydantic import ValidationError
 from sqlmodel import Session, col, select
 
+from models.core.base import id_of
 from models.core.calendar import today_local
 from models.core.errors import InputRejected
 from models.core.validation import problems_from
@@ -37,9 +38,9 @@ def payments_view(session: Session, access: PortalAccess, *, today: date | None 
     """Return the partner's payments page: invoices with clocks and requests, statements, declaration."""
     today = today or today_local()
     rel = access.relationship
-    contract = contracts(session, [(rel, access.partner)])[rel.id]  # type: ignore[index]
+    contract = contracts(session, [(rel, access.partner)])[id_of(rel)]
     asked: dict[int, list[dict[str, Any]]] = {}
-    for row, invoice_id in requests_of(session, rel.id):  # type: ignore[arg-type]
+    for row, invoice_id in requests_of(session, rel.id):
         asked.setdefault(row.payment_id, []).append(request_public(row, invoice_id, today=today))
     invoices = [
         {
@@ -49,12 +50,12 @@ def payments_view(session: Session, access: PortalAccess, *, today: date | None 
         }
         for p in payment_status(session, rel, access.partner, as_of=today)
     ]
-    statements = [statement_public(session, s) for s in statements_of(session, rel.id)]  # type: ignore[arg-type]
+    statements = [statement_public(session, s) for s in statements_of(session, id_of(rel))]
     return {
         "invoices": invoices,
         "statements": statements,
         "open_statements": [s for s in statements if s["status"] == "open"],
-        "declaration": declaration_public(declaration_of(session, rel.id), rel),  # type: ignore[arg-type]
+        "declaration": declaration_public(declaration_of(session, id_of(rel)), rel),
         "rules": rules_applied(
             contract.check.law_id, buyer_type=contract.terms.buyer_type, basis=contract.terms.basis
         ),

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from functools import lru_cache
-from importlib import resources
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, NonNegativeInt, PositiveFloat, PositiveInt
+
+from models.core.data import load_data
 
 Component = Literal[
     "payment_timeliness",
@@ -57,8 +57,7 @@ class HealthWeights(_Strict):
 @lru_cache(maxsize=1)
 def health_weights() -> HealthWeights:
     """Load and validate the shipped health model."""
-    text = (resources.files("models.reviews") / "health_weights.yaml").read_text(encoding="utf-8")
-    return HealthWeights.model_validate(yaml.safe_load(text))
+    return load_data("health_weights.yaml", HealthWeights)
 
 
 def _clamp(value: float) -> float:

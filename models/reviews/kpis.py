@@ -77,7 +77,7 @@ def payment_kpis(
         if c.paid_on is not None and c.days_to_pay is not None and start <= c.paid_on <= min(end, as_of):
             paid_days.append(c.days_to_pay)
             counted.append((c, c.days_to_pay, False))
-        elif is_overdue(c):
+        elif is_overdue(c) and c.started_on is not None:  # an overdue clock has started
             counted.append((c, (as_of - c.started_on).days, True))
     late = [(c, unpaid) for c, _, unpaid in counted if c.late]
     interest: dict[str, int] = {}

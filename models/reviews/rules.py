@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import re
 import string
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
-from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -22,8 +20,9 @@ from pydantic import (
     model_validator,
 )
 
-from models.core.data import parse_content
-from models.core.validation import COMPARISONS, Text
+from models.core.conditions import NUMBER, Condition, FactSchema
+from models.core.data import load_data, parse_content
+from models.core.validation import Text
 
 FACTS: tuple[str, ...] = (
     "health",
@@ -62,40 +61,15 @@ PROTECTED_FACTS = frozenset({"requests_open", "requests_overdue"})
 ACTIONS_FOR_THE_PARTNER = frozenset({"escalate_to_sponsor", "discuss_at_review"})
 Facts = Mapping[str, float | int | None]
 
-_CONDITION = re.compile(r"^\s*([a-z_]+)\s*(>=|<=|==|!=|>|<)\s*(-?\d+(?:\.\d+)?)\s*$")
+# Every fact is a number; the one condition language (models.core.conditions) parses and tests them.
+REVIEW_FACTS = FactSchema(dict.fromkeys(FACTS, NUMBER))
+FactCondition = Condition  # a review rule's condition: `fact op number`
+ConditionField = Annotated[Condition, PlainValidator(REVIEW_FACTS.parse), PlainSerializer(str)]
 
 
-@dataclass(frozen=True)
-class FactCondition:
-    """One `fact op number` test on a review's findings."""
-
-    fact: str
-    op: str
-    value: float
-
-    def holds(self, facts: Facts) -> bool:
-        """Return whether the fact has a value and it satisfies the test."""
-        fact = facts.get(self.fact)
-        return fact is not None and bool(COMPARISONS[self.op](fact, self.value))
-
-    def __str__(self) -> str:
-        return f"{self.fact} {self.op} {self.value:g}"
-
-
-def parse_fact_condition(value: Any) -> FactCondition:
+def parse_fact_condition(value: Any) -> Condition:
     """Parse `fact op number`, refusing unknown facts and anything that is not a number."""
-    if isinstance(value, FactCondition):
-        return value
-    match = _CONDITION.match(value) if isinstance(value, str) else None
-    if match is None:
-        raise ValueError(f"condition {value!r} is not '<fact> <op> <number>'")
-    fact, op, number = match.groups()
-    if fact not in FACTS:
-        raise ValueError(f"condition {value!r}: unknown fact {fact!r} (known: {', '.join(FACTS)})")
-    return FactCondition(fact, op, float(number))
-
-
-ConditionField = Annotated[FactCondition, PlainValidator(parse_fact_condition), PlainSerializer(str)]
+    return REVIEW_FACTS.parse(value)
 
 
 class _Strict(BaseModel):
@@ -196,7 +170,7 @@ def load_rules(path: Path | None = None) -> RuleBook:
     """Load the shipped rules (or a file given for testing)."""
     if path is not None:
         return parse_rules(path.read_text(encoding="utf-8"), source=path.name)
-    return parse_rules((resources.files("models.reviews") / "review_rules.yaml").read_text(encoding="utf-8"))
+    return load_data("review_rules.yaml", RuleBook)
 
 
 def _shown(facts: Facts) -> dict[str, Any]:

@@ -9,10 +9,11 @@ from typing import Any
 
 import yaml
 from sqlalchemy import delete
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from models.core import audit
-from models.core.base import utcnow
+from models.core.base import id_of, utcnow
+from models.core.data import load_yaml
 from models.core.errors import InputRejected, Problem
 from models.core.periods import parse_period
 from models.tables import Relationship, ScorecardEntry
@@ -62,7 +63,7 @@ def _score(value: Any, where: str, problems: list[Problem]) -> tuple[int, str | 
 def parse_scores(text: str, *, source: str = "scores") -> list[Score]:
     """Parse a scores YAML (`scores: {'5.1': 4, '5.7': {score: 2, comment: ...}}`), listing every problem."""
     try:
-        data = yaml.safe_load(text)
+        data = load_yaml(text)
     except yaml.YAMLError as exc:
         raise InputRejected([Problem(source, f"not valid YAML: {exc}")], summary="scores rejected") from exc
     if not isinstance(data, dict) or set(data) != {"scores"} or not isinstance(data["scores"], dict):
@@ -90,20 +91,20 @@ def record_scores(
 ) -> int:
     """Store one side's scores for a period, replacing that side's earlier scores for it."""
     if side not in SIDES:
-        raise InputRejected([Problem("--side", f"side must be ours or partner, not {side!r}")])
+        raise InputRejected([Problem("side", f"side must be ours or partner, not {side!r}")])
     name = parse_period(period).name
     session.execute(
         delete(ScorecardEntry).where(
-            ScorecardEntry.relationship_id == rel.id,  # type: ignore[arg-type]
-            ScorecardEntry.period == name,  # type: ignore[arg-type]
-            ScorecardEntry.side == side,  # type: ignore[arg-type]
+            col(ScorecardEntry.relationship_id) == id_of(rel),
+            col(ScorecardEntry.period) == name,
+            col(ScorecardEntry.side) == side,
         )
     )
     now = utcnow()
     for s in scores:
         session.add(
             ScorecardEntry(
-                relationship_id=rel.id,  # type: ignore[arg-type]
+                relationship_id=id_of(rel),
                 period=name,
                 side=side,
                 principle=s.principle,

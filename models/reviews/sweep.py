@@ -15,21 +15,27 @@ from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import and_, bindparam, func, or_, text, update
+from sqlalchemy import select as sa_select
 from sqlalchemy.orm import defer
-from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session, col, select
 
 from models.checklists.budget import YearUse, reserve_for, year_use_many
-from models.checklists.generation import ITEM_KEY, owner_map, profile_of, team_owners, tier_of
 from models.checklists.generation import (
-    _row as checklist_row,  # same rows as generate_checklist, made in bulk
+    ITEM_KEY,
+    StagePlan,
+    owner_map,
+    plan_stage,
+    profile_of,
+    reusable_evidence_of,
+    team_owners,
+    tier_of,
 )
 from models.checklists.library import Item, Library, load_library
-from models.checklists.proportionality import Selection, YearLimit, applies_to_profile, select_items
+from models.checklists.proportionality import Selection, YearLimit, applies_to_profile
 from models.core.audit import attribution
-from models.core.base import UTCDateTime, utcnow
+from models.core.base import UTCDateTime, id_of, utcnow
 from models.core.calendar import add_business_days, add_months, today_local
-from models.core.db import bind_processors, insert_rows, json_text, param_mark
+from models.core.db import insert_rows, json_text, table_of, update_rows
 from models.core.errors import NotFound
 from models.core.periods import Period, last_complete_period, parse_period
 from models.core.settings import get_settings
@@ -120,7 +126,7 @@ def due_relationship_ids(session: Session, scope: SweepScope) -> list[int]:
         )
         .order_by(col(Relationship.id))
     )
-    return [int(i) for i in session.exec(query)]
+    return [int(i) for i in session.exec(query) if i is not None]
 
 
 def batches(ids: Sequence[int], size: int) -> list[list[int]]:
@@ -128,28 +134,15 @@ def batches(ids: Sequence[int], size: int) -> list[list[int]]:
     return [list(ids[i : i + size]) for i in range(0, len(ids), size)]
 
 
-def insert_many(session: Session, table: Any, rows: list[dict[str, Any]], *, unique: list[str]) -> None:
-    """Insert rows, skipping any that clash with a unique key, straight through the driver."""
-    on_conflict = f"ON CONFLICT ({', '.join(unique)}) DO NOTHING" if unique else ""
-    insert_rows(session, table.__table__, rows, on_conflict=on_conflict)
-
-
 def _set_next_reviews(session: Session, dates: dict[int, date], now: datetime) -> None:
-    """Set each relationship's next review date, as one driver-level executemany."""
-    dialect = session.get_bind().dialect
-    mark = param_mark(dialect)
-    table = Relationship.__table__  # type: ignore[attr-defined]
-    on, at = bind_processors(table, ("next_review_on", "updated_at"), dialect)
-    values = [
-        (day if on is None else on(day), now if at is None else at(now), rid) for rid, day in dates.items()
-    ]
-    sql = f"UPDATE relationship SET next_review_on = {mark}, updated_at = {mark} WHERE id = {mark}"
-    session.connection().exec_driver_sql(sql, values)  # type: ignore[arg-type]
-    # Relationships this session already holds show the new date too, as an ORM update would.
-    for obj in list(session.identity_map.values()):
+    """Set each relationship's next review date, as one executemany."""
+    rows = [{"id": rid, "next_review_on": day, "updated_at": now} for rid, day in dates.items()]
+    update_rows(session, table_of(Relationship), rows)
+    # Relationships this session already holds reload the new date when next read, as after an ORM
+    # update (the flow writes in a fresh session, which holds none).
+    for obj in session:
         if isinstance(obj, Relationship) and obj.id in dates:
-            set_committed_value(obj, "next_review_on", dates[obj.id])
-            set_committed_value(obj, "updated_at", now)
+            session.expire(obj, ["next_review_on", "updated_at"])
 
 
 # ---------------------------------------------------------------- the batch
@@ -191,8 +184,8 @@ def prepare_batch(
     contacts = _contacts(session, rels)
     prepared = []
     for rel, partner in rels:
-        items = facts.items.get(rel.id, []) + checklists.items.get(rel.id, [])  # type: ignore[arg-type]
-        budget = facts.budgets.get(rel.id, 0) + checklists.budgets.get(rel.id, 0)  # type: ignore[arg-type]
+        items = facts.items.get(id_of(rel), []) + checklists.items.get(id_of(rel), [])
+        budget = facts.budgets.get(id_of(rel), 0) + checklists.budgets.get(id_of(rel), 0)
         prepared.append(_review_one(rel, partner, items, facts, contacts, scope, burden_budget=budget))
     cadence = library.review_cadence_months
     next_review = {p.relationship_id: add_months(scope.period.start, cadence[p.tier]) for p in prepared}
@@ -245,7 +238,7 @@ def write_batch(session: Session, plan: BatchPlan) -> list[Prepared]:
     _store_risks(session, prepared, now)
     next_review = {p.relationship_id: plan.next_review[p.relationship_id] for p in prepared}
     _set_next_reviews(session, next_review, now)
-    insert_many(
+    insert_rows(
         session,
         AuditEvent,
         [
@@ -323,7 +316,7 @@ def _claim(session: Session, plan: BatchPlan) -> dict[int, int]:
         for p in plan.prepared
     ]
     clause = _claim_clause(tuple(rows[0]))
-    table = Review.__table__  # type: ignore[attr-defined]
+    table = table_of(Review)
     found = insert_rows(session, table, rows, on_conflict=clause, returning=("id", "relationship_id"))
     return {rid: review_id for review_id, rid in found}
 
@@ -371,7 +364,7 @@ def plan_review_checklists(
     *,
     library: Library | None = None,
 ) -> ChecklistPlan:
-    """Plan the review checklist of many relationships at once, as generate_checklist would make it."""
+    """Plan the review checklist of many relationships at once, through the one planner (`plan_stage`)."""
     library = library or load_library()
     period = scope.period.name
     done = set(
@@ -384,7 +377,8 @@ def plan_review_checklists(
         )
     )
     todo = [(r, p) for r, p in rels if r.id not in done]
-    reused = _reusable_evidence(session, {p.id for _, p in todo}, library)  # type: ignore[misc]
+    review_keys = {i.evidence_key for i in library.items_for(stage="review") if i.evidence_key}
+    reused = reusable_evidence_of(session, {p.id for _, p in todo if p.id is not None}, review_keys)
     teams = team_owners(session)
     plans = _review_plans(library, period=period, start=scope.as_of)
     years = year_use_many(session, [(r, tier_of(r, p)) for r, p in todo], scope.as_of, library)
@@ -392,13 +386,13 @@ def plan_review_checklists(
     out = ChecklistPlan()
     templates: dict[tuple[str, str], int] = {}  # (tier, item id) -> index in out.templates
     for rel, partner in todo:
-        evidence = reused.get(partner.id, {})  # type: ignore[arg-type]
-        plan = plans.plan(rel, partner, evidence, years[rel.id])  # type: ignore[index]
-        out.budgets[rel.id] = plan.selection.budget_minutes  # type: ignore[index]
+        evidence = reused.get(id_of(partner), {})
+        plan = plans.plan(rel, partner, evidence, years[id_of(rel)])
+        out.budgets[id_of(rel)] = plan.selection.budget_minutes
         tier = plan.selection.tier
         owners = owner_map(rel, teams)
         seen: list[Any] = [_Grouped(**g, created_at=now, done_at=None) for g in plan.grouped]
-        for spec, template in plan.rows:
+        for spec, template in plan.templates:
             given = evidence.get(spec.evidence_key) if spec.evidence_key else None
             if given is None:
                 index = templates.setdefault((tier, spec.id), len(out.templates))
@@ -406,10 +400,10 @@ def plan_review_checklists(
                     out.templates.append(_template_json(template, index))
                 out.picks.append({"r": rel.id, "o": owners(spec.owner_role), "t": index})
             else:  # reused evidence makes a different row: let the one row builder make it
-                row = plans.row(rel, spec, tier, owner=owners(spec.owner_role), reused=given)
+                row = plan.stage.row(rel.id, spec, owner=owners(spec.owner_role), reused=given)
                 out.reused_rows.append(row)
                 seen.append(_Grouped(**{k: row[k] for k in _GROUPED_FIELDS}))
-        out.items[rel.id] = seen  # type: ignore[index]
+        out.items[id_of(rel)] = seen
         out.generations.append(
             {**plan.generation, "relationship_id": rel.id, "generated_at": now, "updated_at": now}
         )
@@ -437,9 +431,9 @@ def write_review_checklists(
     picks = [p for p in plan.picks if p["r"] in relationship_ids]
     _insert_from_templates(session, plan.templates, picks, now)
     reused = [r for r in plan.reused_rows if r["relationship_id"] in relationship_ids]
-    insert_many(session, ChecklistItem, reused, unique=list(ITEM_KEY))
+    insert_rows(session, ChecklistItem, reused, unique=ITEM_KEY)
     generations = [g for g in plan.generations if g["relationship_id"] in relationship_ids]
-    insert_many(session, ChecklistGeneration, generations, unique=["relationship_id", "stage", "period"])
+    insert_rows(session, ChecklistGeneration, generations, unique=("relationship_id", "stage", "period"))
 
 
 # A review item's row depends on the relationship only through its id and its owner; everything else
@@ -529,12 +523,17 @@ def _insert_from_templates(
 
 @dataclass
 class _Plan:
-    """One review checklist profile: its selection, item rows and generation row, minus the relationship."""
+    """One review profile's plan, with its item rows as templates (no relationship, owner or reuse)."""
 
-    selection: Selection
-    rows: list[tuple[Item, dict[str, Any]]]
+    stage: StagePlan
+    templates: list[tuple[Item, dict[str, Any]]]
     generation: dict[str, Any]
     grouped: list[dict[str, Any]]
+
+    @property
+    def selection(self) -> Selection:
+        """Return the plan's selection."""
+        return self.stage.selection
 
 
 class _ReviewPlans:
@@ -569,36 +568,32 @@ class _ReviewPlans:
         """Return the plan for a relationship's profile and year (computed on first use)."""
         tier, profile = tier_of(rel, partner), profile_of(rel, partner)
         facts = profile.facts()
-        truth = tuple(c.evaluate(facts) for c in self.conditions)
+        truth = tuple(c.holds(facts) for c in self.conditions)
         base = (tier, profile.size_class, profile.criticality, truth)
         year = self._year(base, tier, profile, use)
         # The year shapes the plan only where it binds: with room for the whole stage, one plan serves all.
         binding = year.left - year.reserve < self.library.budget(tier, "review")
         key = (*base, frozenset(evidence), year.asked, (year.left, year.budget) if binding else None)
         if key not in self.plans:
-            ids = {k: item.id for k, item in evidence.items()}
-            selection = select_items(
-                self.library, profile, tier=tier, stage="review", reused=ids, year=year  # type: ignore[arg-type]
+            stage = plan_stage(
+                self.library,
+                profile,
+                tier=tier,
+                stage="review",
+                period=self.period,
+                start=self.start,
+                year=year,
+                reused={k: item.id for k, item in evidence.items() if item.id is not None},
             )
-            rows = [(c.item, self.row(rel, c.item, tier, owner=None, reused=None)) for c in selection.chosen]
-            generation = _generation_row(rel, selection, period=self.period, start=self.start, now=utcnow())
-            self.plans[key] = _Plan(selection, rows, generation, _grouped(rows, frozenset(evidence)))
+            chosen = stage.selection.chosen
+            templates = [(c.item, stage.row(None, c.item, owner=None, reused=None)) for c in chosen]
+            generation = stage.generation_row(None, now=utcnow())
+            # Serialized once: every relationship of this profile stores the same lists.
+            generation.update(
+                selected=json_text(generation["selected"]), left_out=json_text(generation["left_out"])
+            )
+            self.plans[key] = _Plan(stage, templates, generation, _grouped(templates, frozenset(evidence)))
         return self.plans[key]
-
-    def row(
-        self, rel: Relationship, spec: Item, tier: str, *, owner: int | None, reused: ChecklistItem | None
-    ) -> dict[str, Any]:
-        """Return one checklist row exactly as generate_checklist makes it."""
-        return checklist_row(
-            rel,
-            spec,
-            stage="review",
-            period=self.period,
-            tier=tier,
-            start=self.start,
-            owner=owner,
-            reused=reused,
-        )
 
 
 @lru_cache(maxsize=4)
@@ -606,50 +601,6 @@ def _review_plans(library: Library, *, period: str, start: date) -> _ReviewPlans
     # One sweep runs many batches in one process: their relationships share a few hundred profiles.
     # The library is loaded once and never changed in place, so it keys the cache by identity.
     return _ReviewPlans(library, period=period, start=start)
-
-
-def _generation_row(
-    rel: Relationship, selection: Selection, *, period: str, start: date, now: Any
-) -> dict[str, Any]:
-    return {
-        "relationship_id": rel.id,
-        "stage": "review",
-        "period": period,
-        "tier": selection.tier,
-        "budget_minutes": selection.budget_minutes,
-        "used_minutes": selection.used_minutes,
-        "stage_started_on": start,
-        # Serialized once: every relationship of this profile stores the same lists.
-        "selected": json_text([c.item.id for c in selection.chosen]),
-        "left_out": json_text([{"item": c.item.id, "reason": c.reason} for c in selection.left_out]),
-        "library_versions": {},
-        "generated_at": now,
-        "updated_at": now,
-    }
-
-
-def _reusable_evidence(
-    session: Session, partner_ids: set[int], library: Library
-) -> dict[int, dict[str, ChecklistItem]]:
-    """Return, per partner, evidence already given that a review item could reuse (ask once)."""
-    keys = {i.evidence_key for i in library.items_for(stage="review") if i.evidence_key}
-    if not partner_ids or not keys:
-        return {}
-    query = (
-        select(Relationship.partner_id, ChecklistItem)
-        .join(Relationship, col(Relationship.id) == ChecklistItem.relationship_id)
-        .where(
-            col(Relationship.partner_id).in_(partner_ids),
-            ChecklistItem.status == ItemStatus.done.value,
-            col(ChecklistItem.evidence_key).in_(keys),
-            col(ChecklistItem.reused_from_id).is_(None),
-        )
-        .order_by(col(ChecklistItem.done_at))
-    )
-    found: dict[int, dict[str, ChecklistItem]] = defaultdict(dict)
-    for partner_id, item in session.exec(query):
-        found[partner_id][item.evidence_key] = item  # type: ignore[index]
-    return found
 
 
 @dataclass
@@ -673,19 +624,19 @@ class _BatchFacts:
         ids: list[int] = [r.id for r, _ in rels]  # type: ignore[misc]
         start, end = scope.period.start, scope.period.end
         payments: dict[int, list[Any]] = defaultdict(list)
-        pay_query = select(
-            Payment.relationship_id,
-            Payment.invoice_id,
-            Payment.delivered_on,
-            Payment.invoiced_on,
-            Payment.accepted_on,
-            Payment.settled_on,
-            Payment.paid_on,
-            Payment.payment_method,
-            Payment.matures_on,
-            Payment.amount_minor,
-            Payment.disputed_minor,
-            Payment.currency,
+        pay_query = sa_select(
+            col(Payment.relationship_id),
+            col(Payment.invoice_id),
+            col(Payment.delivered_on),
+            col(Payment.invoiced_on),
+            col(Payment.accepted_on),
+            col(Payment.settled_on),
+            col(Payment.paid_on),
+            col(Payment.payment_method),
+            col(Payment.matures_on),
+            col(Payment.amount_minor),
+            col(Payment.disputed_minor),
+            col(Payment.currency),
         ).where(
             col(Payment.relationship_id).in_(ids),
             or_(col(Payment.paid_on).is_(None), col(Payment.paid_on) >= start),
@@ -713,19 +664,19 @@ def _period_budgets(session: Session, ids: list[int], scope: SweepScope) -> dict
     """Return each relationship's budget of the stages planned in the period (the review by its period)."""
     p = scope.period
     query = (
-        select(ChecklistGeneration.relationship_id, func.sum(ChecklistGeneration.budget_minutes))
+        sa_select(col(ChecklistGeneration.relationship_id), func.sum(ChecklistGeneration.budget_minutes))
         .where(
             col(ChecklistGeneration.relationship_id).in_(ids),
             or_(
-                and_(ChecklistGeneration.stage == "review", ChecklistGeneration.period == p.name),
+                and_(col(ChecklistGeneration.stage) == "review", col(ChecklistGeneration.period) == p.name),
                 and_(
-                    ChecklistGeneration.stage != "review",
+                    col(ChecklistGeneration.stage) != "review",
                     col(ChecklistGeneration.stage_started_on) >= p.start,
                     col(ChecklistGeneration.stage_started_on) <= p.end,
                 ),
             ),
         )
-        .group_by(ChecklistGeneration.relationship_id)
+        .group_by(col(ChecklistGeneration.relationship_id))
     )
     return {rid: int(total or 0) for rid, total in session.connection().execute(query)}
 
@@ -737,27 +688,27 @@ def _items_query(ids: list[int], scope: SweepScope) -> Any:
     """
     since = datetime.combine(scope.period.start, time(), tzinfo=UTC)
     fields = (
-        ChecklistItem.relationship_id,
-        ChecklistItem.stage,
-        ChecklistItem.period,
-        ChecklistItem.owner_side,
-        ChecklistItem.status,
-        ChecklistItem.due_on,
-        ChecklistItem.effort_minutes,
-        ChecklistItem.asked_on,
-        ChecklistItem.created_at,
-        ChecklistItem.done_at,
+        col(ChecklistItem.relationship_id),
+        col(ChecklistItem.stage),
+        col(ChecklistItem.period),
+        col(ChecklistItem.owner_side),
+        col(ChecklistItem.status),
+        col(ChecklistItem.due_on),
+        col(ChecklistItem.effort_minutes),
+        col(ChecklistItem.asked_on),
+        col(ChecklistItem.created_at),
+        col(ChecklistItem.done_at),
     )
     return (
-        select(*fields, func.count().label("n"))
+        sa_select(*fields, func.count().label("n"))
         .where(
             col(ChecklistItem.relationship_id).in_(ids),
             or_(
-                ChecklistItem.status == ItemStatus.open.value,
+                col(ChecklistItem.status) == ItemStatus.open.value,
                 col(ChecklistItem.done_at) >= since,
                 col(ChecklistItem.created_at) >= since,
                 col(ChecklistItem.asked_on) >= scope.period.start,
-                and_(ChecklistItem.stage == "review", ChecklistItem.period == scope.period.name),
+                and_(col(ChecklistItem.stage) == "review", col(ChecklistItem.period) == scope.period.name),
             ),
         )
         .group_by(*fields)
@@ -923,7 +874,7 @@ def _review_one(
     }
     # What the invitation, the sweep's report and the audit need; a pack is rendered from the stored
     # review (review_public) when someone reads it.
-    context = {
+    context: dict[str, Any] = {
         "period": scope.period.name,
         "review_id": None,
         "relationship": {"id": rid, "partner_name": partner.legal_name},
@@ -1062,7 +1013,7 @@ def _store_actions(session: Session, prepared: list[Prepared], now: Any) -> None
         for p in prepared
         for a in p.context["actions"]
     ]
-    insert_many(session, ReviewAction, rows, unique=["review_id", "rule_id"])
+    insert_rows(session, ReviewAction, rows, unique=("review_id", "rule_id"))
 
 
 def _store_risks(session: Session, prepared: list[Prepared], now: Any) -> None:
@@ -1088,28 +1039,28 @@ def _store_risks(session: Session, prepared: list[Prepared], now: Any) -> None:
                     "created_at": now,
                 }
             )
-    insert_many(session, Risk, rows, unique=["relationship_id", "key"])
+    insert_rows(session, Risk, rows, unique=("relationship_id", "key"))
 
 
 def unannounced(session: Session, period: str) -> list[Any]:
     """Return the period's ready reviews no summary has named yet, lowest health first."""
     query = (
-        select(
-            Review.id,
-            Review.relationship_id,
-            Partner.legal_name,
-            Relationship.manager_id,
-            Relationship.sponsor_id,
-            Review.health,
-            Review.trend,
-            Review.escalated,
+        sa_select(
+            col(Review.id),
+            col(Review.relationship_id),
+            col(Partner.legal_name),
+            col(Relationship.manager_id),
+            col(Relationship.sponsor_id),
+            col(Review.health),
+            col(Review.trend),
+            col(Review.escalated),
         )
         .join(Relationship, col(Relationship.id) == Review.relationship_id)
         .join(Partner, col(Partner.id) == Relationship.partner_id)
         .where(*_unannounced(period))
         .order_by(col(Review.health).is_(None), col(Review.health), col(Review.relationship_id))
     )
-    return list(session.exec(query))
+    return list(session.execute(query))
 
 
 def _unannounced(period: str) -> tuple[Any, ...]:

@@ -20,8 +20,8 @@ from urllib.parse import quote
 
 from sqlmodel import Session, select
 
-from models.core.base import utcnow
-from models.core.db import insert_rows
+from models.core.base import id_of, utcnow
+from models.core.db import insert_rows, table_of
 from models.core.settings import get_settings
 from models.core.vocabulary import EventType
 from models.tables import (
@@ -153,8 +153,8 @@ def queue_events(
         envelope = cloud_event(event, source)
         # Serialized once: every subscriber gets the same bytes, and a retry resends exactly them.
         body = json.dumps(envelope, ensure_ascii=False, separators=(",", ":"), default=_json_default)
-        rows += [_row(event, body, envelope["id"], s.id, kind, now) for s in wanting]  # type: ignore[arg-type]
-    table = OutboxMessage.__table__  # type: ignore[attr-defined]
+        rows += [_row(event, body, envelope["id"], id_of(s), kind, now) for s in wanting]
+    table = table_of(OutboxMessage)
     found = insert_rows(session, table, rows, on_conflict="ON CONFLICT (key) DO NOTHING", returning=("id",))
     return [int(i) for (i,) in found]
 

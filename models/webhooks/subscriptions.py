@@ -16,7 +16,7 @@ from sqlalchemy import func, update
 from sqlmodel import Session, col, select
 
 from models.core import audit
-from models.core.base import utcnow
+from models.core.base import id_of, utcnow
 from models.core.errors import Conflict, InputRejected, NotFound, Problem
 from models.core.secrets import MASK, decrypt_json, encrypt_json
 from models.core.settings import PLACEHOLDER_SECRETS
@@ -83,20 +83,20 @@ def parse_events(values: Sequence[str]) -> tuple[list[str], list[Problem]]:
     """Parse `--events` values (repeated or comma-separated; `all` for every type) against the one list."""
     names = [n.strip() for v in values for n in v.split(",") if n.strip()]
     if not names:
-        return [], [Problem("--events", "give at least one event type, or `all`")]
+        return [], [Problem("events", "give at least one event type, or `all`")]
     if any(n in ("all", ALL_EVENTS) for n in names):
         return [ALL_EVENTS], []
     known = [e.value for e in SUBSCRIBABLE_EVENTS]
     unknown = [n for n in names if n not in known]
     if unknown:
         listed = ", ".join(known)
-        return [], [Problem("--events", f"unknown event type {n!r}; use {listed} or all") for n in unknown]
+        return [], [Problem("events", f"unknown event type {n!r}; use {listed} or all") for n in unknown]
     return list(dict.fromkeys(names)), []
 
 
 def secret_problems(name: str, environ: Mapping[str, str]) -> list[Problem]:
     """Return what is wrong with the signing secret in environment variable `name` (never its value)."""
-    where = "--secret-from-env"
+    where = "secret_from_env"
     if not name:
         return [Problem(where, "name the environment variable that holds the signing secret")]
     value = environ.get(name)
@@ -212,7 +212,7 @@ def remove_subscription(session: Session, subscription_id: int, *, actor: str) -
     cancelled = session.exec(
         update(OutboxMessage)
         .where(
-            OutboxMessage.webhook_id == subscription_id,
+            col(OutboxMessage.webhook_id) == subscription_id,
             col(OutboxMessage.status).in_(
                 (MessageStatus.queued.value, MessageStatus.failed.value, MessageStatus.sending.value)
             ),
@@ -220,7 +220,7 @@ def remove_subscription(session: Session, subscription_id: int, *, actor: str) -
         .values(
             status=MessageStatus.cancelled.value, cancelled_reason=reason, claim_token=None, lease_until=None
         )
-    ).rowcount  # type: ignore[attr-defined]
+    ).rowcount
     _audit(
         session,
         "removed",
@@ -237,12 +237,12 @@ def retry_dead(session: Session, subscription_id: int, *, actor: str) -> int:
     retried = session.exec(
         update(OutboxMessage)
         .where(
-            OutboxMessage.webhook_id == subscription_id,
-            OutboxMessage.kind == WEBHOOK_KIND,
-            OutboxMessage.status == MessageStatus.dead.value,
+            col(OutboxMessage.webhook_id) == subscription_id,
+            col(OutboxMessage.kind) == WEBHOOK_KIND,
+            col(OutboxMessage.status) == MessageStatus.dead.value,
         )
         .values(status=MessageStatus.queued.value, attempts=0, next_attempt_at=utcnow(), last_error=None)
-    ).rowcount  # type: ignore[attr-defined]
+    ).rowcount
     _audit(session, "retried", subscription_id, actor=actor, data={"deliveries": retried})
     return int(retried)
 
@@ -261,7 +261,7 @@ def list_subscriptions(session: Session, *, include_removed: bool = False) -> li
     )
     for webhook_id, status, n in session.exec(tally):
         counts[webhook_id][status] = n  # type: ignore[index]
-    return [subscription_public(s, counts[s.id]) for s in subscriptions]  # type: ignore[index]
+    return [subscription_public(s, counts[id_of(s)]) for s in subscriptions]
 
 
 def subscription_public(subscription: WebhookSubscription, deliveries: Mapping[str, int]) -> dict[str, Any]:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -19,7 +18,8 @@ from pydantic import (
     field_validator,
 )
 
-from models.core.validation import COMPARISONS
+from models.core.conditions import Condition as Condition  # re-exported: the library's conditions
+from models.core.conditions import FactKind, FactSchema, all_hold
 
 Stage = Literal["onboarding", "governance", "review", "exit"]
 OwnerSide = Literal["ours", "partner", "joint"]
@@ -50,90 +50,26 @@ LocalizedText = dict[str, str]
 
 # ---------------------------------------------------------------- conditions
 
-_CONDITION = re.compile(r"^\s*([a-z_]+)\s*(>=|<=|==|!=|>|<)\s*(.+?)\s*$")
-_NUMERIC_FIELDS: dict[str, type] = {
-    "dependency_ratio": float,
-    "payment_term_days": int,
-    "employees": int,
-}
-_STRING_FIELDS: dict[str, frozenset[str] | None] = {
-    "country": None,  # any ISO 3166 alpha-2 code
-    "criticality": frozenset(CRITICALITIES),
-    "size_class": frozenset(SIZE_CLASSES),
-}
-
-
-@dataclass(frozen=True)
-class Condition:
-    """One `<field> <op> <value>` test on the facts of a relationship."""
-
-    field: str
-    op: str
-    value: float | int | str
-
-    def evaluate(self, facts: Mapping[str, object]) -> bool:
-        """Return whether the facts satisfy this condition; an unknown fact never does."""
-        fact = facts.get(self.field)
-        if fact is None:
-            return False
-        if self.field in _NUMERIC_FIELDS:
-            if isinstance(fact, bool) or not isinstance(fact, int | float):
-                raise TypeError(f"fact {self.field!r} must be a number, got {fact!r}")
-            return bool(COMPARISONS[self.op](fact, self.value))
-        text = str(fact).upper() if self.field == "country" else str(fact)
-        return bool(COMPARISONS[self.op](text, self.value))
-
-    def __str__(self) -> str:
-        return f"{self.field} {self.op} {self.value}"
+# What a library condition may test, in the one condition language (models.core.conditions).
+LIBRARY_FACTS = FactSchema(
+    {
+        "dependency_ratio": FactKind(number=float, low=0, high=1),  # a share of the partner's revenue
+        "payment_term_days": FactKind(number=int, low=0),
+        "employees": FactKind(number=int, low=0),
+        "country": FactKind(country=True),  # any ISO 3166 alpha-2 code
+        "criticality": FactKind(choices=frozenset(CRITICALITIES)),
+        "size_class": FactKind(choices=frozenset(SIZE_CLASSES)),
+    },
+    noun="field",
+)
 
 
 def parse_condition(text: str) -> Condition:
     """Parse `<field> <op> <value>` into a Condition, or raise ValueError saying what is wrong."""
-    match = _CONDITION.match(text)
-    if match is None:
-        raise ValueError(f"condition {text!r} is not '<field> <op> <value>'")
-    name, op, raw = match.groups()
-    raw = raw.strip("'\"")
-    if name in _NUMERIC_FIELDS:
-        return Condition(name, op, _parse_number(name, raw))
-    if name not in _STRING_FIELDS:
-        known = ", ".join([*_NUMERIC_FIELDS, *_STRING_FIELDS])
-        raise ValueError(f"condition {text!r}: unknown field {name!r} (known: {known})")
-    if op not in ("==", "!="):
-        raise ValueError(f"condition {text!r}: {name} is text, so only == and != are allowed")
-    allowed = _STRING_FIELDS[name]
-    if allowed is None:
-        if not re.fullmatch(r"[A-Za-z]{2}", raw):
-            raise ValueError(f"condition {text!r}: country must be a 2-letter code like CN")
-        raw = raw.upper()
-    elif raw not in allowed:
-        raise ValueError(f"condition {text!r}: {name} must be one of {', '.join(sorted(allowed))}")
-    return Condition(name, op, raw)
+    return LIBRARY_FACTS.parse(text)
 
 
-def _parse_number(name: str, raw: str) -> float | int:
-    """Return the numeric literal of a condition on a numeric field."""
-    kind = _NUMERIC_FIELDS[name]
-    try:
-        value: float | int = kind(raw)
-    except ValueError as exc:
-        raise ValueError(f"{name} needs a {kind.__name__} value, got {raw!r}") from exc
-    if name == "dependency_ratio" and not 0 <= value <= 1:
-        raise ValueError(f"dependency_ratio is a share between 0 and 1, got {raw}")
-    if value < 0:
-        raise ValueError(f"{name} cannot be negative, got {raw}")
-    return value
-
-
-def _to_condition(value: Any) -> Condition:
-    if isinstance(value, Condition):
-        return value
-    if not isinstance(value, str):
-        raise ValueError(f"condition must be a string like 'dependency_ratio > 0.3', got {value!r}")
-    return parse_condition(value)
-
-
-ConditionField = Annotated[Condition, PlainValidator(_to_condition), PlainSerializer(str)]
+ConditionField = Annotated[Condition, PlainValidator(LIBRARY_FACTS.parse), PlainSerializer(str)]
 
 
 # ---------------------------------------------------------------- YAML shapes
@@ -173,7 +109,7 @@ class Applies(Strict):
             return False
         if facts is None:
             return True
-        return all(condition.evaluate(facts) for condition in self.conditions)
+        return all_hold(self.conditions, facts)
 
 
 class ItemSpec(Strict):

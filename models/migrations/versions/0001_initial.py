@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-30 03:10:27.258789
+Create Date: 2026-11-30 03:24:09.090164
 """
 
 from collections.abc import Sequence

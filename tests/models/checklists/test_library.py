@@ -494,7 +494,7 @@ def test_missing_overlay_folder_is_a_problem(tmp_path: Path) -> None:
     ],
 )
 def test_condition_evaluation(condition: str, facts: dict[str, object], expected: bool) -> None:
-    assert parse_condition(condition).evaluate(facts) is expected
+    assert parse_condition(condition).holds(facts) is expected
 
 
 @pytest.mark.parametrize(
@@ -518,7 +518,7 @@ def test_bad_conditions_do_not_parse(text: str) -> None:
 
 def test_condition_refuses_a_non_numeric_fact() -> None:
     with pytest.raises(TypeError):
-        parse_condition("employees > 5").evaluate({"employees": "many"})
+        parse_condition("employees > 5").holds({"employees": "many"})
 
 
 def test_applies_combines_restrictions_and_conditions(library: Library) -> None:

@@ -163,7 +163,7 @@ def test_start_exit_checks_who_and_why_and_fixes_dates(session: Session) -> None
     rel.stage = "active"
     with pytest.raises(InputRejected) as caught:
         start_exit(session, rel, reason=" ", trigger="boredom", by="pc@p.example")
-    assert {p.where for p in caught.value.problems} == {"--reason", "--trigger", "acting as"}
+    assert {p.where for p in caught.value.problems} == {"reason", "trigger", "by"}
     plan, change = start_exit(
         session,
         rel,

@@ -107,7 +107,7 @@ def test_bad_secrets_are_refused_without_showing_them(
 ) -> None:
     with pytest.raises(InputRejected) as refused:
         _add(session, environ=environ)
-    assert reason in str(refused.value) and refused.value.problems[0].where == "--secret-from-env"
+    assert reason in str(refused.value) and refused.value.problems[0].where == "secret_from_env"
     for value in environ.values():
         if value.strip():
             assert value.strip() not in str(refused.value)
@@ -117,7 +117,7 @@ def test_bad_secrets_are_refused_without_showing_them(
 def test_every_problem_is_listed_at_once_and_nothing_is_written(session: Session) -> None:
     with pytest.raises(InputRejected) as refused:
         _add(session, url="http://erp.example.com/x", events=["nope"], secret_env="MISSING")
-    assert [p.where for p in refused.value.problems] == ["URL", "--events", "--secret-from-env"]
+    assert [p.where for p in refused.value.problems] == ["URL", "events", "secret_from_env"]
     assert session.exec(select(WebhookSubscription)).first() is None
     assert session.exec(select(AuditEvent)).first() is None
 

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import logging
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
-from apprise import Apprise
+if TYPE_CHECKING:
+    from apprise import NotifyBase
 
 # Apprise logs credentials at DEBUG and below; Tandem never lets it.
 logging.getLogger("apprise").setLevel(logging.INFO)
@@ -16,7 +18,10 @@ _PATH_IS_SECRET = frozenset({"json", "jsons", "form", "forms", "xml", "xmls"})
 
 # Large enough that validating, masking and storing one import's URLs instantiates each only once.
 @lru_cache(maxsize=65536)
-def _instantiate(url: str) -> object | None:
+def _instantiate(url: str) -> NotifyBase | None:
+    # Imported here: Apprise costs about 0.1 s, and listings that never check a URL skip it.
+    from apprise import Apprise
+
     return Apprise.instantiate(url, suppress_exceptions=True)
 
 
@@ -31,7 +36,8 @@ def masked(url: str) -> str:
     if plugin is None:
         scheme = url.split("://", 1)[0] if "://" in url else "?"
         return f"{scheme}://****"
-    shown = str(plugin.url(privacy=True)).split("?", 1)[0].rstrip("/")
+    private = plugin.url(privacy=True)  # type: ignore[no-untyped-call]  # Apprise's plugins have no hints
+    shown = str(private).split("?", 1)[0].rstrip("/")
     scheme, _, rest = shown.partition("://")
     if scheme in _PATH_IS_SECRET:
         # Generic webhooks often carry their token in the path, which Apprise leaves visible.

@@ -1,0 +1,141 @@
+"""Benchmark the command line as a person meets it: start-up, a flow on the reused server, a big registry.
+
+    python -m benchmarks.cli [--runs 3] [--onboardings 3] [--partners 50000] [--skip-registry]
+
+Each figure runs the installed `tandem` in a subprocess (wall and CPU seconds of that process, from
+`wait4`) against a fresh TANDEM_HOME:
+- `tandem --help`, and `partner list` cold (the first command in a new home: it creates the
+  database) and warm (later runs, best and median);
+- the local Prefect server's one-time start (`tandem server start`), then warm
+  `onboard --approve-as` runs on it (each a new partner from the bundled samples) and a refused
+  `governance`; the server is stopped at the end;
+- the registry figures of `benchmarks.registry` (import of N partners, listings against them).
+Prints one JSON object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import shutil
+import statistics
+import tempfile
+from datetime import UTC, datetime
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from benchmarks import registry
+
+SAMPLE = Path(str(resources.files("deployments.samples"))) / "partners.csv"
+SPONSOR = "li.wei@bigco.example"
+
+
+def _summary(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    seconds = [r["seconds"] for r in runs]
+    cpu = [r["cpu_seconds"] for r in runs]
+    return {
+        "runs": len(runs),
+        "seconds_min": min(seconds),
+        "seconds_median": round(statistics.median(seconds), 2),
+        "cpu_seconds_min": min(cpu),
+        "cpu_seconds_median": round(statistics.median(cpu), 2),
+    }
+
+
+def startup_benchmark(home: Path, *, runs: int) -> dict[str, Any]:
+    """Time `--help` and a listing: the first in a new home (cold), then again (warm)."""
+    cold = registry.tandem(home, "partner", "list")
+    warm = [registry.tandem(home, "partner", "list") for _ in range(runs)]
+    helps = [registry.tandem(home, "--help") for _ in range(runs)]
+    classify = [registry.tandem(home, "library", "list") for _ in range(runs)]
+    return {
+        "partner list (cold: first command, creates the database)": cold,
+        "partner list (warm)": _summary(warm),
+        "tandem --help": _summary(helps),
+        "library list": _summary(classify),
+    }
+
+
+def _sample_refs(count: int) -> list[str]:
+    with SAMPLE.open(encoding="utf-8", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    return [f"{row['country']}:{row['registration_id']}" for row in rows[:count]]
+
+
+def _people(n: int) -> list[str]:
+    manager, contact = "zhang.hua@bigco.example", f"contact{n}@partner.example"
+    return ["--manager", manager, "--sponsor", SPONSOR, "--partner-contact", contact]
+
+
+def flow_benchmark(home: Path, *, onboardings: int) -> dict[str, Any]:
+    """Time the server's one start, then warm `onboard --approve-as` runs and a refused governance."""
+    registry.tandem(home, "partner", "import", str(SAMPLE))
+    started = registry.tandem(home, "server", "start")
+    runs = []
+    try:
+        for n, ref in enumerate(_sample_refs(onboardings), start=1):
+            runs.append(
+                registry.tandem(home, "onboard", ref, *_people(n), "--approve-as", SPONSOR)
+            )
+        refused = _refused(home)
+    finally:
+        registry.tandem(home, "server", "stop")
+    return {
+        "server start (once per TANDEM_HOME)": started,
+        "onboard --approve-as (warm: server up)": _summary(runs),
+        "governance refused (open items)": refused,
+    }
+
+
+def _refused(home: Path) -> dict[str, Any]:
+    """Time `governance 1` while onboarding items are open (exit 1, every item listed, no traceback)."""
+    return registry.tandem(home, "governance", "1", expect_exit=1)
+
+
+def run(
+    *, runs: int = 3, onboardings: int = 3, partners: int = 50_000, registry_too: bool = True
+) -> dict[str, Any]:
+    """Run every part in throwaway homes; return the figures."""
+    workdir = Path(tempfile.mkdtemp(prefix="tandem-cli-bench-"))
+    try:
+        result: dict[str, Any] = {
+            "benchmark": "cli",
+            "date": datetime.now(UTC).isoformat(timespec="seconds"),
+            "load_average_at_start": _load(),
+            "startup": startup_benchmark(workdir / "startup", runs=runs),
+            "flows": flow_benchmark(workdir / "flows", onboardings=onboardings),
+        }
+        if registry_too:
+            result["registry"] = registry.run(partners, runs=runs)
+        result["load_average_at_end"] = _load()
+        return result
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _load() -> list[float]:
+    return [round(x, 2) for x in os.getloadavg()]
+
+
+def main() -> None:
+    """Parse the options, run, and print the figures as JSON."""
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--onboardings", type=int, default=3)
+    parser.add_argument("--partners", type=int, default=50_000)
+    parser.add_argument("--skip-registry", action="store_true", help="Leave out the 50,000-partner part.")
+    args = parser.parse_args()
+    figures = run(
+        runs=args.runs,
+        onboardings=args.onboardings,
+        partners=args.partners,
+        registry_too=not args.skip_registry,
+    )
+    print(json.dumps(figures, indent=2, ensure_ascii=False))  # noqa: T201  (the benchmark's output)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,54 @@
+"""`tandem server status|start|stop`: the local Prefect server Tandem starts once and reuses."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from deployments import local_server
+from deployments.cli.common import console, handle_errors, print_json
+
+app = typer.Typer(
+    help="The local Prefect server Tandem starts once and reuses.", no_args_is_help=True
+)
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON.")]
+
+
+@app.command("status")
+@handle_errors
+def status(as_json: JsonFlag = False) -> None:
+    """Say whether the local server runs, where, and where its log is."""
+    info = local_server.status()
+    if as_json:
+        print_json(info)
+        return
+    if info["configured_api_url"]:
+        console.print(f"PREFECT_API_URL is set ({info['configured_api_url']}): no local server is used")
+    elif info["running"]:
+        console.print(f"running at {info['url']} (pid {info['pid']}, Prefect {info['version']})")
+    elif info["stale"]:
+        console.print(f"not running (a stale record of pid {info['pid']} will be replaced on next use)")
+    else:
+        console.print("not running: the first command that runs a flow starts it")
+    console.print(f"home: {info['home']}\nlog: {info['log']}")
+
+
+@app.command("start")
+@handle_errors
+def start() -> None:
+    """Start the local server now (commands that run flows otherwise start it on first use)."""
+    configured = local_server.status()["configured_api_url"]
+    if configured:
+        console.print(f"PREFECT_API_URL is set ({configured}): nothing to start")
+        return
+    info, started = local_server.ensure_server(announce=local_server.spinner)
+    console.print(f"{'started' if started else 'already running'} at {info.url} (pid {info.pid})")
+
+
+@app.command("stop")
+@handle_errors
+def stop() -> None:
+    """Stop the local server; the next command that runs a flow starts it again."""
+    info = local_server.stop_server()
+    console.print(f"stopped the server at {info.url} (pid {info.pid})" if info else "not running")

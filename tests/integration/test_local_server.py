@@ -1,0 +1,110 @@
+"""The embedded default as a new user meets it: one local Prefect server, started once and reused.
+
+One server for the whole module (a start costs 10-30 s of CPU here): two commands started at once
+replace a stale record and share one server; `make demo`'s script and every command of the README's
+tour run on it as separate processes, with no traceback; `tandem server stop` ends it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shlex
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from deployments import local_server
+
+pytestmark = pytest.mark.integration
+
+REPO = Path(__file__).resolve().parents[2]
+TANDEM = Path(sys.executable).with_name("tandem")
+# The tour's commands that are refused on purpose (the README says so beside them).
+REFUSED = {"tandem governance 4"}
+
+ENSURE = (
+    "from deployments.local_server import ensure_server\n"
+    "info, started = ensure_server()\n"
+    "print(info.pid, info.port, started)\n"
+)
+
+
+def _env(home: Path) -> dict[str, str]:
+    """Return a new user's environment: only TANDEM_HOME, nothing of the test session's Prefect."""
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "TANDEM_"))}
+    return base | {"TANDEM_HOME": str(home), "COLUMNS": "160"}
+
+
+def tour_commands() -> list[str]:
+    """Return the `tandem ...` lines of the README's five-minute tour, continuations joined."""
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    block = readme.split("## Five-minute tour", 1)[1].split("```sh", 1)[1].split("```", 1)[0]
+    lines = re.sub(r"\\\n\s*", " ", block).splitlines()
+    return [re.split(r"\s+#", line, maxsplit=1)[0].strip() for line in lines if line.startswith("tandem ")]
+
+
+def _run(home: Path, argv: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(argv, cwd=cwd, env=_env(home), capture_output=True, text=True, timeout=600)
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """A fresh TANDEM_HOME whose server, if any, is stopped at the end whatever happened."""
+    folder = tmp_path_factory.mktemp("tandem-home")
+    yield folder
+    pid, _port = local_server.recorded(folder)
+    if pid is not None and local_server._alive(pid):
+        local_server.stop_server(folder)
+
+
+def test_two_commands_at_once_replace_a_stale_record_and_share_one_server(home: Path) -> None:
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    (home / local_server.PID_FILE).write_text(f"{dead.pid}\n")
+    (home / local_server.PORT_FILE).write_text("9\n")
+    ensure = [sys.executable, "-c", ENSURE]
+    env = _env(home)
+    both = [subprocess.Popen(ensure, cwd=REPO, env=env, stdout=subprocess.PIPE, text=True) for _ in range(2)]
+    answers = [p.communicate(timeout=300)[0].split() for p in both]
+    assert all(p.returncode == 0 for p in both)
+    assert len({(pid, port) for pid, port, _ in answers}) == 1  # one server
+    assert sorted(started for _, _, started in answers) == ["False", "True"]  # started once
+    status = json.loads(_run(home, [str(TANDEM), "server", "status", "--json"], REPO).stdout)
+    assert status["running"] and str(status["pid"]) == answers[0][0]
+
+
+def test_demo_and_readme_tour_reuse_the_server_without_a_traceback(home: Path, tmp_path: Path) -> None:
+    before = local_server.recorded(home)
+    demo = _run(home, [sys.executable, "-m", "deployments.demo"], REPO)
+    assert demo.returncode == 0, demo.stdout[-2000:] + demo.stderr[-2000:]
+    assert "server started" not in demo.stderr  # reused
+    commands = tour_commands()
+    assert len(commands) >= 25 and "tandem server status" not in commands
+    for line in commands:
+        argv = [a.replace("deployments/samples/", f"{REPO}/deployments/samples/") for a in shlex.split(line)]
+        out_file = None
+        if ">" in argv:
+            argv, out_file = argv[: argv.index(">")], argv[argv.index(">") + 1]
+        result = _run(home, [str(TANDEM), *argv[1:]], tmp_path)
+        shown = result.stdout + result.stderr
+        assert "Traceback" not in shown, f"{line}\n{shown}"
+        assert result.returncode == (1 if line in REFUSED else 0), f"{line}\n{shown}"
+        if out_file:
+            (tmp_path / out_file).write_text(result.stdout, encoding="utf-8")
+    governance = _run(home, [str(TANDEM), "governance", "4"], tmp_path)
+    open_items = re.search(r"(\d+) required item\(s\) open", governance.stderr)
+    assert open_items and governance.stderr.count("\n  - #") == int(open_items.group(1))  # every one
+    assert local_server.recorded(home) == before  # the same server throughout
+
+
+def test_stop_ends_the_server(home: Path) -> None:
+    pid, _port = local_server.recorded(home)
+    stopped = _run(home, [str(TANDEM), "server", "stop"], REPO)
+    assert stopped.returncode == 0 and f"pid {pid}" in stopped.stdout
+    assert pid is not None and not local_server._alive(pid)
+    assert not json.loads(_run(home, [str(TANDEM), "server", "status", "--json"], REPO).stdout)["running"]
