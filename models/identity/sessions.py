@@ -10,6 +10,7 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import cast
 
 from sqlmodel import Session, select
 
@@ -75,7 +76,7 @@ def signed_in(session: Session, raw: str | None, *, now: datetime | None = None)
         return None
     row.last_seen_at = now
     session.add(row)
-    return SignedIn(principal_of(user, row.method), row.csrf, row.id)  # type: ignore[arg-type]
+    return SignedIn(principal_of(user, cast(Method, row.method)), row.csrf, row.id)  # type: ignore[arg-type]
 
 
 def end_session(session: Session, raw: str | None) -> bool:
@@ -89,7 +90,7 @@ def end_session(session: Session, raw: str | None) -> bool:
     if user is not None:
         record(
             session,
-            actor=principal_of(user, row.method),
+            actor=principal_of(user, cast(Method, row.method)),
             action="user.signed_out",
             entity="user",
             entity_id=user.id,
