@@ -13,6 +13,8 @@ from sqlmodel import Session, col, select
 from flows.onboard_partner import OnboardingRequest, onboard_partner
 from models.core.db import ensure_schema, session_scope
 from models.core.errors import NotFound
+from models.core.principal import current_principal
+from models.identity.access import require
 from models.lifecycle.machine import ApprovalDecision, record_approval
 from models.lifecycle.relationships import find_relationship
 from models.tables import AuditEvent, Contact, Relationship
@@ -83,6 +85,9 @@ def decide_onboarding(ref: str, decision: ApprovalDecision) -> dict[str, Any]:
     with session_scope() as session:
         rel = _relationship_of_run(session, ref) if _is_uuid(ref) else find_relationship(session, ref)
         run_id = ref if _is_uuid(ref) else _waiting_run(session, rel.id)  # type: ignore[arg-type]
+        me = current_principal()
+        if me is not None:
+            require(me, "approval.decide", rel, session=session)
         record_approval(session, rel, decision, flow_run_id=run_id)
         request = request_for(session, rel)
         rel_id = rel.id

@@ -292,6 +292,20 @@ def _print_portfolio() -> None:
     console.print(table)
 
 
+def _sign_in_links() -> None:
+    """Add the demo's people as users and print a sign-in link for the sponsor and the manager."""
+    from models.core.db import session_scope
+    from models.identity.sessions import handed_sign_in_link
+    from models.identity.users import add_user
+
+    console.print("[bold]6.[/bold] sign in as the sponsor or the manager (`tandem web`, then open a link):")
+    with session_scope() as session:
+        add_user(session, email=SPONSOR, name="Li Wei", role="sponsor")
+        add_user(session, email=MANAGER, name="Zhang Hua", role="manager")
+        for email in (SPONSOR, MANAGER):
+            console.print(f"  {email}: {handed_sign_in_link(session, email, minutes=120)}", soft_wrap=True)
+
+
 def main() -> None:
     """Run the demo from an empty TANDEM_HOME."""
     _prepare_environment()
@@ -307,6 +321,7 @@ def main() -> None:
         _exit(ids[4])
         _review()
     _print_portfolio()
+    _sign_in_links()
     console.print(
         f"database: {os.environ['TANDEM_HOME']}/tandem.db · try: TANDEM_HOME={os.environ['TANDEM_HOME']} "
         ".venv/bin/tandem relationship list"

@@ -31,6 +31,7 @@ from sqlmodel import Session, col, select
 from models.core.base import utcnow
 from models.core.db import session_scope
 from models.core.errors import DeliveryError, DeliveryUnknown, InputRejected, NotFound, TandemError
+from models.core.settings import get_settings
 from models.partners.registry import find_contact
 from models.tables import Contact, DeliveryStatus, MessageStatus, OutboxDelivery, OutboxMessage
 from models.tables.webhooks import WEBHOOK_TEST_KIND
@@ -592,6 +593,37 @@ def send_test_message(email: str, *, smtp_password: str | None = None) -> tuple[
         batch = _claim_one(message, now)
         session.add(message)
     return batch.ids[0], _deliver_once(batch, smtp_config(password=smtp_password), now)
+
+
+def send_sign_in_link(email: str, url: str, *, minutes: int) -> None:
+    """Email a sign-in link now through the outbox (quiet hours ignored: the person is waiting)."""
+    now = utcnow()
+    with session_scope() as session:
+        contact = find_contact(session, email)
+        if contact is None:  # a staff user who is no relationship's contact yet: one of ours
+            contact = Contact(email=email, side="ours")
+            session.add(contact)
+            session.flush()
+        context = {
+            "recipient_name": contact.name or contact.email,
+            "url": url,
+            "minutes": minutes,
+            "organization_name": get_settings().organization_name,
+        }
+        message, _ = queue(
+            session,
+            kind="sign_in_link",
+            recipient=contact,
+            context=context,
+            dedupe=now.isoformat(),
+            now=now,
+            respect_quiet_hours=False,
+        )
+        if message is None:
+            raise InputRejected("no SMTP server is configured (TANDEM_SMTP_HOST) to email a sign-in link")
+        batch = _claim_one(message, now)
+        session.add(message)
+    _deliver_once(batch, smtp_config(), now)
 
 
 def send_test_event(subscription_id: int, *, actor: str) -> tuple[int, list[OutboxDelivery]]:

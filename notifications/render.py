@@ -26,7 +26,7 @@ MESSAGE_KINDS = (
     "digest",
 )
 # Tandem's own operational messages: not part of the business vocabulary others queue.
-SYSTEM_KINDS = ("delivery_failed", "channel_test")
+SYSTEM_KINDS = ("delivery_failed", "channel_test", "sign_in_link")
 ALL_KINDS = MESSAGE_KINDS + SYSTEM_KINDS
 _ESCAPED_SUFFIXES = (".html", ".htm", ".xml")
 # Generated HTML documents (packs, charters, checklists) may be opened from disk: no script, nothing

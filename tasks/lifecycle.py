@@ -114,6 +114,7 @@ def record_decision(
 def request_approval(relationship_id: int, flow_run_id: str | None) -> None:
     """Ask the sponsor to approve (one message per relationship), and note which run waits."""
     from models.core import audit
+    from models.identity.actions import APPROVE_ONBOARDING, action_link
 
     with session_scope() as session:
         rel = relationship_or_404(session, relationship_id)
@@ -126,7 +127,10 @@ def request_approval(relationship_id: int, flow_run_id: str | None) -> None:
             sponsor,  # type: ignore[arg-type]
             tier=rel.tier_proposed,
             tier_reason=reasons.get(lang) or reasons["en"],
-            approve_command=f"tandem approve {rel.id} --by {sponsor.email}",  # type: ignore[union-attr]
+            # A signed, single-use link to a confirmation page: sponsors do not open a shell.
+            action_url=action_link(
+                session, purpose=APPROVE_ONBOARDING, email=sponsor.email, relationship_id=rel.id  # type: ignore[union-attr, arg-type]
+            ),
         )
         queue_message(
             session,

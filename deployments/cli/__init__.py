@@ -72,6 +72,7 @@ COMMANDS: dict[str, Entry] = {
     ),
     "statement": Entry(f"{_CLI}.statement:app", "Periodic statements the partner confirms in the portal."),
     "report": Entry(f"{_CLI}.report:app", "Reports across the portfolio."),
+    "user": Entry(f"{_CLI}.user:app", "Manage the people who sign in: roles, tokens, disabling."),
     "portal": Entry(f"{_CLI}.web:portal_app", "Partners' personal portal links."),
 }
 

@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from deployments.cli.common import actor, console, db, fields_as_flags, handle_errors, print_json
+from deployments.cli.common import actor, authorize, console, db, fields_as_flags, handle_errors, print_json
 
 app = typer.Typer(help="Tokens for other systems calling the HTTP API (/api/v1).", no_args_is_help=True)
 
@@ -39,6 +39,7 @@ def create(
     from models.integration.tokens import create_token, token_public
 
     with fields_as_flags({"name": "NAME"}), db() as session:
+        authorize("user.manage", session=session)  # integration tokens: administrators only
         row, token = create_token(session, name, scope, actor=actor())
         shown = token_public(row)
     if as_json:
@@ -61,6 +62,7 @@ def list_(
     from models.integration.tokens import list_tokens, token_public
 
     with db() as session:
+        authorize("user.manage", session=session)  # integration tokens: administrators only
         rows = [token_public(t) for t in list_tokens(session, include_revoked=all_)]
     if as_json:
         print_json(rows)
@@ -80,6 +82,7 @@ def revoke(ref: Annotated[str, typer.Argument(help="The token's name, public id 
     from models.integration.tokens import revoke_token
 
     with db() as session:
+        authorize("user.manage", session=session)  # integration tokens: administrators only
         row = revoke_token(session, ref, actor=actor())
         name, public_id = row.name, row.public_id
     _say(f"token {public_id} ({name}) revoked")

@@ -6,8 +6,19 @@ from typing import Annotated, Literal
 
 import typer
 from rich.table import Table
+from sqlmodel import Session
 
-from deployments.cli.common import actor, console, db, handle_errors, print_json
+from deployments.cli.common import (
+    OnBehalfOf,
+    OverrideReason,
+    actor,
+    authorize,
+    console,
+    db,
+    handle_errors,
+    person,
+    print_json,
+)
 from deployments.local_server import configure_prefect, prefect_runtime
 from models.checklists.generation import (
     STAGES,
@@ -47,6 +58,7 @@ def generate(
     _stage(stage)
     with db() as session:
         rel = find_relationship(session, ref)
+        authorize("checklist.write", rel, session=session)
         if rel.tier is None:
             store_proposed_tier(session, rel, actor=actor())
         result = generate_checklist(session, rel.id, stage, actor=actor(), period=period)  # type: ignore[arg-type]
@@ -120,13 +132,15 @@ def _print_table(view: dict[str, object]) -> None:
 @handle_errors
 def done(
     item: Annotated[int, typer.Argument(min=1, max=MAX_RECORD_ID, help="Checklist item id.")],
-    by: Annotated[str, typer.Option(help="Email of the person who did it.")],
     evidence: Annotated[str | None, typer.Option(help="Evidence note.")] = None,
     link: Annotated[str | None, typer.Option(help="Evidence link (http/https).")] = None,
+    on_behalf_of: OnBehalfOf = None,
+    reason: OverrideReason = None,
 ) -> None:
-    """Mark an item done, with who did it and the evidence."""
+    """Mark an item done as yourself (or, for an administrator, on behalf of who did it), with evidence."""
     with db() as session:
-        closed = mark_done(session, item, by=by, evidence=evidence, link=link)
+        _authorize_item(session, item, "item.close")
+        closed = mark_done(session, item, by=person(), evidence=evidence, link=link)
     console.print(f"item {closed.id} done by {closed.done_by}")
     _announce(closed.relationship_id)
 
@@ -135,12 +149,13 @@ def done(
 @handle_errors
 def waive_(
     item: Annotated[int, typer.Argument(min=1, max=MAX_RECORD_ID, help="Checklist item id.")],
-    by: Annotated[str, typer.Option(help="The relationship manager's (or deputy's) email.")],
     reason: Annotated[str, typer.Option(help="Why the item is waived (required).")],
+    on_behalf_of: OnBehalfOf = None,
 ) -> None:
-    """Waive an item: a reason is required and the manager approves it."""
+    """Waive an item as its relationship's manager or deputy: a reason is required."""
     with db() as session:
-        closed = waive(session, item, by=by, reason=reason)
+        _authorize_item(session, item, "item.waive")
+        closed = waive(session, item, by=person(), reason=reason)
     console.print(f"item {closed.id} waived by {closed.done_by}: {closed.waived_reason}")
     _announce(closed.relationship_id)
 
@@ -149,14 +164,24 @@ def waive_(
 @handle_errors
 def not_applicable(
     item: Annotated[int, typer.Argument(min=1, max=MAX_RECORD_ID, help="Checklist item id.")],
-    by: Annotated[str, typer.Option(help="The relationship manager's (or deputy's) email.")],
     reason: Annotated[str, typer.Option(help="Why it does not apply (required).")],
+    on_behalf_of: OnBehalfOf = None,
 ) -> None:
-    """Mark an item not applicable, with a reason."""
+    """Mark an item not applicable as its relationship's manager or deputy, with a reason."""
     with db() as session:
-        closed = mark_not_applicable(session, item, by=by, reason=reason)
+        _authorize_item(session, item, "item.waive")
+        closed = mark_not_applicable(session, item, by=person(), reason=reason)
     console.print(f"item {closed.id} marked not applicable by {closed.done_by}")
     _announce(closed.relationship_id)
+
+
+def _authorize_item(session: Session, item_id: int, action: str) -> None:
+    """Refuse unless the acting person may act on the item (a missing item is left to the domain)."""
+    from models.tables import ChecklistItem
+
+    row = session.get(ChecklistItem, item_id)
+    if row is not None:
+        authorize(action, row, session=session)
 
 
 def _announce(relationship_id: int) -> None:

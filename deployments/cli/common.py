@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import getpass
 import json
+import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -16,7 +17,8 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from models.core.errors import InputRejected, Problem, TandemError, TransitionRefused
+from models.core.errors import InputRejected, NotAllowed, Problem, TandemError, TransitionRefused
+from models.core.principal import Principal, adopt, current_principal, restore
 from models.core.validation import MAX_RECORD_ID, problems_from
 
 if TYPE_CHECKING:
@@ -35,12 +37,114 @@ M = TypeVar("M", bound=BaseModel)
 EXIT_REJECTED = 1
 
 
-def actor() -> str:
-    """Return who is acting from this shell."""
+def _os_user() -> str:
     try:
-        return f"cli:{getpass.getuser()}"
+        return getpass.getuser()
     except (KeyError, OSError):
-        return "cli:unknown"
+        return "unknown"
+
+
+def _owns_home() -> bool:
+    """Say whether this OS user owns TANDEM_HOME (or it does not exist yet: a fresh install)."""
+    from models.core.settings import get_settings
+
+    home = get_settings().home
+    try:
+        return home.stat().st_uid == os.getuid()
+    except FileNotFoundError:
+        return True
+    except (OSError, AttributeError):
+        return False
+
+
+def local_admin() -> Principal:
+    """Return the local administrator: the OS user who owns the installation's home."""
+    return Principal(who=f"cli:{_os_user()}", method="local-admin", roles=frozenset({"administrator"}))
+
+
+def resolve_principal() -> Principal:
+    """Return who this shell acts as: TANDEM_TOKEN's user, else the local administrator.
+
+    The local administrator is the OS user owning TANDEM_HOME (who can read the database anyway),
+    or anyone while no user is configured. Everyone else needs a personal token.
+    """
+    from models.core.settings import get_settings
+    from models.identity.users import count_enabled, principal_for_token
+
+    token = get_settings().token
+    if token is not None:
+        with db() as session:
+            return principal_for_token(session, token.get_secret_value())
+    if _owns_home():
+        return local_admin()
+    with db() as session:
+        if count_enabled(session) == 0:
+            return local_admin()
+    raise NotAllowed("set TANDEM_TOKEN to your personal token (an administrator runs `tandem user token`)")
+
+
+def _has_token() -> bool:
+    from models.core.settings import get_settings
+
+    try:
+        return get_settings().token is not None
+    except ValidationError:
+        return False  # commands that read settings report them; `tandem config check` lists every problem
+
+
+def principal() -> Principal:
+    """Return the principal of the running command, resolved on first use (so `tandem --help` needs none)."""
+    me = current_principal()
+    if me is None:
+        me = resolve_principal()
+        adopt(me)
+    return me
+
+
+def actor() -> str:
+    """Return who is acting from this shell (the operator, under an override)."""
+    return principal().who
+
+
+def person() -> str:
+    """Return the email the command acts as: the signed-in user, or whom an administrator acts for."""
+    me = principal()
+    if me.method == "local-admin":
+        raise NotAllowed(
+            "you act as the local administrator: say for whom with --on-behalf-of EMAIL --reason TEXT"
+        )
+    return me.acting_for
+
+
+def authorize(action: str, target: Any = None, *, session: Session | None = None) -> None:
+    """Refuse the command unless the acting person's roles allow the action (the refusal is audited)."""
+    from models.identity.access import require
+
+    if session is not None:
+        require(principal(), action, target, session=session)
+        return
+    with db() as own:
+        require(principal(), action, target, session=own)
+
+
+def _override(me: Principal, email: str, reason: str | None) -> Principal:
+    from models.identity.roles import roles
+
+    if not any(roles()[r].scope == "all" and roles()[r].allows("*") for r in me.roles if r in roles()):
+        raise NotAllowed("only an administrator may act --on-behalf-of someone else")
+    if not (reason or "").strip():
+        raise InputRejected(
+            [Problem("--reason", "say why you act on behalf of someone else")], summary="override rejected"
+        )
+    return me.on_behalf(email, reason.strip())  # type: ignore[union-attr]
+
+
+# An administrator's override, on the commands that act as a person (approve, done, waive...).
+OnBehalfOf = Annotated[
+    str | None,
+    typer.Option("--on-behalf-of", help="Administrators: act for this person (email); needs --reason."),
+]
+OverrideReason = Annotated[str | None, typer.Option("--reason", help="Why you act on behalf of someone.")]
 
 
 def fail(message: str) -> typer.Exit:
@@ -58,7 +162,7 @@ def warn(label: str, message: str) -> None:
 # for fields that are the same flag in every command (a role name is not: `contact remove` names the
 # role a person still holds, so a command whose flags are roles maps them with `fields_as_flags`).
 FIELD_FLAGS = {
-    "by": "--by",
+    "by": "acting as",  # the signed-in person, or whom --on-behalf-of names (there is no --by)
     "comment": "--comment",
     "contact": "--contact",
     "email": "--email",
@@ -80,7 +184,13 @@ def handle_errors(fn: Callable[P, R]) -> Callable[P, R]:
 
     @functools.wraps(fn)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        # The principal is resolved lazily by the command's first write; reset when the command ends.
+        scope = adopt(current_principal())
         try:
+            if _has_token():
+                principal()  # a personal token is checked by every command, reads included
+            if kwargs.get("on_behalf_of"):
+                adopt(_override(principal(), str(kwargs["on_behalf_of"]), kwargs.get("reason")))  # type: ignore[arg-type]
             return fn(*args, **kwargs)
         except InputRejected as exc:
             err_console.print(Text.assemble(("error:", "red"), f" {exc.summary}"))
@@ -95,6 +205,8 @@ def handle_errors(fn: Callable[P, R]) -> Callable[P, R]:
             raise typer.Exit(EXIT_REJECTED) from exc
         except TandemError as exc:
             raise fail(str(exc)) from exc
+        finally:
+            restore(scope)
 
     return wrapper
 

@@ -7,7 +7,19 @@ from typing import Annotated, Any
 
 import typer
 
-from deployments.cli.common import console, fields_as_flags, handle_errors, print_json, validated
+from deployments.cli.common import (
+    OnBehalfOf,
+    OverrideReason,
+    authorize,
+    console,
+    db,
+    fields_as_flags,
+    handle_errors,
+    person,
+    principal,
+    print_json,
+    validated,
+)
 from deployments.cli.options import (
     ROLE_FLAGS,
     BackupContact,
@@ -34,6 +46,7 @@ FLAGS = {
     "approval_tier": "--tier",
     "approval_comment": "--comment",
     "approval_timeout_hours": "--timeout-hours",
+    "by": "acting as",  # the signed-in person, or whom --on-behalf-of names
 }
 
 
@@ -67,17 +80,22 @@ def onboard(
     wait: Annotated[
         bool, typer.Option("--wait", help="Follow the run to its end, waiting for the sponsor.")
     ] = False,
-    approve_as: Annotated[
-        str | None, typer.Option(help="Sponsor email: approve in the same command.")
-    ] = None,
-    tier: Annotated[Tier | None, typer.Option(help="With --approve-as: override the proposed tier.")] = None,
-    comment: Annotated[str | None, typer.Option(help="With --approve-as: reason for an override.")] = None,
+    approve: Annotated[
+        bool, typer.Option("--approve", help="You are the sponsor (or act for them): approve at once.")
+    ] = False,
+    tier: Annotated[Tier | None, typer.Option(help="With --approve: override the proposed tier.")] = None,
+    comment: Annotated[str | None, typer.Option(help="With --approve: reason for an override.")] = None,
     timeout_hours: Annotated[float, typer.Option(help="With --wait: tell the manager after this long.")] = 72,
+    on_behalf_of: OnBehalfOf = None,
+    reason: OverrideReason = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Run `onboard-partner`: open the relationship, get the sponsor's approval, generate the checklist."""
     configure_prefect()  # before the flow's import reads Prefect's settings
     from flows.onboard_partner import OnboardingRequest, onboard_partner
+    from models.identity.access import require_onboard
+
+    approve_as = person() if approve else None
 
     request = _validated(
         OnboardingRequest,
@@ -101,18 +119,25 @@ def onboard(
         },
         "onboarding rejected",
     )
+    with db() as session:
+        require_onboard(principal(), manager=request.manager, deputy=request.deputy, session=session)
+        if approve:
+            authorize("approval.decide", session=session)
     with fields_as_flags(ROLE_FLAGS), prefect_runtime():
         result = onboard_partner(request)
     _show(result, as_json)
     if result["outcome"] == "awaiting-approval" and not as_json:
-        console.print(f"the sponsor approves with: tandem approve {result['relationship_id']} --by {sponsor}")
+        console.print(
+            f"the sponsor approves from their message, or: tandem approve {result['relationship_id']}"
+        )
 
 
 def approve(
     ref: Annotated[str, typer.Argument(help="Relationship id or key, or the waiting flow run's id.")],
-    by: Annotated[str, typer.Option(help="The executive sponsor's email.")],
     tier: Annotated[Tier | None, typer.Option(help="Override the proposed tier (needs --comment).")] = None,
     comment: Annotated[str | None, typer.Option(help="Why (required to override the tier).")] = None,
+    on_behalf_of: OnBehalfOf = None,
+    reason: OverrideReason = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Approve an onboarding as its sponsor: resume the waiting run, or continue the onboarding."""
@@ -121,7 +146,7 @@ def approve(
 
     decision = _validated(
         ApprovalDecision,
-        {"decision": "approve", "by": by, "tier": tier, "comment": comment},
+        {"decision": "approve", "by": person(), "tier": tier, "comment": comment},
         "approval rejected",
     )
     with prefect_runtime():
@@ -131,8 +156,8 @@ def approve(
 
 def reject(
     ref: Annotated[str, typer.Argument(help="Relationship id or key, or the waiting flow run's id.")],
-    by: Annotated[str, typer.Option(help="The executive sponsor's email.")],
     reason: Annotated[str, typer.Option(help="Why the onboarding is rejected.")],
+    on_behalf_of: OnBehalfOf = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Reject an onboarding as its sponsor; the relationship stays proposed with the reason recorded."""
@@ -140,7 +165,7 @@ def reject(
     from deployments.approvals import decide_onboarding
 
     decision = _validated(
-        ApprovalDecision, {"decision": "reject", "by": by, "comment": reason}, "rejection rejected"
+        ApprovalDecision, {"decision": "reject", "by": person(), "comment": reason}, "rejection rejected"
     )
     with prefect_runtime():
         result = decide_onboarding(ref, decision)
@@ -156,6 +181,7 @@ def governance(
     configure_prefect()
     from flows.setup_governance import setup_governance
 
+    _authorize_on(ref, "governance.start")
     day = _date(as_of)
     with prefect_runtime():
         result = setup_governance(ref, day)
@@ -166,8 +192,8 @@ def exit_(
     ref: Annotated[str, typer.Argument(help="Relationship id or key.")],
     reason: Annotated[str, typer.Option(help="Why the relationship ends.")],
     trigger: Annotated[str, typer.Option(help=f"One of: {', '.join(EXIT_TRIGGERS)}.")],
-    by: Annotated[str, typer.Option(help="Manager, deputy or sponsor email.")],
     as_of: Annotated[str | None, typer.Option(help="Exit start date, YYYY-MM-DD.")] = None,
+    on_behalf_of: OnBehalfOf = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Run `exit-relationship`: start the planned exit, or close it when the exit checklist is done."""
@@ -178,10 +204,24 @@ def exit_(
         raise InputRejected(
             [Problem("--trigger", f"use one of {', '.join(EXIT_TRIGGERS)}")], summary="exit rejected"
         )
+    by = person()
+    _authorize_on(ref, "exit.run", "exit.approve")
     day = _date(as_of)
     with prefect_runtime():
         result = exit_relationship(ref, reason, trigger, by, day)  # type: ignore[arg-type]
     _show(result, as_json)
+
+
+def _authorize_on(ref: str, action: str, *alternatives: str) -> None:
+    """Refuse unless the acting person may do the action (or one of the alternatives) on the relationship."""
+    from models.identity.access import can
+    from models.lifecycle.relationships import find_relationship
+
+    with db() as session:
+        rel = find_relationship(session, ref)
+        if any(can(principal(), other, rel, session=session) for other in alternatives):
+            return
+        authorize(action, rel, session=session)
 
 
 def _date(text: str | None) -> date | None:

@@ -9,7 +9,7 @@ import typer
 from rich.table import Table
 
 from deployments.cli import common
-from deployments.cli.common import actor, console, db, handle_errors, print_json
+from deployments.cli.common import actor, authorize, console, db, handle_errors, print_json
 from models.core.db import ensure_schema
 from models.core.errors import InputRejected, Problem
 from models.core.settings import get_settings
@@ -56,6 +56,7 @@ def remind(
     """Sweep due and overdue items and queue one digest per recipient for today."""
     when = parse_as_of(as_of)
     with db() as session:
+        authorize("notify.manage", session=session)
         report = sweep(session, as_of=when, dry_run=dry_run)
     if as_json:
         print_json(report.as_dict())
@@ -110,6 +111,7 @@ def outbox_retry(
 ) -> None:
     """Queue a dead or failed message again with fresh attempts."""
     with db() as session:
+        authorize("notify.manage", session=session)
         message = retry_message(session, message_id, actor=actor())
         console.print(f"message {message.id} queued again: {message.subject}", highlight=False)
 

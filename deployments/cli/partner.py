@@ -16,6 +16,7 @@ from deployments.cli.common import (
     Limit,
     Offset,
     actor,
+    authorize,
     console,
     db,
     fields_as_flags,
@@ -72,9 +73,7 @@ def add(
     revenue: Annotated[int, typer.Option(help="Annual revenue, whole currency units.")],
     currency: Annotated[str, typer.Option(help="ISO 4217 code.")],
     total_assets: Annotated[int | None, typer.Option(help="Total assets / balance sheet.")] = None,
-    linked_employees: Annotated[
-        int, typer.Option(help="Linked enterprises' headcount (added in full).")
-    ] = 0,
+    linked_employees: Annotated[int, typer.Option(help="Linked enterprises' headcount (added in full).")] = 0,
     linked_revenue: Annotated[int, typer.Option(help="Linked enterprises' revenue.")] = 0,
     linked_assets: Annotated[int, typer.Option(help="Linked enterprises' assets.")] = 0,
     partner_enterprise_employees: Annotated[
@@ -113,6 +112,7 @@ def add(
         flags=ADD_FLAGS,
     )
     with db() as session:
+        authorize("partner.write", session=session)
         partner = add_partner(session, data, actor=actor())
         result = partner_public(partner)
     if as_json:
@@ -136,6 +136,7 @@ def import_(
     A row for a stored partner (same country and registration id) updates the fields that differ.
     """
     with fields_as_flags(ENCODING_FLAG), db() as session:
+        authorize("partner.write", session=session)
         plan = import_partners(session, file, actor=actor(), dry_run=dry_run, encoding=encoding)
     rows = [_outcome(row) for row in plan.rows] if verbose else None
     if as_json:
@@ -262,6 +263,7 @@ def classify_(
     if lang not in LANGUAGES:
         raise InputRejected([Problem("--lang", f"unknown language {lang!r}; use {' or '.join(LANGUAGES)}")])
     with db() as session:
+        authorize("partner.write", session=session)
         size = classify_partner(find_partner(session, ref))
     if as_json:
         print_json(size.to_dict())
@@ -287,15 +289,11 @@ def contact_add(
     email: Annotated[str, typer.Argument(help="Email address.")],
     side: Annotated[Side, typer.Option(help="ours or partner.")],
     name: Annotated[str, typer.Option(help="Full name.")] = "",
-    partner: Annotated[
-        str | None, typer.Option(help="The partner (for partner-side contacts).")
-    ] = None,
+    partner: Annotated[str | None, typer.Option(help="The partner (for partner-side contacts).")] = None,
     language: Annotated[str, typer.Option(help="en or zh-CN.")] = "en",
     timezone: Annotated[str | None, typer.Option(help="IANA timezone, e.g. Asia/Shanghai.")] = None,
     role: Annotated[str, typer.Option(help="Role, e.g. owner-manager, finance.")] = "",
-    team: Annotated[
-        list[str] | None, typer.Option(help="Team tag (repeatable), e.g. finance.")
-    ] = None,
+    team: Annotated[list[str] | None, typer.Option(help="Team tag (repeatable), e.g. finance.")] = None,
     channel: Annotated[
         list[str] | None, typer.Option(help="Apprise URL (repeatable; stored encrypted).")
     ] = None,
@@ -317,16 +315,13 @@ def contact_add(
     except ValidationError as exc:
         raise InputRejected(problems_from(exc), summary="contact rejected") from exc
     with db() as session:
+        authorize("partner.write", session=session)
         if find_contact(session, data.email) is not None:
-            raise InputRejected(
-                [f"contact {data.email} already exists"], summary="contact rejected"
-            )
+            raise InputRejected([f"contact {data.email} already exists"], summary="contact rejected")
         partner_id = find_partner(session, partner).id if partner else None
         contact = add_contact(session, data, actor=actor(), partner_id=partner_id)
         shown = contact_public(contact)
-    console.print(
-        f"contact {shown['id']} {shown['email']} ({shown['side']}) {' '.join(shown['channels'])}"
-    )
+    console.print(f"contact {shown['id']} {shown['email']} ({shown['side']}) {' '.join(shown['channels'])}")
 
 
 @contact_app.command("list")
@@ -362,6 +357,7 @@ def contact_remove(
     from models.lifecycle.leavers import remove_contact
 
     with db() as session:
+        authorize("partner.write", session=session)
         removal = remove_contact(session, email, reason=reason, actor=actor())
     console.print(
         f"contact {removal.contact.email} removed: {removal.links_revoked} portal link(s) revoked, "

@@ -12,12 +12,16 @@ from rich.table import Table
 from deployments.cli.common import (
     ENCODING_FLAG,
     Encoding,
+    OnBehalfOf,
+    OverrideReason,
     actor,
+    authorize,
     console,
     db,
     fields_as_flags,
     handle_errors,
     plain_row,
+    principal,
     print_json,
     validated,
 )
@@ -77,6 +81,7 @@ def import_(
 ) -> None:
     """Import payments from a CSV file; any problem stops the whole file, reported by line and column."""
     with fields_as_flags(ENCODING_FLAG), db() as session:
+        authorize("payment.write", session=session)
         plan = import_payments(session, file, actor=actor(), dry_run=dry_run, encoding=encoding)
     summary = {
         "new": len(plan.new),
@@ -148,6 +153,7 @@ def add(
         flags=ADD_FLAGS,
     )
     with db() as session:
+        authorize("payment.write", session=session)
         payment = add_payment(session, data, actor=actor())
         shown = payment.model_dump(mode="json")
     if as_json:
@@ -258,6 +264,7 @@ def terms(
     )
     with db() as session:
         rel = find_relationship(session, relationship)
+        authorize("payment.write", rel, session=session)
         if change.model_fields_set:
             with fields_as_flags(TERMS_FLAGS):
                 set_terms(session, rel, change, actor=actor())
@@ -391,11 +398,13 @@ def requests(
 def answer(
     request_id: Annotated[int, typer.Argument(help="The request's id (tandem payment requests).")],
     text: Annotated[str, typer.Option("--answer", help="What was done, e.g. 'receivable confirmed'.")],
-    by: Annotated[str | None, typer.Option("--by", help="Who answered (default: you).")] = None,
+    on_behalf_of: OnBehalfOf = None,
+    reason: OverrideReason = None,
 ) -> None:
     """Answer a partner's payment or confirmation request (once)."""
     with db() as session:
-        late = answered_late(answer_request(session, request_id, by=by or actor(), answer=text))
+        authorize("payment.write", session=session)
+        late = answered_late(answer_request(session, request_id, by=principal().acting_for, answer=text))
     console.print(
         f"request {request_id} answered" + (" after its answer-by date" if late else ""), highlight=False
     )

@@ -12,6 +12,7 @@ from deployments.cli.common import (
     Limit,
     Offset,
     actor,
+    authorize,
     console,
     db,
     fields_as_flags,
@@ -102,6 +103,7 @@ def open_(
         key=key,
     )
     with fields_as_flags(ROLE_FLAGS), db() as session:
+        authorize("relationship.onboard", session=session)
         rel = open_relationship(session, data, actor=actor())
         shown = relationship_public(session, rel)
     if as_json:
@@ -231,7 +233,7 @@ def declare(
         str,
         typer.Option("--size-class", help="The class the partner declared: micro, small, medium or large."),
     ],
-    by: Annotated[str, typer.Option("--by", help="The partner contact who declared (email).")],
+    by: Annotated[str, typer.Option("--declared-by", help="The partner contact who declared (email).")],
     on: Annotated[str | None, typer.Option("--on", help="When, YYYY-MM-DD (default: today).")] = None,
     note: Annotated[
         str | None, typer.Option("--note", help="Where the declaration is, e.g. the contract annex.")
@@ -243,15 +245,21 @@ def declare(
         DeclarationCreate,
         {"size_class": size_class, "declared_by": by, "declared_on": on or today_local(), "note": note},
         summary="declaration rejected",
-        flags={"size_class": "--size-class", "declared_by": "--by", "declared_on": "--on", "note": "--note"},
+        flags={
+            "size_class": "--size-class",
+            "declared_by": "--declared-by",
+            "declared_on": "--on",
+            "note": "--note",
+        },
     )
     with db() as session:
         rel = find_relationship(session, ref)
+        authorize("relationship.write", rel, session=session)
         try:
             row = declare_size(session, rel, data, source="record", recorded_by=actor())
         except InputRejected as exc:  # the domain names its field; say the flag
             raise InputRejected(
-                [Problem("--by", p.message) for p in exc.problems], summary=exc.summary
+                [Problem("--declared-by", p.message) for p in exc.problems], summary=exc.summary
             ) from exc
         shown = declaration_public(row, rel)
     if as_json:
@@ -295,6 +303,7 @@ def timeline(
     """Show stages, approvals and every audit event of a relationship, oldest first."""
     with db() as session:
         rel = find_relationship(session, ref)
+        authorize("audit.read", rel, session=session)
         rows = [e.model_dump(mode="json") for e in events_for(session, relationship_id=rel.id)]  # type: ignore[arg-type]
     if as_json:
         print_json(rows)
@@ -302,7 +311,9 @@ def timeline(
     table = Table("when (UTC)", "who", "what", "why / details", title=f"relationship {ref} timeline")
     for e in rows:
         detail = e["reason"] or ", ".join(f"{k}={v}" for k, v in e["data"].items() if v not in (None, "", []))
-        table.add_row(e["at"][:19].replace("T", " "), e["actor"], e["action"], detail[:120])
+        # Who, and how they proved it; under an override, also the person they acted for.
+        who = f"{e['actor']} ({e['method']})" + (f" for {e['on_behalf_of']}" if e["on_behalf_of"] else "")
+        table.add_row(e["at"][:19].replace("T", " "), who, e["action"], detail[:120])
     console.print(table)
 
 
@@ -319,6 +330,7 @@ def set_contact(
     """Hand a role to another person and re-run the key-person check."""
     with db() as session:
         rel = find_relationship(session, ref)
+        authorize("relationship.handover", rel, session=session)
         contact = find_contact(session, email) if email else None
         if email and contact is None:
             raise InputRejected(
@@ -330,3 +342,27 @@ def set_contact(
         console.print(f"asked now for the handover: {key}")
     for flag in flags:
         warn("key-person warning:", flag)
+
+
+@app.command("handover")
+@handle_errors
+def handover(
+    predecessor: Annotated[str, typer.Argument(help="Email of the manager (or deputy) who leaves.")],
+    successor: Annotated[str, typer.Argument(help="Email of the successor (a known contact of ours).")],
+    reason: Annotated[str, typer.Option(help="Why (leaving, new role, ...).")],
+) -> None:
+    """Hand over all of a manager's (and deputy's) live relationships to a successor in one step."""
+    from models.lifecycle.machine import hand_over_all
+
+    with db() as session:
+        authorize("relationship.handover", session=session)
+        old, new = find_contact(session, predecessor), find_contact(session, successor)
+        missing = [
+            Problem(flag, f"{email} is not a known contact")
+            for flag, email, c in (("PREDECESSOR", predecessor, old), ("SUCCESSOR", successor, new))
+            if c is None
+        ]
+        if missing:
+            raise InputRejected(missing, summary="handover rejected")
+        moved = hand_over_all(session, predecessor=old, successor=new, actor=actor(), reason=reason)  # type: ignore[arg-type]
+    console.print(f"{len(moved)} relationship(s) handed from {predecessor} to {successor}: {moved}")

@@ -10,7 +10,7 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from deployments.cli.common import actor, console, db, handle_errors, print_json, warn
+from deployments.cli.common import actor, authorize, console, db, handle_errors, print_json, warn
 from deployments.local_server import configure_prefect, prefect_runtime
 from models.core.errors import InputRejected, Problem
 from models.lifecycle.relationships import find_relationship
@@ -157,5 +157,6 @@ def score(
         raise InputRejected([Problem("--side", f"side must be ours or partner, not {side!r}")])
     with db() as session:
         rel = find_relationship(session, ref)
+        authorize("review.write", rel, session=session)
         stored = import_scores(session, rel, file, period=period, side=side, actor=actor())
     console.print(f"{stored} score(s) recorded for relationship {rel.id}, {period}, side {side}")

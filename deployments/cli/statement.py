@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from deployments.cli.common import actor, console, db, handle_errors, plain_row, print_json
+from deployments.cli.common import actor, authorize, console, db, handle_errors, plain_row, print_json
 from models.core.errors import InputRejected, Problem
 from models.lifecycle.relationships import find_relationship
 from models.payments.statements import (
@@ -53,6 +53,7 @@ def issue(
     first, last = _bounds(period, start, end)
     with db() as session:
         rel = find_relationship(session, relationship)
+        authorize("payment.write", rel, session=session)
         statement = issue_statement(session, rel, start=first, end=last, actor=actor())
         data = statement_public(session, statement)
         contact = session.get(Contact, rel.partner_contact_id)

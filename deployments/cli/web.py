@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from deployments.cli.common import actor, console, db, handle_errors
+from deployments.cli.common import actor, authorize, console, db, handle_errors
 from models.core.errors import InputRejected, Problem
 from models.core.validation import problems_from
 from models.lifecycle.relationships import find_relationship
@@ -50,6 +50,7 @@ def link(
     """Issue a new personal link for a partner contact and print it."""
     with db() as session:
         rel = find_relationship(session, ref)
+        authorize("portal.link", rel, session=session)
         person = find_contact(session, contact)
         if person is None:
             raise InputRejected([Problem("--contact", f"{contact} is not a known contact")])
@@ -67,5 +68,6 @@ def revoke(
 ) -> None:
     """Revoke a personal link at once."""
     with db() as session:
+        authorize("portal.link", session=session)
         row = revoke_link(session, ref, actor=actor())
     console.print(f"link {row.id} (id {row.token_id}) revoked", highlight=False)

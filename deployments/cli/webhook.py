@@ -11,7 +11,7 @@ from typing import Annotated
 import typer
 
 from deployments.cli import common
-from deployments.cli.common import actor, console, db, handle_errors, print_json
+from deployments.cli.common import actor, authorize, console, db, handle_errors, print_json
 
 app = typer.Typer(
     help="Send Tandem's events to other systems: signed CloudEvents over HTTPS.", no_args_is_help=True
@@ -56,6 +56,7 @@ def add(
     from models.webhooks.subscriptions import add_subscription, subscription_public
 
     with db() as session:
+        authorize("webhook.manage", session=session)
         subscription = add_subscription(
             session, url=url, events=events, secret_env=secret_from_env, environ=os.environ, actor=actor()
         )
@@ -101,6 +102,7 @@ def remove(webhook_id: WebhookId) -> None:
     from models.webhooks.subscriptions import remove_subscription
 
     with db() as session:
+        authorize("webhook.manage", session=session)
         cancelled = remove_subscription(session, webhook_id, actor=actor())
     _say(f"webhook {webhook_id} removed; {cancelled} undelivered event(s) cancelled")
 
@@ -112,6 +114,7 @@ def retry(webhook_id: WebhookId) -> None:
     from models.webhooks.subscriptions import retry_dead
 
     with db() as session:
+        authorize("webhook.manage", session=session)
         retried = retry_dead(session, webhook_id, actor=actor())
     _say(f"webhook {webhook_id}: {retried} dead delivery(ies) queued again")
 
@@ -125,6 +128,7 @@ def test(webhook_id: WebhookId, as_json: JsonFlag = False) -> None:
     from notifications.delivery import send_test_event
 
     ensure_schema()
+    authorize("webhook.manage")
     message_id, deliveries = send_test_event(webhook_id, actor=actor())
     results = [{"target": d.target_masked, "status": d.status, "result": d.result} for d in deliveries]
     if as_json:

@@ -13,7 +13,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
-from deployments.web import dashboard, portal, portal_payments
+from deployments.web import auth, dashboard, portal, portal_payments, sso, workspace
 from deployments.web.pages import language_of, page, strings
 from deployments.web.security import (
     LOOPBACK,
@@ -24,7 +24,7 @@ from deployments.web.security import (
     SecurityHeaders,
 )
 from models.core.db import ensure_schema
-from models.core.errors import Conflict, InputRejected, NotFound, Problem
+from models.core.errors import Conflict, InputRejected, NotAllowed, NotFound, Problem
 from models.core.settings import get_settings
 from models.portal.links import LinkRefused
 from models.reviews.scorecards import PRINCIPLES
@@ -122,12 +122,13 @@ def _register_errors(app: FastAPI) -> None:
         return response
 
     app.add_exception_handler(LinkRefused, refused)
+    app.add_exception_handler(NotAllowed, refused)
     app.add_exception_handler(NotFound, not_found)
     app.add_exception_handler(Conflict, conflict)
     app.add_exception_handler(InputRejected, rejected)
     app.add_exception_handler(RequestValidationError, invalid)
     app.add_exception_handler(StarletteHTTPException, http_error)
-    app.add_exception_handler(dashboard.NotSignedIn, signed_out)
+    app.add_exception_handler(auth.NotSignedIn, signed_out)
     app.add_exception_handler(Exception, crashed)
 
 
@@ -157,7 +158,10 @@ def create_app(
     app.include_router(portal.router)
     app.include_router(portal_payments.router)
     app.include_router(dashboard.router)
-    app.add_api_route("/", lambda: RedirectResponse("/dashboard", status_code=303), include_in_schema=False)
+    app.include_router(auth.router)
+    app.include_router(sso.router)
+    app.include_router(workspace.router)
+    app.add_api_route("/", lambda: RedirectResponse("/work", status_code=303), include_in_schema=False)
     app.add_api_route("/healthz", lambda: PlainTextResponse("ok"), include_in_schema=False)
     _register_errors(app)
     return app

@@ -1,46 +1,46 @@
 """Staff dashboard routes: the portfolio, one relationship, its review packs, and the outbox.
 
-Access: a bearer token (`TANDEM_DASHBOARD_TOKEN`), the HttpOnly cookie the login form sets from that
-token, or a header a trusted reverse proxy sets (`TANDEM_DASHBOARD_TRUSTED_HEADER`). See docs/WEB.md.
+Access: a signed-in session (docs/IDENTITY.md); for machines and SSO proxies, read-only, a bearer token
+(`TANDEM_DASHBOARD_TOKEN`) or a header a trusted reverse proxy sets (`TANDEM_DASHBOARD_TRUSTED_HEADER`).
 """
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Form, HTTPException, Path, Query, Request
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
 from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
 from sqlmodel import Session, col, select
 
+from deployments.web.auth import NotSignedIn, current, sign_in_page
 from deployments.web.pages import language_of, page
-from deployments.web.security import (
-    CSRF_COOKIE,
-    ItemId,
-    browser_id,
-    client_key,
-    csrf_for,
-    csrf_valid,
-    from_trusted_proxy,
-    require,
-)
+from deployments.web.security import ItemId, client_key, from_trusted_proxy
 from models.checklists.generation import items_of
 from models.core.audit import events_for
 from models.core.db import session_scope
 from models.core.errors import InputRejected, NotFound
+from models.core.principal import Principal
 from models.core.settings import LANGUAGES, get_settings
+from models.identity.access import can, managed_filter
 from models.lifecycle.machine import relationship_or_404, risks_of
 from models.lifecycle.relationships import relationship_public
-from models.portal.links import current_period, sign_scope
+from models.portal.links import current_period
 from models.reviews.portfolio import portfolio
 from models.reviews.scorecards import compare, scores_of
-from models.tables import Contact, Document, OutboxDelivery, Review, ReviewStatus, ScorecardEntry
+from models.tables import (
+    Contact,
+    Document,
+    OutboxDelivery,
+    Relationship,
+    Review,
+    ReviewStatus,
+    ScorecardEntry,
+)
 from notifications.outbox import list_messages, message_public
 from tasks.review import PACK_FORMATS, review_pack
 
 router = APIRouter(prefix="/dashboard")
-SESSION_COOKIE = "tandem_dashboard"
 SORT_KEYS = ("partner", "tier", "stage", "health", "trend", "overdue_items", "days_to_pay_avg")
 TIER_ORDER = {"light": 0, "standard": 1, "enhanced": 2}
 STAGE_ORDER = {s: i for i, s in enumerate(("proposed", "onboarding", "governance", "active", "exiting"))}
@@ -48,115 +48,54 @@ OUTBOX_STATUSES = ("queued", "sending", "sent", "failed", "dead", "cancelled")
 PERIOD = r"^\d{4}Q[1-4]$"  # a review period such as 2026Q4
 
 
-class NotSignedIn(Exception):
-    """The request carries no valid dashboard credential."""
+def staff(request: Request) -> Principal:
+    """Return who is looking: a signed-in session, else a trusted proxy's header or the bearer token.
 
-
-def _session_value(token: str) -> str:
-    # Derived from the token: rotating TANDEM_DASHBOARD_TOKEN signs every browser out.
-    return sign_scope("dashboard-session:" + hashlib.sha256(token.encode()).hexdigest())
-
-
-def staff(request: Request) -> str:
-    """Return who is looking (trusted header, bearer token or login cookie), or refuse with 401."""
+    The proxy header and the bearer token are for machines and single sign-on proxies: they read
+    (as an auditor would), they never write.
+    """
+    live = current(request)
+    if live is not None:
+        return live.principal
     settings = get_settings()
     header = settings.dashboard_trusted_header
     # Believed only from the proxy itself: anyone else could send the header too.
     if header and request.headers.get(header, "").strip() and from_trusted_proxy(request):
-        return f"proxy:{request.headers[header].strip()}"
-    if settings.dashboard_token is None:
+        return Principal(f"proxy:{request.headers[header].strip()}", "sso", roles=READ_ONLY)
+    auth = request.headers.get("authorization", "")
+    if settings.dashboard_token is None or not auth.lower().startswith("bearer "):
         raise NotSignedIn()
     token = settings.dashboard_token.get_secret_value()
     limiter, client = request.app.state.limiter, client_key(request)
-    auth = request.headers.get("authorization", "")
-    if auth.lower().startswith("bearer "):
-        offered = auth[7:].strip()
-        if limiter.blocked(client, offered):
-            raise HTTPException(status_code=429, detail="too many failed attempts")
-        if hmac.compare_digest(offered.encode(), token.encode()):
-            return "dashboard:token"
-        limiter.fail(client, offered)
-    cookie = request.cookies.get(SESSION_COOKIE, "")
-    if cookie and hmac.compare_digest(cookie.encode(), _session_value(token).encode()):
-        return "dashboard:token"
+    offered = auth[7:].strip()
+    if limiter.blocked(client, offered):
+        raise HTTPException(status_code=429, detail="too many failed attempts")
+    if hmac.compare_digest(offered.encode(), token.encode()):
+        return Principal("dashboard:token", "web", roles=READ_ONLY)
+    limiter.fail(client, offered)
     raise NotSignedIn()
 
 
-Staff = Annotated[str, Depends(staff)]
+Staff = Annotated[Principal, Depends(staff)]
+READ_ONLY = frozenset({"auditor"})
 
 
-def login_page(request: Request, *, status: int = 200, failed: bool = False) -> HTMLResponse:
-    """Render the sign-in form, with the browser's CSRF cookie."""
-    browser = browser_id(request)
-    context = {
-        "csrf": csrf_for(f"dash:{browser}"),
-        "failed": failed,
-        "configured": get_settings().dashboard_token is not None,
-    }
-    response = page(request, "dashboard_login.html.j2", context, lang=language_of(request), status=status)
-    _set_browser_cookie(request, response, browser)
-    return response
+def login_page(request: Request, *, status: int = 200) -> HTMLResponse:
+    """Render the sign-in page (kept under this name for the app's 401 handler)."""
+    return sign_in_page(request, status=status)
 
 
-def _set_browser_cookie(request: Request, response: Response, browser: str) -> None:
-    if request.cookies.get(CSRF_COOKIE) != browser:
-        response.set_cookie(
-            CSRF_COOKIE, browser, httponly=True, samesite="strict", secure=request.url.scheme == "https"
-        )
+def dash_page(request: Request, template: str, context: dict[str, Any], who: Principal) -> HTMLResponse:
+    """Render a dashboard page with the sign-out form's CSRF token (the session's)."""
+    live = current(request)
+    full = {**context, "who": who.who, "csrf": live.csrf if live else ""}
+    return page(request, template, full, lang=language_of(request))
 
 
-def dash_page(request: Request, template: str, context: dict[str, Any], who: str) -> HTMLResponse:
-    """Render a dashboard page with the sign-out form's CSRF token."""
-    browser = browser_id(request)
-    full = {**context, "who": who, "csrf": csrf_for(f"dash:{browser}")}
-    response = page(request, template, full, lang=language_of(request))
-    _set_browser_cookie(request, response, browser)
-    return response
-
-
-@router.get("/login", response_class=HTMLResponse)
-def login_form(request: Request) -> HTMLResponse:
-    """Show the sign-in form."""
-    return login_page(request)
-
-
-@router.post("/login")
-def login(
-    request: Request,
-    token: Annotated[str, Form(max_length=1000)] = "",
-    csrf: Annotated[str, Form(max_length=100)] = "",
-) -> Response:
-    """Exchange the dashboard token for an HttpOnly session cookie."""
-    limiter, client = request.app.state.limiter, client_key(request)
-    if limiter.blocked(client, token):
-        raise HTTPException(status_code=429, detail="too many failed attempts")
-    browser = request.cookies.get(CSRF_COOKIE, "")
-    require(bool(browser) and csrf_valid(f"dash:{browser}", csrf), detail="missing or bad CSRF token")
-    configured = get_settings().dashboard_token
-    if configured is None or not hmac.compare_digest(token.encode(), configured.get_secret_value().encode()):
-        limiter.fail(client, token)
-        return login_page(request, status=401, failed=True)
-    response = RedirectResponse("/dashboard", status_code=303)
-    response.set_cookie(
-        SESSION_COOKIE,
-        _session_value(configured.get_secret_value()),
-        max_age=12 * 3600,
-        httponly=True,
-        samesite="strict",
-        secure=request.url.scheme == "https",
-        path="/dashboard",
-    )
-    return response
-
-
-@router.post("/logout")
-def logout(request: Request, csrf: Annotated[str, Form()] = "") -> RedirectResponse:
-    """Drop the session cookie."""
-    browser = request.cookies.get(CSRF_COOKIE, "")
-    require(bool(browser) and csrf_valid(f"dash:{browser}", csrf), detail="missing or bad CSRF token")
-    response = RedirectResponse("/dashboard/login", status_code=303)
-    response.delete_cookie(SESSION_COOKIE, path="/dashboard")
-    return response
+@router.get("/login")
+def login_form() -> RedirectResponse:
+    """Send the old sign-in address to the sign-in page."""
+    return RedirectResponse("/signin?next=/dashboard", status_code=303)
 
 
 def _sort_value(row: dict[str, Any], key: str) -> Any:
@@ -207,6 +146,10 @@ def portfolio_page(
     sort = sort if sort in SORT_KEYS else "health"
     with session_scope() as session:
         data = portfolio(session)
+        scope = managed_filter(who)
+        if scope is not None:  # a manager, sponsor or team member sees their own relationships only
+            readable = set(session.exec(select(Relationship.id).where(scope)))
+            data["relationships"] = [r for r in data["relationships"] if r["id"] in readable]
     rows = filter_rows(data["relationships"], q=q, tier=tier, stage=stage, flagged=flagged)
     context = {
         "data": data,
@@ -274,6 +217,9 @@ def relationship_page(
 ) -> HTMLResponse:
     """Show one relationship: timeline, checklists, risks, both scorecards side by side, review packs."""
     with session_scope() as session:
+        # Outside the person's scope the relationship does not exist for them (404, not 403).
+        if not can(who, "relationship.read", relationship_or_404(session, relationship_id), session=session):
+            raise HTTPException(status_code=404, detail="no such relationship")
         context = _relationship_context(session, relationship_id, period)
     return dash_page(request, "dashboard_relationship.html.j2", context, who)
 

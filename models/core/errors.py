@@ -5,7 +5,8 @@ TandemError
 │   ├── InputRejected      bad input; carries every problem with where it is (exit code 1)
 │   ├── NotFound           a reference matches no record (exit code 1)
 │   ├── Conflict           the request clashes with stored state, e.g. a duplicate (exit code 1)
-│   └── TransitionRefused  a lifecycle change the state machine does not allow; every reason (exit code 1)
+│   ├── TransitionRefused  a lifecycle change the state machine does not allow; every reason (exit code 1)
+│   └── NotAllowed         the acting person's roles do not allow this (exit code 1, audited)
 ├── SchemaOutOfDate        the database needs `tandem db upgrade`
 └── DeliveryError          a channel refused or failed a message (retried by the outbox)
     └── DeliveryUnknown    the channel timed out: the message may or may not have arrived
@@ -74,6 +75,10 @@ class TransitionRefused(Refused):
     def __reduce__(self) -> tuple[type[TransitionRefused], tuple[str, list[str]]]:
         # Pickled with its reasons: Prefect stores a failed run's exception.
         return (type(self), (str(self), self.reasons))
+
+
+class NotAllowed(Refused):
+    """The acting person may not do this; nothing was written but the refusal's audit event."""
 
 
 class SchemaOutOfDate(TandemError):

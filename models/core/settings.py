@@ -51,21 +51,15 @@ class Settings(BaseSettings):
         default=Path("~/.tandem"),
         description="Folder for the default database, keys and documents.",
     )
-    database_url: str | None = Field(
-        default=None, description="SQLAlchemy URL; default: SQLite in home."
-    )
-    default_language: Language = Field(
-        default="en", description="Language when a contact has none."
-    )
+    database_url: str | None = Field(default=None, description="SQLAlchemy URL; default: SQLite in home.")
+    default_language: Language = Field(default="en", description="Language when a contact has none.")
     timezone: str = Field(default="UTC", description="The organization's timezone (IANA name).")
     organization_name: str = Field(default="Our organization", description="Our name in documents.")
     buyer_type: BuyerType = Field(
         default=BuyerType.enterprise,
         description="What we are under the payment laws: enterprise or public_body (a contract may differ).",
     )
-    library_overlay: Path | None = Field(
-        default=None, description="Folder of extra checklist YAML files."
-    )
+    library_overlay: Path | None = Field(default=None, description="Folder of extra checklist YAML files.")
     secret_key: SecretStr | None = Field(
         default=None,
         description="Key for encrypting channels and signing links; default: a key file in home.",
@@ -90,9 +84,7 @@ class Settings(BaseSettings):
     quiet_hours_end: int = Field(
         default=8, ge=0, le=23, description="Local hour until which nothing is sent."
     )
-    business_days: str = Field(
-        default="1,2,3,4,5", description="ISO weekdays on which messages go out."
-    )
+    business_days: str = Field(default="1,2,3,4,5", description="ISO weekdays on which messages go out.")
 
     portal_base_url: str = "http://127.0.0.1:8000"
     event_source: str | None = Field(
@@ -112,6 +104,30 @@ class Settings(BaseSettings):
         default=None,
         description="Address(es) of the reverse proxy allowed to set the trusted header, comma-separated.",
     )
+
+    # Sign-in (docs/IDENTITY.md). Sessions live on the server; the browser holds only a random id.
+    token: SecretStr | None = Field(
+        default=None, description="A personal token (`tandem user token`): the CLI acts as its user."
+    )
+    session_idle_minutes: int = Field(
+        default=60, ge=5, le=24 * 60, description="A session ends after this idle time."
+    )
+    session_max_hours: int = Field(
+        default=12, ge=1, le=24 * 30, description="A session ends this long after sign-in."
+    )
+    sign_in_link_minutes: int = Field(default=15, ge=1, le=60, description="An emailed sign-in link's life.")
+    action_link_hours: int = Field(
+        default=72, ge=1, le=24 * 30, description="An action link's life (approvals)."
+    )
+    oidc_issuer: str | None = Field(
+        default=None, description="OpenID Connect issuer URL; unset: emailed links only."
+    )
+    oidc_client_id: str | None = None
+    oidc_client_secret: SecretStr | None = None
+    oidc_role_claim: str | None = Field(
+        default=None, description="ID token claim holding the person's Tandem role(s), e.g. tandem_role."
+    )
+    oidc_label: str = Field(default="your organization's sign-in", description="The SSO button's words.")
 
     @field_validator("home", "library_overlay", "apprise_config")
     @classmethod

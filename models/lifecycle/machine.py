@@ -24,7 +24,9 @@ from models.core.calendar import add_months, today_local
 from models.core.data import load_data
 from models.core.db import insert_ignore
 from models.core.errors import Conflict, InputRejected, NotFound, Problem, TransitionRefused
+from models.core.principal import current_principal
 from models.core.validation import normalize_email
+from models.identity.access import require
 from models.lifecycle.relationships import key_person_flags, wrong_side
 from models.payments.contract import contract_for
 from models.payments.law import rules_applied
@@ -466,6 +468,26 @@ def change_contact(
         },
     )
     return rel.key_person_flags, asked
+
+
+def hand_over_all(
+    session: Session, *, predecessor: Contact, successor: Contact, actor: str, reason: str
+) -> list[int]:
+    """Hand every live relationship a person manages (or deputises) to a successor; return their ids."""
+    if not reason.strip():
+        raise InputRejected([Problem("--reason", "say why the relationships are handed over")])
+    me = current_principal()
+    moved: list[int] = []
+    for field_name, role in (("manager_id", "manager"), ("deputy_id", "deputy")):
+        query = select(Relationship).where(
+            getattr(Relationship, field_name) == predecessor.id, Relationship.stage != Stage.exited.value
+        )
+        for rel in session.exec(query).all():
+            if me is not None:  # each relationship must be the acting person's to hand over
+                require(me, "relationship.handover", rel, session=session)
+            change_contact(session, rel, role=role, contact=successor, actor=actor, reason=reason)
+            moved.append(rel.id)  # type: ignore[arg-type]
+    return sorted(set(moved))
 
 
 def relationship_or_404(session: Session, relationship_id: int) -> Relationship:

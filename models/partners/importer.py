@@ -22,6 +22,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
+from models.core.audit import attribution
 from models.core.base import utcnow
 from models.core.csvfiles import Record, read_csv
 from models.core.db import insert_rows, table_of, update_rows
@@ -333,10 +334,11 @@ def _write(session: Session, plan: ImportPlan, *, actor: str, file: str, method:
     summary = {"file": file, "encoding": plan.encoding, **plan.counts()}
     events.append(_event("partner.imported", file, summary))
     via = {"method": method} if method else {}
+    who = attribution(actor, dict(via))
     insert_rows(
         session,
         table_of(AuditEvent),
-        [{**event, "data": {**event["data"], **via}, "actor": actor, "at": now} for event in events],
+        [{**event, "data": {**event["data"], **via}, **who, "at": now} for event in events],
     )
 
 

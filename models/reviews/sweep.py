@@ -32,6 +32,7 @@ from models.checklists.generation import (
 )
 from models.checklists.library import Item, Library, load_library
 from models.checklists.proportionality import Selection, YearLimit, applies_to_profile
+from models.core.audit import attribution
 from models.core.base import UTCDateTime, id_of, utcnow
 from models.core.calendar import add_business_days, add_months, today_local
 from models.core.db import insert_rows, json_text, table_of, update_rows
@@ -243,7 +244,7 @@ def write_batch(session: Session, plan: BatchPlan) -> list[Prepared]:
         [
             {
                 "at": now,
-                "actor": plan.actor,
+                **attribution(plan.actor),
                 "action": "review.prepared",
                 "entity": "review",
                 "entity_id": str(p.review_id),

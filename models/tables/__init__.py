@@ -5,6 +5,7 @@ from sqlmodel import SQLModel
 from models.tables.checklist import ChecklistGeneration, ChecklistItem, ItemStatus
 from models.tables.core import AuditEvent, Contact, Partner, Relationship
 from models.tables.governance import Approval, Document, ExitPlan, Risk
+from models.tables.identity import OneTimeLink, PersonalToken, User, WebSession
 from models.tables.integration import ApiToken, IdempotentResponse
 from models.tables.outbox import DeliveryStatus, MessageStatus, OutboxDelivery, OutboxMessage
 from models.tables.payments import PaymentRequest, PaymentTerms, SmeDeclaration, Statement, StatementLine
@@ -44,5 +45,9 @@ __all__ = [
     "ReviewStatus",
     "ScorecardEntry",
     "WebhookSubscription",
+    "PersonalToken",
+    "OneTimeLink",
+    "User",
+    "WebSession",
     "metadata",
 ]

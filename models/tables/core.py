@@ -166,6 +166,10 @@ class AuditEvent(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     at: datetime = _created()
     actor: str = Field(max_length=254)
+    # How the actor proved who they are: cli-token, local-admin, web, sso, action-link, cli-override, system.
+    method: str = Field(default="system", max_length=20)
+    # Under an administrator's override: the person the operator (actor) acted for.
+    on_behalf_of: str | None = Field(default=None, max_length=254)
     action: str = Field(max_length=80, index=True)
     entity: str = Field(max_length=40)
     entity_id: str = Field(max_length=64)

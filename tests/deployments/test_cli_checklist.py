@@ -74,14 +74,27 @@ def test_generate_show_done_waive_and_evidence(tandem_env: str) -> None:
     items = json.loads(tandem("checklist", "show", "1", "--json")[1])["items"]
     partner_item = next(i for i in items if i["owner_side"] == "partner")
     code, out = tandem(
-        "checklist", "done", str(partner_item["id"]), "--by", "liu@qs.example", "--evidence", "已上传营业执照"
+        "checklist",
+        "done",
+        str(partner_item["id"]),
+        "--on-behalf-of",
+        "liu@qs.example",
+        "--reason",
+        "t",
+        "--evidence",
+        "已上传营业执照",
     )
     assert code == 0, out
     ours = next(i for i in items if i["owner_side"] == "ours")
-    assert tandem("checklist", "waive", str(ours["id"]), "--by", "liu@qs.example", "--reason", "x")[0] == 1
-    assert tandem("checklist", "waive", str(ours["id"]), "--by", "rm@ours.example")[0] == 2
     assert (
-        tandem("checklist", "waive", str(ours["id"]), "--by", "rm@ours.example", "--reason", "n/a here")[0]
+        tandem("checklist", "waive", str(ours["id"]), "--on-behalf-of", "liu@qs.example", "--reason", "x")[0]
+        == 1
+    )
+    assert tandem("checklist", "waive", str(ours["id"]), "--on-behalf-of", "rm@ours.example")[0] == 2
+    assert (
+        tandem(
+            "checklist", "waive", str(ours["id"]), "--on-behalf-of", "rm@ours.example", "--reason", "n/a here"
+        )[0]
         == 0
     )
     code, out = tandem("checklist", "show", "1", "--lang", "zh-CN", "--format", "md")
@@ -101,7 +114,7 @@ def test_generate_show_done_waive_and_evidence(tandem_env: str) -> None:
 def test_bad_stage_and_unknown_item(tandem_env: str) -> None:
     _setup()
     assert tandem("checklist", "generate", "1", "--stage", "forever")[0] == 2
-    code, out = tandem("checklist", "done", "999", "--by", "rm@ours.example")
+    code, out = tandem("checklist", "done", "999", "--on-behalf-of", "rm@ours.example", "--reason", "t")
     assert code == 1 and "no checklist item 999" in out
 
 
@@ -176,9 +189,13 @@ def test_closing_the_last_onboarding_item_announces_completion(tandem_env: str, 
         s.get(Relationship, 1).stage = "onboarding"  # type: ignore[union-attr]
         required = [i.id for i in open_required(s, 1, "onboarding")]
     for item in required[:-1]:
-        code, out = tandem("checklist", "done", str(item), "--by", "rm@ours.example")
+        code, out = tandem(
+            "checklist", "done", str(item), "--on-behalf-of", "rm@ours.example", "--reason", "t"
+        )
         assert code == 0 and "is complete" not in out
-    code, out = tandem("checklist", "done", str(required[-1]), "--by", "rm@ours.example")
+    code, out = tandem(
+        "checklist", "done", str(required[-1]), "--on-behalf-of", "rm@ours.example", "--reason", "t"
+    )
     assert code == 0 and "onboarding of relationship 1 is complete" in out
     announced = [e for e in _emitted(events) if e.event == "tandem.relationship.onboarding-complete"]
     assert len(announced) == 1 and announced[0].payload["relationship_id"] == 1  # not before the last

@@ -44,9 +44,9 @@ def test_onboard_then_approve_then_governance_refused_until_done(tandem_env: str
     assert code == 0, out
     result = json.loads(out)
     assert result["outcome"] == "awaiting-approval" and result["proposed_tier"] == "light"
-    code, out = tandem("approve", "1", "--by", "rm@ours.example")
+    code, out = tandem("approve", "1", "--on-behalf-of", "rm@ours.example", "--reason", "t")
     assert code == 1 and "not the executive sponsor" in out
-    code, out = tandem("approve", "1", "--by", "vp@ours.example", "--json")
+    code, out = tandem("approve", "1", "--on-behalf-of", "vp@ours.example", "--reason", "t", "--json")
     assert code == 0, out
     assert json.loads(out)["stage"] == "onboarding"
     code, out = tandem("governance", "1")
@@ -59,21 +59,52 @@ def test_onboard_then_approve_then_governance_refused_until_done(tandem_env: str
 
 def test_onboard_with_approve_as_and_reject(tandem_env: str) -> None:
     _partner()
-    code, out = tandem(*ONBOARD, "--approve-as", "vp@ours.example", "--tier", "standard", "--json")
+    code, out = tandem(
+        *ONBOARD,
+        "--approve",
+        "--on-behalf-of",
+        "vp@ours.example",
+        "--reason",
+        "t",
+        "--tier",
+        "standard",
+        "--json",
+    )
     assert code == 1 and "--comment" in out  # an override needs a reason
-    code, out = tandem(*ONBOARD, "--approve-as", "vp@ours.example", "--tier", "standard",
-                       "--comment", "key design partner", "--json")
+    code, out = tandem(
+        *ONBOARD,
+        "--approve",
+        "--on-behalf-of",
+        "vp@ours.example",
+        "--reason",
+        "t",
+        "--tier",
+        "standard",
+        "--comment",
+        "key design partner",
+        "--json",
+    )
     assert code == 0, out
     assert json.loads(out)["tier"] == "standard"
-    code, out = tandem("reject", "1", "--by", "vp@ours.example", "--reason", "changed my mind")
+    code, out = tandem("reject", "1", "--on-behalf-of", "vp@ours.example", "--reason", "changed my mind")
     assert code == 1 and "already approved" in out
 
 
 def test_bad_input_is_rejected_with_flags(tandem_env: str) -> None:
     _partner()
-    code, out = tandem("onboard", "AL1", "--manager", "nope", "--sponsor", "vp@ours.example",
-                       "--partner-contact", "c@al.example", "--dependency", "2")
+    code, out = tandem(
+        "onboard",
+        "AL1",
+        "--manager",
+        "nope",
+        "--sponsor",
+        "vp@ours.example",
+        "--partner-contact",
+        "c@al.example",
+        "--dependency",
+        "2",
+    )
     assert code == 1 and "--manager" in out and "--dependency" in out
-    code, out = tandem("exit", "1", "--reason", "x", "--trigger", "whim", "--by", "rm@ours.example")
+    code, out = tandem("exit", "1", "--reason", "x", "--trigger", "whim", "--on-behalf-of", "rm@ours.example")
     assert code == 1 and "--trigger" in out
     assert tandem("governance", "99")[0] == 1

@@ -220,7 +220,7 @@ def test_a_reference_too_big_for_an_id_is_not_found(tandem_env: str, command: tu
         ("partner", "list", "--offset", "99999999999999999999"),
         ("partner", "list", "--limit", "99999999999999999999"),
         ("relationship", "list", "--offset", "99999999999999999999"),
-        ("checklist", "done", "99999999999999999999", "--by", "a@b.example"),
+        ("checklist", "done", "99999999999999999999", "--on-behalf-of", "a@b.example", "--reason", "t"),
         ("outbox", "retry", "99999999999999999999"),
     ],
 )

@@ -126,14 +126,17 @@ def test_statements_requests_and_the_declaration_from_the_command_line(tandem_en
     assert json.loads(tandem("payment", "requests", "--open", "--json")[1]) == []
 
     code, out = tandem(
-        "relationship", "declare", key, "--size-class", "micro", "--by", "someone@else.example"
+        "relationship", "declare", key, "--size-class", "micro", "--declared-by", "someone@else.example"
     )
-    assert code == 1 and "--by: someone@else.example is not a contact of this relationship's partner" in out
+    assert (
+        code == 1
+        and "--declared-by: someone@else.example is not a contact of this relationship's partner" in out
+    )
     code, out = tandem(
-        "relationship", "declare", key, "--size-class", "huge", "--by", "x", "--on", "2999-01-01"
+        "relationship", "declare", key, "--size-class", "huge", "--declared-by", "x", "--on", "2999-01-01"
     )
-    assert code == 1 and "--size-class" in out and "--by" in out and "--on" in out
-    by = ["--by", "wang.jianguo@jinggong.example.cn"]
+    assert code == 1 and "--size-class" in out and "--declared-by" in out and "--on" in out
+    by = ["--declared-by", "wang.jianguo@jinggong.example.cn"]
     assert (
         tandem("relationship", "declare", key, "--size-class", "micro", *by, "--note", "contract annex 2")[0]
         == 0

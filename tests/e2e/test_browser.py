@@ -135,6 +135,17 @@ def _link_from_email(smtp_server: SmtpServer, base_url: str, to: str) -> str:
     return links.pop()
 
 
+def _auditor_link(session: Session) -> str:
+    """Add an auditor and return a single-use sign-in link for them (as `tandem user link` prints)."""
+    from models.identity.sessions import handed_sign_in_link
+    from models.identity.users import add_user
+
+    add_user(session, email="audit@acme.example", name="Ada", role="auditor")
+    link = handed_sign_in_link(session, "audit@acme.example", minutes=10)
+    session.commit()
+    return link
+
+
 def _shot(page: object, name: str) -> None:
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)  # type: ignore[attr-defined]
@@ -196,9 +207,10 @@ def test_partner_answers_from_an_emailed_link_and_the_dashboard_shows_it(
             staff = browser.new_context(viewport=PHONE, device_scale_factor=2, locale="en-GB")
             desk = staff.new_page()
             desk.goto(f"{server}/dashboard")
-            expect(desk.get_by_label("Dashboard token")).to_be_visible()
-            desk.get_by_label("Dashboard token").fill(DASHBOARD_TOKEN)
+            expect(desk.get_by_label("Your work email")).to_be_visible()  # sign in first
+            desk.goto(_auditor_link(session))
             desk.get_by_role("button", name="Sign in").click()
+            desk.goto(f"{server}/dashboard")
             expect(desk.locator("h1")).to_have_text("Portfolio")
             expect(desk.locator("table.portfolio")).to_contain_text("72")
             _shot(desk, "06-dashboard-portfolio")

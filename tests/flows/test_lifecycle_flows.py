@@ -110,7 +110,7 @@ def test_onboarding_pauses_for_the_sponsor_and_resumes_with_typed_input() -> Non
     with Session(get_engine()) as s:
         assert s.exec(select(Relationship)).one().stage == "proposed"
         asked = s.exec(select(OutboxMessage).where(OutboxMessage.kind == "approval_request")).one()
-        assert "tandem approve" in asked.body_text
+        assert "/act/" in asked.body_text and "tandem approve" not in asked.body_text
     decided = decide_onboarding(
         "1",
         ApprovalDecision(

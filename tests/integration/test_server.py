@@ -253,7 +253,9 @@ def test_onboarding_approval_automation_and_reviews_on_a_real_server(stack: Stac
         )
         # The server keeps the input schema, so the UI shows the sponsor a form for this run.
         assert suspended.state.state_details.run_input_keyset
-        approved = tandem(stack, "approve", str(onboarding.id), "--by", SPONSOR, "--json")
+        approved = tandem(
+            stack, "approve", str(onboarding.id), "--on-behalf-of", SPONSOR, "--reason", "test", "--json"
+        )
         assert isinstance(approved, dict) and approved["outcome"] == "resumed"
         wait_for(lambda: _completed(client, onboarding.id), timeout=120, what="onboarding", stack=stack)
         rel_id = _check_onboarded("it-1", str(onboarding.id))

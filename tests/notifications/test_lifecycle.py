@@ -122,7 +122,7 @@ def test_rejection_withdraws_the_approval_request(session: Session) -> None:
     rel.stage, rel.tier = "proposed", None
     sponsor = session.get(Contact, rel.sponsor_id)
     context = {"relationship_id": rel.id, "partner_name": "x", "recipient_name": "x", "manager_name": "m"}
-    context |= {"manager_email": "m@x.example", "tier": "light", "tier_reason": "r", "approve_command": "c"}
+    context |= {"manager_email": "m@x.example", "tier": "light", "tier_reason": "r", "action_url": "https://t.example/act/c"}
     queue(session, kind="approval_request", context=context, recipient=sponsor, relationship_id=rel.id)
     generate_checklist(session, rel.id, "onboarding", actor="test", start_on=START)  # type: ignore[arg-type]
     session.commit()

@@ -194,7 +194,10 @@ class AuditEventOut(BaseModel):
     id: int
     at: datetime
     actor: str
-    method: str | None = Field(description="api, cli, web, flow; null where an older event does not say.")
+    method: str | None = Field(
+        description="How the actor proved who they are: cli-token, local-admin, web, sso, action-link, "
+        "cli-override, api or system (docs/IDENTITY.md)."
+    )
     action: str
     entity: str
     entity_id: str

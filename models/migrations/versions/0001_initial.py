@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-30 02:17:52.426688
+Create Date: 2026-11-30 03:24:09.090164
 """
 
 from collections.abc import Sequence
@@ -37,10 +37,26 @@ def upgrade() -> None:
     sa.UniqueConstraint('name'),
     sa.UniqueConstraint('public_id')
     )
+    op.create_table('app_user',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('email', sqlmodel.sql.sqltypes.AutoString(length=254), nullable=False),
+    sa.Column('name', sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
+    sa.Column('roles', sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
+    sa.Column('teams', sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
+    sa.Column('disabled', sa.Boolean(), nullable=False),
+    sa.Column('created_at', models.core.base.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('last_seen_at', models.core.base.UTCDateTime(timezone=True), nullable=True),
+    sa.PrimaryKeyConstraint('id')
+    )
+    with op.batch_alter_table('app_user', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_app_user_email'), ['email'], unique=True)
+
     op.create_table('audit_event',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('at', models.core.base.UTCDateTime(timezone=True), nullable=False),
     sa.Column('actor', sqlmodel.sql.sqltypes.AutoString(length=254), nullable=False),
+    sa.Column('method', sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
+    sa.Column('on_behalf_of', sqlmodel.sql.sqltypes.AutoString(length=254), nullable=True),
     sa.Column('action', sqlmodel.sql.sqltypes.AutoString(length=80), nullable=False),
     sa.Column('entity', sqlmodel.sql.sqltypes.AutoString(length=40), nullable=False),
     sa.Column('entity_id', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
@@ -132,6 +148,57 @@ def upgrade() -> None:
     with op.batch_alter_table('contact', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_contact_email'), ['email'], unique=True)
         batch_op.create_index(batch_op.f('ix_contact_partner_id'), ['partner_id'], unique=False)
+
+    op.create_table('one_time_link',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('token_hash', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+    sa.Column('purpose', sqlmodel.sql.sqltypes.AutoString(length=40), nullable=False),
+    sa.Column('user_id', sa.Integer(), nullable=True),
+    sa.Column('email', sqlmodel.sql.sqltypes.AutoString(length=254), nullable=False),
+    sa.Column('relationship_id', sa.Integer(), nullable=True),
+    sa.Column('browser_hash', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True),
+    sa.Column('next_url', sqlmodel.sql.sqltypes.AutoString(length=500), nullable=True),
+    sa.Column('created_at', models.core.base.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('expires_at', models.core.base.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('used_at', models.core.base.UTCDateTime(timezone=True), nullable=True),
+    sa.ForeignKeyConstraint(['user_id'], ['app_user.id'], ),
+    sa.PrimaryKeyConstraint('id')
+    )
+    with op.batch_alter_table('one_time_link', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_one_time_link_relationship_id'), ['relationship_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_one_time_link_token_hash'), ['token_hash'], unique=True)
+
+    op.create_table('personal_token',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('user_id', sa.Integer(), nullable=False),
+    sa.Column('label', sqlmodel.sql.sqltypes.AutoString(length=80), nullable=False),
+    sa.Column('token_hash', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+    sa.Column('created_at', models.core.base.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('last_used_at', models.core.base.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('revoked_at', models.core.base.UTCDateTime(timezone=True), nullable=True),
+    sa.ForeignKeyConstraint(['user_id'], ['app_user.id'], ),
+    sa.PrimaryKeyConstraint('id')
+    )
+    with op.batch_alter_table('personal_token', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_personal_token_token_hash'), ['token_hash'], unique=True)
+        batch_op.create_index(batch_op.f('ix_personal_token_user_id'), ['user_id'], unique=False)
+
+    op.create_table('web_session',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('id_hash', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+    sa.Column('user_id', sa.Integer(), nullable=False),
+    sa.Column('method', sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
+    sa.Column('csrf', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+    sa.Column('created_at', models.core.base.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('last_seen_at', models.core.base.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('ended_at', models.core.base.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('ended_why', sqlmodel.sql.sqltypes.AutoString(length=40), nullable=True),
+    sa.ForeignKeyConstraint(['user_id'], ['app_user.id'], ),
+    sa.PrimaryKeyConstraint('id')
+    )
+    with op.batch_alter_table('web_session', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_web_session_id_hash'), ['id_hash'], unique=True)
+        batch_op.create_index(batch_op.f('ix_web_session_user_id'), ['user_id'], unique=False)
 
     op.create_table('relationship',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -634,6 +701,21 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_relationship_next_review_on'))
 
     op.drop_table('relationship')
+    with op.batch_alter_table('web_session', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_web_session_user_id'))
+        batch_op.drop_index(batch_op.f('ix_web_session_id_hash'))
+
+    op.drop_table('web_session')
+    with op.batch_alter_table('personal_token', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_personal_token_user_id'))
+        batch_op.drop_index(batch_op.f('ix_personal_token_token_hash'))
+
+    op.drop_table('personal_token')
+    with op.batch_alter_table('one_time_link', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_one_time_link_token_hash'))
+        batch_op.drop_index(batch_op.f('ix_one_time_link_relationship_id'))
+
+    op.drop_table('one_time_link')
     with op.batch_alter_table('contact', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_contact_partner_id'))
         batch_op.drop_index(batch_op.f('ix_contact_email'))
@@ -655,5 +737,9 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_audit_event_action'))
 
     op.drop_table('audit_event')
+    with op.batch_alter_table('app_user', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_app_user_email'))
+
+    op.drop_table('app_user')
     op.drop_table('api_token')
     # ### end Alembic commands ###

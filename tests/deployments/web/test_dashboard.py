@@ -16,11 +16,13 @@ from deployments.cli import app as cli
 from deployments.web import create_app
 from deployments.web.security import SECURITY_HEADERS, FailureLimiter
 from models.core.settings import get_settings
+from models.identity.users import add_user, disable_user
 from models.portal.links import current_period
 from models.reviews.scorecards import Score, record_scores
 from models.tables import Document, OutboxMessage, Relationship, Review, Risk
 from tests.deployments.web.support import DASHBOARD_TOKEN, LIMIT, Clock, World, make_world
 from tests.support import factories as f
+from tests.support.servers import SmtpServer
 
 BEARER = {"Authorization": f"Bearer {DASHBOARD_TOKEN}"}
 PAGES = ("/dashboard", "/dashboard/outbox", "/dashboard/relationships/1", "/dashboard/documents/1")
@@ -64,7 +66,7 @@ def _names(body: str) -> list[str]:
 def test_every_dashboard_page_needs_authentication(client: TestClient, path: str) -> None:
     response = client.get(path)
     assert response.status_code == 401
-    assert 'action="/dashboard/login"' in response.text  # the sign-in form, usable without JavaScript
+    assert 'action="/signin"' in response.text  # the sign-in form, usable without JavaScript
     assert all(response.headers[k] == v for k, v in SECURITY_HEADERS.items())
 
 
@@ -129,39 +131,66 @@ def test_unconfigured_dashboard_refuses_everyone(client: TestClient, monkeypatch
     monkeypatch.delenv("TANDEM_DASHBOARD_TOKEN")
     get_settings.cache_clear()
     response = client.get("/dashboard", headers=BEARER)
-    assert response.status_code == 401 and "TANDEM_DASHBOARD_TOKEN" in response.text
+    assert response.status_code == 401 and "/signin" in response.text
 
 
-def _login_csrf(client: TestClient) -> str:
-    form = client.get("/dashboard/login")
-    assert form.status_code == 200
-    match = re.search(r'name="csrf" value="([^"]+)"', form.text)
+def _csrf(body: str) -> str:
+    match = re.search(r'name="csrf" value="([^"]+)"', body)
     assert match is not None
     return match.group(1)
 
 
-def test_login_form_sets_an_httponly_cookie_and_logout_drops_it(client: TestClient) -> None:
-    csrf = _login_csrf(client)
-    response = client.post("/dashboard/login", data={"token": DASHBOARD_TOKEN, "csrf": csrf})
-    assert response.status_code == 303 and response.headers["location"] == "/dashboard"
-    cookie = response.headers["set-cookie"]
-    assert "tandem_dashboard=" in cookie and "HttpOnly" in cookie and "samesite=strict" in cookie.lower()
-    assert DASHBOARD_TOKEN not in cookie
+def _emailed_link(smtp: SmtpServer) -> str:
+    body = smtp.messages[-1].get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    match = re.search(r"/signin/link\?token=(\S+)", body)
+    assert match is not None
+    return match.group(1)
+
+
+def sign_in(client: TestClient, smtp: SmtpServer, email: str) -> str:
+    """Sign in by the emailed link, as a person does; return the session's CSRF token."""
+    sent = client.post(
+        "/signin", data={"email": email, "csrf": _csrf(client.get("/signin").text), "next": "/dashboard"}
+    )
+    assert sent.status_code == 200 and email in sent.text
+    token = _emailed_link(smtp)
+    confirm = client.get(f"/signin/link?token={token}")
+    done = client.post("/signin/link", data={"token": token, "csrf": _csrf(confirm.text)})
+    assert done.status_code == 303 and done.headers["location"] == "/dashboard", done.text
+    cookie = done.headers["set-cookie"]
+    assert "tandem_session=" in cookie and "HttpOnly" in cookie and token not in cookie
+    return _csrf(client.get("/dashboard").text)
+
+
+def test_emailed_sign_in_link_opens_a_session_that_sign_out_ends(
+    client: TestClient, session: Session, smtp_settings: object, smtp_server: SmtpServer
+) -> None:
+    """The link works once, in its own browser; the session ends at sign-out and at disable."""
+    add_user(session, email="Au@ours.example", name="Ada", role="auditor")
+    session.commit()
+    csrf = sign_in(client, smtp_server, "au@ours.example")
     assert client.get("/dashboard").status_code == 200
-    assert client.post("/dashboard/logout", data={}).status_code == 403  # no CSRF token
-    assert client.post("/dashboard/logout", data={"csrf": csrf}).status_code == 303
-    assert client.get("/dashboard").status_code == 401
-
-
-def test_login_refusals(client: TestClient) -> None:
-    csrf = _login_csrf(client)
-    assert client.post("/dashboard/login", data={"token": DASHBOARD_TOKEN}).status_code == 403  # no CSRF
-    assert client.post("/dashboard/login", data={"token": DASHBOARD_TOKEN, "csrf": "x"}).status_code == 403
-    wrong = client.post("/dashboard/login", data={"token": "wrong", "csrf": csrf})
-    assert wrong.status_code == 401 and "tandem_dashboard=" not in wrong.headers.get("set-cookie", "")
-    assert client.get("/dashboard").status_code == 401
-    client.cookies.set("tandem_dashboard", "forged", path="/dashboard")
-    assert client.get("/dashboard").status_code == 401
+    token = _emailed_link(smtp_server)
+    assert client.post("/signin/link", data={"token": token, "csrf": "x"}).status_code == 403  # no CSRF
+    assert client.post("/signout", data={}).status_code == 403  # no CSRF
+    assert client.post("/signout", data={"csrf": csrf}).status_code == 303
+    assert client.get("/dashboard").status_code == 401  # the session ended on the server
+    # Reused, then opened in another browser: refused.
+    again = client.post("/signin/link", data={"token": token, "csrf": _csrf(client.get("/signin").text)})
+    assert again.status_code == 403
+    client.post("/signin", data={"email": "au@ours.example", "csrf": _csrf(client.get("/signin").text)})
+    token = _emailed_link(smtp_server)
+    other = TestClient(client.app, follow_redirects=False)  # another browser: its own cookies
+    confirm = other.get(f"/signin/link?token={token}")
+    assert other.post("/signin/link", data={"token": token, "csrf": _csrf(confirm.text)}).status_code == 403
+    sign_in(client, smtp_server, "au@ours.example")
+    disable_user(session, "au@ours.example")
+    session.commit()
+    assert client.get("/dashboard").status_code == 401  # disabled: every session ends at once
+    sent = client.post(
+        "/signin", data={"email": "nobody@ours.example", "csrf": _csrf(client.get("/signin").text)}
+    )
+    assert sent.status_code == 200 and len(smtp_server.messages) == 3  # the same page, and no email
 
 
 def test_portfolio_sorts_and_filters_by_query(
@@ -295,7 +324,7 @@ def test_every_page_renders_in_both_languages(client: TestClient, world: World, 
     for path in ("/dashboard", "/dashboard/outbox", f"/dashboard/relationships/{world.rel.id}"):
         response = client.get(f"{path}?lang={lang}", headers=BEARER)
         assert response.status_code == 200 and f'<html lang="{lang}">' in response.text
-    assert f'<html lang="{lang}">' in client.get(f"/dashboard/login?lang={lang}").text
+    assert f'<html lang="{lang}">' in client.get(f"/signin?lang={lang}").text
     error = client.get(f"/portal/forged?lang={lang}")
     assert error.status_code == 403 and f'<html lang="{lang}">' in error.text
 

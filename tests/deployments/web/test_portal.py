@@ -385,7 +385,7 @@ def test_pages_hold_no_script_and_label_every_field(client: TestClient, world: W
 
 
 def test_root_and_health(client: TestClient) -> None:
-    assert client.get("/").headers["location"] == "/dashboard"
+    assert client.get("/").headers["location"] == "/work"
     assert client.get("/healthz").text == "ok"
     assert "text/css" in client.get("/static/app.css").headers["content-type"]
 

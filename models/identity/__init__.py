@@ -1,0 +1,1 @@
+"""Who may act: staff users, roles kept as data, personal tokens, sessions, one-time links, `can`."""

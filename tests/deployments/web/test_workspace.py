@@ -1,0 +1,127 @@
+"""The workspace and action links: scope, decisions through the CLI's function, and every refusal."""
+
+from __future__ import annotations
+
+import re
+import time
+from datetime import date, timedelta
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlmodel import Session, select
+
+from deployments.web.runs import runs_of
+from models.identity.actions import APPROVE_ONBOARDING, action_link
+from models.identity.sessions import start_session
+from models.identity.users import add_user
+from models.lifecycle.machine import approval_of
+from models.tables import AuditEvent, OneTimeLink, Relationship
+from tests.support import factories as f
+
+
+def _as(client: TestClient, session: Session, email: str, role: str) -> str:
+    """Sign a browser in as a new user (the emailed link is tested in test_dashboard); return CSRF."""
+    user = add_user(session, email=email, name="", role=role)
+    client.cookies.set("tandem_session", start_session(session, user, method="web"))
+    session.commit()
+    page = client.get("/work")
+    assert page.status_code == 200, page.text
+    match = re.search(r'name="csrf" value="([^"]+)"', page.text)
+    assert match is not None
+    return match.group(1)
+
+
+def _proposed(session: Session) -> tuple[Relationship, str, str]:
+    rel = f.relationship(session, tier=None, stage="proposed")
+    rel.tier_proposed = "standard"
+    rel.tier_explanation = {"reason": {"en": "medium criticality", "zh-CN": "中等重要性"}}
+    session.add(rel)
+    sponsor = f"sponsor{rel.key.split('-')[1]}@example.org"
+    url = action_link(session, purpose=APPROVE_ONBOARDING, email=sponsor, relationship_id=rel.id)  # type: ignore[arg-type]
+    session.commit()
+    return rel, sponsor, url.split("/act/")[1]
+
+
+def test_scope_refusals_and_link_refusals(client: TestClient, session: Session) -> None:
+    """Managers see only theirs (404), auditors write nothing (403), links serve only their sponsor once."""
+    rel, sponsor, token = _proposed(session)
+    other = f.relationship(session)
+    session.commit()
+    assert client.get(f"/act/{token}").status_code == 401  # no session: the sign-in page, which returns here
+    manager = rel.key.replace("rel-", "manager") + "@example.org"
+    csrf = _as(client, session, manager, "manager")
+    assert client.get(f"/dashboard/relationships/{rel.id}").status_code == 200
+    assert client.get(f"/dashboard/relationships/{other.id}").status_code == 404  # another manager's
+    assert client.get(f"/act/{token}").status_code == 403  # the link is the sponsor's
+    forged = {"decision": "approve", "csrf": csrf}
+    assert client.post(f"/work/relationships/{rel.id}/decision", data=forged).status_code == 403
+
+    client.cookies.clear()
+    csrf = _as(client, session, "au@ours.example", "auditor")
+    page = client.get(f"/dashboard/relationships/{rel.id}")
+    assert page.status_code == 200 and page.text.count('method="post"') == 1  # sign-out only
+    assert (
+        client.post(f"/work/relationships/{rel.id}/decision", data=forged | {"csrf": csrf}).status_code == 403
+    )
+    assert client.post(f"/act/{token}", data=forged | {"csrf": csrf}).status_code == 403
+
+    client.cookies.clear()
+    csrf = _as(client, session, sponsor, "sponsor")
+    assert client.post(f"/act/{token}", data={"decision": "approve"}).status_code == 403  # CSRF missing
+    link = session.exec(select(OneTimeLink).where(OneTimeLink.purpose == APPROVE_ONBOARDING)).one()
+    link.expires_at -= timedelta(days=30)
+    session.add(link)
+    session.commit()
+    assert client.get(f"/act/{token}").status_code == 410  # expired
+    refused = session.exec(select(AuditEvent).where(AuditEvent.action == "access.refused")).all()
+    assert {e.actor for e in refused} == {manager, "au@ours.example"}
+    assert approval_of(session, rel.id) is None  # type: ignore[arg-type]
+
+
+@pytest.mark.usefixtures("prefect_server")
+def test_the_sponsor_decides_once_from_the_link(client: TestClient, session: Session) -> None:
+    """The sponsor's POST records the approval with the CLI's function, as `action-link`; reuse is refused."""
+    rel, sponsor, token = _proposed(session)
+    csrf = _as(client, session, sponsor, "sponsor")
+    confirm = client.get(f"/act/{token}")
+    assert confirm.status_code == 200 and "medium criticality" in confirm.text
+    done = client.post(f"/act/{token}", data={"decision": "approve", "csrf": csrf})
+    assert done.status_code == 200 and "running" in done.text
+    assert (
+        client.post(f"/act/{token}", data={"decision": "approve", "csrf": csrf}).status_code == 410
+    )  # reused
+    for _ in range(600):  # the decision runs in the background: the page never waits for Prefect
+        if runs_of(sponsor) and runs_of(sponsor)[0].outcome != "running":
+            break
+        time.sleep(0.05)
+    session.rollback()  # a new transaction sees what the background run committed
+    approval = approval_of(session, rel.id)  # type: ignore[arg-type]
+    assert approval is not None and approval.decided_by == sponsor
+    event = session.exec(select(AuditEvent).where(AuditEvent.action == "onboarding.approved")).one()
+    assert (event.actor, event.method) == (sponsor, "action-link")
+
+
+def test_items_close_from_my_work_with_the_clis_function(client: TestClient, session: Session) -> None:
+    """The owner marks an item done with evidence; an auditor's forged POST is refused."""
+    rel = f.relationship(session)
+    item = f.item(session, rel, due_on=date.today() - timedelta(days=1), owner_role="manager")
+    item.owner_contact_id = rel.manager_id
+    session.add(item)
+    session.commit()
+    csrf = _as(client, session, "au@ours.example", "auditor")
+    forged = {"outcome": "done", "evidence": "x", "csrf": csrf}
+    assert client.post(f"/work/items/{item.id}", data=forged).status_code == 403
+    client.cookies.clear()
+    manager = rel.key.replace("rel-", "manager") + "@example.org"
+    csrf = _as(client, session, manager, "manager")
+    assert "Mark done" in client.get("/work").text
+    assert (
+        client.post(f"/work/items/{item.id}", data={"evidence": "signed", "outcome": "done"}).status_code
+        == 403
+    )
+    done = client.post(f"/work/items/{item.id}", data={"outcome": "done", "evidence": "signed", "csrf": csrf})
+    assert done.status_code == 303
+    session.refresh(item)
+    assert (item.status, item.evidence, item.done_by) == ("done", "signed", manager)
+    event = session.exec(select(AuditEvent).where(AuditEvent.action == "checklist.item.done")).one()
+    assert (event.actor, event.method) == (manager, "web")
