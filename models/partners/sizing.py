@@ -7,7 +7,9 @@ Two schemes, both kept as data in `models/data/` and validated when first loaded
 - EU, Commission Recommendation 2003/361/EC, used for EU/EEA countries and, by default, for every
   other country that is not CN; figures of linked and partner enterprises are added.
 
-Money in another currency is converted with the indicative rates of `fx_rates.yaml`.
+Money in another currency is converted with the indicative rates of `fx_rates.yaml`. Each
+threshold test is a `Check`; the explanation, in English and Chinese, is rendered from the
+deciding checks by `templates/explanation.<lang>.j2`.
 """
 
 from __future__ import annotations
