@@ -33,7 +33,7 @@ PAGE_SIZE = 25
 OPEN = ("open", "overdue")
 
 
-def _page(request: Request, template: str, context: dict[str, Any], me: Principal) -> HTMLResponse:
+def work_page(request: Request, template: str, context: dict[str, Any], me: Principal) -> HTMLResponse:
     live = current(request)
     # The role's actions, so a page shows no button its reader may not use (an auditor sees none).
     actions = {
@@ -143,7 +143,7 @@ def my_work(request: Request, me: Person) -> HTMLResponse:
             "changes": recent_changes(session, [r["id"] for r in relationships]),
             "today": utcnow().date(),
         }
-    return _page(request, "work_home.html.j2", context, me)
+    return work_page(request, "work_home.html.j2", context, me)
 
 
 @router.get("/work/partners", response_class=HTMLResponse)
@@ -168,7 +168,7 @@ def partners(
         "size": PAGE_SIZE,
         "filters": {"q": q, "country": country, "size": size},
     }
-    return _page(request, "work_partners.html.j2", context, me)
+    return work_page(request, "work_partners.html.j2", context, me)
 
 
 def checked_decision(me: Principal, decision: str, comment: str) -> ApprovalDecision:
@@ -247,7 +247,7 @@ def action_page(request: Request, token: str) -> HTMLResponse:
             },
             "expires_at": link.expires_at,
         }
-    return _page(request, "work_act.html.j2", context, me)
+    return work_page(request, "work_act.html.j2", context, me)
 
 
 @router.post("/act/{token}", response_class=HTMLResponse)
@@ -272,7 +272,7 @@ def act(
     via_link = Principal(me.who, "action-link", me.roles, me.teams, me.user_id, me.name)
     with acting_as(via_link):
         label = decide(via_link, relationship_id, data)  # type: ignore[arg-type]
-    return _page(request, "work_done.html.j2", {"label": label}, me)
+    return work_page(request, "work_done.html.j2", {"label": label}, me)
 
 
 ONBOARD_FIELDS = (
@@ -291,7 +291,7 @@ def onboard_form(request: Request, me: Person) -> HTMLResponse:
     """Show the onboarding form: the fields of the flow's parameter model (OnboardingRequest)."""
     with session_scope() as session:
         require(me, "relationship.onboard", session=session)
-    return _page(
+    return work_page(
         request, "work_onboard.html.j2", {"criticalities": ["low", "medium", "high", "critical"]}, me
     )
 
@@ -343,7 +343,7 @@ def handover_form(request: Request, me: Person) -> HTMLResponse:
     """Show the form that hands all of a manager's relationships to a successor."""
     with session_scope() as session:
         require(me, "relationship.handover", session=session)
-    return _page(request, "work_handover.html.j2", {}, me)
+    return work_page(request, "work_handover.html.j2", {}, me)
 
 
 @router.post("/work/handover")
