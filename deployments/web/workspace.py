@@ -6,7 +6,7 @@ relationship outside someone's scope is a 404 (its existence is not theirs to le
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, HTTPException, Query, Request
@@ -26,7 +26,7 @@ from models.identity.actions import APPROVE_ONBOARDING
 from models.identity.sessions import LinkRefused, find_link, use_link
 from models.lifecycle.machine import ApprovalDecision, approval_of, relationship_or_404
 from models.partners.registry import PartnerFilter, list_partners, partner_public
-from models.tables import AuditEvent, ChecklistItem, Contact, Partner, Relationship, Review
+from models.tables import AuditEvent, ChecklistItem, Contact, Partner, Relationship, Review, User
 
 router = APIRouter()
 PAGE_SIZE = 25
@@ -117,11 +117,22 @@ def my_relationships(session: Session, me: Principal, *, limit: int = 100) -> li
     return [{**r, "health": health.get(r["id"], ("", None))[1]} for r in rows]
 
 
-def recent_changes(session: Session, ids: list[int], *, days: int = 7) -> list[AuditEvent]:
-    """Return what changed on these relationships lately (newest first)."""
+def last_visit(session: Session, me: Principal) -> datetime:
+    """Return when this person last saw My work (a week ago on a first visit), and mark this visit."""
+    now = utcnow()
+    user = session.get(User, me.user_id) if me.user_id else None
+    if user is None:  # a machine's read-only access: no person to remember
+        return now - timedelta(days=7)
+    since = user.work_seen_at or now - timedelta(days=7)
+    user.work_seen_at = now
+    session.add(user)
+    return since
+
+
+def recent_changes(session: Session, ids: list[int], *, since: datetime) -> list[AuditEvent]:
+    """Return what changed on these relationships since a moment (newest first)."""
     if not ids:
         return []
-    since = utcnow() - timedelta(days=days)
     query = (
         select(AuditEvent)
         .where(col(AuditEvent.relationship_id).in_(ids), col(AuditEvent.at) >= since)
@@ -136,11 +147,13 @@ def my_work(request: Request, me: Person) -> HTMLResponse:
     """Show my work: approvals waiting for me, items I or my team own, my relationships, what changed."""
     with session_scope() as session:
         relationships = my_relationships(session, me)
+        since = last_visit(session, me)
         context = {
             "approvals": waiting_approvals(session, me),
             "items": my_items(session, me),
             "relationships": relationships,
-            "changes": recent_changes(session, [r["id"] for r in relationships]),
+            "changes": recent_changes(session, [r["id"] for r in relationships], since=since),
+            "since": since,
             "today": utcnow().date(),
         }
     return work_page(request, "work_home.html.j2", context, me)

@@ -190,3 +190,19 @@ def test_one_contact_set_from_the_relationship_page(client: TestClient, session:
     assert rel.deputy_id is None
     event = session.exec(select(AuditEvent).where(AuditEvent.action == "relationship.contact_changed")).one()
     assert event.reason == "left"
+
+
+def test_what_changed_since_my_last_visit(client: TestClient, session: Session) -> None:
+    """My work lists what changed since the person last opened it, not a fixed week."""
+    from models.core import audit
+
+    rel = f.relationship(session)
+    session.commit()
+    _as(client, session, rel.key.replace("rel-", "manager") + "@example.org", "manager")  # the first visit
+    audit.record(
+        session, actor="x", action="note.between_visits", entity="relationship", entity_id=rel.id,
+        relationship_id=rel.id,
+    )  # fmt: skip
+    session.commit()
+    assert "note.between_visits" in client.get("/work").text
+    assert "note.between_visits" not in client.get("/work").text  # seen on the last visit
