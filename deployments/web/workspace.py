@@ -22,7 +22,7 @@ from models.core.db import session_scope
 from models.core.errors import InputRejected, Problem
 from models.core.principal import Principal, acting_as
 from models.identity.access import can, managed_filter, require
-from models.identity.actions import APPROVE_ONBOARDING
+from models.identity.actions import ACKNOWLEDGE_ESCALATION, ACTION_OF
 from models.identity.sessions import LinkRefused, find_link, use_link
 from models.lifecycle.machine import ApprovalDecision, approval_of, relationship_or_404
 from models.partners.registry import PartnerFilter, list_partners, partner_public
@@ -229,11 +229,14 @@ def decision_form(
 
 def _link_for(session: Session, token: str, me: Principal) -> tuple[Any, Relationship]:
     """Return the action link and its relationship, or refuse: wrong person, role, or link."""
-    link = find_link(session, token, purpose=APPROVE_ONBOARDING)
+    link = find_link(session, token)
+    if link.purpose not in ACTION_OF:  # a sign-in link is no action link
+        raise LinkRefused("this link is not valid")
+    action = ACTION_OF[link.purpose]
     rel = relationship_or_404(session, link.relationship_id)  # type: ignore[arg-type]
     if link.email != me.acting_for.lower():
-        require(Principal(me.who, me.method, frozenset()), "approval.decide", rel, session=session)
-    require(me, "approval.decide", rel, session=session)
+        require(Principal(me.who, me.method, frozenset()), action, rel, session=session)
+    require(me, action, rel, session=session)
     return link, rel
 
 
@@ -250,6 +253,9 @@ def action_page(request: Request, token: str) -> HTMLResponse:
         except LinkRefused as exc:
             raise HTTPException(status_code=410, detail=str(exc)) from exc
         partner = session.get(Partner, rel.partner_id)
+        if link.purpose == ACKNOWLEDGE_ESCALATION:
+            ack = {"token": token, "rel": {"id": rel.id, "partner": partner.legal_name if partner else ""}}
+            return work_page(request, "work_ack.html.j2", ack, me)
         context = {
             "token": token,
             "rel": {
@@ -271,9 +277,11 @@ def act(
     decision: Annotated[str, Form(max_length=10)] = "",
     comment: Annotated[str, Form(max_length=2000)] = "",
     csrf: Annotated[str, Form(max_length=100)] = "",
-) -> HTMLResponse:
+) -> Response:
     """Use an action link once: record the sponsor's decision (as `action-link`) and go on."""
     check_csrf(request, csrf)
+    if acknowledged := acknowledge(me, token):
+        return acknowledged
     data = checked_decision(me, decision, comment)
     with session_scope() as session:
         try:
@@ -286,6 +294,29 @@ def act(
     with acting_as(via_link):
         label = decide(via_link, relationship_id, data)  # type: ignore[arg-type]
     return work_page(request, "work_done.html.j2", {"label": label}, me)
+
+
+def acknowledge(me: Principal, token: str) -> Response | None:
+    """Use an escalation's link once: the sponsor acknowledges it (audited) and opens the relationship."""
+    from models.core import audit
+
+    via_link = Principal(me.who, "action-link", me.roles, me.teams, me.user_id, me.name)
+    with acting_as(via_link), session_scope() as session:
+        try:
+            link, rel = _link_for(session, token, me)
+        except LinkRefused as exc:
+            raise HTTPException(status_code=410, detail=str(exc)) from exc
+        if link.purpose != ACKNOWLEDGE_ESCALATION:
+            return None
+        use_link(session, link)
+        audit.record(
+            session,
+            action="review.escalation_acknowledged",
+            entity="relationship",
+            entity_id=rel.id,
+            relationship_id=rel.id,
+        )
+    return RedirectResponse(f"/work/relationships/{rel.id}", status_code=303)
 
 
 ONBOARD_FIELDS = (

@@ -12,7 +12,7 @@ from httpx import Response
 from sqlmodel import Session, select
 
 from deployments.web.runs import runs_of
-from models.identity.actions import APPROVE_ONBOARDING, action_link
+from models.identity.actions import ACKNOWLEDGE_ESCALATION, APPROVE_ONBOARDING, action_link
 from models.identity.sessions import start_session
 from models.identity.users import add_user
 from models.lifecycle.machine import approval_of
@@ -206,3 +206,24 @@ def test_what_changed_since_my_last_visit(client: TestClient, session: Session) 
     session.commit()
     assert "note.between_visits" in client.get("/work").text
     assert "note.between_visits" not in client.get("/work").text  # seen on the last visit
+
+
+def test_the_sponsor_acknowledges_an_escalation_once(client: TestClient, session: Session) -> None:
+    """The review escalation's link: GET confirms, the sponsor's POST acknowledges and opens, once."""
+    rel = f.relationship(session)
+    sponsor = rel.key.replace("rel-", "sponsor") + "@example.org"
+    url = action_link(session, purpose=ACKNOWLEDGE_ESCALATION, email=sponsor, relationship_id=rel.id)  # type: ignore[arg-type]
+    session.commit()
+    token = url.split("/act/")[1]
+    csrf = _as(client, session, rel.key.replace("rel-", "manager") + "@example.org", "manager")
+    assert client.post(f"/act/{token}", data={"csrf": csrf}).status_code == 403  # the sponsor's link
+    client.cookies.clear()
+    csrf = _as(client, session, sponsor, "sponsor")
+    assert "Acknowledge and open" in client.get(f"/act/{token}").text
+    done = client.post(f"/act/{token}", data={"csrf": csrf})
+    assert done.status_code == 303 and done.headers["location"] == f"/work/relationships/{rel.id}"
+    assert client.post(f"/act/{token}", data={"csrf": csrf}).status_code == 410  # used
+    event = session.exec(
+        select(AuditEvent).where(AuditEvent.action == "review.escalation_acknowledged")
+    ).one()
+    assert (event.actor, event.method) == (sponsor, "action-link")
