@@ -182,6 +182,7 @@ def test_one_contact_set_from_the_relationship_page(client: TestClient, session:
     form = {"role": "deputy", "email": "", "reason": "left", "csrf": csrf}
     page = client.post(f"/work/relationships/{rel.id}/contact", data=form)
     assert page.status_code == 200 and "ours: no deputy manager" in page.text
+    assert "我方：未指定关系经理的副手" in client.get(f"/work/relationships/{rel.id}?lang=zh-CN").text
     assert (
         client.post(f"/work/relationships/{rel.id}/contact", data=form | {"email": "x@y.example"}).status_code
         == 400
