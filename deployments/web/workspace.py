@@ -26,7 +26,7 @@ from models.identity.actions import ACKNOWLEDGE_ESCALATION, ACTION_OF
 from models.identity.sessions import LinkRefused, find_link, use_link
 from models.lifecycle.machine import ApprovalDecision, approval_of, relationship_or_404
 from models.partners.registry import PartnerFilter, list_partners, partner_public
-from models.tables import AuditEvent, ChecklistItem, Contact, Partner, Relationship, Review, User
+from models.tables import AuditEvent, ChecklistItem, Contact, ExitPlan, Partner, Relationship, Review, User
 
 router = APIRouter()
 PAGE_SIZE = 25
@@ -75,6 +75,25 @@ def waiting_approvals(session: Session, me: Principal) -> list[dict[str, Any]]:
         for rel, name in session.exec(query)
         if approval_of(session, rel.id) is None  # type: ignore[arg-type]
     ]
+
+
+def waiting_exits(session: Session, me: Principal) -> list[dict[str, Any]]:
+    """Return the exits proposed on relationships this person sponsors, waiting for their approval."""
+    mine = _my_contact_id(session, me)
+    if mine is None:
+        return []
+    query = (
+        select(Relationship.id, Partner.legal_name, ExitPlan.exit_reason)
+        .join(Partner, col(Partner.id) == Relationship.partner_id)
+        .join(ExitPlan, col(ExitPlan.relationship_id) == Relationship.id)
+        .where(
+            Relationship.sponsor_id == mine,
+            col(ExitPlan.exit_proposed_at).is_not(None),
+            col(ExitPlan.exit_approved_at).is_(None),
+            col(ExitPlan.exit_started_on).is_(None),
+        )
+    )
+    return [{"id": rid, "partner": name, "reason": reason} for rid, name, reason in session.exec(query)]
 
 
 def my_items(session: Session, me: Principal, *, limit: int = 50) -> list[ChecklistItem]:
@@ -150,6 +169,7 @@ def my_work(request: Request, me: Person) -> HTMLResponse:
         since = last_visit(session, me)
         context = {
             "approvals": waiting_approvals(session, me),
+            "exits": waiting_exits(session, me),
             "items": my_items(session, me),
             "relationships": relationships,
             "changes": recent_changes(session, [r["id"] for r in relationships], since=since),

@@ -160,6 +160,7 @@ def test_exit_proposed_approved_then_run_with_every_refusal(client: TestClient, 
     assert _exit(client, rel.id, csrf, "approve").status_code == 403  # the sponsor's
     client.cookies.clear()
     csrf = _as(client, session, sponsor, "sponsor")
+    assert "Exits waiting for my approval" in client.get("/work").text
     assert _exit(client, rel.id, csrf, "approve").status_code == 303
     client.cookies.clear()
     csrf = _as(client, session, manager, "manager")
