@@ -129,8 +129,6 @@ def review_message_specs(p: Prepared, contacts: dict[int, Contact]) -> list[Mess
     ]
 
 
-
-
 def _invitation(p: Prepared, start: datetime, end: datetime, lang: str) -> Attachment:
     ctx = p.context
     manager, partner = ctx["contacts"]["manager"], ctx["contacts"]["partner_contact"]
@@ -192,7 +190,14 @@ def announce(session: Session, period: str) -> int:
     wanted = {contact_id for _, contact_id in staff}
     contacts = {c.id: c for c in session.exec(select(Contact).where(col(Contact.id).in_(wanted)))}
     specs = [
-        _summary_spec(period, role, contacts[contact_id], group, titles)
+        _summary_spec(
+            period,
+            role,
+            contacts[contact_id],
+            group,
+            titles,
+            _links(session, role, contacts[contact_id], group),
+        )
         for (role, contact_id), group in sorted(staff.items())
         if contact_id in contacts
     ]
@@ -201,8 +206,28 @@ def announce(session: Session, period: str) -> int:
     return queued
 
 
+def _links(session: Session, role: str, sponsor: Contact, group: list[Any]) -> dict[int, str]:
+    """Return a signed, single-use link for the sponsor to acknowledge each listed escalation."""
+    from models.identity.actions import ACKNOWLEDGE_ESCALATION, action_link
+
+    if role != "sponsor":
+        return {}
+    return {
+        row.relationship_id: action_link(
+            session, purpose=ACKNOWLEDGE_ESCALATION, email=sponsor.email, relationship_id=row.relationship_id
+        )
+        for row in group[:SUMMARY_ROWS]
+        if row.escalated
+    }
+
+
 def _summary_spec(
-    period: str, role: str, recipient: Contact, group: list[Any], titles: dict[int, list[dict[str, str]]]
+    period: str,
+    role: str,
+    recipient: Contact,
+    group: list[Any],
+    titles: dict[int, list[dict[str, str]]],
+    links: dict[int, str],
 ) -> MessageSpec:
     language = recipient.language if recipient.language in LANGUAGES else get_settings().default_language
     base = get_settings().portal_base_url.rstrip("/")
@@ -222,6 +247,7 @@ def _summary_spec(
                 "escalated": row.escalated,
                 "actions": [t.get(language) or t.get("en", "") for t in titles.get(row.id, [])],
                 "url": f"{base}/dashboard/relationships/{row.relationship_id}",
+                "act_url": links.get(row.relationship_id, ""),
             }
             for row in group[:SUMMARY_ROWS]
         ],
@@ -254,7 +280,9 @@ def run_batch(
 
 
 @task(
-    name="announce-reviews", retries=2, retry_delay_seconds=[2, 10],
+    name="announce-reviews",
+    retries=2,
+    retry_delay_seconds=[2, 10],
     retry_condition_fn=unless_refused,
     cache_policy=NO_CACHE,
 )
@@ -265,7 +293,9 @@ def announce_task(period: str) -> int:
 
 
 @task(
-    name="find-due-reviews", retries=2, retry_delay_seconds=[2, 10],
+    name="find-due-reviews",
+    retries=2,
+    retry_delay_seconds=[2, 10],
     retry_condition_fn=unless_refused,
     cache_policy=NO_CACHE,
 )
@@ -281,7 +311,9 @@ def find_due(period: str | None, as_of: date | None) -> tuple[str, date, list[in
 # Idempotent (keys and upserts), so a retry after a lock timeout or deadlock is safe; NO_CACHE: every
 # call must run, since a batch's result depends on the database, not on its inputs.
 @task(
-    name="review-batch", retries=2, retry_delay_seconds=[1, 5],
+    name="review-batch",
+    retries=2,
+    retry_delay_seconds=[1, 5],
     retry_condition_fn=unless_refused,
     cache_policy=NO_CACHE,
 )
@@ -326,7 +358,9 @@ def write_portfolio(out: str | None, *, as_of: date | None, language: str) -> di
 
 
 @task(
-    name="portfolio-report", retries=1, retry_delay_seconds=[5],
+    name="portfolio-report",
+    retries=1,
+    retry_delay_seconds=[5],
     retry_condition_fn=unless_refused,
     cache_policy=NO_CACHE,
 )

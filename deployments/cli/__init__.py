@@ -35,6 +35,13 @@ COMMANDS: dict[str, Entry] = {
         f"{_CLI}.lifecycle:exit_",
         "Run `exit-relationship`: start the planned exit, or close it when the exit checklist is done.",
     ),
+    "exit-propose": Entry(
+        f"{_CLI}.lifecycle:exit_propose",
+        "Propose an exit as the manager; the sponsor approves it before `tandem exit` runs it.",
+    ),
+    "exit-approve": Entry(
+        f"{_CLI}.lifecycle:exit_approve", "Approve a proposed exit as the relationship's executive sponsor."
+    ),
     "remind": Entry(
         f"{_CLI}.notify:remind", "Sweep due and overdue items and queue one digest per recipient for today."
     ),

@@ -212,6 +212,41 @@ def exit_(
     _show(result, as_json)
 
 
+def exit_propose(
+    ref: Annotated[str, typer.Argument(help="Relationship id or key.")],
+    reason: Annotated[str, typer.Option(help="Why the relationship ends.")],
+    trigger: Annotated[str, typer.Option(help=f"One of: {', '.join(EXIT_TRIGGERS)}.")],
+    on_behalf_of: OnBehalfOf = None,
+) -> None:
+    """Propose an exit as the manager; the sponsor approves it before `tandem exit` runs it."""
+    from models.lifecycle.exits import propose_exit
+    from models.lifecycle.relationships import find_relationship
+
+    by = person()
+    with db() as session:
+        rel = find_relationship(session, ref)
+        authorize("exit.propose", rel, session=session)
+        propose_exit(session, rel, reason=reason, trigger=trigger, by=by)
+    console.print(f"relationship {ref}: exit proposed; its sponsor approves with: tandem exit-approve {ref}")
+
+
+def exit_approve(
+    ref: Annotated[str, typer.Argument(help="Relationship id or key.")],
+    on_behalf_of: OnBehalfOf = None,
+    reason: OverrideReason = None,
+) -> None:
+    """Approve a proposed exit as the relationship's executive sponsor."""
+    from models.lifecycle.exits import approve_exit
+    from models.lifecycle.relationships import find_relationship
+
+    by = person()
+    with db() as session:
+        rel = find_relationship(session, ref)
+        authorize("exit.approve", rel, session=session)
+        approve_exit(session, rel, by=by)
+    console.print(f"relationship {ref}: exit approved; the manager runs it with: tandem exit {ref}")
+
+
 def _authorize_on(ref: str, action: str, *alternatives: str) -> None:
     """Refuse unless the acting person may do the action (or one of the alternatives) on the relationship."""
     from models.identity.access import can
@@ -239,6 +274,8 @@ COMMANDS: dict[str, Any] = {
     "reject": reject,
     "governance": governance,
     "exit": exit_,
+    "exit-propose": exit_propose,
+    "exit-approve": exit_approve,
 }
 
 

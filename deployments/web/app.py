@@ -13,7 +13,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
-from deployments.web import auth, dashboard, portal, portal_payments, sso, workspace
+from deployments.web import auth, dashboard, portal, portal_payments, sso, work_relationship, workspace
 from deployments.web.pages import language_of, page, strings
 from deployments.web.security import (
     LOOPBACK,
@@ -161,6 +161,7 @@ def create_app(
     app.include_router(auth.router)
     app.include_router(sso.router)
     app.include_router(workspace.router)
+    app.include_router(work_relationship.router)
     app.add_api_route("/", lambda: RedirectResponse("/work", status_code=303), include_in_schema=False)
     app.add_api_route("/healthz", lambda: PlainTextResponse("ok"), include_in_schema=False)
     _register_errors(app)

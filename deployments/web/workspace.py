@@ -6,7 +6,7 @@ relationship outside someone's scope is a 404 (its existence is not theirs to le
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, HTTPException, Query, Request
@@ -22,18 +22,18 @@ from models.core.db import session_scope
 from models.core.errors import InputRejected, Problem
 from models.core.principal import Principal, acting_as
 from models.identity.access import can, managed_filter, require
-from models.identity.actions import APPROVE_ONBOARDING
+from models.identity.actions import ACKNOWLEDGE_ESCALATION, ACTION_OF
 from models.identity.sessions import LinkRefused, find_link, use_link
 from models.lifecycle.machine import ApprovalDecision, approval_of, relationship_or_404
 from models.partners.registry import PartnerFilter, list_partners, partner_public
-from models.tables import AuditEvent, ChecklistItem, Contact, Partner, Relationship, Review
+from models.tables import AuditEvent, ChecklistItem, Contact, ExitPlan, Partner, Relationship, Review, User
 
 router = APIRouter()
 PAGE_SIZE = 25
 OPEN = ("open", "overdue")
 
 
-def _page(request: Request, template: str, context: dict[str, Any], me: Principal) -> HTMLResponse:
+def work_page(request: Request, template: str, context: dict[str, Any], me: Principal) -> HTMLResponse:
     live = current(request)
     # The role's actions, so a page shows no button its reader may not use (an auditor sees none).
     actions = {
@@ -77,6 +77,25 @@ def waiting_approvals(session: Session, me: Principal) -> list[dict[str, Any]]:
     ]
 
 
+def waiting_exits(session: Session, me: Principal) -> list[dict[str, Any]]:
+    """Return the exits proposed on relationships this person sponsors, waiting for their approval."""
+    mine = _my_contact_id(session, me)
+    if mine is None:
+        return []
+    query = (
+        select(Relationship.id, Partner.legal_name, ExitPlan.exit_reason)
+        .join(Partner, col(Partner.id) == Relationship.partner_id)
+        .join(ExitPlan, col(ExitPlan.relationship_id) == Relationship.id)
+        .where(
+            Relationship.sponsor_id == mine,
+            col(ExitPlan.exit_proposed_at).is_not(None),
+            col(ExitPlan.exit_approved_at).is_(None),
+            col(ExitPlan.exit_started_on).is_(None),
+        )
+    )
+    return [{"id": rid, "partner": name, "reason": reason} for rid, name, reason in session.exec(query)]
+
+
 def my_items(session: Session, me: Principal, *, limit: int = 50) -> list[ChecklistItem]:
     """Return the open items this person or their team owns, overdue (earliest due) first."""
     mine = _my_contact_id(session, me)
@@ -117,11 +136,22 @@ def my_relationships(session: Session, me: Principal, *, limit: int = 100) -> li
     return [{**r, "health": health.get(r["id"], ("", None))[1]} for r in rows]
 
 
-def recent_changes(session: Session, ids: list[int], *, days: int = 7) -> list[AuditEvent]:
-    """Return what changed on these relationships lately (newest first)."""
+def last_visit(session: Session, me: Principal) -> datetime:
+    """Return when this person last saw My work (a week ago on a first visit), and mark this visit."""
+    now = utcnow()
+    user = session.get(User, me.user_id) if me.user_id else None
+    if user is None:  # a machine's read-only access: no person to remember
+        return now - timedelta(days=7)
+    since = user.work_seen_at or now - timedelta(days=7)
+    user.work_seen_at = now
+    session.add(user)
+    return since
+
+
+def recent_changes(session: Session, ids: list[int], *, since: datetime) -> list[AuditEvent]:
+    """Return what changed on these relationships since a moment (newest first)."""
     if not ids:
         return []
-    since = utcnow() - timedelta(days=days)
     query = (
         select(AuditEvent)
         .where(col(AuditEvent.relationship_id).in_(ids), col(AuditEvent.at) >= since)
@@ -136,14 +166,17 @@ def my_work(request: Request, me: Person) -> HTMLResponse:
     """Show my work: approvals waiting for me, items I or my team own, my relationships, what changed."""
     with session_scope() as session:
         relationships = my_relationships(session, me)
+        since = last_visit(session, me)
         context = {
             "approvals": waiting_approvals(session, me),
+            "exits": waiting_exits(session, me),
             "items": my_items(session, me),
             "relationships": relationships,
-            "changes": recent_changes(session, [r["id"] for r in relationships]),
+            "changes": recent_changes(session, [r["id"] for r in relationships], since=since),
+            "since": since,
             "today": utcnow().date(),
         }
-    return _page(request, "work_home.html.j2", context, me)
+    return work_page(request, "work_home.html.j2", context, me)
 
 
 @router.get("/work/partners", response_class=HTMLResponse)
@@ -168,7 +201,7 @@ def partners(
         "size": PAGE_SIZE,
         "filters": {"q": q, "country": country, "size": size},
     }
-    return _page(request, "work_partners.html.j2", context, me)
+    return work_page(request, "work_partners.html.j2", context, me)
 
 
 def checked_decision(me: Principal, decision: str, comment: str) -> ApprovalDecision:
@@ -216,11 +249,14 @@ def decision_form(
 
 def _link_for(session: Session, token: str, me: Principal) -> tuple[Any, Relationship]:
     """Return the action link and its relationship, or refuse: wrong person, role, or link."""
-    link = find_link(session, token, purpose=APPROVE_ONBOARDING)
+    link = find_link(session, token)
+    if link.purpose not in ACTION_OF:  # a sign-in link is no action link
+        raise LinkRefused("this link is not valid")
+    action = ACTION_OF[link.purpose]
     rel = relationship_or_404(session, link.relationship_id)  # type: ignore[arg-type]
     if link.email != me.acting_for.lower():
-        require(Principal(me.who, me.method, frozenset()), "approval.decide", rel, session=session)
-    require(me, "approval.decide", rel, session=session)
+        require(Principal(me.who, me.method, frozenset()), action, rel, session=session)
+    require(me, action, rel, session=session)
     return link, rel
 
 
@@ -237,6 +273,9 @@ def action_page(request: Request, token: str) -> HTMLResponse:
         except LinkRefused as exc:
             raise HTTPException(status_code=410, detail=str(exc)) from exc
         partner = session.get(Partner, rel.partner_id)
+        if link.purpose == ACKNOWLEDGE_ESCALATION:
+            ack = {"token": token, "rel": {"id": rel.id, "partner": partner.legal_name if partner else ""}}
+            return work_page(request, "work_ack.html.j2", ack, me)
         context = {
             "token": token,
             "rel": {
@@ -247,7 +286,7 @@ def action_page(request: Request, token: str) -> HTMLResponse:
             },
             "expires_at": link.expires_at,
         }
-    return _page(request, "work_act.html.j2", context, me)
+    return work_page(request, "work_act.html.j2", context, me)
 
 
 @router.post("/act/{token}", response_class=HTMLResponse)
@@ -258,9 +297,11 @@ def act(
     decision: Annotated[str, Form(max_length=10)] = "",
     comment: Annotated[str, Form(max_length=2000)] = "",
     csrf: Annotated[str, Form(max_length=100)] = "",
-) -> HTMLResponse:
+) -> Response:
     """Use an action link once: record the sponsor's decision (as `action-link`) and go on."""
     check_csrf(request, csrf)
+    if acknowledged := acknowledge(me, token):
+        return acknowledged
     data = checked_decision(me, decision, comment)
     with session_scope() as session:
         try:
@@ -272,7 +313,30 @@ def act(
     via_link = Principal(me.who, "action-link", me.roles, me.teams, me.user_id, me.name)
     with acting_as(via_link):
         label = decide(via_link, relationship_id, data)  # type: ignore[arg-type]
-    return _page(request, "work_done.html.j2", {"label": label}, me)
+    return work_page(request, "work_done.html.j2", {"label": label}, me)
+
+
+def acknowledge(me: Principal, token: str) -> Response | None:
+    """Use an escalation's link once: the sponsor acknowledges it (audited) and opens the relationship."""
+    from models.core import audit
+
+    via_link = Principal(me.who, "action-link", me.roles, me.teams, me.user_id, me.name)
+    with acting_as(via_link), session_scope() as session:
+        try:
+            link, rel = _link_for(session, token, me)
+        except LinkRefused as exc:
+            raise HTTPException(status_code=410, detail=str(exc)) from exc
+        if link.purpose != ACKNOWLEDGE_ESCALATION:
+            return None
+        use_link(session, link)
+        audit.record(
+            session,
+            action="review.escalation_acknowledged",
+            entity="relationship",
+            entity_id=rel.id,
+            relationship_id=rel.id,
+        )
+    return RedirectResponse(f"/work/relationships/{rel.id}", status_code=303)
 
 
 ONBOARD_FIELDS = (
@@ -291,7 +355,7 @@ def onboard_form(request: Request, me: Person) -> HTMLResponse:
     """Show the onboarding form: the fields of the flow's parameter model (OnboardingRequest)."""
     with session_scope() as session:
         require(me, "relationship.onboard", session=session)
-    return _page(
+    return work_page(
         request, "work_onboard.html.j2", {"criticalities": ["low", "medium", "high", "critical"]}, me
     )
 
@@ -343,7 +407,7 @@ def handover_form(request: Request, me: Person) -> HTMLResponse:
     """Show the form that hands all of a manager's relationships to a successor."""
     with session_scope() as session:
         require(me, "relationship.handover", session=session)
-    return _page(request, "work_handover.html.j2", {}, me)
+    return work_page(request, "work_handover.html.j2", {}, me)
 
 
 @router.post("/work/handover")

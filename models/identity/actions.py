@@ -14,7 +14,10 @@ from models.core.settings import get_settings
 from models.identity.sessions import issue_link
 
 APPROVE_ONBOARDING = "approve-onboarding"
-PURPOSES = (APPROVE_ONBOARDING,)
+ACKNOWLEDGE_ESCALATION = "acknowledge-escalation"
+# Each purpose and the action (roles.yaml) the person who uses the link must be allowed.
+ACTION_OF = {APPROVE_ONBOARDING: "approval.decide", ACKNOWLEDGE_ESCALATION: "escalation.acknowledge"}
+PURPOSES = tuple(ACTION_OF)
 
 
 def action_link(session: Session, *, purpose: str, email: str, relationship_id: int) -> str:

@@ -30,6 +30,7 @@ ACTIONS: frozenset[str] = frozenset(
         "approval.decide",
         "exit.propose",
         "exit.approve",
+        "escalation.acknowledge",
         "exit.run",
         "review.write",
         "payment.write",

@@ -48,6 +48,11 @@ class ExitPlan(SQLModel, table=True):
     exit_started_on: date | None = None
     notice_ends_on: date | None = None
     final_payment_due_on: date | None = None
+    # The exit as proposed by the manager and approved by the sponsor before it runs (workspace).
+    exit_proposed_by: str | None = Field(default=None, max_length=254)
+    exit_proposed_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime(), nullable=True))
+    exit_approved_by: str | None = Field(default=None, max_length=254)
+    exit_approved_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime(), nullable=True))
 
 
 class Risk(SQLModel, table=True):

@@ -30,6 +30,8 @@ class User(SQLModel, table=True):
     disabled: bool = False
     created_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
     last_seen_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime(), nullable=True))
+    # When "My work" was last shown: its "changed since my last visit" starts here (not at sign-in).
+    work_seen_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime(), nullable=True))
 
 
 class PersonalToken(SQLModel, table=True):

@@ -5,10 +5,13 @@ from __future__ import annotations
 import json
 
 import pytest
+from sqlmodel import Session
 from typer.testing import CliRunner
 
 from deployments.cli import app
 from models.core.settings import get_settings
+from models.lifecycle.exits import plan_of
+from tests.support import factories as f
 
 runner = CliRunner()
 pytestmark = pytest.mark.usefixtures("prefect_server")
@@ -108,3 +111,23 @@ def test_bad_input_is_rejected_with_flags(tandem_env: str) -> None:
     code, out = tandem("exit", "1", "--reason", "x", "--trigger", "whim", "--on-behalf-of", "rm@ours.example")
     assert code == 1 and "--trigger" in out
     assert tandem("governance", "99")[0] == 1
+
+
+def test_exit_proposed_then_approved_refusals_listed(session: Session) -> None:
+    """`exit-propose` and `exit-approve` call the workspace's functions; a refusal lists each reason."""
+    rel = f.relationship(session, stage="proposed")
+    session.commit()
+    ref = str(rel.id)
+    manager, sponsor = (rel.key.replace("rel-", w) + "@example.org" for w in ("manager", "sponsor"))
+    code, out = tandem("exit-approve", ref, "--on-behalf-of", sponsor, "--reason", "t")
+    assert code == 1 and "stage:proposed" in out and "not-proposed" in out
+    rel.stage = "active"
+    session.add(rel)
+    session.commit()
+    propose = ("exit-propose", ref, "--reason", "contract ends", "--trigger", "planned-end")
+    assert tandem(*propose, "--on-behalf-of", manager)[0] == 0
+    code, out = tandem("exit-approve", ref, "--on-behalf-of", sponsor, "--reason", "t")
+    assert code == 0, out
+    session.expire_all()
+    plan = plan_of(session, rel)
+    assert plan is not None and (plan.exit_proposed_by, plan.exit_approved_by) == (manager, sponsor)

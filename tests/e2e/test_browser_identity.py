@@ -1,9 +1,10 @@
 """People act as themselves, in a real headless Chromium at phone width, every page checked by axe-core.
 
 The manager signs in and onboards from the form; the sponsor opens the approval link from the email
-the test SMTP server caught, signs in by an emailed link, and approves; an auditor reads the trail
-with no write button. One browser, one server (refusals are tested without a browser, in
-tests/deployments/web/test_workspace.py).
+the test SMTP server caught, signs in by an emailed link, and approves; the onboarding items are
+closed (the CLI's function) and the manager sets up governance from the relationship's page; the
+sponsor opens an escalation's link; an auditor reads the trail with no write button. One browser,
+one server (refusals are tested without a browser, in tests/deployments/web/test_workspace.py).
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ import pytest
 from sqlmodel import Session, select
 
 from deployments.web.runs import runs_of
+from models.checklists.generation import mark_done, open_required
+from models.identity.actions import ACKNOWLEDGE_ESCALATION, action_link
 from models.identity.sessions import handed_sign_in_link
 from models.identity.users import add_user
 from models.lifecycle.machine import approval_of
@@ -111,6 +114,27 @@ def test_manager_onboards_sponsor_approves_from_the_email_auditor_reads(
             _wait(lambda: runs_of(SPONSOR)[0].outcome != "running")
             session.refresh(rel)
             assert rel.stage == "onboarding"  # the onboarding went on: checklist generated, governance next
+
+            for item in open_required(session, rel.id, "onboarding"):  # type: ignore[arg-type]
+                mark_done(session, item.id, by=MANAGER, evidence="signed")  # type: ignore[arg-type]  # the CLI's function
+            ack = action_link(session, purpose=ACKNOWLEDGE_ESCALATION, email=SPONSOR, relationship_id=rel.id)  # type: ignore[arg-type]
+            session.commit()
+            page.goto(f"{server}/work")
+            page.get_by_role("link", name=f"#{rel.id} Qiaoshou Packaging").click()
+            expect(page.locator("h1")).to_have_text(f"#{rel.id} Qiaoshou Packaging")
+            _accessible(page)  # people, the contact form and the exit proposal
+            page.get_by_role("button", name="Set up governance").click()
+            _wait(
+                lambda: (
+                    runs_of(MANAGER)[0].label.startswith("setup-governance")
+                    and runs_of(MANAGER)[0].outcome != "running"
+                )
+            )
+            page.goto(f"{server}/work/relationships/{rel.id}")
+            expect(page.locator("dl.facts").first).to_contain_text("governance")
+            sponsor.goto(ack)  # a review escalation's link: a confirmation page first
+            expect(sponsor.locator("h1")).to_have_text("An escalation for you")
+            _accessible(sponsor)
 
             deliver_due()  # the partner's welcome carries their portal link: compact items, each a form
             portal = next(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import threading
 from datetime import date
 
@@ -69,6 +70,10 @@ def test_sweep_reviews_in_batches_publishes_artifacts_and_reruns_cleanly(portfol
     assert invite is not None and invite.attachments[0]["filename"] == "invite.ics"
     to_sponsor = [m for m in summaries if "escalated to you" in m.subject]
     assert len(to_sponsor) == 1 and f"#{portfolio[0]} " in to_sponsor[0].body_text
+    # Email and chat carry the same signed link to acknowledge the escalation; managers get none.
+    act = re.search(r"https?://\S+/act/[A-Za-z0-9_-]+", to_sponsor[0].body_text)
+    assert act is not None and act.group(0) in (to_sponsor[0].body_html or "")
+    assert sum("/act/" in m.body_text for m in summaries) == 1
     assert sum(f"#{portfolio[1]} " in m.body_text for m in summaries) == 1  # only its manager's
     assert "<svg" in pack and "<script" not in pack and "评审" in pack
     import asyncio

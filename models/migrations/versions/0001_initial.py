@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-30 03:24:09.090164
+Create Date: 2026-11-30 03:41:08.985642
 """
 
 from collections.abc import Sequence
@@ -46,6 +46,7 @@ def upgrade() -> None:
     sa.Column('disabled', sa.Boolean(), nullable=False),
     sa.Column('created_at', models.core.base.UTCDateTime(timezone=True), nullable=False),
     sa.Column('last_seen_at', models.core.base.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('work_seen_at', models.core.base.UTCDateTime(timezone=True), nullable=True),
     sa.PrimaryKeyConstraint('id')
     )
     with op.batch_alter_table('app_user', schema=None) as batch_op:
@@ -348,6 +349,10 @@ def upgrade() -> None:
     sa.Column('exit_started_on', sa.Date(), nullable=True),
     sa.Column('notice_ends_on', sa.Date(), nullable=True),
     sa.Column('final_payment_due_on', sa.Date(), nullable=True),
+    sa.Column('exit_proposed_by', sqlmodel.sql.sqltypes.AutoString(length=254), nullable=True),
+    sa.Column('exit_proposed_at', models.core.base.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('exit_approved_by', sqlmodel.sql.sqltypes.AutoString(length=254), nullable=True),
+    sa.Column('exit_approved_at', models.core.base.UTCDateTime(timezone=True), nullable=True),
     sa.ForeignKeyConstraint(['relationship_id'], ['relationship.id'], ),
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('relationship_id')

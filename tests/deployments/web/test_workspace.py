@@ -8,20 +8,23 @@ from datetime import date, timedelta
 
 import pytest
 from fastapi.testclient import TestClient
+from httpx import Response
 from sqlmodel import Session, select
 
 from deployments.web.runs import runs_of
-from models.identity.actions import APPROVE_ONBOARDING, action_link
+from models.identity.actions import ACKNOWLEDGE_ESCALATION, APPROVE_ONBOARDING, action_link
 from models.identity.sessions import start_session
 from models.identity.users import add_user
 from models.lifecycle.machine import approval_of
-from models.tables import AuditEvent, OneTimeLink, Relationship
+from models.tables import AuditEvent, OneTimeLink, Relationship, User
 from tests.support import factories as f
 
 
 def _as(client: TestClient, session: Session, email: str, role: str) -> str:
     """Sign a browser in as a new user (the emailed link is tested in test_dashboard); return CSRF."""
-    user = add_user(session, email=email, name="", role=role)
+    user = session.exec(select(User).where(User.email == email)).first() or add_user(
+        session, email=email, name="", role=role
+    )
     client.cookies.set("tandem_session", start_session(session, user, method="web"))
     session.commit()
     page = client.get("/work")
@@ -125,3 +128,104 @@ def test_items_close_from_my_work_with_the_clis_function(client: TestClient, ses
     assert (item.status, item.evidence, item.done_by) == ("done", "signed", manager)
     event = session.exec(select(AuditEvent).where(AuditEvent.action == "checklist.item.done")).one()
     assert (event.actor, event.method) == (manager, "web")
+
+
+def _exit(client: TestClient, rel_id: int | None, csrf: str, step: str, **fields: str) -> Response:
+    return client.post(f"/work/relationships/{rel_id}/exit", data={"step": step, "csrf": csrf, **fields})
+
+
+@pytest.mark.usefixtures("prefect_server")
+def test_exit_proposed_approved_then_run_with_every_refusal(client: TestClient, session: Session) -> None:
+    """Manager proposes, sponsor approves, manager runs `exit-relationship`; refusals list every reason."""
+    rel, other = f.relationship(session), f.relationship(session)
+    session.commit()
+    manager, sponsor = (rel.key.replace("rel-", who) + "@example.org" for who in ("manager", "sponsor"))
+    csrf = _as(client, session, "au@ours.example", "auditor")
+    assert _exit(client, rel.id, csrf, "propose", reason="x", trigger="planned-end").status_code == 403
+    client.cookies.clear()
+    csrf = _as(client, session, manager, "manager")
+    assert client.get(f"/work/relationships/{other.id}").status_code == 404  # another manager's
+    assert _exit(client, other.id, csrf, "propose", reason="x", trigger="planned-end").status_code == 404
+    early = _exit(client, rel.id, csrf, "run")
+    assert early.status_code == 409
+    assert "No exit has been proposed yet." in early.text and "has not approved the exit yet" in early.text
+    bad = _exit(client, rel.id, csrf, "propose", reason=" ", trigger="whim")
+    assert bad.status_code == 400 and "Why: say why." in bad.text and "choose one" in bad.text
+    assert session.exec(select(AuditEvent).where(AuditEvent.action.startswith("exit."))).all() == []  # type: ignore[attr-defined]
+    assert (
+        _exit(client, rel.id, csrf, "propose", reason="contract ends", trigger="planned-end").status_code
+        == 303
+    )
+    assert "Waiting for the executive sponsor" in client.get(f"/work/relationships/{rel.id}").text
+    assert _exit(client, rel.id, csrf, "approve").status_code == 403  # the sponsor's
+    client.cookies.clear()
+    csrf = _as(client, session, sponsor, "sponsor")
+    assert "Exits waiting for my approval" in client.get("/work").text
+    assert _exit(client, rel.id, csrf, "approve").status_code == 303
+    client.cookies.clear()
+    csrf = _as(client, session, manager, "manager")
+    assert _exit(client, rel.id, csrf, "run").status_code == 303
+    for _ in range(600):  # the exit runs in the background
+        if runs_of(manager) and runs_of(manager)[0].outcome != "running":
+            break
+        time.sleep(0.05)
+    session.expire_all()
+    assert session.get(Relationship, rel.id).stage == "exiting", runs_of(manager)  # type: ignore[union-attr]
+    actions = [e.action for e in session.exec(select(AuditEvent).where(AuditEvent.relationship_id == rel.id))]
+    assert {"exit.proposed", "exit.approved", "relationship.stage"} <= set(actions)
+
+
+def test_one_contact_set_from_the_relationship_page(client: TestClient, session: Session) -> None:
+    """`tandem relationship set-contact`'s function, from the page: key-person warnings shown."""
+    rel = f.relationship(session)
+    session.commit()
+    csrf = _as(client, session, rel.key.replace("rel-", "manager") + "@example.org", "manager")
+    form = {"role": "deputy", "email": "", "reason": "left", "csrf": csrf}
+    page = client.post(f"/work/relationships/{rel.id}/contact", data=form)
+    assert page.status_code == 200 and "ours: no deputy manager" in page.text
+    assert "我方：未指定关系经理的副手" in client.get(f"/work/relationships/{rel.id}?lang=zh-CN").text
+    assert (
+        client.post(f"/work/relationships/{rel.id}/contact", data=form | {"email": "x@y.example"}).status_code
+        == 400
+    )
+    session.refresh(rel)
+    assert rel.deputy_id is None
+    event = session.exec(select(AuditEvent).where(AuditEvent.action == "relationship.contact_changed")).one()
+    assert event.reason == "left"
+
+
+def test_what_changed_since_my_last_visit(client: TestClient, session: Session) -> None:
+    """My work lists what changed since the person last opened it, not a fixed week."""
+    from models.core import audit
+
+    rel = f.relationship(session)
+    session.commit()
+    _as(client, session, rel.key.replace("rel-", "manager") + "@example.org", "manager")  # the first visit
+    audit.record(
+        session, actor="x", action="note.between_visits", entity="relationship", entity_id=rel.id,
+        relationship_id=rel.id,
+    )  # fmt: skip
+    session.commit()
+    assert "note.between_visits" in client.get("/work").text
+    assert "note.between_visits" not in client.get("/work").text  # seen on the last visit
+
+
+def test_the_sponsor_acknowledges_an_escalation_once(client: TestClient, session: Session) -> None:
+    """The review escalation's link: GET confirms, the sponsor's POST acknowledges and opens, once."""
+    rel = f.relationship(session)
+    sponsor = rel.key.replace("rel-", "sponsor") + "@example.org"
+    url = action_link(session, purpose=ACKNOWLEDGE_ESCALATION, email=sponsor, relationship_id=rel.id)  # type: ignore[arg-type]
+    session.commit()
+    token = url.split("/act/")[1]
+    csrf = _as(client, session, rel.key.replace("rel-", "manager") + "@example.org", "manager")
+    assert client.post(f"/act/{token}", data={"csrf": csrf}).status_code == 403  # the sponsor's link
+    client.cookies.clear()
+    csrf = _as(client, session, sponsor, "sponsor")
+    assert "Acknowledge and open" in client.get(f"/act/{token}").text
+    done = client.post(f"/act/{token}", data={"csrf": csrf})
+    assert done.status_code == 303 and done.headers["location"] == f"/work/relationships/{rel.id}"
+    assert client.post(f"/act/{token}", data={"csrf": csrf}).status_code == 410  # used
+    event = session.exec(
+        select(AuditEvent).where(AuditEvent.action == "review.escalation_acknowledged")
+    ).one()
+    assert (event.actor, event.method) == (sponsor, "action-link")
