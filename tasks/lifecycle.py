@@ -140,6 +140,8 @@ def request_approval(relationship_id: int, flow_run_id: str | None) -> None:
             relationship_id=rel.id,
             dedupe="onboarding",
         )
+        rel.awaiting_run_id = flow_run_id
+        session.add(rel)
         audit.record(
             session,
             actor=ACTOR,

@@ -162,6 +162,9 @@ def record_approval(
     )
     approval.comment, approval.flow_run_id, approval.decided_at = decision.comment, flow_run_id, utcnow()
     session.add(approval)
+    if kind == "onboarding" and rel.awaiting_run_id is not None:
+        rel.awaiting_run_id = None  # decided: no run waits any more
+        session.add(rel)
     audit.record(
         session,
         actor=approval.decided_by,

@@ -108,3 +108,13 @@ def test_bad_input_is_rejected_with_flags(tandem_env: str) -> None:
     code, out = tandem("exit", "1", "--reason", "x", "--trigger", "whim", "--on-behalf-of", "rm@ours.example")
     assert code == 1 and "--trigger" in out
     assert tandem("governance", "99")[0] == 1
+
+
+def test_approving_a_relationship_nothing_waits_on_is_refused(tandem_env: str) -> None:
+    _partner()
+    code, out = tandem("relationship", "open", "AL1", "--manager", "rm@ours.example",
+                       "--sponsor", "vp@ours.example", "--partner-contact", "claire@al.example")
+    assert code == 0, out
+    code, out = tandem("approve", "1", "--on-behalf-of", "vp@ours.example", "--reason", "t")
+    assert code == 1 and "not waiting for a sponsor's decision" in out
+    assert "Traceback" not in out
