@@ -93,7 +93,7 @@ def decide_onboarding(ref: str, decision: ApprovalDecision) -> dict[str, Any]:
         request = request_for(session, rel)
         rel_id = rel.id
     if run_id and _run_is_paused(run_id):
-        # The run's input form is SponsorDecision, which has exactly ApprovalDecision's fields.
+        # The run's input form is SponsorDecision, which derives from ApprovalDecision.
         resume_flow_run(uuid.UUID(run_id), run_input=decision.model_dump(mode="json"))
         return {"relationship_id": rel_id, "outcome": "resumed", "flow_run_id": run_id}
     # A rejection runs the onboarding too: it finds the decision, withdraws what was asked and says so.

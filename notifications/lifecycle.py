@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
+from pydantic import BaseModel
 from sqlmodel import Session, col, select
 
 from models.checklists.generation import (
@@ -158,6 +159,18 @@ def welcome(session: Session, rel: Relationship, *, now: datetime | None = None)
                 session, rel, person, kind="welcome", dedupe="onboarding", now=now, words=words, **budget
             )
     return queued
+
+
+class OnboardingSummary(BaseModel):
+    """What finishing an onboarding did, as the flow reports it."""
+
+    relationship_id: int
+    stage: str
+    tier: str | None
+    checklist_items: int
+    partner_minutes: int
+    budget_minutes: int
+    notice_days: int
 
 
 def finish_onboarding(

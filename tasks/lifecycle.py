@@ -10,9 +10,9 @@ from datetime import date
 from typing import Any
 
 from prefect import task
-from pydantic import BaseModel, ConfigDict, Field
 
 from models.checklists.generation import checklist_view, open_required
+from models.checklists.proportionality import TierDecision
 from models.core.base import utcnow
 from models.core.calendar import today_local
 from models.core.db import ensure_schema, session_scope
@@ -20,6 +20,7 @@ from models.core.errors import NotFound
 from models.core.settings import get_settings
 from models.lifecycle.machine import (
     ApprovalDecision,
+    RecordedDecision,
     approval_of,
     record_approval,
     relationship_or_404,
@@ -31,21 +32,12 @@ from models.tables import Contact, Partner
 from models.tables.core import Stage
 from notifications import lifecycle
 from notifications.documents import render_document
-from notifications.lifecycle import message_context
+from notifications.lifecycle import OnboardingSummary, message_context
 from notifications.outbox import queue_message, recipient_language
 from tasks.events import emit_relationship_event, emit_stage_change, publish_markdown
 from tasks.retries import LIFECYCLE_RETRIES
 
 ACTOR = "flow"
-
-
-class Objectives(BaseModel):
-    """Both sides' business objectives for the relationship (clause 5.3)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    ours: list[str] = Field(default_factory=list, description="What we want from the relationship.")
-    partner: list[str] = Field(default_factory=list, description="What the partner wants from it.")
 
 
 @task(**LIFECYCLE_RETRIES)
@@ -81,33 +73,28 @@ def open_or_reuse_relationship(partner_id: int, request: dict[str, Any]) -> int:
 
 
 @task
-def propose_tier(relationship_id: int) -> dict[str, Any]:
+def propose_tier(relationship_id: int) -> TierDecision:
     """Propose and store the governance tier with its reason."""
     with session_scope() as session:
-        return store_proposed_tier(
-            session, relationship_or_404(session, relationship_id), actor=ACTOR
-        ).to_dict()
+        return store_proposed_tier(session, relationship_or_404(session, relationship_id), actor=ACTOR)
 
 
 @task
-def recorded_decision(relationship_id: int) -> dict[str, Any] | None:
+def recorded_decision(relationship_id: int) -> RecordedDecision | None:
     """Return the sponsor's recorded decision on this onboarding, if there is one."""
     with session_scope() as session:
         approval = approval_of(session, relationship_id)
-        return approval.model_dump(mode="json") if approval else None
+        return RecordedDecision.of(approval) if approval else None
 
 
 @task
 def record_decision(
-    relationship_id: int, decision: dict[str, Any], flow_run_id: str | None
-) -> dict[str, Any]:
+    relationship_id: int, decision: ApprovalDecision, flow_run_id: str | None
+) -> RecordedDecision:
     """Record the sponsor's decision (validated: only the sponsor decides)."""
     with session_scope() as session:
         rel = relationship_or_404(session, relationship_id)
-        approval = record_approval(
-            session, rel, ApprovalDecision.model_validate(decision), flow_run_id=flow_run_id
-        )
-        return approval.model_dump(mode="json")
+        return RecordedDecision.of(record_approval(session, rel, decision, flow_run_id=flow_run_id))
 
 
 @task
@@ -181,7 +168,7 @@ def tell_manager_approval_timed_out(relationship_id: int, hours: float) -> None:
 
 
 @task(**LIFECYCLE_RETRIES)
-def finish_onboarding(relationship_id: int, as_of: date | None) -> dict[str, Any]:
+def finish_onboarding(relationship_id: int, as_of: date | None) -> OnboardingSummary:
     """Apply the approval, generate the checklist, draft the exit plan, welcome both sides, move on."""
     with session_scope() as session:
         step = lifecycle.finish_onboarding(session, relationship_id, as_of=as_of, actor=ACTOR)
@@ -192,7 +179,7 @@ def finish_onboarding(relationship_id: int, as_of: date | None) -> dict[str, Any
         key=f"onboarding-checklist-{relationship_id}",
         description=f"Onboarding checklist for relationship {relationship_id}",
     )
-    return step.summary
+    return OnboardingSummary.model_validate(step.summary)
 
 
 @task

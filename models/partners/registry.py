@@ -114,6 +114,8 @@ def _vat_checked(text: str, country: str) -> str:
 class PartnerCreate(BaseModel):
     """A new partner as given at a boundary (CLI, CSV row, flow parameter)."""
 
+    # Not derived from PartnerBase: the registration id is checked per country, so country must be
+    # validated first, and PartnerBase's field order is the partner table's column order.
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
     legal_name: SingleLine = Field(min_length=1, max_length=300)
