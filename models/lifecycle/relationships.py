@@ -252,3 +252,21 @@ def wrong_side(email: str, *, needs: Side | str) -> str:
     if Side(needs) == Side.partner:
         return f"{email} is one of our contacts, not the partner's"
     return f"{email} is the partner's contact, not one of ours"
+
+
+def open_or_reuse(session: Session, data: RelationshipOpen, partner: Partner, *, actor: str) -> Relationship:
+    """Open the relationship, or return the one a previous run of the same request opened.
+
+    Its key defaults to the partner's registration; an exited relationship is not reused, a new one
+    with a dated key is opened beside it.
+    """
+    key = data.key or f"{partner.country.lower()}-{partner.registration_id.lower()}"
+    data = data.model_copy(update={"key": key})
+    try:
+        existing = find_relationship(session, key)
+    except NotFound:
+        return open_relationship(session, data, actor=actor)
+    if existing.stage == Stage.exited.value:
+        dated = data.model_copy(update={"key": f"{key}-{utcnow():%Y%m%d}"})
+        return open_relationship(session, dated, actor=actor)
+    return existing

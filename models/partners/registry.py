@@ -367,6 +367,13 @@ def add_partner(session: Session, data: PartnerCreate, *, actor: str) -> Partner
     return partner
 
 
+def add_partner_once(session: Session, data: PartnerCreate, *, actor: str) -> Partner:
+    """Register a new partner, or return the one already registered under its country and id."""
+    if existing_registrations(session, {(data.country, data.registration_id)}):
+        return find_partner(session, f"{data.country}:{data.registration_id}")
+    return add_partner(session, data, actor=actor)
+
+
 def find_contact(session: Session, email: str) -> Contact | None:
     """Return the contact with this email, if any."""
     return session.exec(select(Contact).where(Contact.email == normalize_email(email))).first()
