@@ -69,11 +69,11 @@ def request_for(session: Session, rel: Relationship) -> OnboardingRequest:
     return OnboardingRequest(
         partner_ref=str(rel.partner_id),
         manager=email(rel.manager_id),
-        deputy=email(rel.deputy_id),  # type: ignore[arg-type]
+        deputy=email(rel.deputy_id),
         sponsor=email(rel.sponsor_id),
-        partner_contact=email(rel.partner_contact_id),  # type: ignore[arg-type]
+        partner_contact=email(rel.partner_contact_id),
         backup_contact=email(rel.backup_contact_id),
-        criticality=rel.criticality,  # type: ignore[arg-type]
+        criticality=rel.criticality,
         dependency_ratio=rel.dependency_ratio,
         payment_term_days=rel.payment_term_days,
         key=rel.key,
