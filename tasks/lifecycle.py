@@ -24,7 +24,12 @@ from models.lifecycle.machine import (
     relationship_or_404,
     store_proposed_tier,
 )
-from models.lifecycle.relationships import RelationshipOpen, find_relationship, open_or_reuse
+from models.lifecycle.relationships import (
+    RelationshipOpen,
+    RelationshipState,
+    find_relationship,
+    open_or_reuse,
+)
 from models.partners.registry import PartnerCreate, add_partner_once, find_partner
 from models.tables import Partner
 from models.tables.core import Stage
@@ -193,9 +198,9 @@ def close_exit_if_done(relationship_id: int) -> dict[str, Any]:
 
 
 @task
-def relationship_state(ref: str) -> dict[str, Any]:
+def relationship_state(ref: str) -> RelationshipState:
     """Resolve a relationship reference (id or key) to its id and current stage."""
     ensure_schema()
     with session_scope() as session:
         rel = find_relationship(session, ref)
-        return {"id": rel.id, "stage": rel.stage, "tier": rel.tier}
+        return RelationshipState(id=id_of(rel), stage=rel.stage, tier=rel.tier)

@@ -35,6 +35,14 @@ ROLE_SIDES: dict[str, Side] = {
 }
 
 
+class RelationshipState(BaseModel):
+    """Where a relationship is: its id, stage and tier, as plain data for a flow."""
+
+    id: int
+    stage: str
+    tier: str | None = None
+
+
 class Objectives(BaseModel):
     """Both sides' business objectives for the relationship (clause 5.3)."""
 
