@@ -7,7 +7,9 @@ Two schemes, both kept as data in `models/data/` and validated when first loaded
 - EU, Commission Recommendation 2003/361/EC, used for EU/EEA countries and, by default, for every
   other country that is not CN; figures of linked and partner enterprises are added.
 
-Money in another currency is converted with the indicative rates of `fx_rates.yaml`.
+Money in another currency is converted with the indicative rates of `fx_rates.yaml`. Each
+threshold test is a `Check`; the explanation, in English and Chinese, is rendered from the
+deciding checks by `templates/explanation.<lang>.j2`.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_vali
 from models.core.data import load_data
 from models.core.errors import InputRejected, Problem
 from models.core.vocabulary import LANGUAGES
+from models.partners.explain import render_explanation
 
 SizeClass = Literal["micro", "small", "medium", "large"]
 Metric = Literal["employees", "revenue", "assets"]
@@ -43,15 +46,7 @@ _OPS: dict[str, Callable[[Decimal, Decimal], bool]] = {
     "<=": operator.le,
 }
 _NEGATED = {"<": ">=", ">=": "<", "<=": ">"}
-_ZH_OPS = {"<": "<", ">=": "≥", "<=": "≤", ">": ">"}
-_CLASS_NAMES = {
-    "micro": ("Micro", "微型企业"),
-    "small": ("Small", "小型企业"),
-    "medium": ("Medium", "中型企业"),
-    "large": ("Large", "大型企业"),
-}
 _COUNTRY_RE = re.compile(r"^[A-Z]{2}$")
-_METRIC: dict[str, Metric] = {"employees": "employees", "revenue": "revenue", "assets": "assets"}
 
 
 # --- the tables, validated at load -----------------------------------------------------------
@@ -211,14 +206,27 @@ class Figures:
 
 
 class Check(NamedTuple):
-    """One threshold test: `value op threshold`, in `unit` (a tuple: a registry makes millions)."""
+    """One threshold test, `value op threshold` in `unit`: what was compared, the outcome and its rule.
 
-    metric: str
-    value: Decimal
-    op: str
+    Immutable like a frozen dataclass, but a tuple: a registry refresh makes millions, and a frozen
+    dataclass made `size_of` twice as slow.
+    """
+
+    metric: str  # the criterion: employees, revenue, assets (CN); staff, turnover, balance_sheet (EU)
+    value: Decimal  # the partner's figure in the threshold's unit (persons, 万元 CNY, EUR)
+    op: str  # "<", "<=" or ">=": passed when `value op threshold`
     threshold: Decimal
     unit: str
     passed: bool
+    amount: Decimal  # the figure as the partner gave it, before conversion (EU: group total)
+    currency: str  # the currency of `amount`; "" for a count of persons
+    rule: str  # where the threshold comes from: the document and its article or industry row
+    size_class: SizeClass  # the class the threshold bounds
+
+    @property
+    def holds(self) -> str:
+        """Return the comparison that is true: `op` when passed, its negation otherwise."""
+        return self.op if self.passed else _NEGATED[self.op]
 
     def to_dict(self) -> dict[str, Any]:
         """Return the check as JSON-ready data."""
@@ -229,6 +237,10 @@ class Check(NamedTuple):
             "threshold": str(self.threshold),
             "unit": self.unit,
             "passed": self.passed,
+            "amount": str(self.amount),
+            "currency": self.currency,
+            "rule": self.rule,
+            "size_class": self.size_class,
         }
 
 
@@ -416,7 +428,7 @@ def _money(value: object) -> Decimal:
     return amount
 
 
-# --- money and text --------------------------------------------------------------------------
+# --- money and checks ------------------------------------------------------------------------
 
 
 def _rate(source: str, target: str) -> Decimal:
@@ -432,49 +444,38 @@ def _convert(amount: Decimal, source: str, target: str) -> Decimal:
     return (amount * per_eur[target] / per_eur[source]).quantize(_CENT)
 
 
-def _num(value: Decimal | int) -> str:
-    """Format a number with thousands separators and no trailing zeros."""
-    return format(Decimal(value).normalize(), ",f")
-
-
-def _fx_note(source: str, target: str) -> dict[str, str]:
-    fx = _fx_table()
+def _fx(source: str, target: str) -> dict[str, str] | None:
+    """Return the rate note's figures when money was converted, else None."""
+    if source == target:
+        return None
     rate = format(_rate(source, target), ".6g")
-    return {
-        "en": f"Converted at 1 {source} = {rate} {target} (indicative rate as of {fx.as_of}).",
-        "zh-CN": f"按1 {source} = {rate} {target}折算（参考汇率，截至{fx.as_of}）。",
-    }
+    return {"source": source, "target": target, "rate": rate, "as_of": str(_fx_table().as_of)}
 
 
-def _say(check: Check, subject: dict[str, str], limit: dict[str, str], lang: str) -> str:
-    op = check.op if check.passed else _NEGATED[check.op]
-    return f"{subject[lang]} {_ZH_OPS[op] if lang == 'zh-CN' else op} {limit[lang]}"
-
-
-@dataclass(frozen=True)
-class _Wording:
-    """How to name each metric's value and threshold in both languages."""
-
-    subjects: dict[str, dict[str, str]]
-    limit: Callable[[Check], dict[str, str]]
-
-    def facts(self, checks: list[Check], lang: str) -> str:
-        joiner = "，且" if lang == "zh-CN" else " and "
-        return joiner.join(_say(c, self.subjects[c.metric], self.limit(c), lang) for c in checks)
-
-
-def _explain(
-    head: dict[str, str],
-    body: dict[str, str],
-    notes: list[dict[str, str]],
-) -> dict[str, str]:
-    # Chinese sentences run on without spaces; English ones are separated by one.
-    sep = {"en": " ", "zh-CN": ""}
-    sentences = {lang: [head[lang] + body[lang]] + [note[lang] for note in notes] for lang in LANGS}
-    return {lang: sep[lang].join(sentences[lang]) for lang in LANGS}
+def _check(
+    metric: str,
+    value: Decimal,
+    op: str,
+    threshold: Decimal,
+    unit: str,
+    *,
+    amount: Decimal,
+    currency: str,
+    rule: str,
+    size_class: SizeClass,
+) -> Check:
+    passed = _OPS[op](value, threshold)
+    return Check(metric, value, op, threshold, unit, passed, amount, currency, rule, size_class)
 
 
 # --- China -----------------------------------------------------------------------------------
+
+# The three rules of an industry's row: (YAML key, comparison, the class its thresholds bound).
+_CN_RULES: tuple[tuple[str, str, SizeClass], ...] = (
+    ("sme_if_any_below", "<", "medium"),
+    ("medium_if_all_at_least", ">=", "medium"),
+    ("small_if_all_at_least", ">=", "small"),
+)
 
 
 @dataclass(frozen=True)
@@ -487,42 +488,57 @@ class _CnDecision:
 
 def _cn_decision(figures: Figures) -> _CnDecision:
     table, industry = _cn_table(), _cn_industries()[figures.industry]
-    values = _cn_values(figures)
+    values, amounts, currency = _cn_values(figures), _cn_amounts(figures), _currency(figures)
 
-    def run(rule: dict[Metric, Decimal], op: str) -> list[Check]:
-        unit = table.units
-        return [_check(m, values[m], op, t, unit[m].unit) for m, t in rule.items()]
+    def run(key: str, op: str, size_class: SizeClass) -> list[Check]:
+        rule = _cn_rule(industry.code, key)
+        return [
+            _check(
+                m,
+                values[m],
+                op,
+                t,
+                table.units[m].unit,
+                amount=amounts[m],
+                currency="" if m == "employees" else currency,
+                rule=rule,
+                size_class=size_class,
+            )
+            for m, t in getattr(industry, key).items()
+        ]
 
-    sme = run(industry.sme_if_any_below, "<")
-    medium = run(industry.medium_if_all_at_least, ">=")
-    small = run(industry.small_if_all_at_least, ">=")
+    sme, medium, small = (run(*rule) for rule in _CN_RULES)
     return _CnDecision(*_cn_decide(sme, medium, small), values)
+
+
+@lru_cache(maxsize=64)
+def _cn_rule(code: str, key: str) -> str:
+    """Return a rule's source: the document, the industry's row and the rule in it."""
+    return f"{_cn_table().source.document}, {_cn_industries()[code].name.zh_cn}, {key}"
 
 
 def _classify_cn(figures: Figures, decision: _CnDecision) -> SizeResult:
     table, industry = _cn_table(), _cn_industries()[figures.industry]
-    size, decided, against, values = decision.size, decision.decided, decision.against, decision.values
-    wording = _cn_wording(figures, values)
-    body = _cn_body(size, decided, against, wording)
-    doc, name_zh = table.source.document, industry.name.zh_cn
-    head = {
-        "en": f"{_CLASS_NAMES[size][0]} (China, {doc}, industry {name_zh}): ",
-        "zh-CN": f"{_CLASS_NAMES[size][1]}（中国，{doc}，行业：{name_zh}）：",
+    context = {
+        "scheme": "CN",
+        "size": decision.size,
+        "document": table.source.document,
+        "industry": industry.name.zh_cn,
+        "units": table.units,
+        "decided": decision.decided,
+        "against": decision.against,
+        "fx": _fx(_currency(figures), "CNY"),
+        "group": _has_group(figures),
     }
     return SizeResult(
-        size_class=size,
+        size_class=decision.size,
         scheme=CN_SCHEME,
         scheme_label=table.label.en,
         industry=industry.code,
-        checks=tuple(decided + against),
-        figures_used=_cn_figures_used(figures, values),
-        explanation=_explain(head, body, _cn_notes(figures)),
+        checks=tuple(decision.decided + decision.against),
+        figures_used=_cn_figures_used(figures, decision.values),
+        explanation=render_explanation(context),
     )
-
-
-def _check(metric: str, value: Decimal, op: str, threshold: Decimal, unit: str) -> Check:
-    passed = _OPS[op](value, threshold)
-    return Check(metric, value, op, threshold, unit, passed)
 
 
 def _cn_values(figures: Figures) -> dict[Metric, Decimal]:
@@ -538,6 +554,17 @@ def _cn_values(figures: Figures) -> dict[Metric, Decimal]:
     return values
 
 
+def _cn_amounts(figures: Figures) -> dict[Metric, Decimal]:
+    """Return the entity's own figures as given (persons, whole units of its currency)."""
+    amounts: dict[Metric, Decimal] = {
+        "employees": Decimal(figures.employees),
+        "revenue": _money(figures.revenue),
+    }
+    if figures.total_assets is not None:
+        amounts["assets"] = _money(figures.total_assets)
+    return amounts
+
+
 def _cn_decide(
     sme: list[Check], medium: list[Check], small: list[Check]
 ) -> tuple[SizeClass, list[Check], list[Check]]:
@@ -549,68 +576,6 @@ def _cn_decide(
     if all(c.passed for c in small):
         return "small", small, [c for c in medium if not c.passed]
     return "micro", [], [c for c in small if not c.passed]
-
-
-def _cn_wording(figures: Figures, values: dict[Metric, Decimal]) -> _Wording:
-    units, currency = _cn_table().units, _currency(figures)
-    subjects = {"employees": _cn_employees(figures.employees)}
-    amounts = {"revenue": figures.revenue, "assets": figures.total_assets}
-    for metric in values.keys() - {"employees"}:
-        label = units[metric].label
-        shown = _cn_amount(_money(amounts[metric]), currency, values[metric])
-        subjects[metric] = {
-            "en": f"{label.en} {shown['en']}",
-            "zh-CN": f"{label.zh_cn}{shown['zh-CN']}",
-        }
-
-    def limit(check: Check) -> dict[str, str]:
-        unit = units[_METRIC[check.metric]].unit_label
-        return {lang: f"{_num(check.threshold)}{unit.get(lang)}" for lang in LANGS}
-
-    return _Wording(subjects, limit)
-
-
-def _cn_employees(count: int) -> dict[str, str]:
-    return {"en": f"{_num(count)} employees", "zh-CN": f"从业人员{_num(count)}人"}
-
-
-def _cn_amount(amount: Decimal, currency: str, wan: Decimal) -> dict[str, str]:
-    if currency == "CNY":
-        return {"en": f"{_num(amount)} CNY ({_num(wan)}万)", "zh-CN": f"{_num(wan)}万元"}
-    cny = _num(wan * 10000)
-    return {
-        "en": f"{_num(amount)} {currency} ({cny} CNY, {_num(wan)}万)",
-        "zh-CN": f"{_num(amount)} {currency}（折合{cny}元，即{_num(wan)}万元）",
-    }
-
-
-def _cn_body(
-    size: SizeClass, decided: list[Check], against: list[Check], wording: _Wording
-) -> dict[str, str]:
-    def facts(checks: list[Check], lang: str) -> str:
-        return wording.facts(checks, lang)
-
-    if size == "large":
-        return {
-            "en": f"{facts(against, 'en')}, so not an SME.",
-            "zh-CN": f"{facts(against, 'zh-CN')}，不属于中小微型企业。",
-        }
-    if size == "medium":
-        sme = [c for c in decided if c.op == "<"]
-        rest = [c for c in decided if c.op != "<"]
-        return {
-            "en": f"{facts(sme, 'en')} so an SME, and {facts(rest, 'en')}.",
-            "zh-CN": f"{facts(sme, 'zh-CN')}，属于中小微型企业；且{facts(rest, 'zh-CN')}。",
-        }
-    if size == "small":
-        return {
-            "en": f"{facts(decided, 'en')}, but {facts(against, 'en')} so not medium.",
-            "zh-CN": f"{facts(decided, 'zh-CN')}；但{facts(against, 'zh-CN')}，不属于中型企业。",
-        }
-    return {
-        "en": f"{facts(against, 'en')} so not small.",
-        "zh-CN": f"{facts(against, 'zh-CN')}，不属于小型企业。",
-    }
 
 
 def _cn_figures_used(figures: Figures, values: dict[Metric, Decimal]) -> dict[str, str]:
@@ -638,23 +603,10 @@ def _has_group(figures: Figures) -> bool:
     )
 
 
-def _cn_notes(figures: Figures) -> list[dict[str, str]]:
-    notes = []
-    currency = _currency(figures)
-    if currency != "CNY":
-        notes.append(_fx_note(currency, "CNY"))
-    if _has_group(figures):
-        notes.append(
-            {
-                "en": "Linked and partner enterprise figures were not added: the Chinese scheme "
-                "classifies the legal entity.",
-                "zh-CN": "未计入关联企业和伙伴企业数据：中国标准按单个法人企业划型。",
-            }
-        )
-    return notes
-
-
 # --- EU --------------------------------------------------------------------------------------
+
+# Annex, Article 2 of the Recommendation: one paragraph for each category's ceilings.
+_EU_PARAGRAPH = {"medium": "2(1)", "small": "2(2)", "micro": "2(3)"}
 
 
 @dataclass(frozen=True)
@@ -662,6 +614,8 @@ class _EuTotals:
     staff: int
     turnover: Decimal  # EUR
     balance_sheet: Decimal | None  # EUR; None when the partner gave no balance sheet total
+    own_turnover: Decimal  # the same sums in the partner's currency, before conversion
+    own_balance_sheet: Decimal | None
 
 
 @dataclass(frozen=True)
@@ -708,30 +662,38 @@ class _EuDecision:
 
 def _eu_decision(figures: Figures) -> _EuDecision:
     totals = _eu_totals(figures)
-    tests = [_eu_test(category, totals) for category in _eu_table().categories]
+    currency = _currency(figures)
+    tests = [_eu_test(category, totals, currency) for category in _eu_table().categories]
     winner = next((i for i, test in enumerate(tests) if test.holds), len(tests))
     return _EuDecision(totals, tests, winner)
 
 
 def _classify_eu(figures: Figures, decision: _EuDecision) -> SizeResult:
-    table, totals, tests, winner = _eu_table(), decision.totals, decision.tests, decision.winner
-    size = decision.size
+    table, tests, winner = _eu_table(), decision.tests, decision.winner
     decided = tests[winner].deciding() if winner < len(tests) else []
     against = tests[winner - 1].failing() if winner > 0 else []
-    head = {
-        "en": f"{_CLASS_NAMES[size][0]} ({table.label.en}): ",
-        "zh-CN": f"{_CLASS_NAMES[size][1]}（{table.label.zh_cn}）：",
+    country = figures.country.strip().upper()
+    context = {
+        "scheme": "EU",
+        "size": decision.size,
+        "label": table.label,
+        "decided": decided,  # staff, the financial test that held, then a ceiling it overrode
+        "against": against,
+        "below": tests[winner - 1].size_class if winner > 0 else "",
+        "country": country,
+        "outside_eu": country not in EU_COUNTRIES,
+        "group": _eu_group(figures),
+        "no_balance_sheet": figures.total_assets is None,
+        "fx": _fx(_currency(figures), "EUR"),
     }
-    below = tests[winner - 1].size_class if winner > 0 else ""
-    body = _eu_body(decided, against, below, _eu_wording(figures, totals))
     return SizeResult(
-        size_class=size,
+        size_class=decision.size,
         scheme=EU_SCHEME,
         scheme_label=table.label.en,
         industry=figures.industry,
         checks=tuple(decided + against),
-        figures_used=_eu_figures_used(figures, totals),
-        explanation=_explain(head, body, _eu_notes(figures)),
+        figures_used=_eu_figures_used(figures, decision.totals),
+        explanation=render_explanation(context),
     )
 
 
@@ -743,102 +705,60 @@ def _eu_totals(figures: Figures) -> _EuTotals:
         (_money(v) for v in (figures.revenue, figures.linked_revenue, figures.partner_ent_revenue)),
         Decimal(0),
     )
+    own_balance: Decimal | None = None
     balance: Decimal | None = None
     if figures.total_assets is not None:
         own = (figures.total_assets, figures.linked_assets, figures.partner_ent_assets)
-        balance = _convert(sum((_money(v) for v in own), Decimal(0)), currency, "EUR")
-    return _EuTotals(staff, _convert(turnover, currency, "EUR"), balance)
+        own_balance = sum((_money(v) for v in own), Decimal(0))
+        balance = _convert(own_balance, currency, "EUR")
+    return _EuTotals(staff, _convert(turnover, currency, "EUR"), balance, turnover, own_balance)
 
 
-def _eu_test(category: _EuCategory, totals: _EuTotals) -> _EuTest:
-    balance = None
-    if totals.balance_sheet is not None:
-        balance = _check(
-            "balance_sheet",
-            totals.balance_sheet,
+@lru_cache(maxsize=4)
+def _eu_rule(size_class: SizeClass) -> str:
+    """Return a category's source: the Recommendation's article that sets its ceilings."""
+    return f"{_eu_table().source.document}, Annex Art. {_EU_PARAGRAPH[size_class]}"
+
+
+def _eu_test(category: _EuCategory, totals: _EuTotals, currency: str) -> _EuTest:
+    size_class = category.size_class
+    rule = _eu_rule(size_class)
+
+    def money(metric: str, value: Decimal, own: Decimal, ceiling: Decimal) -> Check:
+        return _check(
+            metric,
+            value,
             "<=",
-            category.balance_sheet_at_most,
+            ceiling,
             "EUR",
+            amount=own,
+            currency=currency,
+            rule=rule,
+            size_class=size_class,
         )
+
+    balance = None
+    if totals.balance_sheet is not None and totals.own_balance_sheet is not None:
+        balance = money(
+            "balance_sheet", totals.balance_sheet, totals.own_balance_sheet, category.balance_sheet_at_most
+        )
+    staff = Decimal(totals.staff)
     return _EuTest(
-        size_class=category.size_class,
-        staff=_check("staff", Decimal(totals.staff), "<", Decimal(category.staff_below), "persons"),
-        turnover=_check("turnover", totals.turnover, "<=", category.turnover_at_most, "EUR"),
+        size_class=size_class,
+        staff=_check(
+            "staff",
+            staff,
+            "<",
+            Decimal(category.staff_below),
+            "persons",
+            amount=staff,
+            currency="",
+            rule=rule,
+            size_class=size_class,
+        ),
+        turnover=money("turnover", totals.turnover, totals.own_turnover, category.turnover_at_most),
         balance_sheet=balance,
     )
-
-
-def _eu_wording(figures: Figures, totals: _EuTotals) -> _Wording:
-    currency = _currency(figures)
-    own_turnover = sum(
-        (_money(v) for v in (figures.revenue, figures.linked_revenue, figures.partner_ent_revenue)),
-        Decimal(0),
-    )
-    subjects = {
-        "staff": {"en": f"{_num(totals.staff)} staff", "zh-CN": f"员工人数{_num(totals.staff)}人"},
-        "turnover": _eu_amount("turnover", "营业额", own_turnover, currency, totals.turnover),
-    }
-    if totals.balance_sheet is not None:
-        assets = (figures.total_assets, figures.linked_assets, figures.partner_ent_assets)
-        own = sum((_money(v) for v in assets), Decimal(0))
-        subjects["balance_sheet"] = _eu_amount(
-            "balance sheet total", "资产负债表总额", own, currency, totals.balance_sheet
-        )
-
-    def limit(check: Check) -> dict[str, str]:
-        if check.metric == "staff":
-            return {"en": _num(check.threshold), "zh-CN": f"{_num(check.threshold)}人"}
-        return {"en": f"{_num(check.threshold)} EUR", "zh-CN": f"{_num(check.threshold)}欧元"}
-
-    return _Wording(subjects, limit)
-
-
-def _eu_amount(
-    label_en: str,
-    label_zh: str,
-    amount: Decimal,
-    currency: str,
-    eur: Decimal,
-) -> dict[str, str]:
-    if currency == "EUR":
-        return {"en": f"{label_en} {_num(amount)} EUR", "zh-CN": f"{label_zh}{_num(amount)}欧元"}
-    return {
-        "en": f"{label_en} {_num(amount)} {currency} ({_num(eur)} EUR)",
-        "zh-CN": f"{label_zh}{_num(amount)} {currency}（折合{_num(eur)}欧元）",
-    }
-
-
-def _eu_body(
-    decided: list[Check],
-    against: list[Check],
-    below: str,
-    wording: _Wording,
-) -> dict[str, str]:
-    body: dict[str, str] = {}
-    for lang in LANGS:
-        parts = []
-        if decided:
-            parts.append(_eu_holds(decided, wording, lang))
-        if against:
-            parts.append(_eu_not(against, below, wording, lang, after=bool(decided)))
-        body[lang] = "".join(parts) + ("。" if lang == "zh-CN" else ".")
-    return body
-
-
-def _eu_holds(decided: list[Check], wording: _Wording, lang: str) -> str:
-    staff, financial, *overridden = decided
-    text = wording.facts([staff, financial], lang)
-    if overridden:  # the balance sheet total saved a firm whose turnover is over the ceiling
-        over = wording.facts(overridden, lang)
-        text += f"（尽管{over}）" if lang == "zh-CN" else f" (though {over})"
-    return text
-
-
-def _eu_not(against: list[Check], below: str, wording: _Wording, lang: str, *, after: bool) -> str:
-    facts = wording.facts(against, lang)
-    if lang == "zh-CN":
-        return f"{'；但' if after else ''}{facts}，不属于{_CLASS_NAMES[below][1]}"
-    return f"{', but ' if after else ''}{facts} so not {below}"
 
 
 def _eu_figures_used(figures: Figures, totals: _EuTotals) -> dict[str, str]:
@@ -859,40 +779,9 @@ def _eu_figures_used(figures: Figures, totals: _EuTotals) -> dict[str, str]:
     return used
 
 
-def _eu_notes(figures: Figures) -> list[dict[str, str]]:
-    notes = []
-    country, currency = figures.country.strip().upper(), _currency(figures)
-    if country not in EU_COUNTRIES:
-        notes.append(
-            {
-                "en": f"Recommendation 2003/361/EC applied by default: country {country} has no "
-                "scheme of its own here.",
-                "zh-CN": f"{country}未设专门划型标准，默认适用欧盟2003/361/EC建议。",
-            }
-        )
-    if _has_group(figures):
-        notes.append(_eu_group_note(figures))
-    if figures.total_assets is None:
-        notes.append(
-            {
-                "en": "No balance sheet total given: turnover alone decides the financial test.",
-                "zh-CN": "未提供资产负债表总额，财务条件仅按营业额判断。",
-            }
-        )
-    if currency != "EUR":
-        notes.append(_fx_note(currency, "EUR"))
-    return notes
-
-
-def _eu_group_note(figures: Figures) -> dict[str, str]:
-    own, linked, partner = (
-        figures.employees,
-        figures.linked_employees,
-        figures.partner_ent_employees,
-    )
-    return {
-        "en": f"Includes linked enterprises in full and partner enterprises pro rata as entered "
-        f"(staff: own {own}, linked {linked}, partner {partner}).",
-        "zh-CN": f"已合并关联企业的全部数据和伙伴企业按持股比例填报的数据（员工：本企业{own}人，"
-        f"关联企业{linked}人，伙伴企业{partner}人）。",
-    }
+def _eu_group(figures: Figures) -> dict[str, int] | None:
+    """Return the staff of the partner and its group for the note, or None without a group."""
+    if not _has_group(figures):
+        return None
+    own, linked = figures.employees, figures.linked_employees
+    return {"own": own, "linked": linked, "partner": figures.partner_ent_employees}

@@ -12,12 +12,14 @@ from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from importlib.resources import files
 from typing import Any
 
+import jinja2
 import pytest
 import yaml
 from pydantic import ValidationError
 
 from models.core.errors import InputRejected
 from models.partners import sizing
+from models.partners.explain import render_explanation
 from models.partners.sizing import (
     EU_COUNTRIES,
     Figures,
@@ -587,6 +589,28 @@ def test_checks_are_the_deciding_thresholds_in_order() -> None:
         ("employees", Decimal(45), ">=", Decimal(300), False),
     ]
     assert result.checks[1].unit == "万元 CNY"
+
+
+def test_checks_carry_the_figure_as_given_and_the_rule_they_come_from() -> None:
+    cn = classify(Figures("CN", "construction", 9, 1_000_000, "USD", total_assets=2_000_000))
+    revenue = cn.checks[0]
+    assert (revenue.metric, revenue.amount, revenue.currency) == ("revenue", Decimal(1_000_000), "USD")
+    assert revenue.value == Decimal("731.121015")  # 万元 CNY at the indicative rate, to the fen
+    assert revenue.rule == "工信部联企业〔2011〕300号, 建筑业, small_if_all_at_least"
+    assert revenue.size_class == "small"
+    # Small by its balance sheet although its group's turnover is over the ceiling; not micro by staff.
+    eu = classify(Figures("DE", "retail", 12, 3 * M, "EUR", linked_revenue=9 * M, total_assets=M))
+    staff, balance, turnover, micro_staff = eu.checks
+    assert (staff.amount, staff.currency, staff.holds) == (Decimal(12), "", "<")
+    assert (turnover.amount, turnover.passed, turnover.holds) == (Decimal(12 * M), False, ">")
+    assert (micro_staff.size_class, micro_staff.holds) == ("micro", ">=")
+    assert balance.rule == "Commission Recommendation 2003/361/EC, Annex Art. 2(2)"
+    assert eu.to_dict()["checks"][1]["size_class"] == "small"
+
+
+def test_explanation_templates_refuse_a_missing_name() -> None:
+    with pytest.raises(jinja2.UndefinedError):
+        render_explanation({"scheme": "EU"})
 
 
 def test_result_serializes_to_json() -> None:
