@@ -211,7 +211,7 @@ def _review(day: date) -> None:
     """Run the quarterly review sweep as its schedule does, on the first day of a quarter."""
     from models.core.db import session_scope
     from models.reviews.sweep import due_relationship_ids, resolve_scope
-    from tasks.review import announce, run_batch
+    from notifications.review_publishing import announce, run_batch
 
     scope = resolve_scope(None, day)
     with session_scope() as session:

@@ -8,36 +8,38 @@ from typing import Any
 from prefect.client.orchestration import get_client
 from prefect.exceptions import ObjectNotFound
 from prefect.flow_runs import resume_flow_run
-from sqlmodel import Session, col, select
+from sqlmodel import Session, select
 
 from flows.onboard_partner import OnboardingRequest, onboard_partner
+from models.core.base import id_of
 from models.core.db import ensure_schema, session_scope
-from models.core.errors import NotFound
+from models.core.errors import NotFound, Refused
 from models.core.principal import current_principal
 from models.identity.access import require
-from models.lifecycle.machine import ApprovalDecision, record_approval
+from models.lifecycle.machine import ApprovalDecision, approval_of, record_approval
 from models.lifecycle.relationships import find_relationship
-from models.tables import AuditEvent, Contact, Relationship
-
-
-def _waiting_run(session: Session, relationship_id: int) -> str | None:
-    query = (
-        select(AuditEvent)
-        .where(
-            AuditEvent.relationship_id == relationship_id, AuditEvent.action == "onboarding.awaiting_approval"
-        )
-        .order_by(col(AuditEvent.id).desc())
-    )
-    event = session.exec(query).first()
-    return event.data.get("flow_run_id") if event else None
+from models.tables import Contact, Relationship
 
 
 def _relationship_of_run(session: Session, run_id: str) -> Relationship:
-    events = session.exec(select(AuditEvent).where(AuditEvent.action == "onboarding.awaiting_approval"))
-    for event in events:
-        if event.data.get("flow_run_id") == run_id and event.relationship_id:
-            return session.get(Relationship, event.relationship_id)  # type: ignore[return-value]
-    raise NotFound(f"no onboarding run {run_id} is waiting for approval")
+    rel = session.exec(select(Relationship).where(Relationship.awaiting_run_id == run_id)).first()
+    if rel is None:
+        raise NotFound(f"no onboarding run {run_id} is waiting for approval")
+    return rel
+
+
+def _waiting(session: Session, ref: str) -> tuple[Relationship, str | None]:
+    """Return the relationship a decision is for and the run waiting for it; refuse if nothing waits."""
+    if _is_uuid(ref):
+        return _relationship_of_run(session, ref), ref
+    rel = find_relationship(session, ref)
+    # A recorded decision goes on to record_approval: the same again is a no-op, another a Conflict.
+    if rel.awaiting_run_id is None and approval_of(session, id_of(rel)) is None:
+        raise Refused(
+            f"relationship {rel.id} is not waiting for a sponsor's decision "
+            f"(stage {rel.stage}); start its onboarding first: tandem onboard"
+        )
+    return rel, rel.awaiting_run_id
 
 
 def _is_uuid(text: str) -> bool:
@@ -67,11 +69,11 @@ def request_for(session: Session, rel: Relationship) -> OnboardingRequest:
     return OnboardingRequest(
         partner_ref=str(rel.partner_id),
         manager=email(rel.manager_id),
-        deputy=email(rel.deputy_id),  # type: ignore[arg-type]
+        deputy=email(rel.deputy_id),
         sponsor=email(rel.sponsor_id),
-        partner_contact=email(rel.partner_contact_id),  # type: ignore[arg-type]
+        partner_contact=email(rel.partner_contact_id),
         backup_contact=email(rel.backup_contact_id),
-        criticality=rel.criticality,  # type: ignore[arg-type]
+        criticality=rel.criticality,
         dependency_ratio=rel.dependency_ratio,
         payment_term_days=rel.payment_term_days,
         key=rel.key,
@@ -83,8 +85,7 @@ def decide_onboarding(ref: str, decision: ApprovalDecision) -> dict[str, Any]:
     """Record the sponsor's decision and let the onboarding go on: resume its paused run, or rerun it."""
     ensure_schema()
     with session_scope() as session:
-        rel = _relationship_of_run(session, ref) if _is_uuid(ref) else find_relationship(session, ref)
-        run_id = ref if _is_uuid(ref) else _waiting_run(session, rel.id)  # type: ignore[arg-type]
+        rel, run_id = _waiting(session, ref)
         me = current_principal()
         if me is not None:
             require(me, "approval.decide", rel, session=session)
@@ -92,7 +93,7 @@ def decide_onboarding(ref: str, decision: ApprovalDecision) -> dict[str, Any]:
         request = request_for(session, rel)
         rel_id = rel.id
     if run_id and _run_is_paused(run_id):
-        # The run's input form is SponsorDecision, which has exactly ApprovalDecision's fields.
+        # The run's input form is SponsorDecision, which derives from ApprovalDecision.
         resume_flow_run(uuid.UUID(run_id), run_input=decision.model_dump(mode="json"))
         return {"relationship_id": rel_id, "outcome": "resumed", "flow_run_id": run_id}
     # A rejection runs the onboarding too: it finds the decision, withdraws what was asked and says so.

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from prefect import Flow
 from prefect.client.schemas.objects import ConcurrencyLimitConfig, ConcurrencyLimitStrategy
@@ -128,7 +128,7 @@ def _concurrency(plan: Plan) -> ConcurrencyLimitConfig | None:
 
 def to_deployment(plan: Plan, *, name: str, settings: Settings) -> RunnerDeployment:
     """Build one deployment; module entrypoints, so any host with Tandem installed can run it."""
-    return plan.flow.to_deployment(
+    deployment = plan.flow.to_deployment(
         name=name,
         schedules=_schedules(plan, settings.timezone),
         triggers=[governance_trigger()] if plan.trigger == "event" else None,
@@ -136,6 +136,8 @@ def to_deployment(plan: Plan, *, name: str, settings: Settings) -> RunnerDeploym
         tags=TAGS,
         entrypoint_type=EntrypointType.MODULE_PATH,
     )
+    # Called synchronously: Prefect's sync_compatible decorator types the result as maybe a coroutine.
+    return cast(RunnerDeployment, deployment)
 
 
 def build_deployments(
@@ -155,8 +157,9 @@ def rule_of(rrule: str) -> str:
 def describe(deployment: RunnerDeployment) -> dict[str, Any]:
     """Return what starts a built deployment and its concurrency, as the docs table states it."""
     row: dict[str, Any] = {"deployment": deployment.flow_name, "trigger": "manual", "expression": ""}
-    if deployment.triggers:
-        row.update(trigger="event", expression=" ".join(sorted(deployment.triggers[0].expect)))
+    trigger = deployment.triggers[0] if deployment.triggers else None
+    if isinstance(trigger, DeploymentEventTrigger):  # the only kind Tandem builds
+        row.update(trigger="event", expression=" ".join(sorted(trigger.expect)))
     for item in deployment.schedules or []:
         schedule = item.schedule
         if isinstance(schedule, CronSchedule):

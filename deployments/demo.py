@@ -10,9 +10,12 @@ import os
 from datetime import date
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 from rich.table import Table
+
+from models.core.base import id_of
 
 console = Console(width=140)
 SAMPLES = Path(str(resources.files("deployments.samples")))
@@ -98,7 +101,7 @@ def _onboard_all() -> list[int]:
                 partner_contact=contact,
                 backup_contact=backup,
                 criticality=criticality,
-                dependency_ratio=dependency,  # type: ignore[arg-type]
+                dependency_ratio=dependency,
                 payment_term_days=days,
                 approve_as=SPONSOR,
             )
@@ -124,7 +127,7 @@ def _answer_required(relationship_id: int, stage: str) -> int:
         for item in items:
             owner = session.get(Contact, item.owner_contact_id) if item.owner_contact_id else None
             by = owner.email if owner else session.get(Contact, rel.manager_id).email  # type: ignore[union-attr]
-            mark_done(session, item.id, by=by, evidence="demo: answered")  # type: ignore[arg-type]
+            mark_done(session, id_of(item), by=by, evidence="demo: answered")
     return len(items)
 
 
@@ -144,7 +147,7 @@ def _govern(relationship_id: int) -> None:
 
 # The payment clock of each governed relationship: (key, terms) and what its partner did in the portal.
 JINGGONG, YUNZHAN, HUAXIN = "cn-91320500ma1jg0001g", "cn-91330100ma2yy0002l", "cn-91440300ma5hx00036"
-TERMS = {
+TERMS: dict[str, dict[str, Any]] = {
     YUNZHAN: {"basis": "acceptance", "acceptance_days": 15},  # payment after acceptance, 15 days agreed
     HUAXIN: {"basis": "settlement"},  # monthly statements (对账单): the clock runs from confirmation
 }
@@ -175,7 +178,7 @@ def _payments() -> None:
         start, end = period_bounds("2026-10")
         statement = issue_statement(session, huaxin, start=start, end=end, actor=MANAGER)
         contact = session.get(Contact, huaxin.partner_contact_id)
-        (a_line, _), (b_line, _) = lines_of(session, statement.id)  # type: ignore[arg-type]
+        (a_line, _), (b_line, _) = lines_of(session, id_of(statement))
         answers = [
             {"line_id": a_line.id, "answer": "confirm", "e_invoice_no": "25442000000001010001"},
             {

@@ -87,5 +87,5 @@ def deploy_all(
         # apply() also replaces the deployment's automations, so deploying twice leaves one of each.
         deployment.apply(work_pool_name=pool, image=image)
         report.deployments.append(f"{deployment.flow_name}/{deployment.name}")
-        report.automations += [t.name for t in deployment.triggers if t.name]
+        report.automations += [label for t in deployment.triggers if (label := getattr(t, "name", None))]
     return report

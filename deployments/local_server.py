@@ -369,7 +369,7 @@ def _refusal_names() -> set[str]:
 
 def _console_handlers() -> list[logging.Handler]:
     """Return the handlers that write Prefect's logs to the terminal (not the one to its API)."""
-    found = []
+    found: list[logging.Handler] = []
     for name in ("", "prefect", "prefect.flow_runs", "prefect.task_runs"):  # "": the root logger
         for handler in logging.getLogger(name).handlers:
             if isinstance(handler, logging.StreamHandler) and handler not in found:

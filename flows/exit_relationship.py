@@ -21,10 +21,10 @@ def exit_relationship(
     logger = get_run_logger()
     state = relationship_state(relationship)
     started: dict[str, Any] = {}
-    if state["stage"] != "exited":
-        started = begin_exit(state["id"], reason, trigger, by, as_of)
-    result = close_exit_if_done(state["id"])
-    logger.info("relationship %s is %s", state["id"], result["stage"])
+    if state.stage != "exited":
+        started = begin_exit(state.id, reason, trigger, by, as_of)
+    result = close_exit_if_done(state.id)
+    logger.info("relationship %s is %s", state.id, result["stage"])
     return {**started, **result}
 
 

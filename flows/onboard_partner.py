@@ -4,20 +4,21 @@ approval of the governance tier, then generate the onboarding checklist and the 
 from __future__ import annotations
 
 from datetime import date
-from typing import Any, Literal
+from typing import Any
 
 from prefect import flow, get_run_logger
 from prefect.context import FlowRunContext
 from prefect.exceptions import FlowPauseTimeout
 from prefect.flow_runs import pause_flow_run, suspend_flow_run
 from prefect.input import RunInput
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from models.core.validation import normalize_email
+from models.lifecycle.machine import ApprovalDecision
+from models.lifecycle.relationships import Objectives, RelationshipTerms
 from models.partners.registry import PartnerCreate
-from models.tables.core import Criticality, Tier
+from models.tables.core import Tier
 from tasks.lifecycle import (
-    Objectives,
     finish_onboarding,
     open_or_reuse_relationship,
     prepare_partner,
@@ -32,36 +33,24 @@ from tasks.lifecycle import (
 APPROVAL_KEY = "sponsor-approval"
 
 
-class SponsorDecision(RunInput):
-    """The executive sponsor's answer, as the Prefect UI form and `tandem approve` send it."""
+class SponsorDecision(RunInput, ApprovalDecision):
+    """The executive sponsor's answer, as the Prefect UI form and `tandem approve` send it.
 
-    decision: Literal["approve", "reject"] = Field(description="Approve the onboarding or reject it.")
-    by: str = Field(description="The sponsor's email address.")
-    tier: Tier | None = Field(default=None, description="Override the proposed tier (give a comment).")
-    comment: str | None = Field(default=None, description="Reason for an override or a rejection.")
+    Its fields are ApprovalDecision's (declared once, in models); RunInput makes it a pause's input form.
+    """
 
 
-class OnboardingRequest(BaseModel):
-    """Everything onboarding needs; the Prefect UI renders it as a form."""
+class OnboardingRequest(RelationshipTerms):
+    """Everything onboarding needs; the Prefect UI renders it as a form.
 
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    The relationship's people and terms come from RelationshipTerms; only onboarding's own fields are here.
+    """
 
     partner_ref: str | None = Field(
         default=None, description="An existing partner: id, registration id or CC:ID."
     )
     new_partner: PartnerCreate | None = Field(default=None, description="Or the fields of a new partner.")
-    manager: str = Field(description="Our relationship manager's email.")
-    deputy: str | None = Field(default=None, description="Our deputy manager's email.")
-    sponsor: str = Field(description="Our executive sponsor's email.")
-    partner_contact: str = Field(description="The partner's primary contact email.")
-    backup_contact: str | None = Field(default=None, description="The partner's backup contact email.")
-    criticality: Criticality = Criticality.medium
-    dependency_ratio: float = Field(
-        default=0.0, ge=0, le=1, description="Share of the partner's revenue from us."
-    )
-    payment_term_days: int = Field(default=60, ge=0, le=365, description="Contract payment term in days.")
     objectives: Objectives = Field(default_factory=Objectives)
-    key: str | None = Field(default=None, description="Idempotency key of the relationship.")
     approve_as: str | None = Field(default=None, description="Sponsor email to record the approval up front.")
     approval_tier: Tier | None = Field(default=None, description="With approve_as: override the tier.")
     approval_comment: str | None = Field(default=None, description="With approve_as: the reason.")
@@ -70,9 +59,9 @@ class OnboardingRequest(BaseModel):
     approval_poll_seconds: int = Field(default=10, ge=1, le=300)
     as_of: date | None = Field(default=None, description="Stage start date (default: today).")
 
-    @field_validator("manager", "deputy", "sponsor", "partner_contact", "backup_contact", "approve_as")
+    @field_validator("approve_as")
     @classmethod
-    def _email(cls, value: str | None) -> str | None:
+    def _sponsor_email(cls, value: str | None) -> str | None:
         return None if value in (None, "") else normalize_email(value)
 
     @model_validator(mode="after")
@@ -83,18 +72,7 @@ class OnboardingRequest(BaseModel):
 
     def relationship_fields(self) -> dict[str, Any]:
         """Return the fields `relationship open` takes."""
-        fields = (
-            "manager",
-            "deputy",
-            "sponsor",
-            "partner_contact",
-            "backup_contact",
-            "criticality",
-            "dependency_ratio",
-            "payment_term_days",
-            "key",
-        )
-        data = self.model_dump(mode="json", include=set(fields))
+        data = self.model_dump(mode="json", include=set(RelationshipTerms.model_fields))
         data["objectives"] = self.objectives.model_dump()
         return data
 
@@ -126,24 +104,21 @@ def onboard_partner(request: OnboardingRequest) -> dict[str, Any]:
     partner_id = prepare_partner(request.partner_ref, new)
     rel_id = open_or_reuse_relationship(partner_id, request.relationship_fields())
     tier = propose_tier(rel_id)
-    logger.info("relationship %s: proposed tier %s (%s)", rel_id, tier["tier"], tier["rule"])
+    logger.info("relationship %s: proposed tier %s (%s)", rel_id, tier.tier, tier.rule_id)
     approval = recorded_decision(rel_id)
     if approval is None and request.approve_as:
-        approval = record_decision(
-            rel_id,
-            {
-                "decision": "approve",
-                "by": request.approve_as,
-                "tier": request.approval_tier,
-                "comment": request.approval_comment,
-            },
-            run_id,
+        up_front = ApprovalDecision(
+            decision="approve",
+            by=request.approve_as,
+            tier=request.approval_tier,
+            comment=request.approval_comment,
         )
+        approval = record_decision(rel_id, up_front, run_id)
     if approval is None:
         request_approval(rel_id, run_id)
         if not request.wait_for_approval:
             logger.info("relationship %s awaits the sponsor's approval", rel_id)
-            return {"relationship_id": rel_id, "outcome": "awaiting-approval", "proposed_tier": tier["tier"]}
+            return {"relationship_id": rel_id, "outcome": "awaiting-approval", "proposed_tier": tier.tier}
         try:
             answer = wait_for_sponsor(
                 request.approval_timeout_hours,
@@ -153,21 +128,22 @@ def onboard_partner(request: OnboardingRequest) -> dict[str, Any]:
         except FlowPauseTimeout:
             tell_manager_approval_timed_out(rel_id, request.approval_timeout_hours)
             raise
-        approval = record_decision(rel_id, answer.model_dump(mode="json"), run_id)
-    if approval["decision"] == "reject":
-        logger.info("relationship %s rejected by %s: %s", rel_id, approval["decided_by"], approval["comment"])
+        # The plain domain model: the RunInput subclass carries Prefect's own run-input metadata.
+        approval = record_decision(rel_id, ApprovalDecision(**answer.model_dump()), run_id)
+    if approval.decision == "reject":
+        logger.info("relationship %s rejected by %s: %s", rel_id, approval.decided_by, approval.comment)
         # Nothing stays asked of the partner and nothing unsent goes out; the counts say so.
-        cancelled = wind_down_rejected(rel_id, approval["comment"] or "rejected")
+        cancelled = wind_down_rejected(rel_id, approval.comment or "rejected")
         return {
             "relationship_id": rel_id,
             "outcome": "rejected",
-            "reason": approval["comment"],
+            "reason": approval.comment,
             "stage": "proposed",
             **cancelled,
         }
     summary = finish_onboarding(rel_id, request.as_of)
-    logger.info("relationship %s onboarding on the %s tier", rel_id, summary["tier"])
-    return {"outcome": "onboarding", **summary}
+    logger.info("relationship %s onboarding on the %s tier", rel_id, summary.tier)
+    return {"outcome": "onboarding", **summary.model_dump()}
 
 
 if __name__ == "__main__":

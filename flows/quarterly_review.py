@@ -20,7 +20,8 @@ from pydantic import Field
 
 from models.core.settings import get_settings
 from models.reviews.sweep import batches
-from tasks.review import announce_task, find_due, pack_markdown, review_batch_task
+from notifications.review_publishing import BatchReport, pack_markdown
+from tasks.review import announce_task, find_due, review_batch_task
 
 
 def _summary_markdown(period: str, as_of: date, totals: dict[str, int], worst: list[dict[str, Any]]) -> str:
@@ -84,9 +85,9 @@ def quarterly_review(
     shown = time.monotonic()
     for index, report in enumerate(_run_batches(groups, name, day, workers), start=1):
         for key in totals:
-            totals[key] += report[key]
-        peak = max(peak, report["peak_rss_mb"])
-        worst = sorted(worst + report["worst"], key=_attention)[:25]
+            totals[key] += getattr(report, key)
+        peak = max(peak, report.peak_rss_mb)
+        worst = sorted(worst + report.worst, key=_attention)[:25]
         # Each update is a round trip to the Prefect server: at most one every PROGRESS_SECONDS.
         if index == len(groups) or time.monotonic() - shown >= PROGRESS_SECONDS:
             update_progress_artifact(progress, 100.0 * index / len(groups))  # type: ignore[arg-type]
@@ -101,7 +102,7 @@ def quarterly_review(
     return {"period": name, "as_of": day.isoformat(), "due": len(due), **totals, "batch_peak_rss_mb": peak}
 
 
-def _run_batches(groups: list[list[int]], period: str, as_of: date, workers: int) -> Iterator[dict[str, Any]]:
+def _run_batches(groups: list[list[int]], period: str, as_of: date, workers: int) -> Iterator[BatchReport]:
     """Yield each batch's report as it finishes: in this process, or in a pool of worker processes.
 
     A batch computes and renders from reads, then writes in one short transaction, so batches in
@@ -115,7 +116,7 @@ def _run_batches(groups: list[list[int]], period: str, as_of: date, workers: int
             yield review_batch_task(group, period, as_of)
         return
     with ProcessPoolTaskRunner(max_workers=min(workers, len(groups))) as runner:
-        futures: list[PrefectFuture[dict[str, Any]]] = [
+        futures: list[PrefectFuture[BatchReport]] = [
             runner.submit(review_batch_task, {"relationship_ids": g, "period": period, "as_of": as_of})
             for g in groups
         ]

@@ -17,10 +17,10 @@ def setup_governance(relationship: str, as_of: date | None = None) -> dict[str, 
     logger = get_run_logger()
     state = relationship_state(relationship)
     started: dict[str, Any] = {}
-    if state["stage"] in ("onboarding", "governance"):
-        started = start_governance(state["id"], as_of)
-    result = activate_if_governed(state["id"], as_of)
-    logger.info("relationship %s is %s", state["id"], result["stage"])
+    if state.stage in ("onboarding", "governance"):
+        started = start_governance(state.id, as_of)
+    result = activate_if_governed(state.id, as_of)
+    logger.info("relationship %s is %s", state.id, result["stage"])
     return {**started, **result}
 
 

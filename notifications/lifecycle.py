@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
+from pydantic import BaseModel
 from sqlmodel import Session, col, select
 
 from models.checklists.generation import (
@@ -23,6 +24,7 @@ from models.checklists.generation import (
 )
 from models.checklists.library import load_library
 from models.core.base import utcnow
+from models.core.calendar import today_local
 from models.core.errors import NotFound, TransitionRefused
 from models.core.settings import get_settings
 from models.core.vocabulary import LANGUAGES
@@ -43,7 +45,7 @@ from models.portal.links import portal_url_for
 from models.tables import ChecklistItem, Contact, Document, ExitPlan, ItemStatus, Partner, Relationship
 from models.tables.core import Side, Stage
 from notifications.documents import render_document
-from notifications.outbox import cancel_reminders, cancel_unsent, queue, recipient_language
+from notifications.outbox import cancel_reminders, cancel_unsent, queue, queue_message, recipient_language
 
 
 @dataclass
@@ -158,6 +160,18 @@ def welcome(session: Session, rel: Relationship, *, now: datetime | None = None)
                 session, rel, person, kind="welcome", dedupe="onboarding", now=now, words=words, **budget
             )
     return queued
+
+
+class OnboardingSummary(BaseModel):
+    """What finishing an onboarding did, as the flow reports it."""
+
+    relationship_id: int
+    stage: str
+    tier: str | None
+    checklist_items: int
+    partner_minutes: int
+    budget_minutes: int
+    notice_days: int
 
 
 def finish_onboarding(
@@ -334,3 +348,71 @@ def reject(session: Session, relationship_id: int, *, reason: str, actor: str) -
     """Wind down a rejected relationship: nothing stays asked of the partner, nothing unsent goes out."""
     rel = relationship_or_404(session, relationship_id)
     return wind_down(session, rel, reason=f"rejected: {reason}", actor=actor)
+
+
+def ask_sponsor(session: Session, relationship_id: int, *, flow_run_id: str | None, actor: str) -> None:
+    """Ask the sponsor to approve (one message per relationship), and note which run waits for them."""
+    from models.core import audit
+    from models.identity.actions import APPROVE_ONBOARDING, action_link
+
+    rel = relationship_or_404(session, relationship_id)
+    sponsor = session.get(Contact, rel.sponsor_id)
+    assert sponsor is not None  # a foreign key: every relationship has a sponsor
+    reasons = rel.tier_explanation["reason"]
+    lang = recipient_language(session, sponsor, get_settings())
+    context = message_context(
+        session,
+        rel,
+        sponsor,
+        tier=rel.tier_proposed,
+        tier_reason=reasons.get(lang) or reasons["en"],
+        # A signed, single-use link to a confirmation page: sponsors do not open a shell.
+        action_url=action_link(
+            session, purpose=APPROVE_ONBOARDING, email=sponsor.email, relationship_id=relationship_id
+        ),
+    )
+    queue_message(
+        session,
+        kind="approval_request",
+        context=context,
+        recipient=sponsor,
+        relationship_id=rel.id,
+        dedupe="onboarding",
+    )
+    rel.awaiting_run_id = flow_run_id
+    session.add(rel)
+    audit.record(
+        session,
+        actor=actor,
+        action="onboarding.awaiting_approval",
+        entity="relationship",
+        entity_id=rel.id,
+        relationship_id=rel.id,
+        data={"flow_run_id": flow_run_id},
+    )
+
+
+def tell_manager_approval_timed_out(session: Session, relationship_id: int, hours: float) -> None:
+    """Tell the manager that the sponsor has not decided within the timeout (one escalation)."""
+    rel = relationship_or_404(session, relationship_id)
+    manager = session.get(Contact, rel.manager_id)
+    sponsor = session.get(Contact, rel.sponsor_id)
+    partner = session.get(Partner, rel.partner_id)
+    assert manager is not None and sponsor is not None and partner is not None  # foreign keys
+    waiting = {  # one escalated entry, in the shape reminder digests use
+        "title": f"Sponsor approval by {sponsor.email} (waited {hours:g} h)",
+        "state": "escalated",
+        "days": max(1, round(hours / 24)),
+        "due_on": today_local().isoformat(),
+        "owner_name": sponsor.name or sponsor.email,
+    }
+    groups = [{"relationship_id": rel.id, "partner_name": partner.legal_name, "entries": [waiting]}]
+    context = message_context(session, rel, manager, groups=groups)
+    queue_message(
+        session,
+        kind="escalation",
+        context=context,
+        recipient=manager,
+        relationship_id=rel.id,
+        dedupe="approval-timeout",
+    )

@@ -10,42 +10,36 @@ from datetime import date
 from typing import Any
 
 from prefect import task
-from pydantic import BaseModel, ConfigDict, Field
 
 from models.checklists.generation import checklist_view, open_required
-from models.core.base import utcnow
-from models.core.calendar import today_local
+from models.checklists.proportionality import TierDecision
+from models.core.base import id_of
 from models.core.db import ensure_schema, session_scope
 from models.core.errors import NotFound
-from models.core.settings import get_settings
 from models.lifecycle.machine import (
     ApprovalDecision,
+    RecordedDecision,
     approval_of,
     record_approval,
     relationship_or_404,
     store_proposed_tier,
 )
-from models.lifecycle.relationships import RelationshipOpen, find_relationship, open_relationship
-from models.partners.registry import PartnerCreate, add_partner, existing_registrations, find_partner
-from models.tables import Contact, Partner
+from models.lifecycle.relationships import (
+    RelationshipOpen,
+    RelationshipState,
+    find_relationship,
+    open_or_reuse,
+)
+from models.partners.registry import PartnerCreate, add_partner_once, find_partner
+from models.tables import Partner
 from models.tables.core import Stage
 from notifications import lifecycle
 from notifications.documents import render_document
-from notifications.lifecycle import message_context
-from notifications.outbox import queue_message, recipient_language
+from notifications.lifecycle import OnboardingSummary
 from tasks.events import emit_relationship_event, emit_stage_change, publish_markdown
 from tasks.retries import LIFECYCLE_RETRIES
 
 ACTOR = "flow"
-
-
-class Objectives(BaseModel):
-    """Both sides' business objectives for the relationship (clause 5.3)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    ours: list[str] = Field(default_factory=list, description="What we want from the relationship.")
-    partner: list[str] = Field(default_factory=list, description="What the partner wants from it.")
 
 
 @task(**LIFECYCLE_RETRIES)
@@ -54,11 +48,8 @@ def prepare_partner(partner_ref: str | None, new_partner: dict[str, Any] | None)
     ensure_schema()
     with session_scope() as session:
         if new_partner is None:
-            return find_partner(session, partner_ref or "").id  # type: ignore[return-value]
-        data = PartnerCreate.model_validate(new_partner)
-        if existing_registrations(session, {(data.country, data.registration_id)}):
-            return find_partner(session, f"{data.country}:{data.registration_id}").id  # type: ignore[return-value]
-        return add_partner(session, data, actor=ACTOR).id  # type: ignore[return-value]
+            return id_of(find_partner(session, partner_ref or ""))
+        return id_of(add_partner_once(session, PartnerCreate.model_validate(new_partner), actor=ACTOR))
 
 
 @task(**LIFECYCLE_RETRIES)
@@ -67,119 +58,52 @@ def open_or_reuse_relationship(partner_id: int, request: dict[str, Any]) -> int:
     data = RelationshipOpen.model_validate({**request, "partner": str(partner_id)})
     with session_scope() as session:
         partner = session.get(Partner, partner_id)
-        key = data.key or f"{partner.country.lower()}-{partner.registration_id.lower()}"  # type: ignore[union-attr]
-        data = data.model_copy(update={"key": key})
-        try:
-            existing = find_relationship(session, key)
-        except NotFound:
-            return open_relationship(session, data, actor=ACTOR).id  # type: ignore[return-value]
-        if existing.stage == Stage.exited.value:
-            return open_relationship(
-                session, data.model_copy(update={"key": f"{key}-{utcnow():%Y%m%d}"}), actor=ACTOR
-            ).id  # type: ignore[return-value]
-        return existing.id  # type: ignore[return-value]
+        if partner is None:
+            raise NotFound(f"no partner {partner_id}")
+        return id_of(open_or_reuse(session, data, partner, actor=ACTOR))
 
 
 @task
-def propose_tier(relationship_id: int) -> dict[str, Any]:
+def propose_tier(relationship_id: int) -> TierDecision:
     """Propose and store the governance tier with its reason."""
     with session_scope() as session:
-        return store_proposed_tier(
-            session, relationship_or_404(session, relationship_id), actor=ACTOR
-        ).to_dict()
+        return store_proposed_tier(session, relationship_or_404(session, relationship_id), actor=ACTOR)
 
 
 @task
-def recorded_decision(relationship_id: int) -> dict[str, Any] | None:
+def recorded_decision(relationship_id: int) -> RecordedDecision | None:
     """Return the sponsor's recorded decision on this onboarding, if there is one."""
     with session_scope() as session:
         approval = approval_of(session, relationship_id)
-        return approval.model_dump(mode="json") if approval else None
+        return RecordedDecision.of(approval) if approval else None
 
 
 @task
 def record_decision(
-    relationship_id: int, decision: dict[str, Any], flow_run_id: str | None
-) -> dict[str, Any]:
+    relationship_id: int, decision: ApprovalDecision, flow_run_id: str | None
+) -> RecordedDecision:
     """Record the sponsor's decision (validated: only the sponsor decides)."""
     with session_scope() as session:
         rel = relationship_or_404(session, relationship_id)
-        approval = record_approval(
-            session, rel, ApprovalDecision.model_validate(decision), flow_run_id=flow_run_id
-        )
-        return approval.model_dump(mode="json")
+        return RecordedDecision.of(record_approval(session, rel, decision, flow_run_id=flow_run_id))
 
 
 @task
 def request_approval(relationship_id: int, flow_run_id: str | None) -> None:
     """Ask the sponsor to approve (one message per relationship), and note which run waits."""
-    from models.core import audit
-    from models.identity.actions import APPROVE_ONBOARDING, action_link
-
     with session_scope() as session:
-        rel = relationship_or_404(session, relationship_id)
-        sponsor = session.get(Contact, rel.sponsor_id)
-        reasons = rel.tier_explanation["reason"]
-        lang = recipient_language(session, sponsor, get_settings())  # type: ignore[arg-type]
-        context = message_context(
-            session,
-            rel,
-            sponsor,  # type: ignore[arg-type]
-            tier=rel.tier_proposed,
-            tier_reason=reasons.get(lang) or reasons["en"],
-            # A signed, single-use link to a confirmation page: sponsors do not open a shell.
-            action_url=action_link(
-                session, purpose=APPROVE_ONBOARDING, email=sponsor.email, relationship_id=rel.id  # type: ignore[union-attr, arg-type]
-            ),
-        )
-        queue_message(
-            session,
-            kind="approval_request",
-            context=context,
-            recipient=sponsor,
-            relationship_id=rel.id,
-            dedupe="onboarding",
-        )
-        audit.record(
-            session,
-            actor=ACTOR,
-            action="onboarding.awaiting_approval",
-            entity="relationship",
-            entity_id=rel.id,
-            relationship_id=rel.id,
-            data={"flow_run_id": flow_run_id},
-        )
+        lifecycle.ask_sponsor(session, relationship_id, flow_run_id=flow_run_id, actor=ACTOR)
 
 
 @task
 def tell_manager_approval_timed_out(relationship_id: int, hours: float) -> None:
     """Tell the manager that the sponsor has not decided within the timeout."""
     with session_scope() as session:
-        rel = relationship_or_404(session, relationship_id)
-        manager = session.get(Contact, rel.manager_id)
-        sponsor = session.get(Contact, rel.sponsor_id)
-        partner = session.get(Partner, rel.partner_id)
-        waiting = {  # one escalated entry, in the shape reminder digests use
-            "title": f"Sponsor approval by {sponsor.email} (waited {hours:g} h)",  # type: ignore[union-attr]
-            "state": "escalated",
-            "days": max(1, round(hours / 24)),
-            "due_on": today_local().isoformat(),
-            "owner_name": sponsor.name or sponsor.email,  # type: ignore[union-attr]
-        }
-        groups = [{"relationship_id": rel.id, "partner_name": partner.legal_name, "entries": [waiting]}]  # type: ignore[union-attr]
-        context = message_context(session, rel, manager, groups=groups)  # type: ignore[arg-type]
-        queue_message(
-            session,
-            kind="escalation",
-            context=context,
-            recipient=manager,
-            relationship_id=rel.id,
-            dedupe="approval-timeout",
-        )
+        lifecycle.tell_manager_approval_timed_out(session, relationship_id, hours)
 
 
 @task(**LIFECYCLE_RETRIES)
-def finish_onboarding(relationship_id: int, as_of: date | None) -> dict[str, Any]:
+def finish_onboarding(relationship_id: int, as_of: date | None) -> OnboardingSummary:
     """Apply the approval, generate the checklist, draft the exit plan, welcome both sides, move on."""
     with session_scope() as session:
         step = lifecycle.finish_onboarding(session, relationship_id, as_of=as_of, actor=ACTOR)
@@ -190,7 +114,7 @@ def finish_onboarding(relationship_id: int, as_of: date | None) -> dict[str, Any
         key=f"onboarding-checklist-{relationship_id}",
         description=f"Onboarding checklist for relationship {relationship_id}",
     )
-    return step.summary
+    return OnboardingSummary.model_validate(step.summary)
 
 
 @task
@@ -274,14 +198,9 @@ def close_exit_if_done(relationship_id: int) -> dict[str, Any]:
 
 
 @task
-def relationship_state(ref: str) -> dict[str, Any]:
+def relationship_state(ref: str) -> RelationshipState:
     """Resolve a relationship reference (id or key) to its id and current stage."""
     ensure_schema()
     with session_scope() as session:
         rel = find_relationship(session, ref)
-        return {"id": rel.id, "stage": rel.stage, "tier": rel.tier}
-
-
-def today() -> date:
-    """Return today in the organization's timezone."""
-    return today_local()
+        return RelationshipState(id=id_of(rel), stage=rel.stage, tier=rel.tier)

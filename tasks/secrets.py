@@ -6,6 +6,8 @@ deliver`, `tandem notify test`) start without importing Prefect.
 
 from __future__ import annotations
 
+from typing import cast
+
 from models.core.settings import get_settings
 
 
@@ -16,5 +18,7 @@ def smtp_password() -> str | None:
         from prefect.blocks.system import Secret
 
         # Resolved here, inside the run, so the secret is never a task or flow parameter.
-        return str(Secret.load(settings.smtp_password_block).get())
+        # Called synchronously: Prefect's sync_compatible decorator types the result as maybe a coroutine.
+        secret = cast(Secret[str], Secret.load(settings.smtp_password_block))
+        return str(secret.get())
     return settings.smtp_password.get_secret_value() if settings.smtp_password else None

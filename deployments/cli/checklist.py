@@ -29,6 +29,7 @@ from models.checklists.generation import (
     open_required,
     waive,
 )
+from models.core.base import id_of
 from models.core.validation import MAX_RECORD_ID
 from models.lifecycle.machine import relationship_or_404, store_proposed_tier
 from models.lifecycle.relationships import find_relationship
@@ -61,7 +62,7 @@ def generate(
         authorize("checklist.write", rel, session=session)
         if rel.tier is None:
             store_proposed_tier(session, rel, actor=actor())
-        result = generate_checklist(session, rel.id, stage, actor=actor(), period=period)  # type: ignore[arg-type]
+        result = generate_checklist(session, id_of(rel), stage, actor=actor(), period=period)
     if as_json:
         print_json(result.__dict__)
         return
@@ -90,7 +91,7 @@ def show(
     _stage(stage)
     with db() as session:
         rel = find_relationship(session, ref)
-        view = checklist_view(session, rel.id, stage=stage, period=period, lang=lang)  # type: ignore[arg-type]
+        view = checklist_view(session, id_of(rel), stage=stage, period=period, lang=lang)
     if as_json:
         print_json(view)
     elif fmt != "table":

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from pydantic import SecretStr
@@ -79,7 +79,7 @@ def upgrade() -> None:
 @handle_errors
 def status(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
     """Show the database's schema revision against the code's."""
-    data = {
+    data: dict[str, Any] = {
         "database": _hide_password(get_settings().effective_database_url),
         "current": current_revision(),
         "head": head_revision(),

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
 import typer
 
@@ -198,7 +198,7 @@ def exit_(
 ) -> None:
     """Run `exit-relationship`: start the planned exit, or close it when the exit checklist is done."""
     configure_prefect()
-    from flows.exit_relationship import exit_relationship
+    from flows.exit_relationship import ExitTrigger, exit_relationship
 
     if trigger not in EXIT_TRIGGERS:
         raise InputRejected(
@@ -208,7 +208,7 @@ def exit_(
     _authorize_on(ref, "exit.run", "exit.approve")
     day = _date(as_of)
     with prefect_runtime():
-        result = exit_relationship(ref, reason, trigger, by, day)  # type: ignore[arg-type]
+        result = exit_relationship(ref, reason, cast(ExitTrigger, trigger), by, day)  # checked above
     _show(result, as_json)
 
 

@@ -10,6 +10,7 @@ from rich.table import Table
 
 from deployments.cli import common
 from deployments.cli.common import actor, authorize, console, db, handle_errors, print_json
+from models.core.base import id_of
 from models.core.db import ensure_schema
 from models.core.errors import InputRejected, Problem
 from models.core.settings import get_settings
@@ -86,7 +87,7 @@ def outbox_list(
     """List outbox messages, newest first (targets masked, no bodies)."""
     with db() as session:
         rows = [
-            message_public(m, deliveries_of(session, m.id))  # type: ignore[arg-type]
+            message_public(m, deliveries_of(session, id_of(m)))
             for m in list_messages(session, status=status.value if status else None, limit=limit)
         ]
     if as_json:

@@ -25,6 +25,7 @@ from deployments.cli.common import (
     print_json,
     validated,
 )
+from models.core.base import id_of
 from models.core.calendar import today_local
 from models.core.errors import InputRejected, Problem
 from models.core.vocabulary import BuyerType, ClockBasis, PaymentMethod
@@ -183,7 +184,7 @@ def list_(
         rel = find_relationship(session, relationship)
         contract = contract_for(session, rel)
         rows = []
-        for p in payments_of(session, rel.id):  # type: ignore[arg-type]
+        for p in payments_of(session, id_of(rel)):
             clock = invoice_clock(p, contract.terms, contract.law, as_of=day, check=contract.check)
             rows.append(
                 {
@@ -269,7 +270,7 @@ def terms(
             with fields_as_flags(TERMS_FLAGS):
                 set_terms(session, rel, change, actor=actor())
         contract = contract_for(session, rel)
-        data = _terms_public(rel.id, contract)  # type: ignore[arg-type]
+        data = _terms_public(id_of(rel), contract)
     if as_json:
         print_json(data)
         return
@@ -327,7 +328,7 @@ def _terms_public(relationship_id: int, contract: Any) -> dict[str, Any]:
 def law(as_json: JsonFlag = False) -> None:
     """List the payment laws Tandem reads: per buyer type the default term and cap, with their articles."""
     table = payment_law()
-    data = [
+    data: list[dict[str, Any]] = [
         {
             "id": j.id,
             "name": j.name,

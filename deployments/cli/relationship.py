@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import typer
 from rich.table import Table
@@ -38,6 +38,7 @@ from deployments.cli.options import (
 )
 from models.checklists.generation import evidence_map, tier_of
 from models.core.audit import events_for
+from models.core.base import id_of
 from models.core.calendar import today_local
 from models.core.errors import InputRejected, Problem
 from models.lifecycle.machine import change_contact
@@ -143,7 +144,7 @@ def list_(
     )
     with db() as session:
         total, found = list_relationships(session, where, limit=limit, offset=offset)
-        rows = [
+        rows: list[dict[str, Any]] = [
             {
                 "id": r.id,
                 "key": r.key,
@@ -283,12 +284,13 @@ def evidence(
     with db() as session:
         rel = find_relationship(session, ref)
         partner = session.get(Partner, rel.partner_id)
-        data = evidence_map(session, rel.id, lang)  # type: ignore[arg-type]
+        assert partner is not None  # a foreign key: every relationship has its partner
+        data = evidence_map(session, id_of(rel), lang)
         data.update(
             relationship=rel.model_dump(mode="json"),
-            partner=partner.model_dump(mode="json"),  # type: ignore[union-attr]
+            partner=partner.model_dump(mode="json"),
             tier=tier_of(rel, partner),
-        )  # type: ignore[arg-type]
+        )
     if fmt == "json":
         print_json(data)
     else:
@@ -304,7 +306,7 @@ def timeline(
     with db() as session:
         rel = find_relationship(session, ref)
         authorize("audit.read", rel, session=session)
-        rows = [e.model_dump(mode="json") for e in events_for(session, relationship_id=rel.id)]  # type: ignore[arg-type]
+        rows = [e.model_dump(mode="json") for e in events_for(session, relationship_id=id_of(rel))]
     if as_json:
         print_json(rows)
         return

@@ -28,7 +28,7 @@ def portfolio(
 ) -> None:
     """Report every relationship: tier, stage, health, trend, days-to-pay vs limit, overdue items, flags."""
     configure_prefect()  # tasks.review imports Prefect (no flow runs here)
-    from tasks.review import write_portfolio
+    from notifications.review_publishing import write_portfolio
 
     if language not in LANGUAGES:
         raise InputRejected([Problem("--language", f"use one of {', '.join(LANGUAGES)}")])

@@ -133,7 +133,7 @@ def pack(
 ) -> None:
     """Render a review pack from the stored review, in English or Chinese, as HTML or Markdown."""
     configure_prefect()  # tasks.review imports Prefect (no flow runs here)
-    from tasks.review import review_pack
+    from notifications.review_publishing import review_pack
 
     with db() as session:
         content = review_pack(session, ref, period, language=lang, fmt=fmt)

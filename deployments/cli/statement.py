@@ -9,6 +9,7 @@ import typer
 from rich.table import Table
 
 from deployments.cli.common import actor, authorize, console, db, handle_errors, plain_row, print_json
+from models.core.base import id_of
 from models.core.errors import InputRejected, Problem
 from models.lifecycle.relationships import find_relationship
 from models.payments.statements import (
@@ -79,7 +80,7 @@ def list_(
     """List a relationship's statements and how the partner answered them."""
     with db() as session:
         rel = find_relationship(session, relationship)
-        rows = [statement_public(session, s) for s in statements_of(session, rel.id)]  # type: ignore[arg-type]
+        rows = [statement_public(session, s) for s in statements_of(session, id_of(rel))]
     if as_json:
         print_json(rows)
         return

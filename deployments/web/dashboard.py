@@ -38,7 +38,7 @@ from models.tables import (
     ScorecardEntry,
 )
 from notifications.outbox import list_messages, message_public
-from tasks.review import PACK_FORMATS, review_pack
+from notifications.review_publishing import PACK_FORMATS, review_pack
 
 router = APIRouter(prefix="/dashboard")
 SORT_KEYS = ("partner", "tier", "stage", "health", "trend", "overdue_items", "days_to_pay_avg")

@@ -119,10 +119,24 @@ class ApprovalDecision(BaseModel):
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
-    decision: Literal["approve", "reject"]
-    by: str = Field(description="The sponsor's email.")
+    decision: Literal["approve", "reject"] = Field(description="Approve the onboarding or reject it.")
+    by: str = Field(description="The sponsor's email address.")
     tier: Tier | None = Field(default=None, description="Override the proposed tier (needs a comment).")
     comment: str | None = Field(default=None, description="Why; required to override or reject.")
+
+
+class RecordedDecision(BaseModel):
+    """A stored sponsor decision, as plain data for a flow."""
+
+    decision: Literal["approve", "reject"]
+    decided_by: str
+    tier: str | None = None
+    comment: str | None = None
+
+    @classmethod
+    def of(cls, approval: Approval) -> RecordedDecision:
+        """Return the plain data of a stored approval."""
+        return cls.model_validate(approval, from_attributes=True)
 
 
 def record_approval(
@@ -162,6 +176,9 @@ def record_approval(
     )
     approval.comment, approval.flow_run_id, approval.decided_at = decision.comment, flow_run_id, utcnow()
     session.add(approval)
+    if kind == "onboarding" and rel.awaiting_run_id is not None:
+        rel.awaiting_run_id = None  # decided: no run waits any more
+        session.add(rel)
     audit.record(
         session,
         actor=approval.decided_by,

@@ -35,28 +35,52 @@ ROLE_SIDES: dict[str, Side] = {
 }
 
 
-class RelationshipOpen(BaseModel):
-    """What opening a relationship needs, as given at a boundary."""
+class RelationshipState(BaseModel):
+    """Where a relationship is: its id, stage and tier, as plain data for a flow."""
+
+    id: int
+    stage: str
+    tier: str | None = None
+
+
+class Objectives(BaseModel):
+    """Both sides' business objectives for the relationship (clause 5.3)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    ours: list[str] = Field(default_factory=list, description="What we want from the relationship.")
+    partner: list[str] = Field(default_factory=list, description="What the partner wants from it.")
+
+
+class RelationshipTerms(BaseModel):
+    """The people and terms of a relationship, declared once for opening it and for onboarding."""
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
-    partner: str = Field(description="Partner id, registration id or COUNTRY:REGID.")
     manager: str = Field(description="Our relationship manager's email.")
     deputy: str | None = Field(default=None, description="Our deputy manager's email.")
     sponsor: str = Field(description="Our executive sponsor's email.")
     partner_contact: str = Field(description="The partner's primary contact email.")
     backup_contact: str | None = Field(default=None, description="The partner's backup contact email.")
     criticality: Criticality = Criticality.medium
-    dependency_ratio: float = Field(default=0.0, ge=0, le=1)
-    payment_term_days: int = Field(default=60, ge=0, le=365)
-    signed_on: date | None = None
-    key: str | None = Field(default=None, max_length=120)
-    objectives: dict[str, list[str]] = Field(default_factory=dict)
+    dependency_ratio: float = Field(
+        default=0.0, ge=0, le=1, description="Share of the partner's revenue from us."
+    )
+    payment_term_days: int = Field(default=60, ge=0, le=365, description="Contract payment term in days.")
+    key: str | None = Field(default=None, max_length=120, description="Idempotency key of the relationship.")
 
     @field_validator("manager", "deputy", "sponsor", "partner_contact", "backup_contact")
     @classmethod
     def _email(cls, value: str | None) -> str | None:
         return None if value in (None, "") else normalize_email(value)
+
+
+class RelationshipOpen(RelationshipTerms):
+    """What opening a relationship needs, as given at a boundary."""
+
+    partner: str = Field(description="Partner id, registration id or COUNTRY:REGID.")
+    signed_on: date | None = None
+    objectives: dict[str, list[str]] = Field(default_factory=dict)
 
 
 def key_person_flags(rel: Relationship) -> list[str]:
@@ -236,3 +260,21 @@ def wrong_side(email: str, *, needs: Side | str) -> str:
     if Side(needs) == Side.partner:
         return f"{email} is one of our contacts, not the partner's"
     return f"{email} is the partner's contact, not one of ours"
+
+
+def open_or_reuse(session: Session, data: RelationshipOpen, partner: Partner, *, actor: str) -> Relationship:
+    """Open the relationship, or return the one a previous run of the same request opened.
+
+    Its key defaults to the partner's registration; an exited relationship is not reused, a new one
+    with a dated key is opened beside it.
+    """
+    key = data.key or f"{partner.country.lower()}-{partner.registration_id.lower()}"
+    data = data.model_copy(update={"key": key})
+    try:
+        existing = find_relationship(session, key)
+    except NotFound:
+        return open_relationship(session, data, actor=actor)
+    if existing.stage == Stage.exited.value:
+        dated = data.model_copy(update={"key": f"{key}-{utcnow():%Y%m%d}"})
+        return open_relationship(session, dated, actor=actor)
+    return existing

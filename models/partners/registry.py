@@ -114,6 +114,8 @@ def _vat_checked(text: str, country: str) -> str:
 class PartnerCreate(BaseModel):
     """A new partner as given at a boundary (CLI, CSV row, flow parameter)."""
 
+    # Not derived from PartnerBase: the registration id is checked per country, so country must be
+    # validated first, and PartnerBase's field order is the partner table's column order.
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
     legal_name: SingleLine = Field(min_length=1, max_length=300)
@@ -363,6 +365,13 @@ def add_partner(session: Session, data: PartnerCreate, *, actor: str) -> Partner
         data={"legal_name": partner.legal_name},
     )
     return partner
+
+
+def add_partner_once(session: Session, data: PartnerCreate, *, actor: str) -> Partner:
+    """Register a new partner, or return the one already registered under its country and id."""
+    if existing_registrations(session, {(data.country, data.registration_id)}):
+        return find_partner(session, f"{data.country}:{data.registration_id}")
+    return add_partner(session, data, actor=actor)
 
 
 def find_contact(session: Session, email: str) -> Contact | None:

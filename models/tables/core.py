@@ -154,6 +154,9 @@ class Relationship(SQLModel, table=True):
     key_person_flags: list[str] = Field(
         default_factory=list, sa_column=Column(JSONType, nullable=False)
     )
+    # The onboarding flow run waiting for the sponsor's decision (set when it asks, cleared when
+    # decided), so `tandem approve` and the web resume it without searching the audit trail.
+    awaiting_run_id: str | None = Field(default=None, max_length=40)
     created_at: datetime = _created()
     updated_at: datetime = _updated()
 

@@ -131,3 +131,13 @@ def test_exit_proposed_then_approved_refusals_listed(session: Session) -> None:
     session.expire_all()
     plan = plan_of(session, rel)
     assert plan is not None and (plan.exit_proposed_by, plan.exit_approved_by) == (manager, sponsor)
+
+
+def test_approving_a_relationship_nothing_waits_on_is_refused(tandem_env: str) -> None:
+    _partner()
+    code, out = tandem("relationship", "open", "AL1", "--manager", "rm@ours.example",
+                       "--sponsor", "vp@ours.example", "--partner-contact", "claire@al.example")
+    assert code == 0, out
+    code, out = tandem("approve", "1", "--on-behalf-of", "vp@ours.example", "--reason", "t")
+    assert code == 1 and "not waiting for a sponsor's decision" in out
+    assert "Traceback" not in out

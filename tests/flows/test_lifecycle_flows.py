@@ -111,6 +111,7 @@ def test_onboarding_pauses_for_the_sponsor_and_resumes_with_typed_input() -> Non
         assert s.exec(select(Relationship)).one().stage == "proposed"
         asked = s.exec(select(OutboxMessage).where(OutboxMessage.kind == "approval_request")).one()
         assert "/act/" in asked.body_text and "tandem approve" not in asked.body_text
+        assert s.exec(select(Relationship)).one().awaiting_run_id is not None  # the run waits
     decided = decide_onboarding(
         "1",
         ApprovalDecision(
@@ -129,6 +130,7 @@ def test_onboarding_pauses_for_the_sponsor_and_resumes_with_typed_input() -> Non
             "strategic packaging supplier",
         )
         assert rel.size_class == "micro" and rel.signed_on is not None
+        assert rel.awaiting_run_id is None  # decided: nothing waits
         assert s.exec(select(ExitPlan)).one().notice_days == 90  # dependency 0.35
         welcomes = s.exec(select(OutboxMessage).where(OutboxMessage.kind == "welcome")).all()
         assert len(welcomes) == 2

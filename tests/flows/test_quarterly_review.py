@@ -16,7 +16,7 @@ from models.core.db import get_engine
 from models.reviews.sweep import batches, due_relationship_ids, resolve_scope
 from models.tables import ChecklistItem, Document, Review, ReviewAction
 from models.tables.outbox import OutboxMessage
-from tasks import review as review_tasks
+from notifications import review_publishing as publishing
 from tests.models.reviews.review_data import active_relationship, all_principles, invoice, scores
 from tests.support.database import ON_POSTGRES
 
@@ -62,7 +62,7 @@ def test_sweep_reviews_in_batches_publishes_artifacts_and_reruns_cleanly(portfol
         kinds = sorted(m.kind for m in s.exec(select(OutboxMessage)))
         invite = s.exec(select(OutboxMessage).where(OutboxMessage.kind == "review_invitation")).first()
         summaries = s.exec(select(OutboxMessage).where(OutboxMessage.kind == "review_summary")).all()
-        pack = review_tasks.review_pack(s, str(portfolio[0]), PERIOD, language="zh-CN", fmt="html")
+        pack = publishing.review_pack(s, str(portfolio[0]), PERIOD, language="zh-CN", fmt="html")
         assert all(r.announced_at is not None for r in reviews)
     # One invitation per partner; one summary per manager (each relationship has its own here) and one
     # to the sponsor of the escalated late payer, naming it.
@@ -92,7 +92,7 @@ def test_sweep_reviews_in_batches_publishes_artifacts_and_reruns_cleanly(portfol
 def test_rerun_after_a_crash_completes_the_rest_without_duplicates(
     portfolio: list[int], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    real = review_tasks.publish
+    real = publishing.publish
     calls = {"n": 0}
 
     def crash_on_second_batch(session, plan, messages):  # type: ignore[no-untyped-def]
@@ -101,12 +101,12 @@ def test_rerun_after_a_crash_completes_the_rest_without_duplicates(
             raise RuntimeError("worker killed")
         return real(session, plan, messages)
 
-    monkeypatch.setattr(review_tasks, "publish", crash_on_second_batch)
+    monkeypatch.setattr(publishing, "publish", crash_on_second_batch)
     with pytest.raises(RuntimeError):
         quarterly_review(period=PERIOD, as_of=AS_OF, batch_size=2)
     with Session(get_engine()) as s:
         assert len(s.exec(select(Review).where(Review.status == "ready")).all()) == 2
-    monkeypatch.setattr(review_tasks, "publish", real)
+    monkeypatch.setattr(publishing, "publish", real)
     result = quarterly_review(period=PERIOD, as_of=AS_OF, batch_size=2)
     assert result["due"] == 3 and result["reviewed"] == 3
     reviews, _, _, _, messages = counts()
@@ -129,9 +129,9 @@ def test_two_sweeps_at_once_make_one_review_per_relationship(portfolio: list[int
                 due = due_relationship_ids(session, scope)
             start.wait()
             for group in batches(due, 2):
-                review_tasks.run_batch(group, scope)
+                publishing.run_batch(group, scope)
             with session_scope() as session:
-                review_tasks.announce(session, scope.period.name)
+                publishing.announce(session, scope.period.name)
         except BaseException as exc:  # noqa: BLE001 - reported by the assertion below
             errors.append(exc)
 
@@ -164,12 +164,12 @@ def test_each_manager_gets_one_summary_of_new_reviews_in_their_language(
         for rel in rels[1:4]:
             rel.manager_id = shared  # type: ignore[union-attr]
         session.get(Contact, shared).language = "zh-CN"  # type: ignore[union-attr]
-    monkeypatch.setattr(review_tasks, "SUMMARY_ROWS", 3)
-    review_tasks.run_batch(portfolio[:4], scope)
+    monkeypatch.setattr(publishing, "SUMMARY_ROWS", 3)
+    publishing.run_batch(portfolio[:4], scope)
     with session_scope() as session:
-        assert review_tasks.announce(session, PERIOD) == 2  # the shared manager, and one sponsor
+        assert publishing.announce(session, PERIOD) == 2  # the shared manager, and one sponsor
     with session_scope() as session:
-        assert review_tasks.announce(session, PERIOD) == 0  # nothing new: nothing sent twice
+        assert publishing.announce(session, PERIOD) == 0  # nothing new: nothing sent twice
         summary = session.exec(
             select(OutboxMessage).where(
                 OutboxMessage.kind == "review_summary", OutboxMessage.recipient_id == shared
@@ -177,8 +177,8 @@ def test_each_manager_gets_one_summary_of_new_reviews_in_their_language(
         ).one()
     assert summary.language == "zh-CN" and "4 个协作关系" in summary.subject
     assert summary.body_text.count("：健康分 ") == 3 and "另有 1 个" in summary.body_text  # worst first
-    review_tasks.run_batch(portfolio[4:], scope)
+    publishing.run_batch(portfolio[4:], scope)
     with session_scope() as session:
-        assert review_tasks.announce(session, PERIOD) == 1  # the last relationship's own manager
+        assert publishing.announce(session, PERIOD) == 1  # the last relationship's own manager
         later = session.exec(select(OutboxMessage).where(OutboxMessage.kind == "review_summary")).all()
     assert len(later) == 3 and sum(f"#{portfolio[4]} " in m.body_text for m in later) == 1

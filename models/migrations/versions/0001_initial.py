@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-30 03:41:08.985642
+Create Date: 2026-11-30 04:08:15.530894
 """
 
 from collections.abc import Sequence
@@ -227,6 +227,7 @@ def upgrade() -> None:
     sa.Column('size_frozen_at', models.core.base.UTCDateTime(timezone=True), nullable=False),
     sa.Column('objectives', sa.JSON(), nullable=False),
     sa.Column('key_person_flags', sa.JSON(), nullable=False),
+    sa.Column('awaiting_run_id', sqlmodel.sql.sqltypes.AutoString(length=40), nullable=True),
     sa.Column('created_at', models.core.base.UTCDateTime(timezone=True), nullable=False),
     sa.Column('updated_at', models.core.base.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['backup_contact_id'], ['contact.id'], ),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import time
+import uuid
 from datetime import date, timedelta
 
 import pytest
@@ -38,6 +39,7 @@ def _proposed(session: Session) -> tuple[Relationship, str, str]:
     rel = f.relationship(session, tier=None, stage="proposed")
     rel.tier_proposed = "standard"
     rel.tier_explanation = {"reason": {"en": "medium criticality", "zh-CN": "中等重要性"}}
+    rel.awaiting_run_id = str(uuid.uuid4())  # the onboarding run that asked the sponsor, since ended
     session.add(rel)
     sponsor = f"sponsor{rel.key.split('-')[1]}@example.org"
     url = action_link(session, purpose=APPROVE_ONBOARDING, email=sponsor, relationship_id=rel.id)  # type: ignore[arg-type]

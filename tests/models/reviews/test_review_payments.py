@@ -89,8 +89,7 @@ def test_protected_requests_never_lower_the_partners_health_or_findings(session:
 def test_the_pack_and_the_charter_say_what_the_rule_says(session: Session) -> None:
     from models.lifecycle.machine import charter_context
     from models.reviews.sweep import review_public
-    from notifications.documents import render_document
-    from tasks.review import render_pack
+    from notifications.documents import render_document, render_pack
 
     rel = active_relationship(session, term_days=75)
     invoice(session, rel, "late", delivered=date(2026, 8, 1), paid=None)

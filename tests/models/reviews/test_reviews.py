@@ -166,7 +166,7 @@ def test_batched_rows_equal_generate_checklist_rows_for_shared_profiles_and_reus
 
 def test_the_first_review_weighs_every_stages_minutes_against_every_stages_budget(session: Session) -> None:
     """Onboarding, governance and the review all fell in 2026Q4: their minutes meet their budgets."""
-    from tasks.review import review_pack
+    from notifications.review_publishing import review_pack
 
     rel = active_relationship(session, tier="light", employees=8)
     rel.signed_on = date(2026, 10, 5)
@@ -193,7 +193,7 @@ def test_the_invitations_calendar_entry_reads_in_the_partners_language(session: 
     from icalendar import Calendar
 
     from models.reviews.sweep import prepare_batch
-    from tasks.review import render_review_messages
+    from notifications.review_publishing import render_review_messages
 
     chinese = active_relationship(session, language="zh-CN")
     english = active_relationship(session, language="en", country="DE")
