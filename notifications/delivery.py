@@ -568,6 +568,26 @@ def _deliver_once(batch: Claim, smtp: SmtpConfig | None, now: datetime) -> list[
         return deliveries_of(session, batch.ids[0])
 
 
+def _queue_now(
+    session: Session, kind: str, contact: Contact, context: dict[str, Any], now: datetime, *, unsendable: str
+) -> Claim:
+    """Queue a message a person is waiting for (quiet hours ignored) and claim it for delivery now."""
+    message, _ = queue(
+        session,
+        kind=kind,
+        recipient=contact,
+        context=context,
+        dedupe=now.isoformat(),
+        now=now,
+        respect_quiet_hours=False,
+    )
+    if message is None:
+        raise InputRejected(unsendable)
+    batch = _claim_one(message, now)
+    session.add(message)
+    return batch
+
+
 def send_test_message(email: str, *, smtp_password: str | None = None) -> tuple[int, list[OutboxDelivery]]:
     """Send a test message to every channel of a contact now (quiet hours ignored); return the results."""
     now = utcnow()
@@ -579,19 +599,14 @@ def send_test_message(email: str, *, smtp_password: str | None = None) -> tuple[
             "recipient_name": contact.name or contact.email,
             "sent_at": now.strftime("%Y-%m-%d %H:%M UTC"),
         }
-        message, _ = queue(
+        batch = _queue_now(
             session,
-            kind="channel_test",
-            recipient=contact,
-            context=context,
-            dedupe=now.isoformat(),
-            now=now,
-            respect_quiet_hours=False,
+            "channel_test",
+            contact,
+            context,
+            now,
+            unsendable=f"{email} has no channel and no SMTP server is configured (TANDEM_SMTP_HOST)",
         )
-        if message is None:
-            raise InputRejected(f"{email} has no channel and no SMTP server is configured (TANDEM_SMTP_HOST)")
-        batch = _claim_one(message, now)
-        session.add(message)
     return batch.ids[0], _deliver_once(batch, smtp_config(password=smtp_password), now)
 
 
@@ -610,19 +625,14 @@ def send_sign_in_link(email: str, url: str, *, minutes: int) -> None:
             "minutes": minutes,
             "organization_name": get_settings().organization_name,
         }
-        message, _ = queue(
+        batch = _queue_now(
             session,
-            kind="sign_in_link",
-            recipient=contact,
-            context=context,
-            dedupe=now.isoformat(),
-            now=now,
-            respect_quiet_hours=False,
+            "sign_in_link",
+            contact,
+            context,
+            now,
+            unsendable="no SMTP server is configured (TANDEM_SMTP_HOST) to email a sign-in link",
         )
-        if message is None:
-            raise InputRejected("no SMTP server is configured (TANDEM_SMTP_HOST) to email a sign-in link")
-        batch = _claim_one(message, now)
-        session.add(message)
     _deliver_once(batch, smtp_config(), now)
 
 
