@@ -141,7 +141,7 @@ def exit_step(
                 plan = plan_of(session, rel)
                 args = (str(rel.id), plan.exit_reason, plan.exit_trigger, me.acting_for, None)  # type: ignore[union-attr]
     except TransitionRefused as exc:
-        return _show(request, me, relationship_id, status=409, refused=exc.reasons)
+        return _show(request, me, relationship_id, status=409, refused=exc.codes or exc.reasons)
     if step == "run":
         from flows.exit_relationship import exit_relationship
 

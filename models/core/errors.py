@@ -68,13 +68,16 @@ class Conflict(Refused):
 class TransitionRefused(Refused):
     """The lifecycle state machine refuses the change; `reasons` lists every thing in the way."""
 
-    def __init__(self, message: str, reasons: list[str] | tuple[str, ...] = ()):
-        self.reasons = list(reasons)
+    def __init__(
+        self, message: str, reasons: list[str] | tuple[str, ...] = (), codes: list[str] | tuple[str, ...] = ()
+    ):
+        self.reasons = list(reasons)  # sentences, for the command line and logs
+        self.codes = list(codes)  # stable codes, for pages that say them in the reader's language
         super().__init__(message)
 
-    def __reduce__(self) -> tuple[type[TransitionRefused], tuple[str, list[str]]]:
+    def __reduce__(self) -> tuple[type[TransitionRefused], tuple[str, list[str], list[str]]]:
         # Pickled with its reasons: Prefect stores a failed run's exception.
-        return (type(self), (str(self), self.reasons))
+        return (type(self), (str(self), self.reasons, self.codes))
 
 
 class NotAllowed(Refused):

@@ -48,12 +48,28 @@ def exit_blockers(session: Session, rel: Relationship, step: Step) -> list[str]:
     return reasons
 
 
+# What each blocker code means, for the command line (the web says it in the reader's language).
+BLOCKERS = {
+    "stage": "the relationship is {stage}: an exit starts from onboarding, governance or active",
+    "already-proposed": "an exit has already been proposed",
+    "not-proposed": "no exit has been proposed yet (tandem exit-propose)",
+    "already-approved": "the executive sponsor has already approved the exit",
+    "not-approved": "the executive sponsor has not approved the exit yet (tandem exit-approve)",
+}
+
+
+def describe_blocker(code: str) -> str:
+    """Return a blocker code as a sentence ("stage:proposed" names the stage)."""
+    key, _, stage = code.partition(":")
+    return BLOCKERS[key].format(stage=stage)
+
+
 def refuse_blocked(session: Session, rel: Relationship, step: Step) -> None:
     """Raise TransitionRefused listing every reason this exit step cannot be taken now."""
-    reasons = exit_blockers(session, rel, step)
-    if reasons:
+    codes = exit_blockers(session, rel, step)
+    if codes:
         raise TransitionRefused(
-            f"relationship {rel.id}: cannot {step} the exit: {', '.join(reasons)}", reasons
+            f"relationship {rel.id}: cannot {step} the exit", [describe_blocker(c) for c in codes], codes
         )
 
 

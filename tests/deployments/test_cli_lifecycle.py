@@ -120,7 +120,8 @@ def test_exit_proposed_then_approved_refusals_listed(session: Session) -> None:
     ref = str(rel.id)
     manager, sponsor = (rel.key.replace("rel-", w) + "@example.org" for w in ("manager", "sponsor"))
     code, out = tandem("exit-approve", ref, "--on-behalf-of", sponsor, "--reason", "t")
-    assert code == 1 and "stage:proposed" in out and "not-proposed" in out
+    assert code == 1 and "the relationship is proposed: an exit starts from" in out, out
+    assert "no exit has been proposed yet" in out
     rel.stage = "active"
     session.add(rel)
     session.commit()
