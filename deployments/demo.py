@@ -301,7 +301,7 @@ def _sign_in_links() -> None:
     from models.identity.sessions import handed_sign_in_link
     from models.identity.users import add_user
 
-    console.print("[bold]6.[/bold] sign in as the sponsor or the manager (`tandem web`, then open a link):")
+    console.print("[bold]8.[/bold] sign in as the sponsor or the manager (`tandem web`, then open a link):")
     with session_scope() as session:
         add_user(session, email=SPONSOR, name="Li Wei", role="sponsor")
         add_user(session, email=MANAGER, name="Zhang Hua", role="manager")
