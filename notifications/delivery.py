@@ -196,6 +196,7 @@ def _prepare_batch(
                 col(OutboxMessage.claim_token) == batch.token,
                 col(OutboxMessage.status) == MessageStatus.sending.value,
             )
+            .order_by(col(OutboxMessage.id))  # sent in the order queued (PostgreSQL has no order otherwise)
             .with_for_update()
         )
         messages = list(session.exec(query))

@@ -610,11 +610,10 @@ def claim(session: Session, *, limit: int, now: datetime | None = None, lease: t
         (col(OutboxMessage.status) == MessageStatus.sending.value) & (col(OutboxMessage.lease_until) < now),
     )
     token = uuid.uuid4().hex
-    candidates = list(
-        session.exec(
-            select(OutboxMessage.id).where(due).order_by(col(OutboxMessage.next_attempt_at)).limit(limit)
-        )
-    )
+    # Oldest first, and among messages due at the same instant, in the order they were queued (a tie
+    # was returned in any order on PostgreSQL, so one of two same-time messages could overtake).
+    order = (col(OutboxMessage.next_attempt_at), col(OutboxMessage.id))
+    candidates = list(session.exec(select(OutboxMessage.id).where(due).order_by(*order).limit(limit)))
     if not candidates:
         return Claim(token, [])
     # Compare-and-set: a row another worker claimed in between no longer matches `due`.
