@@ -10,7 +10,16 @@ from typing import Annotated
 
 import typer
 
-from deployments.cli.common import actor, authorize, console, db, fields_as_flags, handle_errors, print_json
+from deployments.cli.common import (
+    actor,
+    authorize,
+    console,
+    db,
+    fields_as_flags,
+    handle_errors,
+    plain_row,
+    print_json,
+)
 
 app = typer.Typer(help="Tokens for other systems calling the HTTP API (/api/v1).", no_args_is_help=True)
 
@@ -57,7 +66,6 @@ def list_(
 ) -> None:
     """List tokens: name, public id, scopes, created, last used (never the token)."""
     from rich.table import Table
-    from rich.text import Text
 
     from models.integration.tokens import list_tokens, token_public
 
@@ -71,7 +79,7 @@ def list_(
     for r in rows:
         cells = [r["id"], r["name"], r["public_id"], ", ".join(r["scopes"]), r["created_at"][:16]]
         cells += [(r["last_used_at"] or "never")[:16], (r["revoked_at"] or "")[:16]]
-        table.add_row(*(Text(str(c)) for c in cells))  # user data is text, never markup
+        plain_row(table, *cells)
     console.print(table)
 
 

@@ -11,7 +11,7 @@ from typing import Annotated
 import typer
 
 from deployments.cli import common
-from deployments.cli.common import actor, authorize, console, db, handle_errors, print_json
+from deployments.cli.common import actor, authorize, console, db, handle_errors, plain_row, print_json
 
 app = typer.Typer(
     help="Send Tandem's events to other systems: signed CloudEvents over HTTPS.", no_args_is_help=True
@@ -76,7 +76,6 @@ def list_(
 ) -> None:
     """List webhooks (URLs in privacy form) with their deliveries by status."""
     from rich.table import Table
-    from rich.text import Text
 
     from models.webhooks.subscriptions import list_subscriptions
 
@@ -91,7 +90,7 @@ def list_(
         waiting = counts["queued"] + counts["sending"] + counts["failed"]
         cells = [row["id"], row["url"], ", ".join(row["events"]), counts["sent"], waiting, counts["dead"]]
         cells.append(row["removed_at"] or "")
-        table.add_row(*(Text(str(c)) for c in cells))  # user data is text, never markup
+        plain_row(table, *cells)
     console.print(table)
 
 
