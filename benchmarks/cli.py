@@ -6,9 +6,10 @@ Each figure runs the installed `tandem` in a subprocess (wall and CPU seconds of
 `wait4`) against a fresh TANDEM_HOME:
 - `tandem --help`, and `partner list` cold (the first command in a new home: it creates the
   database) and warm (later runs, best and median);
-- the local Prefect server's one-time start (`tandem server start`), then warm
-  `onboard --approve-as` runs on it (each a new partner from the bundled samples) and a refused
-  `governance`; the server is stopped at the end;
+- the local Prefect server's one-time start (`tandem server start`), then `onboard --approve` runs
+  on it (each a new partner from the bundled samples): in the command's own process
+  (`TANDEM_NO_RUNNER=1`), then, once the warm runner is up, handed to it; and a refused `governance`
+  both ways; the server (and runner) is stopped at the end;
 - the registry figures of `benchmarks.registry` (import of N partners, listings against them).
 Prints one JSON object.
 """
@@ -22,12 +23,14 @@ import os
 import shutil
 import statistics
 import tempfile
+import time
 from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from benchmarks import registry
+from deployments import warm
 
 SAMPLE = Path(str(resources.files("deployments.samples"))) / "partners.csv"
 SPONSOR = "li.wei@bigco.example"
@@ -65,34 +68,49 @@ def _sample_refs(count: int) -> list[str]:
     return [f"{row['country']}:{row['registration_id']}" for row in rows[:count]]
 
 
-def _people(n: int) -> list[str]:
-    manager, contact = "zhang.hua@bigco.example", f"contact{n}@partner.example"
-    return ["--manager", manager, "--sponsor", SPONSOR, "--partner-contact", contact]
+def _onboard(home: Path, n: int, ref: str, env: dict[str, str] | None = None) -> dict[str, Any]:
+    """Onboard a sample partner with the sponsor's approval at once (the operator acts for the sponsor)."""
+    people = ["--manager", "zhang.hua@bigco.example", "--sponsor", SPONSOR]
+    contact = ["--partner-contact", f"contact{n}@partner.example"]
+    approval = ["--approve", "--on-behalf-of", SPONSOR, "--reason", "benchmark"]
+    return registry.tandem(home, "onboard", ref, *people, *contact, *approval, extra_env=env)
 
 
 def flow_benchmark(home: Path, *, onboardings: int) -> dict[str, Any]:
-    """Time the server's one start, then warm `onboard --approve-as` runs and a refused governance."""
+    """Time the server's one start, then `onboard --approve` and a refused governance, both ways."""
     registry.tandem(home, "partner", "import", str(SAMPLE))
     started = registry.tandem(home, "server", "start")
-    runs = []
+    refs = _sample_refs(2 * onboardings)
+    local = {"TANDEM_NO_RUNNER": "1"}
     try:
-        for n, ref in enumerate(_sample_refs(onboardings), start=1):
-            runs.append(
-                registry.tandem(home, "onboard", ref, *_people(n), "--approve-as", SPONSOR)
-            )
-        refused = _refused(home)
+        own = [_onboard(home, n, ref, local) for n, ref in enumerate(refs[:onboardings], start=1)]
+        own_refused = registry.tandem(home, "governance", "1", expect_exit=1, extra_env=local)
+        first = _onboard(home, onboardings + 1, refs[onboardings])  # starts the runner for the next
+        runner_ready = _wait_for_runner(home)
+        rest = enumerate(refs[onboardings + 1 :], start=onboardings + 2)
+        handed = [_onboard(home, n, ref) for n, ref in rest]
+        warm_refused = registry.tandem(home, "governance", "1", expect_exit=1)
     finally:
         registry.tandem(home, "server", "stop")
     return {
         "server start (once per TANDEM_HOME)": started,
-        "onboard --approve-as (warm: server up)": _summary(runs),
-        "governance refused (open items)": refused,
+        "onboard --approve, own process (server up, TANDEM_NO_RUNNER=1)": _summary(own),
+        "governance refused, own process": own_refused,
+        "onboard --approve, first with the runner enabled (runs itself, then starts the runner)": first,
+        "seconds until the runner answered": runner_ready,
+        "onboard --approve, handed to the warm runner": _summary(handed),
+        "governance refused, handed to the warm runner": warm_refused,
     }
 
 
-def _refused(home: Path) -> dict[str, Any]:
-    """Time `governance 1` while onboarding items are open (exit 1, every item listed, no traceback)."""
-    return registry.tandem(home, "governance", "1", expect_exit=1)
+def _wait_for_runner(home: Path) -> float:
+    """Wait until the warm runner answers (it warms up in the background); return the seconds waited."""
+    started = time.perf_counter()
+    while time.perf_counter() - started < 120:
+        if warm.status(home)["running"]:
+            return round(time.perf_counter() - started, 2)
+        time.sleep(0.2)
+    raise RuntimeError(f"the warm runner did not start; see {home / warm.LOG_FILE}")
 
 
 def run(

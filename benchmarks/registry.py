@@ -101,9 +101,15 @@ def write_changed_csv(source: Path, target: Path, *, share: float = 0.01, seed: 
         csv.writer(handle).writerows([header, *body, *extra])
 
 
-def tandem(home: Path, *args: str, database_url: str | None = None, expect_exit: int = 0) -> dict[str, Any]:
+def tandem(
+    home: Path,
+    *args: str,
+    database_url: str | None = None,
+    expect_exit: int = 0,
+    extra_env: dict[str, str] | None = None,
+) -> dict[str, Any]:
     """Run the installed `tandem` once; return its seconds, peak memory, exit code and output size."""
-    env = {**os.environ, "TANDEM_HOME": str(home)}
+    env = {**os.environ, "TANDEM_HOME": str(home), **(extra_env or {})}
     if database_url:
         env["TANDEM_DATABASE_URL"] = database_url
     command = [str(Path(sys.executable).with_name("tandem")), *args]

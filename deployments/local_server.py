@@ -264,15 +264,20 @@ def ensure_server(base: Path | None = None, *, announce: Any = None) -> tuple[Se
 
 def stop_server(base: Path | None = None) -> ServerInfo | None:
     """Stop the local server if one is recorded; return what was stopped."""
+    from deployments import warm
+
     base = base or home()
     with _locked(base):
         info = running(base)
+        warm.stop(base)  # the warm runner works only beside this server
         _replace_stale(base)
     return info
 
 
 def status(base: Path | None = None) -> dict[str, Any]:
     """Describe the local server (or the configured Prefect API) as plain data."""
+    from deployments import warm
+
     base = base or home()
     configured = os.environ.get("PREFECT_API_URL")
     info = None if configured else running(base)
@@ -285,6 +290,7 @@ def status(base: Path | None = None) -> dict[str, Any]:
         "prefect_version": installed_version(),
         "home": str(prefect_home(base)),
         "log": str(base / LOG_FILE),
+        "runner": warm.status(base) | {"log": str(base / warm.LOG_FILE)},
     }
 
 

@@ -7,11 +7,17 @@ Prefect: `tandem --help` and the listings answer at once.
 
 from __future__ import annotations
 
+import os
+import sys
+from collections.abc import Callable
+from typing import Any, TypeVar
+
 import typer
 
 from deployments.cli.lazy import Entry, LazyGroup
 
 _CLI = "deployments.cli"
+T = TypeVar("T")
 
 # name -> where it lives, and its help line (kept equal to the module's own: a test checks it).
 COMMANDS: dict[str, Entry] = {
@@ -69,9 +75,7 @@ COMMANDS: dict[str, Entry] = {
     "webhook": Entry(
         f"{_CLI}.webhook:app", "Send Tandem's events to other systems: signed CloudEvents over HTTPS."
     ),
-    "api-token": Entry(
-        f"{_CLI}.api_token:app", "Tokens for other systems calling the HTTP API (/api/v1)."
-    ),
+    "api-token": Entry(f"{_CLI}.api_token:app", "Tokens for other systems calling the HTTP API (/api/v1)."),
     "export": Entry(f"{_CLI}.export:app", "Files for auditors: the audit trail and the evidence pack."),
     "review": Entry(f"{_CLI}.review:app", "Periodic reviews: run the sweep, show a review, record scores."),
     "payment": Entry(
@@ -107,5 +111,26 @@ def _root() -> None:
 
 
 def main() -> None:
-    """Run the tandem command line."""
-    app()
+    """Run the tandem command line; a flow command goes to the warm runner when one answers."""
+    from deployments import warm
+
+    argv = sys.argv[1:]
+    if not warm.wants(argv):
+        app()
+        return
+    environ = dict(os.environ)  # as it started: the runner is matched on it
+    code = _quietly(warm.delegate, argv)
+    if code is not None:
+        sys.exit(code)
+    try:
+        app()
+    finally:
+        _quietly(warm.start_if_needed, environ)
+
+
+def _quietly(fn: Callable[..., T], *args: Any) -> T | None:
+    """Call a warm-runner step; any problem there means "run the command here", never a failure."""
+    try:
+        return fn(*args)
+    except Exception:  # noqa: BLE001 - the command itself reports real problems (settings, database)
+        return None

@@ -31,6 +31,12 @@ def status(as_json: JsonFlag = False) -> None:
         console.print(f"not running (a stale record of pid {info['pid']} will be replaced on next use)")
     else:
         console.print("not running: the first command that runs a flow starts it")
+    runner = info["runner"]
+    if runner["running"]:
+        console.print(
+            f"warm command runner: pid {runner['pid']}, {runner['commands_run']} flow commands run "
+            "(flow commands answer in about a second)"
+        )
     console.print(f"home: {info['home']}\nlog: {info['log']}")
 
 

@@ -13,12 +13,13 @@ import re
 import shlex
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from deployments import local_server
+from deployments import local_server, warm
 
 pytestmark = pytest.mark.integration
 
@@ -27,6 +28,14 @@ TANDEM = Path(sys.executable).with_name("tandem")
 # The tour's commands that are refused on purpose (the README says so beside them).
 REFUSED = {"tandem governance 4"}
 
+# `tandem ARGS...`, then say on stderr whether this process imported Prefect.
+WATCH_IMPORTS = (
+    "import atexit, sys\n"
+    "atexit.register(lambda: print('prefect imported:', 'prefect' in sys.modules, file=sys.stderr))\n"
+    "sys.argv = ['tandem', *sys.argv[1:]]\n"
+    "from deployments.cli import main\n"
+    "main()\n"
+)
 ENSURE = (
     "from deployments.local_server import ensure_server\n"
     "info, started = ensure_server()\n"
@@ -96,10 +105,43 @@ def test_demo_and_readme_tour_reuse_the_server_without_a_traceback(home: Path, t
         assert result.returncode == (1 if line in REFUSED else 0), f"{line}\n{shown}"
         if out_file:
             (tmp_path / out_file).write_text(result.stdout, encoding="utf-8")
-    governance = _run(home, [str(TANDEM), "governance", "4"], tmp_path)
+    runner = _runner_ready(home, tmp_path)
+    governance = _run(home, [sys.executable, "-c", WATCH_IMPORTS, "governance", "4"], tmp_path)
     open_items = re.search(r"(\d+) required item\(s\) open", governance.stderr)
     assert open_items and governance.stderr.count("\n  - #") == int(open_items.group(1))  # every one
+    assert governance.returncode == 1 and "Traceback" not in governance.stderr
+    # Run by the warm runner: this process never imported Prefect, and the runner counted it.
+    assert "prefect imported: False" in governance.stderr
+    assert _runner(home, tmp_path)["commands_run"] == runner["commands_run"] + 1
     assert local_server.recorded(home) == before  # the same server throughout
+
+
+def test_a_runner_for_other_settings_is_not_used_and_is_replaced(home: Path, tmp_path: Path) -> None:
+    runner = _runner_ready(home, tmp_path)
+    other = _env(home) | {"TANDEM_LOCALE_HINT": "zh-CN"}  # any other setting: another fingerprint
+    argv = [sys.executable, "-c", WATCH_IMPORTS, "governance", "4"]
+    refused = subprocess.run(argv, cwd=tmp_path, env=other, capture_output=True, text=True, timeout=600)
+    assert refused.returncode == 1 and "required item(s) open" in refused.stderr
+    assert "prefect imported: True" in refused.stderr  # ran here, not in the mismatched runner
+    deadline = time.monotonic() + 120
+    while (now := _runner(home, tmp_path))["pid"] in (None, runner["pid"]) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert now["running"] and now["pid"] != runner["pid"]  # replaced, for the next command
+    assert (home / warm.SOCKET_FILE).stat().st_mode & 0o777 == 0o600  # the owner's alone
+
+
+def _runner(home: Path, cwd: Path) -> dict[str, object]:
+    status = _run(home, [str(TANDEM), "server", "status", "--json"], cwd)
+    return json.loads(status.stdout)["runner"]  # type: ignore[no-any-return]
+
+
+def _runner_ready(home: Path, cwd: Path) -> dict[str, object]:
+    """Wait for the runner the last in-process flow command started (it warms up in a few seconds)."""
+    deadline = time.monotonic() + 120
+    while not (runner := _runner(home, cwd))["running"] and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert runner["running"], (home / warm.LOG_FILE).read_text()
+    return runner
 
 
 def test_stop_ends_the_server(home: Path) -> None:
@@ -107,4 +149,5 @@ def test_stop_ends_the_server(home: Path) -> None:
     stopped = _run(home, [str(TANDEM), "server", "stop"], REPO)
     assert stopped.returncode == 0 and f"pid {pid}" in stopped.stdout
     assert pid is not None and not local_server._alive(pid)
-    assert not json.loads(_run(home, [str(TANDEM), "server", "status", "--json"], REPO).stdout)["running"]
+    status = json.loads(_run(home, [str(TANDEM), "server", "status", "--json"], REPO).stdout)
+    assert not status["running"] and not status["runner"]["running"]  # the runner ends with it

@@ -1,0 +1,120 @@
+"""The warm command runner's rules: which commands it takes, when it declines, and how it answers.
+
+A runner serves here in a thread of the test process (no local Prefect server is needed for that);
+the whole path, from `tandem` through a runner beside a real local server, runs in
+tests/integration/test_local_server.py.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from deployments import warm
+
+
+@pytest.mark.parametrize(
+    ("argv", "taken"),
+    [
+        (["onboard", "P1", "--approve"], True),
+        (["approve", "7"], True),
+        (["governance", "4"], True),
+        (["exit", "4", "--reason", "r", "--trigger", "breach"], True),
+        (["partner", "list"], False),  # no flow: it answers at once anyway
+        (["onboard", "P1", "--wait"], False),  # follows a run for hours: Ctrl-C must stop it
+        (["governance", "--help"], False),
+        ([], False),
+    ],
+)
+def test_only_short_flow_commands_are_handed_over(
+    argv: list[str], taken: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("PREFECT_API_URL", raising=False)
+    monkeypatch.delenv("TANDEM_NO_RUNNER", raising=False)
+    assert warm.wants(argv) is taken
+
+
+def test_a_configured_prefect_api_or_opting_out_keeps_commands_local(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PREFECT_API_URL", "http://prefect.example/api")
+    assert not warm.wants(["governance", "4"])
+    monkeypatch.delenv("PREFECT_API_URL")
+    monkeypatch.setenv("TANDEM_NO_RUNNER", "1")
+    assert not warm.wants(["governance", "4"])
+
+
+def test_the_fingerprint_follows_settings_dot_env_and_server(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    first = warm.fingerprint(4200)
+    assert warm.fingerprint(4200) == first
+    assert warm.fingerprint(4201) != first  # another local server
+    (tmp_path / ".env").write_text("TANDEM_SMTP_HOST=mail.example\n")
+    assert warm.fingerprint(4200) != first  # settings from .env
+    with_env = warm.fingerprint(4200)
+    monkeypatch.setenv("TANDEM_SMTP_PORT", "2525")
+    assert warm.fingerprint(4200) != with_env  # settings from the environment
+
+
+@pytest.fixture
+def runner(tmp_path: Path) -> Iterator[warm.Runner]:
+    """A runner serving on a socket under a temporary home, in a thread of this process."""
+    serving = warm.Runner("fp-1", tmp_path)
+    thread = threading.Thread(target=serving.serve, daemon=True)
+    thread.start()
+    for _ in range(200):
+        if serving.listener is not None:
+            break
+        threading.Event().wait(0.01)
+    yield serving
+    assert serving.listener is not None
+    serving.listener.close()
+
+
+def _ask(base: Path, request: dict[str, object], fds: list[int]) -> tuple[list[dict[str, object]], str]:
+    """Send a request with descriptors; return the runner's answers and what it wrote to our stderr."""
+    read_err, write_err = os.pipe()
+    sent = [*fds, write_err] if fds else []
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        sock.connect(str(base / warm.SOCKET_FILE))
+        socket.send_fds(sock, [json.dumps(request).encode() + b"\n"], sent)
+        os.close(write_err)
+        data = b""
+        while chunk := sock.recv(65536):
+            data += chunk
+    with os.fdopen(read_err) as err:
+        return [json.loads(line) for line in data.splitlines()], err.read()
+
+
+def test_the_runner_declines_other_settings_and_commands_without_a_flow(runner: warm.Runner) -> None:
+    devnull = os.open(os.devnull, os.O_RDWR)
+    try:
+        stale, _ = _ask(runner.base, {"argv": ["governance", "4"], "fingerprint": "fp-0"}, [devnull, devnull])
+        listing, _ = _ask(
+            runner.base, {"argv": ["partner", "list"], "fingerprint": "fp-1"}, [devnull, devnull]
+        )
+    finally:
+        os.close(devnull)
+    assert stale == [{"declined": "stale"}] and listing == [{"declined": "busy"}]
+    assert runner.commands_run == 0
+    assert (runner.base / warm.SOCKET_FILE).stat().st_mode & 0o777 == 0o600
+
+
+@pytest.mark.usefixtures("schema")
+def test_the_runner_runs_a_command_in_the_callers_terminal_with_its_exit_code(runner: warm.Runner) -> None:
+    devnull = os.open(os.devnull, os.O_RDWR)
+    try:
+        answers, shown = _ask(
+            runner.base, {"argv": ["governance", "999"], "fingerprint": "fp-1"}, [devnull, devnull]
+        )
+    finally:
+        os.close(devnull)
+    assert answers == [{"accepted": True}, {"code": 1}]  # refused, as in the caller's own process
+    assert "999" in shown and "Traceback" not in shown  # written straight to the caller's stderr
+    assert runner.commands_run == 1
