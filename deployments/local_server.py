@@ -31,7 +31,6 @@ from pathlib import Path
 from typing import Any
 
 from models.core.errors import Refused, TandemError
-from models.core.settings import get_settings
 
 PID_FILE = "prefect-server.pid"
 PORT_FILE = "prefect-server.port"
@@ -74,6 +73,8 @@ class ServerInfo:
 
 def home() -> Path:
     """Return the folder that holds the server's files (TANDEM_HOME)."""
+    from models.core.settings import get_settings  # not at import: the warm runner's client skips it
+
     return get_settings().home
 
 

@@ -1,29 +1,36 @@
-"""The warm command runner: a flow command answers in about a second instead of four.
+"""The warm command runner: every command answers in a fraction of a second, flow commands included.
 
-Most of a flow command's time goes to importing Prefect, Tandem's flows and their models in a new
-process, before any work. For the embedded default (no `PREFECT_API_URL`), the first flow command
-that runs on the local Prefect server starts this runner beside it, in the background: one process
-that imports everything once and then runs the flow commands later `tandem` processes hand it over
-a Unix socket in TANDEM_HOME. The request carries the command line and the caller's terminal (its
-standard input, output and error travel as file descriptors), so the command prints, is refused and
-exits exactly as it would have in the caller's own process; the caller exits with its exit code.
+Most of a command's time goes to importing SQLAlchemy, the table models and, for a flow command,
+Prefect and the flows, in a new process, before any work (0.6 s for a listing, 3 s for a flow command
+here). For the embedded default (no `PREFECT_API_URL`), a command that runs while the local Prefect
+server is up starts this runner beside it, in the background: one process that imports everything
+once and then runs the commands later `tandem` processes hand it over a Unix socket in TANDEM_HOME.
+A request carries the command line and the caller's terminal (its standard input, output and error
+travel as file descriptors), so the command prints, prompts, is refused and exits exactly as it would
+have in the caller's own process; the caller exits with its exit code, and its Ctrl-C interrupts the
+command.
 
 Trust and staleness. The socket is the owner's alone (mode 0600, and the peer's uid is checked): the
 same person who could run the command in-process. A request names the fingerprint of its
 environment (the interpreter, the working folder, every TANDEM_/PREFECT_ variable, `.env`, the code
 and the installed packages, the local server's port); the runner declines a request whose
-fingerprint is not its own, and declines while busy with another command. A declined, refused or
-missing runner costs nothing: the command runs in its own process as before, and a stale runner is
-replaced for the next command. `tandem server stop` ends it with the server.
+fingerprint is not its own, and declines while busy with another command. A declined or missing
+runner costs nothing: the command runs in its own process as before, and a stale runner is replaced
+for the next command. Long-running and server-managing commands (`server`, `web`, `serve`, `deploy`,
+`db`, `onboard --wait`) always run in their own process. `tandem server stop` ends the runner.
 """
 
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import fcntl
 import hashlib
 import json
 import os
+import queue
+import select
+import signal
 import socket
 import struct
 import subprocess
@@ -33,6 +40,7 @@ import threading
 import time
 import traceback
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -42,21 +50,31 @@ LOG_FILE = "tandem-runner.log"
 LOCK_FILE = "tandem-runner.lock"
 STATS_FILE = "tandem-runner.json"
 
-# The commands that run a flow: the ones worth handing over. `onboard --wait` follows a run for hours
-# and stays in its own process (Ctrl-C must stop it), and so does any `--help`.
-WARM_COMMANDS = frozenset({"onboard", "approve", "reject", "governance", "exit"})
-STAYS_LOCAL = frozenset({"--wait", "--help", "-h"})
+# Commands that serve, wait for hours, or manage the server and schema stay in their own process.
+LOCAL_COMMANDS = frozenset({"server", "web", "serve", "deploy", "db"})
+LOCAL_FLAGS = frozenset({"--wait"})
 CODE_PACKAGES = ("models", "notifications", "tasks", "flows", "deployments")
 CONNECT_TIMEOUT_S = 2.0
 IDLE_CHECK_S = 15.0
 _MAX_REQUEST = 1 << 20
+INTERRUPT = b"INT\n"
+# How the caller's terminal wants output: not settings (no fingerprint), passed with each command.
+DISPLAY_ENV = frozenset({"COLUMNS", "LINES", "NO_COLOR", "FORCE_COLOR", "TERM", "TTY_COMPATIBLE"})
 
 
 def home() -> Path:
-    """Return TANDEM_HOME (where the local server and this runner keep their files)."""
-    from models.core.settings import get_settings
+    """Return TANDEM_HOME as the settings would, without loading them (a cheap first step).
 
-    return get_settings().home
+    Wrong here only means not finding the runner: a runner is used only when its fingerprint, which
+    covers every setting, matches.
+    """
+    named = {k.upper(): v for k, v in os.environ.items() if k.upper() == "TANDEM_HOME"}
+    value = named.get("TANDEM_HOME")
+    if value is None and Path(".env").is_file():
+        from dotenv import dotenv_values
+
+        value = {k.upper(): v for k, v in dotenv_values(".env").items()}.get("TANDEM_HOME")
+    return Path(value or "~/.tandem").expanduser()
 
 
 # --- the fingerprint: what makes two processes interchangeable -----------------------------------
@@ -110,8 +128,13 @@ def fingerprint(server_port: int, environ: dict[str, str] | None = None) -> str:
 
 
 def warm_command(argv: list[str]) -> bool:
-    """Return whether this command line runs a flow and returns soon (one for the runner)."""
-    return bool(argv) and argv[0] in WARM_COMMANDS and not STAYS_LOCAL.intersection(argv)
+    """Return whether this command line is one for the runner (it returns and needs no own process)."""
+    return (
+        bool(argv)
+        and argv[0] not in LOCAL_COMMANDS
+        and not argv[0].startswith("-")
+        and not (LOCAL_FLAGS.intersection(argv))
+    )
 
 
 def wants(argv: list[str]) -> bool:
@@ -138,7 +161,8 @@ def delegate(argv: list[str]) -> int | None:
     port = _server_port(base)
     if port is None:
         return None
-    request = {"argv": argv, "fingerprint": fingerprint(port)}
+    display = {k: v for k, v in os.environ.items() if k in DISPLAY_ENV}
+    request = {"argv": argv, "fingerprint": fingerprint(port), "display": display}
     try:
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
             sock.settimeout(CONNECT_TIMEOUT_S)
@@ -150,7 +174,7 @@ def delegate(argv: list[str]) -> int | None:
             answer = _read_line(sock)
             if answer is None or not answer.get("accepted"):
                 return None  # declined (busy or stale) or gone: the caller runs the command itself
-            done = _read_line(sock)
+            done = _wait_for_code(sock)
     except OSError:
         done = None
     if done is None or "code" not in done:
@@ -158,6 +182,18 @@ def delegate(argv: list[str]) -> int | None:
         sys.stderr.write(f"error: the command runner stopped during the command; see {base / LOG_FILE}\n")
         return 1
     return int(done["code"])
+
+
+def _wait_for_code(sock: socket.socket) -> dict[str, Any] | None:
+    """Wait for the command's exit code; a Ctrl-C here interrupts the command there (a second one, us)."""
+    try:
+        return _read_line(sock)
+    except KeyboardInterrupt:
+        sock.sendall(INTERRUPT)
+        try:
+            return _read_line(sock)
+        except KeyboardInterrupt:
+            return {"code": 130}
 
 
 def _read_line(sock: socket.socket) -> dict[str, Any] | None:
@@ -225,7 +261,10 @@ def _answers(base: Path, wanted: str) -> bool:
 
 def _spawn(base: Path, wanted: str, port: int, environ: dict[str, str]) -> None:
     """Start a runner in its own session (it outlives this command), logging beside the server's."""
-    env = environ | {"PREFECT_API_URL": f"http://127.0.0.1:{port}/api"}
+    # No display variables of its own: Rich would fix its width from COLUMNS at import, for good;
+    # each command brings its caller's.
+    env = {k: v for k, v in environ.items() if k not in DISPLAY_ENV}
+    env["PREFECT_API_URL"] = f"http://127.0.0.1:{port}/api"
     with open(base / LOG_FILE, "ab") as log:
         subprocess.Popen(
             [sys.executable, "-m", "deployments.warm", wanted, str(base)],
@@ -284,29 +323,48 @@ def status(base: Path) -> dict[str, Any]:
 # --- the runner side ----------------------------------------------------------------------------
 
 
+@dataclass
+class Job:
+    """A command handed over: its line, the caller's descriptors, and where its exit code goes."""
+
+    argv: list[str]
+    fds: list[int]
+    display: dict[str, str]
+    done: threading.Event = field(default_factory=threading.Event)
+    code: int = 1
+
+
 class Runner:
-    """The warm process: one command at a time, in the caller's terminal, with the caller's exit code."""
+    """The warm process: commands run one at a time on its main thread (so Ctrl-C can reach them)."""
 
     def __init__(self, wanted: str, base: Path) -> None:
         self.fingerprint = wanted
         self.base = base
         self.busy = threading.Lock()
+        self.jobs: queue.Queue[Job] = queue.Queue()
         self.commands_run = 0
         self.inode: int | None = None
         self.listener: socket.socket | None = None
+        self.running: Job | None = None
+        self.context = contextvars.copy_context()
 
     def warm_up(self) -> None:
-        """Import what flow commands need, once (this is the second a command no longer pays)."""
+        """Import what commands need, once: the time a command no longer pays."""
+        from deployments.cli import COMMANDS
+        from deployments.cli.lazy import load_command
         from deployments.local_server import configure_prefect
 
         configure_prefect()
         import deployments.approvals  # noqa: F401
-        import deployments.cli.lifecycle  # noqa: F401
         import flows.exit_relationship  # noqa: F401
         import flows.setup_governance  # noqa: F401
 
-    def serve(self) -> None:
-        """Listen on the socket until it is taken away or the local server is gone."""
+        for name, entry in COMMANDS.items():
+            if name not in LOCAL_COMMANDS:
+                load_command(name, entry.target)
+
+    def listen(self) -> None:
+        """Bind the owner-only socket and record this runner."""
         path = self.base / SOCKET_FILE
         path.unlink(missing_ok=True)
         listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -317,15 +375,33 @@ class Runner:
             os.umask(old_mask)
         listener.listen(8)
         self.inode = path.stat().st_ino
+        self.listener = listener
         (self.base / PID_FILE).write_text(f"{os.getpid()}\n", encoding="utf-8")
         self._write_stats()
-        self.listener = listener
+
+    def accept(self) -> None:
+        """Take connections until the socket is closed; each is answered on its own thread."""
+        assert self.listener is not None  # listen() first
         while True:
             try:
-                conn, _ = listener.accept()
+                conn, _ = self.listener.accept()
             except OSError:
-                return  # closed by the watcher
+                return
             threading.Thread(target=self._handle, args=(conn,), daemon=True).start()
+
+    def run_jobs(self) -> None:
+        """Run handed-over commands on this (the main) thread, forever."""
+        while True:
+            try:
+                job = self.jobs.get()
+                self.running = job
+                with _environment(job.display):
+                    job.code = self._run(job.argv, job.fds)
+            except KeyboardInterrupt:
+                continue  # a Ctrl-C that came as the command ended: it has its code already
+            finally:
+                self.running = None
+            job.done.set()
 
     def watch(self) -> None:
         """Exit the process when the socket is no longer ours (stopped or replaced) or the server has gone."""
@@ -340,7 +416,7 @@ class Runner:
             if self.busy.locked():
                 continue  # never leave a command half done
             if not ours or local_server.running(self.base) is None:
-                os._exit(0)  # noqa: SLF001 - daemon threads of Prefect must not keep it alive
+                os._exit(0)  # Prefect's background threads must not keep a retired runner alive
 
     def _handle(self, conn: socket.socket) -> None:
         """Answer one connection: a ping, or a command to run."""
@@ -374,7 +450,7 @@ class Runner:
         return request, list(fds)
 
     def _answer(self, conn: socket.socket, request: dict[str, Any], fds: list[int]) -> None:
-        """Decline, or accept and run the command, then send its exit code."""
+        """Decline, or accept the command, pass on the caller's Ctrl-C, and send its exit code."""
         argv = request.get("argv")
         if request.get("ping"):
             _send(conn, {"fingerprint": self.fingerprint})
@@ -382,14 +458,29 @@ class Runner:
             _send(conn, {"declined": "stale"})
         elif not isinstance(argv, list) or not all(isinstance(a, str) for a in argv) or len(fds) != 3:
             _send(conn, {"declined": "malformed"})
-        elif not warm_command(argv) or not self.busy.acquire(blocking=False):
+        elif not warm_command(argv):
+            _send(conn, {"declined": "local"})
+        elif not self.busy.acquire(blocking=False):
             _send(conn, {"declined": "busy"})
         else:
             try:
                 _send(conn, {"accepted": True})
-                _send(conn, {"code": self._run(argv, fds)})
+                display = request.get("display")
+                job = Job(argv, fds, _display(display))
+                self.jobs.put(job)
+                self._relay_interrupts(conn, job)
+                _send(conn, {"code": job.code})
             finally:
                 self.busy.release()
+
+    def _relay_interrupts(self, conn: socket.socket, job: Job) -> None:
+        """Until the job is done: the caller's Ctrl-C (or its going away) interrupts the command."""
+        caller_here = True
+        while not job.done.wait(0.05):
+            if caller_here and select.select([conn], [], [], 0)[0]:
+                caller_here = conn.recv(16) == INTERRUPT
+                if self.running is job:
+                    signal.raise_signal(signal.SIGINT)  # a KeyboardInterrupt on the main thread
 
     def _run(self, argv: list[str], fds: list[int]) -> int:
         """Run `tandem ARGV` with the caller's descriptors as this process's 0, 1 and 2."""
@@ -405,7 +496,9 @@ class Runner:
                 open(n, mode, encoding=stream.encoding, errors=stream.errors, closefd=False)  # noqa: SIM115
                 for n, mode, stream in zip((0, 1, 2), "rww", streams, strict=True)
             )
-            code = _exit_code(app, argv)
+            # Each command in a fresh copy of the start-up context: nothing (the principal above all)
+            # carries over from one command to the next.
+            code = self.context.copy().run(_exit_code, app, argv)
         finally:
             for stream in (sys.stdout, sys.stderr):
                 with contextlib.suppress(OSError, ValueError):
@@ -423,6 +516,30 @@ class Runner:
         (self.base / STATS_FILE).write_text(json.dumps(stats), encoding="utf-8")
 
 
+def _display(value: Any) -> dict[str, str]:
+    """Return the caller's display variables from a request (only those, only strings)."""
+    if not isinstance(value, dict):
+        return {}
+    return {k: v for k, v in value.items() if k in DISPLAY_ENV and isinstance(v, str)}
+
+
+@contextlib.contextmanager
+def _environment(display: dict[str, str]) -> Iterator[None]:
+    """Use the caller's display variables for one command (the runner's own are put back after)."""
+    saved = {k: os.environ.get(k) for k in DISPLAY_ENV}
+    for key in DISPLAY_ENV:
+        os.environ.pop(key, None)
+    os.environ.update(display)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
 def _send(conn: socket.socket, answer: dict[str, Any]) -> None:
     conn.sendall(json.dumps(answer).encode() + b"\n")
 
@@ -434,6 +551,8 @@ def _exit_code(app: Any, argv: list[str]) -> int:
     except SystemExit as done:
         code = done.code
         return code if isinstance(code, int) else (0 if code is None else 1)
+    except KeyboardInterrupt:
+        return 130  # as the caller's own process ends on Ctrl-C
     except Exception:  # the command's own outer boundary: show the traceback where it ran, as in-process
         traceback.print_exc()
         return 1
@@ -445,10 +564,12 @@ def main(args: list[str]) -> None:
     wanted, base = args[0], Path(args[1])
     runner = Runner(wanted, base)
     runner.warm_up()
+    runner.listen()
     threading.Thread(target=runner.watch, daemon=True).start()
+    threading.Thread(target=runner.accept, daemon=True).start()
     sys.stdout.write(f"tandem runner {os.getpid()} ready for {wanted}\n")
     sys.stdout.flush()
-    runner.serve()
+    runner.run_jobs()
 
 
 if __name__ == "__main__":

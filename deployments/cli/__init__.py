@@ -111,7 +111,7 @@ def _root() -> None:
 
 
 def main() -> None:
-    """Run the tandem command line; a flow command goes to the warm runner when one answers."""
+    """Run the tandem command line; a command goes to the warm runner when one answers for it."""
     from deployments import warm
 
     argv = sys.argv[1:]

@@ -88,6 +88,4 @@ def status(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] 
     if as_json:
         print_json(data)
     else:
-        console.print(
-            f"{data['database']}: at {data['current'] or 'empty'}, code needs {data['head']}"
-        )
+        console.print(f"{data['database']}: at {data['current'] or 'empty'}, code needs {data['head']}")

@@ -25,8 +25,7 @@ def validate(
     path: Annotated[
         Path | None,
         typer.Argument(
-            help="Folder of YAML files to check as a custom library "
-            "(default: shipped content plus overlay)."
+            help="Folder of YAML files to check as a custom library (default: shipped content plus overlay)."
         ),
     ] = None,
 ) -> None:

@@ -35,8 +35,6 @@ notify_app = typer.Typer(help="Check that a contact's channels work.", no_args_i
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 
 
-
-
 def parse_as_of(value: str | None) -> datetime | None:
     """Parse --as-of (ISO date or datetime; without an offset it is in the organization's timezone)."""
     if value is None:

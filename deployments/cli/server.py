@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
+import os
 from typing import Annotated
 
 import typer
 
-from deployments import local_server
+from deployments import local_server, warm
 from deployments.cli.common import console, handle_errors, print_json
 
-app = typer.Typer(
-    help="The local Prefect server Tandem starts once and reuses.", no_args_is_help=True
-)
+app = typer.Typer(help="The local Prefect server Tandem starts once and reuses.", no_args_is_help=True)
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 
 
@@ -34,8 +33,8 @@ def status(as_json: JsonFlag = False) -> None:
     runner = info["runner"]
     if runner["running"]:
         console.print(
-            f"warm command runner: pid {runner['pid']}, {runner['commands_run']} flow commands run "
-            "(flow commands answer in about a second)"
+            f"warm command runner: pid {runner['pid']}, {runner['commands_run']} commands run "
+            "(commands answer without loading Python's libraries again)"
         )
     console.print(f"home: {info['home']}\nlog: {info['log']}")
 
@@ -48,8 +47,10 @@ def start() -> None:
     if configured:
         console.print(f"PREFECT_API_URL is set ({configured}): nothing to start")
         return
+    environ = dict(os.environ)
     info, started = local_server.ensure_server(announce=local_server.spinner)
     console.print(f"{'started' if started else 'already running'} at {info.url} (pid {info.pid})")
+    warm.start_if_needed(environ)  # later commands answer at once
 
 
 @app.command("stop")

@@ -26,13 +26,18 @@ from deployments import warm
         (["approve", "7"], True),
         (["governance", "4"], True),
         (["exit", "4", "--reason", "r", "--trigger", "breach"], True),
-        (["partner", "list"], False),  # no flow: it answers at once anyway
-        (["onboard", "P1", "--wait"], False),  # follows a run for hours: Ctrl-C must stop it
-        (["governance", "--help"], False),
+        (["partner", "list", "--json"], True),
+        (["governance", "--help"], True),
+        (["onboard", "P1", "--wait"], False),  # follows a run for hours in its own process
+        (["server", "stop"], False),  # manages the runner itself
+        (["web"], False),
+        (["serve"], False),
+        (["db", "upgrade"], False),
+        (["--help"], False),
         ([], False),
     ],
 )
-def test_only_short_flow_commands_are_handed_over(
+def test_commands_that_return_are_handed_over(
     argv: list[str], taken: bool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delenv("PREFECT_API_URL", raising=False)
@@ -66,12 +71,9 @@ def test_the_fingerprint_follows_settings_dot_env_and_server(
 def runner(tmp_path: Path) -> Iterator[warm.Runner]:
     """A runner serving on a socket under a temporary home, in a thread of this process."""
     serving = warm.Runner("fp-1", tmp_path)
-    thread = threading.Thread(target=serving.serve, daemon=True)
-    thread.start()
-    for _ in range(200):
-        if serving.listener is not None:
-            break
-        threading.Event().wait(0.01)
+    serving.listen()
+    threading.Thread(target=serving.accept, daemon=True).start()
+    threading.Thread(target=serving.run_jobs, daemon=True).start()
     yield serving
     assert serving.listener is not None
     serving.listener.close()
@@ -92,16 +94,14 @@ def _ask(base: Path, request: dict[str, object], fds: list[int]) -> tuple[list[d
         return [json.loads(line) for line in data.splitlines()], err.read()
 
 
-def test_the_runner_declines_other_settings_and_commands_without_a_flow(runner: warm.Runner) -> None:
+def test_the_runner_declines_other_settings_and_commands_that_stay_local(runner: warm.Runner) -> None:
     devnull = os.open(os.devnull, os.O_RDWR)
     try:
         stale, _ = _ask(runner.base, {"argv": ["governance", "4"], "fingerprint": "fp-0"}, [devnull, devnull])
-        listing, _ = _ask(
-            runner.base, {"argv": ["partner", "list"], "fingerprint": "fp-1"}, [devnull, devnull]
-        )
+        local, _ = _ask(runner.base, {"argv": ["server", "stop"], "fingerprint": "fp-1"}, [devnull, devnull])
     finally:
         os.close(devnull)
-    assert stale == [{"declined": "stale"}] and listing == [{"declined": "busy"}]
+    assert stale == [{"declined": "stale"}] and local == [{"declined": "local"}]
     assert runner.commands_run == 0
     assert (runner.base / warm.SOCKET_FILE).stat().st_mode & 0o777 == 0o600
 

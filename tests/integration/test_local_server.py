@@ -11,14 +11,17 @@ import json
 import os
 import re
 import shlex
+import signal
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from benchmarks import registry
 from deployments import local_server, warm
 
 pytestmark = pytest.mark.integration
@@ -71,6 +74,12 @@ def home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         local_server.stop_server(folder)
 
 
+@pytest.fixture(scope="module")
+def work(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The folder commands run in, one for the module (a runner serves one folder and its settings)."""
+    return tmp_path_factory.mktemp("work")
+
+
 def test_two_commands_at_once_replace_a_stale_record_and_share_one_server(home: Path) -> None:
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
@@ -87,7 +96,7 @@ def test_two_commands_at_once_replace_a_stale_record_and_share_one_server(home: 
     assert status["running"] and str(status["pid"]) == answers[0][0]
 
 
-def test_demo_and_readme_tour_reuse_the_server_without_a_traceback(home: Path, tmp_path: Path) -> None:
+def test_demo_and_readme_tour_reuse_the_server_without_a_traceback(home: Path, work: Path) -> None:
     before = local_server.recorded(home)
     demo = _run(home, [sys.executable, "-m", "deployments.demo"], REPO)
     assert demo.returncode == 0, demo.stdout[-2000:] + demo.stderr[-2000:]
@@ -99,49 +108,95 @@ def test_demo_and_readme_tour_reuse_the_server_without_a_traceback(home: Path, t
         out_file = None
         if ">" in argv:
             argv, out_file = argv[: argv.index(">")], argv[argv.index(">") + 1]
-        result = _run(home, [str(TANDEM), *argv[1:]], tmp_path)
+        result = _run(home, [str(TANDEM), *argv[1:]], work)
         shown = result.stdout + result.stderr
         assert "Traceback" not in shown, f"{line}\n{shown}"
         assert result.returncode == (1 if line in REFUSED else 0), f"{line}\n{shown}"
         if out_file:
-            (tmp_path / out_file).write_text(result.stdout, encoding="utf-8")
-    runner = _runner_ready(home, tmp_path)
-    governance = _run(home, [sys.executable, "-c", WATCH_IMPORTS, "governance", "4"], tmp_path)
+            (work / out_file).write_text(result.stdout, encoding="utf-8")
+    runner = _runner_ready(home, work)
+    governance = _run(home, [sys.executable, "-c", WATCH_IMPORTS, "governance", "4"], work)
     open_items = re.search(r"(\d+) required item\(s\) open", governance.stderr)
     assert open_items and governance.stderr.count("\n  - #") == int(open_items.group(1))  # every one
     assert governance.returncode == 1 and "Traceback" not in governance.stderr
     # Run by the warm runner: this process never imported Prefect, and the runner counted it.
     assert "prefect imported: False" in governance.stderr
-    assert _runner(home, tmp_path)["commands_run"] == runner["commands_run"] + 1
+    assert _runner(home, work)["commands_run"] == runner["commands_run"] + 1
     assert local_server.recorded(home) == before  # the same server throughout
 
 
-def test_a_runner_for_other_settings_is_not_used_and_is_replaced(home: Path, tmp_path: Path) -> None:
-    runner = _runner_ready(home, tmp_path)
+def test_ctrl_c_stops_a_command_in_the_runner_and_writes_nothing(home: Path, work: Path) -> None:
+    big = work / "partners.csv"
+    registry.write_partners_csv(big, 20_000)  # several seconds of work: time to press Ctrl-C
+    before = _partners(home, work)
+    runner = _runner_ready(home, work)
+    command = [str(TANDEM), "partner", "import", str(big)]
+    importing = subprocess.Popen(
+        command, cwd=work, env=_env(home), stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    time.sleep(2)
+    importing.send_signal(signal.SIGINT)
+    _out, err = importing.communicate(timeout=300)
+    assert importing.returncode == 130 and b"Traceback" not in err  # as in its own process
+    assert _runner(home, work)["commands_run"] == runner["commands_run"] + 1  # it ran there
+    assert _partners(home, work) == before  # one transaction: nothing of it was written
+
+
+def test_the_runner_prints_as_the_callers_own_process_would(home: Path, work: Path) -> None:
+    _runner_ready(home, work)
+    for columns in ("60", "200"):
+        env = _env(home) | {"COLUMNS": columns}
+        argv = [str(TANDEM), "relationship", "list"]
+        handed = subprocess.run(argv, cwd=work, env=env, capture_output=True, text=True, timeout=300)
+        own = subprocess.run(
+            argv,
+            cwd=work,
+            env=env | {"TANDEM_NO_RUNNER": "1"},
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert handed.returncode == own.returncode == 0
+        assert handed.stdout == own.stdout and max(map(len, own.stdout.splitlines())) <= int(columns)
+
+
+def test_a_runner_for_other_settings_is_not_used_and_is_replaced(home: Path, work: Path) -> None:
+    runner = _runner_ready(home, work)
     other = _env(home) | {"TANDEM_LOCALE_HINT": "zh-CN"}  # any other setting: another fingerprint
     argv = [sys.executable, "-c", WATCH_IMPORTS, "governance", "4"]
-    refused = subprocess.run(argv, cwd=tmp_path, env=other, capture_output=True, text=True, timeout=600)
+    refused = subprocess.run(argv, cwd=work, env=other, capture_output=True, text=True, timeout=600)
     assert refused.returncode == 1 and "required item(s) open" in refused.stderr
     assert "prefect imported: True" in refused.stderr  # ran here, not in the mismatched runner
     deadline = time.monotonic() + 120
-    while (now := _runner(home, tmp_path))["pid"] in (None, runner["pid"]) and time.monotonic() < deadline:
+    while (now := _runner(home, work))["pid"] in (None, runner["pid"]) and time.monotonic() < deadline:
         time.sleep(0.5)
     assert now["running"] and now["pid"] != runner["pid"]  # replaced, for the next command
     assert (home / warm.SOCKET_FILE).stat().st_mode & 0o777 == 0o600  # the owner's alone
 
 
-def _runner(home: Path, cwd: Path) -> dict[str, object]:
+def _partners(home: Path, cwd: Path) -> int:
+    listing = _run(home, [str(TANDEM), "partner", "list", "--json", "--limit", "1"], cwd)
+    return int(json.loads(listing.stdout)["total"])
+
+
+def _runner(home: Path, cwd: Path) -> dict[str, Any]:
     status = _run(home, [str(TANDEM), "server", "status", "--json"], cwd)
-    return json.loads(status.stdout)["runner"]  # type: ignore[no-any-return]
-
-
-def _runner_ready(home: Path, cwd: Path) -> dict[str, object]:
-    """Wait for the runner the last in-process flow command started (it warms up in a few seconds)."""
-    deadline = time.monotonic() + 120
-    while not (runner := _runner(home, cwd))["running"] and time.monotonic() < deadline:
-        time.sleep(0.5)
-    assert runner["running"], (home / warm.LOG_FILE).read_text()
+    runner: dict[str, Any] = json.loads(status.stdout)["runner"]
     return runner
+
+
+def _runner_ready(home: Path, cwd: Path) -> dict[str, Any]:
+    """Wait until commands run in `cwd` are handed to the runner (a new one warms up in seconds)."""
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        before = _runner(home, cwd)
+        _partners(home, cwd)  # handed over if a runner for this folder and these settings answers
+        after = _runner(home, cwd)
+        if after["running"] and after["pid"] == before["pid"]:
+            if after["commands_run"] == before["commands_run"] + 1:
+                return after
+        time.sleep(0.5)
+    raise AssertionError((home / warm.LOG_FILE).read_text())
 
 
 def test_stop_ends_the_server(home: Path) -> None:
