@@ -48,7 +48,7 @@ def current(request: Request) -> SignedIn | None:
     if not hasattr(request.state, "signed_in"):
         with session_scope() as session:
             request.state.signed_in = signed_in(session, request.cookies.get(SESSION_COOKIE))
-    return request.state.signed_in  # type: ignore[no-any-return]
+    return request.state.signed_in
 
 
 def person(request: Request) -> Principal:

@@ -11,6 +11,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
 from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
+from sqlalchemy.orm import defer
 from sqlmodel import Session, col, select
 
 from deployments.web.auth import NotSignedIn, current, sign_in_page
@@ -18,6 +19,7 @@ from deployments.web.pages import language_of, page
 from deployments.web.security import ItemId, client_key, from_trusted_proxy
 from models.checklists.generation import items_of
 from models.core.audit import events_for
+from models.core.base import attribute
 from models.core.db import session_scope
 from models.core.errors import InputRejected, NotFound
 from models.core.principal import Principal
@@ -180,9 +182,10 @@ def _relationship_context(session: Session, relationship_id: int, period: str | 
     shown = _scorecard_period(session, relationship_id, period)
     scores = scores_of(session, relationship_id, shown)
     documents = session.exec(
-        select(Document.id, Document.kind, Document.period, Document.language, Document.fmt)
+        select(Document)
         .where(Document.relationship_id == relationship_id)
         .order_by(col(Document.kind), col(Document.language), col(Document.fmt))
+        .options(defer(attribute(Document.content)))  # the listing never shows the text
     )
     reviews = list(
         session.exec(
@@ -203,7 +206,10 @@ def _relationship_context(session: Session, relationship_id: int, period: str | 
             for p, h, t, status in sorted(reviews, reverse=True)
             if status != ReviewStatus.open.value
         ],
-        "documents": [dict(d._mapping) for d in documents],
+        "documents": [
+            {"id": d.id, "kind": d.kind, "period": d.period, "language": d.language, "fmt": d.fmt}
+            for d in documents
+        ],
         "health": [{"label": p, "value": h} for p, h, _, _ in sorted(reviews)],
     }
 

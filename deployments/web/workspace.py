@@ -67,7 +67,7 @@ def waiting_approvals(session: Session, me: Principal) -> list[dict[str, Any]]:
         return []
     query = (
         select(Relationship, Partner.legal_name)
-        .join(Partner, Partner.id == Relationship.partner_id)
+        .join(Partner, col(Partner.id) == Relationship.partner_id)
         .where(Relationship.sponsor_id == mine, Relationship.stage == "proposed")
     )
     return [
@@ -115,12 +115,12 @@ def my_items(session: Session, me: Principal, *, limit: int = 50) -> list[Checkl
 
 def my_relationships(session: Session, me: Principal, *, limit: int = 100) -> list[dict[str, Any]]:
     """Return the relationships this person may read, with stage, tier and health."""
-    query = select(Relationship, Partner.legal_name).join(Partner, Partner.id == Relationship.partner_id)
+    query = select(Relationship, Partner.legal_name).join(Partner, col(Partner.id) == Relationship.partner_id)
     scope = managed_filter(me)
     if scope is not None:
         query = query.where(scope)
     query = query.order_by(col(Relationship.id)).limit(limit)
-    rows = [
+    rows: list[dict[str, Any]] = [
         {"id": rel.id, "partner": name, "stage": rel.stage, "tier": rel.tier}
         for rel, name in session.exec(query)
     ]
@@ -213,7 +213,7 @@ def checked_decision(me: Principal, decision: str, comment: str) -> ApprovalDeci
         problems.append(Problem("comment", "say why you reject"))
     if problems:
         raise InputRejected(problems, summary="decision rejected")
-    return ApprovalDecision(decision=decision, by=me.acting_for, comment=comment.strip() or None)  # type: ignore[arg-type]
+    return ApprovalDecision(decision=decision, by=me.acting_for, comment=comment.strip() or None)
 
 
 def decide(me: Principal, relationship_id: int, data: ApprovalDecision) -> str:
@@ -312,7 +312,7 @@ def act(
         relationship_id = link.relationship_id
     via_link = Principal(me.who, "action-link", me.roles, me.teams, me.user_id, me.name)
     with acting_as(via_link):
-        label = decide(via_link, relationship_id, data)  # type: ignore[arg-type]
+        label = decide(via_link, relationship_id, data)
     return work_page(request, "work_done.html.j2", {"label": label}, me)
 
 

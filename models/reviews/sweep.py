@@ -33,7 +33,7 @@ from models.checklists.generation import (
 from models.checklists.library import Item, Library, load_library
 from models.checklists.proportionality import Selection, YearLimit, applies_to_profile
 from models.core.audit import attribution
-from models.core.base import UTCDateTime, id_of, utcnow
+from models.core.base import UTCDateTime, attribute, id_of, utcnow
 from models.core.calendar import add_business_days, add_months, today_local
 from models.core.db import insert_rows, json_text, table_of, update_rows
 from models.core.errors import NotFound
@@ -201,9 +201,9 @@ def _load_relationships(session: Session, ids: Sequence[int]) -> list[tuple[Rela
         # Explanations and objectives are long JSON a review never reads: not loaded, and reading
         # one by mistake raises instead of quietly querying once per relationship.
         .options(
-            defer(Relationship.tier_explanation, raiseload=True),  # type: ignore[arg-type]
-            defer(Relationship.size_explanation, raiseload=True),  # type: ignore[arg-type]
-            defer(Relationship.objectives, raiseload=True),  # type: ignore[arg-type]
+            defer(attribute(Relationship.tier_explanation), raiseload=True),
+            defer(attribute(Relationship.size_explanation), raiseload=True),
+            defer(attribute(Relationship.objectives), raiseload=True),
         )
     )
     return [(r, p) for r, p in session.exec(query)]
