@@ -176,7 +176,7 @@ def prepare_batch(
     lock just for `write_batch`.
     """
     rels = _load_relationships(session, relationship_ids)
-    finished = _finished(session, [r.id for r, _ in rels], scope)  # type: ignore[misc]
+    finished = _finished(session, [id_of(r) for r, _ in rels], scope)
     rels = [(r, p) for r, p in rels if r.id not in finished]
     library = load_library()
     checklists = plan_review_checklists(session, rels, scope, library=library)
@@ -621,7 +621,7 @@ class _BatchFacts:
         cls, session: Session, rels: list[tuple[Relationship, Partner]], scope: SweepScope
     ) -> _BatchFacts:
         """Load payments, checklist items, scores, past reviews, contracts, requests and asks of a batch."""
-        ids: list[int] = [r.id for r, _ in rels]  # type: ignore[misc]
+        ids = [id_of(r) for r, _ in rels]
         start, end = scope.period.start, scope.period.end
         payments: dict[int, list[Any]] = defaultdict(list)
         pay_query = sa_select(
@@ -747,7 +747,7 @@ def _history(session: Session, ids: list[int], scope: SweepScope) -> dict[int, l
 
 def _contacts(session: Session, rels: list[tuple[Relationship, Partner]]) -> dict[int, Contact]:
     ids = {i for r, _ in rels for i in (r.manager_id, r.sponsor_id, r.partner_contact_id, r.deputy_id) if i}
-    return {c.id: c for c in session.exec(select(Contact).where(col(Contact.id).in_(ids)))}  # type: ignore[misc]
+    return {id_of(c): c for c in session.exec(select(Contact).where(col(Contact.id).in_(ids)))}
 
 
 # ---------------------------------------------------------------- one relationship
