@@ -364,7 +364,7 @@ def handover(
             for flag, email, c in (("PREDECESSOR", predecessor, old), ("SUCCESSOR", successor, new))
             if c is None
         ]
-        if missing:
+        if missing or old is None or new is None:
             raise InputRejected(missing, summary="handover rejected")
-        moved = hand_over_all(session, predecessor=old, successor=new, actor=actor(), reason=reason)  # type: ignore[arg-type]
+        moved = hand_over_all(session, predecessor=old, successor=new, actor=actor(), reason=reason)
     console.print(f"{len(moved)} relationship(s) handed from {predecessor} to {successor}: {moved}")
