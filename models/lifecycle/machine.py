@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass
 from datetime import date, timedelta
 from functools import lru_cache
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field
 from sqlmodel import Session, select
@@ -45,7 +45,8 @@ TRANSITIONS: dict[Stage, dict[Stage, str]] = {
     Stage.exited: {},
 }
 PAST_TENSE = {"approve": "approved", "reject": "rejected"}
-EXIT_TRIGGERS = ("planned-end", "performance", "partner-request", "breach", "strategy-change")
+ExitTrigger = Literal["planned-end", "performance", "partner-request", "breach", "strategy-change"]
+EXIT_TRIGGERS: tuple[str, ...] = get_args(ExitTrigger)
 
 
 @dataclass(frozen=True)
