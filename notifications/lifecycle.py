@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 from sqlmodel import Session, col, select
 
 from models.checklists.generation import (
@@ -175,6 +175,64 @@ class OnboardingSummary(BaseModel):
     partner_minutes: int
     budget_minutes: int
     notice_days: int
+
+
+class WindDownSummary(BaseModel):
+    """What withdrawing a relationship's asks cancelled, as the flows report it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    items_cancelled: int
+    reminders_cancelled: int
+    messages_cancelled: int
+
+
+class GovernanceSummary(BaseModel):
+    """What starting governance did, as the flow reports it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    relationship_id: int
+    stage: str
+    risks_seeded: int
+    governance_items: int
+
+
+class ActivationSummary(BaseModel):
+    """Where a relationship stands after the check for a closed governance checklist."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    relationship_id: int
+    stage: str
+    open_governance_items: int
+    next_review_on: str | None  # ISO date
+
+
+class ExitSummary(BaseModel):
+    """What starting an exit did, as the flow reports it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    relationship_id: int
+    stage: str
+    notice_days: int
+    notice_ends_on: str | None  # ISO date
+    final_payment_due_on: str | None  # ISO date
+    exit_items: int
+    items_cancelled: int
+    reminders_cancelled: int
+    messages_cancelled: int
+
+
+class ExitCloseSummary(BaseModel):
+    """Where an exit stands after the check for a closed exit checklist."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    relationship_id: int
+    stage: str
+    open_exit_items: int
 
 
 def finish_onboarding(
