@@ -50,8 +50,7 @@ class SsoRefused(Exception):
 def _discovery(issuer: str) -> dict[str, Any]:
     response = requests.get(f"{issuer.rstrip('/')}/.well-known/openid-configuration", timeout=HTTP_TIMEOUT)
     response.raise_for_status()
-    found: dict[str, Any] = response.json()
-    return found
+    return response.json()
 
 
 def _client(request: Request) -> OAuth2Session:
