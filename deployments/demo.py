@@ -123,10 +123,13 @@ def _answer_required(relationship_id: int, stage: str) -> int:
 
     with session_scope() as session:
         rel = session.get(Relationship, relationship_id)
+        assert rel is not None  # onboarded just now
         items = open_required(session, relationship_id, stage)
         for item in items:
             owner = session.get(Contact, item.owner_contact_id) if item.owner_contact_id else None
-            by = owner.email if owner else session.get(Contact, rel.manager_id).email  # type: ignore[union-attr]
+            manager = session.get(Contact, rel.manager_id)
+            assert manager is not None  # foreign key
+            by = owner.email if owner else manager.email
             mark_done(session, id_of(item), by=by, evidence="demo: answered")
     return len(items)
 
@@ -188,11 +191,12 @@ def _payments() -> None:
                 "reason": "2 箱短少（签收单已附）",
             },
         ]
-        answer_statement(session, statement, answers, by=contact.email)  # type: ignore[union-attr]
+        assert contact is not None  # foreign key
+        answer_statement(session, statement, answers, by=contact.email)
         overdue = session.exec(
             select(Payment).where(Payment.relationship_id == huaxin.id, Payment.invoice_id == "HX-2026-08")
         ).one()
-        request_about(session, huaxin, overdue.id, kind="confirmation", by=contact.email)  # type: ignore[union-attr,arg-type]
+        request_about(session, huaxin, id_of(overdue), kind="confirmation", by=contact.email)
     console.print(
         f"[bold]5.[/bold] payment terms set (acceptance for Yunzhan, monthly statements for Huaxin), "
         f"Jinggong's size declaration recorded, {len(plan.new)} invoices imported; Huaxin confirmed one line "

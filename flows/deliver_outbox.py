@@ -30,7 +30,7 @@ def deliver_outbox(
     total = DeliveryReport(problems=problems)
 
     def run_batch(size: int) -> DeliveryReport:
-        part = DeliveryReport(**deliver_batch(size, max_workers, per_channel_per_minute))
+        part = deliver_batch(size, max_workers, per_channel_per_minute)
         logger.info(
             "deliver-outbox: batch of %s claimed, %s sent, %s failed", part.claimed, part.sent, part.failed
         )

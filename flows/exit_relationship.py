@@ -4,13 +4,12 @@ plan, an exit checklist, final payment on time, everyone told; `exited` when the
 from __future__ import annotations
 
 from datetime import date
-from typing import Any, Literal
+from typing import Any
 
 from prefect import flow, get_run_logger
 
+from models.lifecycle.machine import ExitTrigger
 from tasks.lifecycle import begin_exit, close_exit_if_done, relationship_state
-
-ExitTrigger = Literal["planned-end", "performance", "partner-request", "breach", "strategy-change"]
 
 
 @flow(name="exit-relationship", log_prints=False)
@@ -20,12 +19,10 @@ def exit_relationship(
     """Start or continue the exit of one relationship."""
     logger = get_run_logger()
     state = relationship_state(relationship)
-    started: dict[str, Any] = {}
-    if state.stage != "exited":
-        started = begin_exit(state.id, reason, trigger, by, as_of)
+    started = begin_exit(state.id, reason, trigger, by, as_of) if state.stage != "exited" else None
     result = close_exit_if_done(state.id)
-    logger.info("relationship %s is %s", state.id, result["stage"])
-    return {**started, **result}
+    logger.info("relationship %s is %s", state.id, result.stage)
+    return {**(started.model_dump() if started else {}), **result.model_dump()}
 
 
 if __name__ == "__main__":

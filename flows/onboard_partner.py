@@ -139,7 +139,7 @@ def onboard_partner(request: OnboardingRequest) -> dict[str, Any]:
             "outcome": "rejected",
             "reason": approval.comment,
             "stage": "proposed",
-            **cancelled,
+            **cancelled.model_dump(),
         }
     summary = finish_onboarding(rel_id, request.as_of)
     logger.info("relationship %s onboarding on the %s tier", rel_id, summary.tier)

@@ -21,11 +21,11 @@ def send_reminders(
     """Queue today's reminder digests; rerunning queues nothing twice."""
     logger = get_run_logger()
     report = sweep_reminders(as_of, dry_run)
-    logger.info("send-reminders: %s queued, %s already queued", report["queued"], report["already_queued"])
+    logger.info("send-reminders: %s queued, %s already queued", report.queued, report.already_queued)
     create_markdown_artifact(
-        markdown=sweep_markdown(report), key="send-reminders", description="Reminder sweep summary"
+        markdown=sweep_markdown(report.as_dict()), key="send-reminders", description="Reminder sweep summary"
     )
-    return report
+    return report.as_dict()
 
 
 if __name__ == "__main__":

@@ -16,12 +16,10 @@ def setup_governance(relationship: str, as_of: date | None = None) -> dict[str, 
     """Set up joint governance for one relationship, or activate it when governance is done."""
     logger = get_run_logger()
     state = relationship_state(relationship)
-    started: dict[str, Any] = {}
-    if state.stage in ("onboarding", "governance"):
-        started = start_governance(state.id, as_of)
+    started = start_governance(state.id, as_of) if state.stage in ("onboarding", "governance") else None
     result = activate_if_governed(state.id, as_of)
-    logger.info("relationship %s is %s", state.id, result["stage"])
-    return {**started, **result}
+    logger.info("relationship %s is %s", state.id, result.stage)
+    return {**(started.model_dump() if started else {}), **result.model_dump()}
 
 
 if __name__ == "__main__":

@@ -28,7 +28,7 @@ from sqlalchemy import update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session, col, select
 
-from models.core.base import utcnow
+from models.core.base import id_of, utcnow
 from models.core.db import session_scope
 from models.core.errors import DeliveryError, DeliveryUnknown, InputRejected, NotFound, TandemError
 from models.core.settings import get_settings
@@ -138,10 +138,12 @@ def _prepare(
     targets: list[Target],
     known: dict[str, OutboxDelivery],
     timezone: str | None,
-) -> _Prepared:
+) -> tuple[_Prepared, list[tuple[Target, OutboxDelivery, int]]]:
+    """Return the message ready to send, its targets still to send to given by delivery rows for now
+    (new rows have their ids only after the flush)."""
     fresh = [
         OutboxDelivery(
-            message_id=message.id,  # type: ignore[arg-type]
+            message_id=id_of(message),
             target_hash=t.hash,
             channel=t.channel,
             target_masked=t.shown[:300],
@@ -152,18 +154,19 @@ def _prepare(
     session.add_all(fresh)
     known = known | {d.target_hash: d for d in fresh}
     rows = [(t, known[t.hash]) for t in targets]
-    return _Prepared(
-        message_id=message.id,  # type: ignore[arg-type]
+    prepared = _Prepared(
+        message_id=id_of(message),
         attempts=message.attempts,
         timezone=timezone,
         quiet_hours=message.webhook_id is None,
         outgoing=Outgoing(
             message.subject, message.body_text, message.body_html, attachments_of(message), key=message.key
         ),
-        pending=[(t, d, d.attempts) for t, d in rows if d.status != DeliveryStatus.sent.value],  # type: ignore[misc]
+        pending=[],
         total_targets=len(rows),
         no_target="" if targets else _no_target(message),
     )
+    return prepared, [(t, d, d.attempts) for t, d in rows if d.status != DeliveryStatus.sent.value]
 
 
 def _no_target(message: OutboxMessage) -> str:
@@ -186,7 +189,7 @@ def _prepare_batch(
 ) -> list[_Prepared]:
     """Load the claimed messages still ours; put back those in quiet hours, drop reminders whose items
     all closed, and ensure one delivery row per target of the rest."""
-    prepared: list[_Prepared] = []
+    prepared: list[tuple[_Prepared, list[tuple[Target, OutboxDelivery, int]]]] = []
     with session_scope() as session:
         # FOR UPDATE (PostgreSQL): nobody takes the batch over between this read and our writes.
         query = (
@@ -203,7 +206,7 @@ def _prepare_batch(
         report.lost += len(batch.ids) - len(messages)
         recipient_ids = {m.recipient_id for m in messages if m.recipient_id is not None}
         contacts = {c.id: c for c in session.exec(select(Contact).where(col(Contact.id).in_(recipient_ids)))}
-        known: dict[int, dict[str, OutboxDelivery]] = {m.id: {} for m in messages}  # type: ignore[misc]
+        known: dict[int, dict[str, OutboxDelivery]] = {id_of(m): {} for m in messages}
         for row in session.exec(
             select(OutboxDelivery).where(col(OutboxDelivery.message_id).in_(list(known)))
         ):
@@ -230,12 +233,12 @@ def _prepare_batch(
             key = (message.recipient_id, message.team, message.webhook_id, bool(message.attachments))
             if key not in resolved:
                 resolved[key] = targets_of(session, message, smtp)
-            prepared.append(_prepare(session, message, resolved[key], known[message.id], timezone))  # type: ignore[index]
+            prepared.append(_prepare(session, message, resolved[key], known[id_of(message)], timezone))
         session.flush()
-    # Delivery ids exist only after the flush: swap the rows for their ids.
-    for p in prepared:
-        p.pending = [(t, d.id, attempts) for t, d, attempts in p.pending]  # type: ignore[attr-defined]  # rows -> ids
-    return prepared
+    # Delivery ids exist only after the flush: give each message its pending targets by delivery id.
+    for p, pending in prepared:
+        p.pending = [(t, id_of(d), attempts) for t, d, attempts in pending]
+    return [p for p, _ in prepared]
 
 
 def _send_one(
@@ -381,7 +384,7 @@ def _queue_dead_report(session: Session, message: OutboxMessage) -> None:
     if manager is None and team is None:
         log.warning("message %s is dead and has no manager to tell", message.id)
         return
-    shown = ", ".join(d.target_masked for d in deliveries_of(session, message.id)) or "-"  # type: ignore[arg-type]
+    shown = ", ".join(d.target_masked for d in deliveries_of(session, id_of(message))) or "-"
     context = {
         "recipient_name": (manager.name or manager.email) if manager else team,
         "message_id": message.id,
@@ -554,7 +557,7 @@ def deliver_batches(
 
 def _claim_one(message: OutboxMessage, now: datetime) -> Claim:
     """Claim a message just queued in this session, to deliver it at once in this process."""
-    batch = Claim(uuid.uuid4().hex, [message.id])  # type: ignore[list-item]
+    batch = Claim(uuid.uuid4().hex, [id_of(message)])
     message.status, message.lease_until = MessageStatus.sending.value, now + LEASE
     message.claim_token = batch.token
     return batch
@@ -649,5 +652,7 @@ def send_test_event(subscription_id: int, *, actor: str) -> tuple[int, list[Outb
             every_type=True,
             kind=WEBHOOK_TEST_KIND,
         )
-        batch = _claim_one(session.get(OutboxMessage, ids[0]), now)  # type: ignore[arg-type]
+        message = session.get(OutboxMessage, ids[0])
+        assert message is not None  # queued just now, in this session
+        batch = _claim_one(message, now)
     return batch.ids[0], _deliver_once(batch, None, now)

@@ -20,7 +20,7 @@ from typing import Any
 from sqlmodel import Session, col, select
 
 from models.checklists.generation import CLAUSES, evidence_map, tier_of
-from models.core.base import utcnow
+from models.core.base import id_of, utcnow
 from models.integration.exports import write_audit
 from models.lifecycle.relationships import find_relationship
 from models.reviews.sweep import review_public
@@ -76,7 +76,7 @@ def relationship_files(session: Session, rel: Relationship, *, lang: str) -> dic
     base = f"relationship-{rel.id}"
     partner = session.get(Partner, rel.partner_id)
     assert partner is not None  # foreign key
-    data = evidence_map(session, rel.id, lang)  # type: ignore[arg-type]
+    data = evidence_map(session, id_of(rel), lang)
     data.update(
         relationship=rel.model_dump(mode="json"),
         partner=partner.model_dump(mode="json"),
@@ -89,13 +89,13 @@ def relationship_files(session: Session, rel: Relationship, *, lang: str) -> dic
         ),
         f"{base}/evidence-map.json": ("evidence_map", _json(data)),
     }
-    for doc in _documents(session, rel.id):  # type: ignore[arg-type]
+    for doc in _documents(session, id_of(rel)):
         period = f"-{doc.period}" if doc.period else ""
         files[f"{base}/documents/{doc.kind}{period}.{doc.language}.{doc.fmt}"] = (
             doc.kind,
             doc.content.encode(),
         )
-    for review in _reviews(session, rel.id):  # type: ignore[arg-type]
+    for review in _reviews(session, id_of(rel)):
         context = review_public(session, str(rel.id), review.period)
         pack = render_pack(context, language=lang, fmt="md")
         files[f"{base}/reviews/{review.period}.{lang}.md"] = ("review", pack.encode())
@@ -133,7 +133,7 @@ def build_pack(session: Session, refs: Iterable[str], *, lang: str = "en") -> tu
     files["evidence-index.json"] = ("index", _json(index))
     manifest = {
         "generated_at": utcnow().isoformat(),
-        "relationships": sorted({r.id for r in rels}),  # type: ignore[type-var]
+        "relationships": sorted({id_of(r) for r in rels}),
         "language": lang,
         "files": [{"path": p, "sha256": _digest(c), "bytes": len(c)} for p, (_, c) in sorted(files.items())],
     }

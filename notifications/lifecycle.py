@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 from sqlmodel import Session, col, select
 
 from models.checklists.generation import (
@@ -23,7 +23,7 @@ from models.checklists.generation import (
     tier_of,
 )
 from models.checklists.library import load_library
-from models.core.base import utcnow
+from models.core.base import id_of, utcnow
 from models.core.calendar import today_local
 from models.core.errors import NotFound, TransitionRefused
 from models.core.settings import get_settings
@@ -75,15 +75,16 @@ def message_context(
     """Return what every lifecycle message says: both parties, the reader, our manager, the portal link."""
     partner = session.get(Partner, rel.partner_id)
     manager = session.get(Contact, rel.manager_id)
+    assert partner is not None and manager is not None  # foreign keys
     # The partner answers through its personal portal link; our staff use the dashboard.
     is_partner = recipient.side == Side.partner.value
     return {
         "side": "partner" if is_partner else "ours",
-        "partner_name": partner.legal_name,  # type: ignore[union-attr]
+        "partner_name": partner.legal_name,
         "relationship_id": rel.id,
         "recipient_name": recipient.name or recipient.email,
-        "manager_name": manager.name or manager.email,  # type: ignore[union-attr]
-        "manager_email": manager.email,  # type: ignore[union-attr]
+        "manager_name": manager.name or manager.email,
+        "manager_email": manager.email,
         "tier": rel.tier or rel.tier_proposed,
         "portal_url": portal_url_for(session, recipient, rel) if is_partner else None,
         **extra,
@@ -142,7 +143,9 @@ def _tell(
 def welcome(session: Session, rel: Relationship, *, now: datetime | None = None) -> int:
     """Welcome our manager and the partner: the partner learns who we are, its tier and what we ask."""
     library = load_library()
-    tier = tier_of(rel, session.get(Partner, rel.partner_id))  # type: ignore[arg-type]
+    partner = session.get(Partner, rel.partner_id)
+    assert partner is not None  # foreign key
+    tier = tier_of(rel, partner)
     budget = {
         "year_minutes": library.year_budget(tier, 0),
         "messages_per_month": library.messages_per_month[tier],
@@ -172,6 +175,64 @@ class OnboardingSummary(BaseModel):
     partner_minutes: int
     budget_minutes: int
     notice_days: int
+
+
+class WindDownSummary(BaseModel):
+    """What withdrawing a relationship's asks cancelled, as the flows report it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    items_cancelled: int
+    reminders_cancelled: int
+    messages_cancelled: int
+
+
+class GovernanceSummary(BaseModel):
+    """What starting governance did, as the flow reports it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    relationship_id: int
+    stage: str
+    risks_seeded: int
+    governance_items: int
+
+
+class ActivationSummary(BaseModel):
+    """Where a relationship stands after the check for a closed governance checklist."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    relationship_id: int
+    stage: str
+    open_governance_items: int
+    next_review_on: str | None  # ISO date
+
+
+class ExitSummary(BaseModel):
+    """What starting an exit did, as the flow reports it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    relationship_id: int
+    stage: str
+    notice_days: int
+    notice_ends_on: str | None  # ISO date
+    final_payment_due_on: str | None  # ISO date
+    exit_items: int
+    items_cancelled: int
+    reminders_cancelled: int
+    messages_cancelled: int
+
+
+class ExitCloseSummary(BaseModel):
+    """Where an exit stands after the check for a closed exit checklist."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    relationship_id: int
+    stage: str
+    open_exit_items: int
 
 
 def finish_onboarding(
@@ -272,8 +333,8 @@ def wind_down(
     the relationship is cancelled.
     """
     items = cancel_partner_items(session, rel, reason=reason, actor=actor, keep_stage=keep_stage)
-    reminders = cancel_reminders(session, relationship_id=rel.id, reason=reason)  # type: ignore[arg-type]
-    messages = cancel_unsent(session, relationship_id=rel.id, reason=reason)  # type: ignore[arg-type]
+    reminders = cancel_reminders(session, relationship_id=id_of(rel), reason=reason)
+    messages = cancel_unsent(session, relationship_id=id_of(rel), reason=reason)
     return {"items_cancelled": items, "reminders_cancelled": reminders, "messages_cancelled": messages}
 
 

@@ -21,7 +21,7 @@ from sqlalchemy import or_, update
 from sqlmodel import Session, col, select
 
 from models.core import audit
-from models.core.base import utcnow
+from models.core.base import id_of, utcnow
 from models.core.calendar import SendWindow, parse_business_days
 from models.core.db import insert_rows, table_of
 from models.core.errors import InputRejected, NotFound, Problem
@@ -350,12 +350,12 @@ def _is_partner_notice(spec: MessageSpec) -> bool:
 
 def _notice_calendar(session: Session, specs: Sequence[MessageSpec], now: datetime) -> MessageCalendar:
     """Read the planned days of the partner contacts these notices go to (reminders plan their own)."""
-    ids = [spec.recipient.id for spec in specs if _is_partner_notice(spec)]  # type: ignore[union-attr]
+    ids = [id_of(spec.recipient) for spec in specs if spec.recipient is not None and _is_partner_notice(spec)]
     if not ids:
         return MessageCalendar()
     today = now.date()
     start, end = today - timedelta(days=1), today + timedelta(days=120)
-    return MessageCalendar.load(session, ids, start=start, end=end)  # type: ignore[arg-type]
+    return MessageCalendar.load(session, ids, start=start, end=end)
 
 
 def store_rendered(session: Session, batch: RenderedBatch, *, keys: set[str] | None = None) -> set[str]:
@@ -396,11 +396,11 @@ def _message_row(
     planned = (not_before or spec.not_before or now).astimezone(window.tz).date() if recipient else None
     if recipient is not None and planned is not None and _is_partner_notice(spec):
         # Never two messages to a partner on one day: a notice waits for the next free day.
-        free = calendar.free_day(recipient.id, planned)  # type: ignore[arg-type]
+        free = calendar.free_day(id_of(recipient), planned)
         if free != planned:
             not_before = window.next_allowed(datetime.combine(free, time(), tzinfo=window.tz))
             planned = not_before.astimezone(window.tz).date()
-        calendar.add(recipient.id, planned, reminder=False)  # type: ignore[arg-type]
+        calendar.add(id_of(recipient), planned, reminder=False)
     rendered = _render(spec.kind, lang, _localized(spec.context, window.tz))
     created = utcnow()
     return {
@@ -624,7 +624,7 @@ def claim(session: Session, *, limit: int, now: datetime | None = None, lease: t
     )
     session.commit()
     claimed = select(OutboxMessage.id).where(col(OutboxMessage.claim_token) == token)
-    return Claim(token, sorted(session.exec(claimed)))  # type: ignore[arg-type]
+    return Claim(token, sorted(i for i in session.exec(claimed) if i is not None))  # ids: never None
 
 
 def hold(session: Session, ids: Sequence[int], *, token: str, lease_until: datetime) -> set[int]:

@@ -23,7 +23,7 @@ from sqlmodel import Session, col, select
 
 from models.checklists.due import EntryState, entry_state, escalation_level
 from models.checklists.library import load_library
-from models.core.base import utcnow
+from models.core.base import id_of, utcnow
 from models.core.settings import get_settings
 from models.portal.links import portal_url_for
 from models.tables import ChecklistItem, Contact, Partner, Relationship
@@ -228,7 +228,7 @@ class _Planner:
     def _name(self, contact_id: int | None, team: str | None) -> str:
         if team is not None:
             return team
-        contact = self.contacts.get(contact_id)  # type: ignore[arg-type]
+        contact = self.contacts.get(contact_id) if contact_id is not None else None
         return (contact.name or contact.email) if contact is not None else "?"
 
     def _entry(self, row: Row[Any], state: EntryState, days: int, owner: str) -> dict[str, Any]:
@@ -250,25 +250,25 @@ class _Planner:
         weekday = digest.local_day.isoweekday()
         if digest.team is not None:
             return weekday in self.rules.team_digest_weekdays
-        if not self.is_partner(digest):
+        if self.partner_contact(digest) is None:
             return weekday in self.rules.staff_digest_weekdays
         # A partner in several relationships follows the most frequent cadence among them.
         days = set().union(*(self.rules.for_tier(t).partner_digest_weekdays for t in digest.partner_tiers))
         return weekday in days
 
-    def is_partner(self, digest: Digest) -> bool:
-        """Return whether a digest goes to a partner contact."""
-        contact = self.contacts.get(digest.recipient_id)  # type: ignore[arg-type]
-        return contact is not None and contact.side == Side.partner.value
+    def partner_contact(self, digest: Digest) -> int | None:
+        """Return the partner contact a digest goes to (None: it goes to our staff or a team)."""
+        contact = self.contacts.get(digest.recipient_id) if digest.recipient_id is not None else None
+        return contact.id if contact is not None and contact.side == Side.partner.value else None
 
-    def has_room(self, digest: Digest, calendar: MessageCalendar) -> bool:
+    def has_room(self, partner_contact: int, digest: Digest, calendar: MessageCalendar) -> bool:
         """Return whether a partner's digest fits its day and its month's message budget."""
         per_month = load_library().messages_per_month
         # A partner in several relationships gets the largest of their tiers' monthly budgets.
         cap = max(per_month.get(t or self.rules.default_tier, 0) for t in digest.partner_tiers)
         reserve = self.rules.notice_reserve_per_month
         day = digest.local_day
-        return calendar.reminder_room(digest.recipient_id, day, per_month=cap, reserve=reserve)  # type: ignore[arg-type]
+        return calendar.reminder_room(partner_contact, day, per_month=cap, reserve=reserve)
 
 
 def _contacts_for(session: Session, rows: Iterable[Row[Any]]) -> dict[int, Contact]:
@@ -281,7 +281,7 @@ def _contacts_for(session: Session, rows: Iterable[Row[Any]]) -> dict[int, Conta
     id_list = sorted(ids)
     for start in range(0, len(id_list), 500):
         chunk = id_list[start : start + 500]
-        found.update({c.id: c for c in session.exec(select(Contact).where(col(Contact.id).in_(chunk)))})  # type: ignore[misc]
+        found.update({id_of(c): c for c in session.exec(select(Contact).where(col(Contact.id).in_(chunk)))})
     return found
 
 
@@ -336,14 +336,14 @@ def sweep(session: Session, *, as_of: datetime | None = None, dry_run: bool = Fa
         if not planner.on_cadence(digest):
             report.not_today += 1
             continue
-        partner = planner.is_partner(digest)
-        if partner and not planner.has_room(digest, calendar):
+        partner = planner.partner_contact(digest)
+        if partner is not None and not planner.has_room(partner, digest, calendar):
             # The day already has a message, or the month is full: the items wait for a later digest.
             report.deferred += 1
             continue
         report.recipients += 1
-        if _queue_digest(session, planner, digest, report) and partner:
-            calendar.add(digest.recipient_id, digest.local_day, reminder=True)  # type: ignore[arg-type]
+        if _queue_digest(session, planner, digest, report) and partner is not None:
+            calendar.add(partner, digest.local_day, reminder=True)
             reminded[digest.local_day] += sorted(digest.reminded)
     _count_reminders(session, reminded)
     session.flush()
@@ -352,12 +352,12 @@ def sweep(session: Session, *, as_of: datetime | None = None, dry_run: bool = Fa
 
 def _partner_calendar(session: Session, planner: _Planner) -> MessageCalendar:
     """Read the messages already planned this month for the partners the sweep would remind."""
-    ids = [d.recipient_id for d in planner.digests.values() if planner.is_partner(d)]
+    ids = [i for d in planner.digests.values() if (i := planner.partner_contact(d)) is not None]
     if not ids:
         return MessageCalendar()
     day = planner.as_of.date()
     start = day.replace(day=1) - timedelta(days=1)  # a recipient west of us may still be on yesterday
-    return MessageCalendar.load(session, ids, start=start, end=day + timedelta(days=40))  # type: ignore[arg-type]
+    return MessageCalendar.load(session, ids, start=start, end=day + timedelta(days=40))
 
 
 def _count_reminders(session: Session, reminded: dict[date, list[int]]) -> None:

@@ -35,7 +35,14 @@ from models.tables import Partner
 from models.tables.core import Stage
 from notifications import lifecycle
 from notifications.documents import render_document
-from notifications.lifecycle import OnboardingSummary
+from notifications.lifecycle import (
+    ActivationSummary,
+    ExitCloseSummary,
+    ExitSummary,
+    GovernanceSummary,
+    OnboardingSummary,
+    WindDownSummary,
+)
 from tasks.events import emit_relationship_event, emit_stage_change, publish_markdown
 from tasks.retries import LIFECYCLE_RETRIES
 
@@ -118,10 +125,11 @@ def finish_onboarding(relationship_id: int, as_of: date | None) -> OnboardingSum
 
 
 @task
-def wind_down_rejected(relationship_id: int, reason: str) -> dict[str, int]:
+def wind_down_rejected(relationship_id: int, reason: str) -> WindDownSummary:
     """Withdraw what a rejected relationship asked and cancel its unsent messages; say how many."""
     with session_scope() as session:
-        return lifecycle.reject(session, relationship_id, reason=reason, actor=ACTOR)
+        cancelled = lifecycle.reject(session, relationship_id, reason=reason, actor=ACTOR)
+    return WindDownSummary.model_validate(cancelled)
 
 
 def announce_if_onboarding_complete(relationship_id: int, *, flush: bool = False) -> bool:
@@ -147,7 +155,7 @@ def onboarding_complete(relationship_id: int) -> bool:
 
 
 @task(**LIFECYCLE_RETRIES)
-def start_governance(relationship_id: int, as_of: date | None) -> dict[str, Any]:
+def start_governance(relationship_id: int, as_of: date | None) -> GovernanceSummary:
     """Move to governance; write the charter in both languages; seed risks; generate its checklist."""
     with session_scope() as session:
         step = lifecycle.start_governance(session, relationship_id, as_of=as_of, actor=ACTOR)
@@ -157,22 +165,22 @@ def start_governance(relationship_id: int, as_of: date | None) -> dict[str, Any]
         key=f"charter-{relationship_id}",
         description=f"Joint governance charter, relationship {relationship_id}",
     )
-    return step.summary
+    return GovernanceSummary.model_validate(step.summary)
 
 
 @task
-def activate_if_governed(relationship_id: int, as_of: date | None) -> dict[str, Any]:
+def activate_if_governed(relationship_id: int, as_of: date | None) -> ActivationSummary:
     """Move to active with the first review date once the governance checklist is closed."""
     with session_scope() as session:
         step = lifecycle.activate_if_governed(session, relationship_id, as_of=as_of, actor=ACTOR)
     emit_stage_change(step.change)
-    return step.summary
+    return ActivationSummary.model_validate(step.summary)
 
 
 @task(**LIFECYCLE_RETRIES)
 def begin_exit(
     relationship_id: int, reason: str, trigger: str, by: str, as_of: date | None
-) -> dict[str, Any]:
+) -> ExitSummary:
     """Start the exit: notice from the plan, what was asked withdrawn, exit checklist, everyone told."""
     with session_scope() as session:
         step = lifecycle.begin_exit(
@@ -185,16 +193,16 @@ def begin_exit(
         key=f"exit-checklist-{relationship_id}",
         description=f"Exit checklist for relationship {relationship_id}",
     )
-    return step.summary
+    return ExitSummary.model_validate(step.summary)
 
 
 @task
-def close_exit_if_done(relationship_id: int) -> dict[str, Any]:
+def close_exit_if_done(relationship_id: int) -> ExitCloseSummary:
     """Move an exiting relationship to exited once every required exit item is closed."""
     with session_scope() as session:
         step = lifecycle.close_exit_if_done(session, relationship_id, actor=ACTOR)
     emit_stage_change(step.change)
-    return step.summary
+    return ExitCloseSummary.model_validate(step.summary)
 
 
 @task

@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import threading
 from datetime import datetime
-from typing import Any
 
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from prefect.concurrency.sync import rate_limit
 
 from models.core.db import ensure_schema, session_scope
-from notifications.delivery import deliver_due
-from notifications.reminders import sweep
+from notifications.delivery import DeliveryReport, deliver_due
+from notifications.reminders import SweepReport, sweep
 from tasks.retries import unless_refused
 from tasks.secrets import smtp_password
 
@@ -23,7 +22,7 @@ from tasks.secrets import smtp_password
     retry_condition_fn=unless_refused,
     cache_policy=NO_CACHE,
 )
-def sweep_reminders(as_of: datetime | None, dry_run: bool) -> dict[str, Any]:
+def sweep_reminders(as_of: datetime | None, dry_run: bool) -> SweepReport:
     """Sweep due items and queue today's digests; return the sweep report."""
     ensure_schema()
     with session_scope() as session:
@@ -35,22 +34,21 @@ def sweep_reminders(as_of: datetime | None, dry_run: bool) -> dict[str, Any]:
         report.already_queued,
         report.not_today,
     )
-    return report.as_dict()
+    return report
 
 
 # No Prefect retries: the outbox owns retries and backoff per message.
 @task(name="deliver-batch", cache_policy=NO_CACHE)
-def deliver_batch(limit: int, max_workers: int, per_minute: int | None) -> dict[str, Any]:
+def deliver_batch(limit: int, max_workers: int, per_minute: int | None) -> DeliveryReport:
     """Claim and deliver one batch of due outbox messages; return the batch report."""
     ensure_schema()
-    report = deliver_due(
+    return deliver_due(
         limit=limit,
         max_workers=max_workers,
         per_minute=per_minute,
         smtp_password=smtp_password(),
         before_email=EmailAllowance(),
     )
-    return report.as_dict()
 
 
 EMAIL_RATE_LIMIT = "tandem-email-rate"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import typer
 from rich.table import Table
@@ -100,7 +100,7 @@ def show(
         _print_table(view)
 
 
-def _print_table(view: dict[str, object]) -> None:
+def _print_table(view: dict[str, Any]) -> None:
     table = Table(
         "id",
         "clause",
@@ -111,11 +111,11 @@ def _print_table(view: dict[str, object]) -> None:
         "status",
         "min",
         title=(
-            f"relationship {view['relationship']['id']} · tier {view['tier']} · partner effort "  # type: ignore[index]
+            f"relationship {view['relationship']['id']} · tier {view['tier']} · partner effort "
             f"{view['used_minutes']}/{view['budget_minutes']} min"
         ),
     )
-    for i in view["items"]:  # type: ignore[attr-defined]
+    for i in view["items"]:
         table.add_row(
             str(i["id"]),
             i["clause"],

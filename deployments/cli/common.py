@@ -132,11 +132,12 @@ def _override(me: Principal, email: str, reason: str | None) -> Principal:
 
     if not any(roles()[r].scope == "all" and roles()[r].allows("*") for r in me.roles if r in roles()):
         raise NotAllowed("only an administrator may act --on-behalf-of someone else")
-    if not (reason or "").strip():
+    why = (reason or "").strip()
+    if not why:
         raise InputRejected(
             [Problem("--reason", "say why you act on behalf of someone else")], summary="override rejected"
         )
-    return me.on_behalf(email, reason.strip())  # type: ignore[union-attr]
+    return me.on_behalf(email, why)
 
 
 # An administrator's override, on the commands that act as a person (approve, done, waive...).
@@ -190,7 +191,9 @@ def handle_errors(fn: Callable[P, R]) -> Callable[P, R]:
             if _has_token():
                 principal()  # a personal token is checked by every command, reads included
             if kwargs.get("on_behalf_of"):
-                adopt(_override(principal(), str(kwargs["on_behalf_of"]), kwargs.get("reason")))  # type: ignore[arg-type]
+                reason = kwargs.get("reason")
+                why = reason if isinstance(reason, str) else None
+                adopt(_override(principal(), str(kwargs["on_behalf_of"]), why))
             return fn(*args, **kwargs)
         except InputRejected as exc:
             err_console.print(Text.assemble(("error:", "red"), f" {exc.summary}"))

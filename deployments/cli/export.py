@@ -13,6 +13,7 @@ from typing import Annotated, Literal
 import typer
 
 from deployments.cli.common import console, db, handle_errors
+from models.core.base import id_of
 from models.core.errors import InputRejected, Problem
 
 app = typer.Typer(help="Files for auditors: the audit trail and the evidence pack.", no_args_is_help=True)
@@ -49,8 +50,8 @@ def audit(
 
     first, last = _day(start, "--from"), _day(end, "--to")
     with db() as session:
-        ids = [find_relationship(session, ref).id for ref in relationship or []]
-        events = audit_events(session, start=first, end=last, relationship_ids=ids)  # type: ignore[arg-type]
+        ids = [id_of(find_relationship(session, ref)) for ref in relationship or []]
+        events = audit_events(session, start=first, end=last, relationship_ids=ids)
         with out.open("w", encoding="utf-8", newline="") as stream:
             count = write_audit(stream, events, fmt)
     _say(f"{count} audit event(s) written to {out}")

@@ -48,7 +48,11 @@ def load_command(name: str, target: str) -> Command:
 
 
 class LazyGroup(TyperGroup):
-    """A Typer group whose commands come from `entries`, imported on first use."""
+    """A Typer group whose commands come from `entries`, imported on first use.
+
+    The overrides take `typer.Context`, the public name; Typer's own methods are typed with its
+    private vendored Click's context, so mypy needs an `override` ignore on each.
+    """
 
     entries: dict[str, Entry] = {}
 

@@ -35,7 +35,7 @@ from deployments.cli.options import (
 )
 from deployments.local_server import configure_prefect, prefect_runtime
 from models.core.errors import InputRejected, Problem
-from models.lifecycle.machine import EXIT_TRIGGERS, ApprovalDecision
+from models.lifecycle.machine import EXIT_TRIGGERS, ApprovalDecision, ExitTrigger
 from models.tables.core import Criticality, Tier
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON.")]
@@ -198,7 +198,7 @@ def exit_(
 ) -> None:
     """Run `exit-relationship`: start the planned exit, or close it when the exit checklist is done."""
     configure_prefect()
-    from flows.exit_relationship import ExitTrigger, exit_relationship
+    from flows.exit_relationship import exit_relationship
 
     if trigger not in EXIT_TRIGGERS:
         raise InputRejected(

@@ -32,11 +32,11 @@ from models.core.vocabulary import LANGUAGES
 from models.partners.channel_urls import split_urls
 from models.partners.importer import ImportRow, import_partners
 from models.partners.registry import (
-    SIZE_CLASSES,
     UNCLASSIFIABLE,
     ContactCreate,
     PartnerCreate,
     PartnerFilter,
+    Unclassifiable,
     add_contact,
     add_partner,
     classify_partner,
@@ -47,13 +47,13 @@ from models.partners.registry import (
     partner_public,
     refresh_sizes,
 )
-from models.partners.sizing import SizeResult
+from models.partners.sizing import SizeClass, SizeResult
 from models.tables import Contact
 from models.tables.core import Side
 
 # The flags `partner add` names in a refusal, for the fields whose flag is not --field-name.
 ADD_FLAGS = {"legal_name": "--name", "annual_revenue": "--revenue", "preferred_language": "--language"}
-SizeFilter = Literal[(*SIZE_CLASSES, UNCLASSIFIABLE)]  # type: ignore[valid-type]
+SizeFilter = Literal[SizeClass, Unclassifiable]
 app = typer.Typer(help="Register, import, list and classify partners.", no_args_is_help=True)
 contact_app = typer.Typer(help="People on either side of a relationship.", no_args_is_help=True)
 

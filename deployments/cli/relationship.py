@@ -50,7 +50,8 @@ from models.lifecycle.relationships import (
     open_relationship,
     relationship_public,
 )
-from models.partners.registry import SIZE_CLASSES, find_contact
+from models.partners.registry import find_contact
+from models.partners.sizing import SizeClass
 from models.payments.contract import DeclarationCreate, declaration_public, declare_size
 from models.tables import Partner
 from models.tables.core import Criticality, Stage, Tier
@@ -59,7 +60,7 @@ from notifications.documents import render_document
 app = typer.Typer(help="Open, list and show relationships.", no_args_is_help=True)
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON.")]
-SizeClassChoice = Literal[SIZE_CLASSES]  # type: ignore[valid-type]
+SizeClassChoice = SizeClass
 FLAG_NAMES = {
     "partner": "PARTNER_REF",
     "dependency_ratio": "--dependency",
@@ -364,7 +365,7 @@ def handover(
             for flag, email, c in (("PREDECESSOR", predecessor, old), ("SUCCESSOR", successor, new))
             if c is None
         ]
-        if missing:
+        if missing or old is None or new is None:
             raise InputRejected(missing, summary="handover rejected")
-        moved = hand_over_all(session, predecessor=old, successor=new, actor=actor(), reason=reason)  # type: ignore[arg-type]
+        moved = hand_over_all(session, predecessor=old, successor=new, actor=actor(), reason=reason)
     console.print(f"{len(moved)} relationship(s) handed from {predecessor} to {successor}: {moved}")

@@ -58,7 +58,8 @@ def issue(
         statement = issue_statement(session, rel, start=first, end=last, actor=actor())
         data = statement_public(session, statement)
         contact = session.get(Contact, rel.partner_contact_id)
-        url = portal_url_for(session, contact, rel, actor=actor())  # type: ignore[arg-type]
+        assert contact is not None  # foreign key
+        url = portal_url_for(session, contact, rel, actor=actor())
         data["portal_url"] = f"{url}/statements/{statement.id}"
     if as_json:
         print_json(data)

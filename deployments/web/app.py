@@ -150,7 +150,7 @@ def create_app(
     # X-Forwarded-For from the proxy only, so limits see real clients; the connection's own address is
     # kept first (PeerAddress, outside), for the trusted-header check.
     proxies = sorted(LOOPBACK | get_settings().trusted_proxies)
-    app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=proxies)  # type: ignore[arg-type]
+    app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=proxies)
     app.add_middleware(PeerAddress)
     app.add_middleware(SecurityHeaders)  # added last, so outermost: errors get the headers too
     app.mount("/static", StaticFiles(packages=[("deployments.web", "static")]), name="static")

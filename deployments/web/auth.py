@@ -16,7 +16,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from deployments.web.pages import language_of, page, strings
 from deployments.web.security import CSRF_COOKIE, browser_id, client_key, csrf_for, csrf_valid, require
 from models.core.db import session_scope
-from models.core.principal import Principal
+from models.core.principal import Method, Principal
 from models.core.settings import get_settings
 from models.identity.sessions import (
     LinkRefused,
@@ -48,7 +48,7 @@ def current(request: Request) -> SignedIn | None:
     if not hasattr(request.state, "signed_in"):
         with session_scope() as session:
             request.state.signed_in = signed_in(session, request.cookies.get(SESSION_COOKIE))
-    return request.state.signed_in  # type: ignore[no-any-return]
+    return request.state.signed_in
 
 
 def person(request: Request) -> Principal:
@@ -185,12 +185,12 @@ def sign_out(request: Request, csrf: Annotated[str, Form(max_length=100)] = "") 
     return response
 
 
-def start_web_session(request: Request, user: User, *, method: str, next_url: str) -> Response:
+def start_web_session(request: Request, user: User, *, method: Method, next_url: str) -> Response:
     """Open a session for a user proved by SSO, and go on."""
     from models.identity.sessions import start_session
 
     with session_scope() as session:
-        raw = start_session(session, session.merge(user), method=method)  # type: ignore[arg-type]
+        raw = start_session(session, session.merge(user), method=method)
     response = RedirectResponse(safe_next(next_url), status_code=303)
     set_session_cookie(request, response, raw)
     return response

@@ -11,6 +11,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
 from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
+from sqlalchemy.orm import defer
 from sqlmodel import Session, col, select
 
 from deployments.web.auth import NotSignedIn, current, sign_in_page
@@ -18,6 +19,7 @@ from deployments.web.pages import language_of, page
 from deployments.web.security import ItemId, client_key, from_trusted_proxy
 from models.checklists.generation import items_of
 from models.core.audit import events_for
+from models.core.base import attribute, id_of
 from models.core.db import session_scope
 from models.core.errors import InputRejected, NotFound
 from models.core.principal import Principal
@@ -32,6 +34,7 @@ from models.tables import (
     Contact,
     Document,
     OutboxDelivery,
+    OutboxMessage,
     Relationship,
     Review,
     ReviewStatus,
@@ -180,9 +183,10 @@ def _relationship_context(session: Session, relationship_id: int, period: str | 
     shown = _scorecard_period(session, relationship_id, period)
     scores = scores_of(session, relationship_id, shown)
     documents = session.exec(
-        select(Document.id, Document.kind, Document.period, Document.language, Document.fmt)
+        select(Document)
         .where(Document.relationship_id == relationship_id)
         .order_by(col(Document.kind), col(Document.language), col(Document.fmt))
+        .options(defer(attribute(Document.content)))  # the listing never shows the text
     )
     reviews = list(
         session.exec(
@@ -203,7 +207,10 @@ def _relationship_context(session: Session, relationship_id: int, period: str | 
             for p, h, t, status in sorted(reviews, reverse=True)
             if status != ReviewStatus.open.value
         ],
-        "documents": [dict(d._mapping) for d in documents],
+        "documents": [
+            {"id": d.id, "kind": d.kind, "period": d.period, "language": d.language, "fmt": d.fmt}
+            for d in documents
+        ],
         "health": [{"label": p, "value": h} for p, h, _, _ in sorted(reviews)],
     }
 
@@ -272,20 +279,26 @@ def document(document_id: ItemId, who: Staff) -> Response:
     return _document_response(doc.content, doc.fmt)
 
 
+def _recipient(emails: dict[int, str], message: OutboxMessage) -> str | None:
+    """Return who a message goes to: the contact's email, else its team."""
+    found = emails.get(message.recipient_id) if message.recipient_id is not None else None
+    return found or message.team
+
+
 @router.get("/outbox", response_class=HTMLResponse)
 def outbox_page(request: Request, who: Staff, status: str = "") -> HTMLResponse:
     """Show the latest outbox messages and where each delivery stands."""
     with session_scope() as session:
         messages = list_messages(session, status=status if status in OUTBOX_STATUSES else None)
         ids = {m.recipient_id for m in messages if m.recipient_id is not None}
-        emails = {c.id: c.email for c in session.exec(select(Contact).where(col(Contact.id).in_(ids)))}
+        emails = {id_of(c): c.email for c in session.exec(select(Contact).where(col(Contact.id).in_(ids)))}
         deliveries: dict[int, list[OutboxDelivery]] = {}
         for d in session.exec(
             select(OutboxDelivery).where(col(OutboxDelivery.message_id).in_([m.id for m in messages]))
         ):
             deliveries.setdefault(d.message_id, []).append(d)
         rows = [
-            {**message_public(m, deliveries.get(m.id, [])), "recipient": emails.get(m.recipient_id) or m.team}  # type: ignore[arg-type]
+            {**message_public(m, deliveries.get(id_of(m), [])), "recipient": _recipient(emails, m)}
             for m in messages
         ]
     context = {"messages": rows, "status": status, "statuses": OUTBOX_STATUSES}

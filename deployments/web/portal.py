@@ -14,6 +14,7 @@ from deployments.web.security import BodyTooLarge, ItemId, client_key, csrf_for,
 from models.checklists.budget import partner_year_view
 from models.checklists.generation import item_public, tier_of
 from models.checklists.library import load_library
+from models.core.base import id_of
 from models.core.calendar import today_local
 from models.core.db import session_scope
 from models.core.errors import InputRejected, NotFound, Problem
@@ -87,7 +88,7 @@ def _home_context(
         "year": partner_year_view(session, rel, tier, library, today),
         "has_review": partner_review(session, rel) is not None,
         "period": period.name,
-        "scored": len(scores_of(session, access.relationship.id, period.name)["partner"]),  # type: ignore[arg-type]
+        "scored": len(scores_of(session, id_of(access.relationship), period.name)["partner"]),
         "payments": payment_status(session, access.relationship, access.partner, as_of=today),
         "statements_waiting": open_statement_count(session, access),
         "expires_on": access.link.expires_at.date().isoformat(),
@@ -142,9 +143,9 @@ def item_done(
         require(csrf_valid(_csrf_scope(access), csrf), detail="missing or bad CSRF token")
         data = _read_upload(file, request.app.state.max_upload)
         complete_item(session, access, item_id, note=note, link=link, upload=data)
-        relationship_id = access.relationship.id
+        relationship_id = id_of(access.relationship)
     # The partner's answer may complete onboarding: tell Prefect so the governance automation starts.
-    announce_if_onboarding_complete(relationship_id)  # type: ignore[arg-type]
+    announce_if_onboarding_complete(relationship_id)
     return RedirectResponse(f"/portal/{token}?done={item_id}#done", status_code=303)
 
 
@@ -155,7 +156,7 @@ def scores_form(request: Request, token: str) -> HTMLResponse:
         access = open_link(request, session, token)
         lang = language_of(request, access.contact.language)
         period = scoring_period(session, access.relationship)
-        given = scores_of(session, access.relationship.id, period.name)["partner"]  # type: ignore[arg-type]
+        given = scores_of(session, id_of(access.relationship), period.name)["partner"]
     context = {
         "token": token,
         "period": period.name,

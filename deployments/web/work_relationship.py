@@ -139,7 +139,8 @@ def exit_step(
             else:
                 refuse_blocked(session, rel, "run")
                 plan = plan_of(session, rel)
-                args = (str(rel.id), plan.exit_reason, plan.exit_trigger, me.acting_for, None)  # type: ignore[union-attr]
+                assert plan is not None  # refuse_blocked refuses a run with no exit proposed
+                args = (str(rel.id), plan.exit_reason, plan.exit_trigger, me.acting_for, None)
     except TransitionRefused as exc:
         return _show(request, me, relationship_id, status=409, refused=exc.codes or exc.reasons)
     if step == "run":

@@ -17,7 +17,7 @@ from deployments.web.auth import Person, check_csrf, current, sign_in_page
 from deployments.web.pages import language_of, page
 from deployments.web.runs import runs_of, start_flow
 from deployments.web.security import ItemId
-from models.core.base import utcnow
+from models.core.base import id_of, utcnow
 from models.core.db import session_scope
 from models.core.errors import InputRejected, Problem
 from models.core.principal import Principal, acting_as
@@ -26,7 +26,17 @@ from models.identity.actions import ACKNOWLEDGE_ESCALATION, ACTION_OF
 from models.identity.sessions import LinkRefused, find_link, use_link
 from models.lifecycle.machine import ApprovalDecision, approval_of, relationship_or_404
 from models.partners.registry import PartnerFilter, list_partners, partner_public
-from models.tables import AuditEvent, ChecklistItem, Contact, ExitPlan, Partner, Relationship, Review, User
+from models.tables import (
+    AuditEvent,
+    ChecklistItem,
+    Contact,
+    ExitPlan,
+    OneTimeLink,
+    Partner,
+    Relationship,
+    Review,
+    User,
+)
 
 router = APIRouter()
 PAGE_SIZE = 25
@@ -67,13 +77,13 @@ def waiting_approvals(session: Session, me: Principal) -> list[dict[str, Any]]:
         return []
     query = (
         select(Relationship, Partner.legal_name)
-        .join(Partner, Partner.id == Relationship.partner_id)
+        .join(Partner, col(Partner.id) == Relationship.partner_id)
         .where(Relationship.sponsor_id == mine, Relationship.stage == "proposed")
     )
     return [
         {"id": rel.id, "partner": name, "tier": rel.tier_proposed}
         for rel, name in session.exec(query)
-        if approval_of(session, rel.id) is None  # type: ignore[arg-type]
+        if approval_of(session, id_of(rel)) is None
     ]
 
 
@@ -115,12 +125,12 @@ def my_items(session: Session, me: Principal, *, limit: int = 50) -> list[Checkl
 
 def my_relationships(session: Session, me: Principal, *, limit: int = 100) -> list[dict[str, Any]]:
     """Return the relationships this person may read, with stage, tier and health."""
-    query = select(Relationship, Partner.legal_name).join(Partner, Partner.id == Relationship.partner_id)
+    query = select(Relationship, Partner.legal_name).join(Partner, col(Partner.id) == Relationship.partner_id)
     scope = managed_filter(me)
     if scope is not None:
         query = query.where(scope)
     query = query.order_by(col(Relationship.id)).limit(limit)
-    rows = [
+    rows: list[dict[str, Any]] = [
         {"id": rel.id, "partner": name, "stage": rel.stage, "tier": rel.tier}
         for rel, name in session.exec(query)
     ]
@@ -213,7 +223,7 @@ def checked_decision(me: Principal, decision: str, comment: str) -> ApprovalDeci
         problems.append(Problem("comment", "say why you reject"))
     if problems:
         raise InputRejected(problems, summary="decision rejected")
-    return ApprovalDecision(decision=decision, by=me.acting_for, comment=comment.strip() or None)  # type: ignore[arg-type]
+    return ApprovalDecision(decision=decision, by=me.acting_for, comment=comment.strip() or None)
 
 
 def decide(me: Principal, relationship_id: int, data: ApprovalDecision) -> str:
@@ -247,13 +257,15 @@ def decision_form(
     return RedirectResponse("/work", status_code=303)
 
 
-def _link_for(session: Session, token: str, me: Principal) -> tuple[Any, Relationship]:
+def _link_for(session: Session, token: str, me: Principal) -> tuple[OneTimeLink, Relationship]:
     """Return the action link and its relationship, or refuse: wrong person, role, or link."""
     link = find_link(session, token)
     if link.purpose not in ACTION_OF:  # a sign-in link is no action link
         raise LinkRefused("this link is not valid")
     action = ACTION_OF[link.purpose]
-    rel = relationship_or_404(session, link.relationship_id)  # type: ignore[arg-type]
+    if link.relationship_id is None:  # every action link names its relationship
+        raise LinkRefused("this link is not valid")
+    rel = relationship_or_404(session, link.relationship_id)
     if link.email != me.acting_for.lower():
         require(Principal(me.who, me.method, frozenset()), action, rel, session=session)
     require(me, action, rel, session=session)
@@ -305,14 +317,14 @@ def act(
     data = checked_decision(me, decision, comment)
     with session_scope() as session:
         try:
-            link, _rel = _link_for(session, token, me)
+            link, rel = _link_for(session, token, me)
         except LinkRefused as exc:
             raise HTTPException(status_code=410, detail=str(exc)) from exc
         use_link(session, link)
-        relationship_id = link.relationship_id
+        relationship_id = id_of(rel)
     via_link = Principal(me.who, "action-link", me.roles, me.teams, me.user_id, me.name)
     with acting_as(via_link):
-        label = decide(via_link, relationship_id, data)  # type: ignore[arg-type]
+        label = decide(via_link, relationship_id, data)
     return work_page(request, "work_done.html.j2", {"label": label}, me)
 
 
@@ -432,9 +444,9 @@ def handover(
             for name, c in (("predecessor", old), ("successor", new))
             if c is None
         ]
-        if missing:
+        if missing or old is None or new is None:
             raise InputRejected(missing, summary="handover rejected")
-        hand_over_all(session, predecessor=old, successor=new, actor=me.who, reason=reason)  # type: ignore[arg-type]
+        hand_over_all(session, predecessor=old, successor=new, actor=me.who, reason=reason)
     return RedirectResponse("/work", status_code=303)
 
 

@@ -74,10 +74,10 @@ def year_use_many(
     session: Session, rels: Sequence[tuple[Relationship, str]], day: date, library: Library
 ) -> dict[int, YearUse]:
     """Return each relationship's use of its current year, reading the items of a batch in one query."""
-    uses = {}
+    uses: dict[int, YearUse] = {}
     for rel, tier in rels:
         year = relationship_year(anchor_of(rel, day), day)
-        uses[rel.id] = YearUse(year, library.year_budget(tier, year.index))
+        uses[id_of(rel)] = YearUse(year, library.year_budget(tier, year.index))
     if not uses:
         return {}
     oldest = min(u.year.start for u in uses.values())
@@ -98,7 +98,7 @@ def year_use_many(
         if asked_on is not None and use.year.start <= asked_on < use.year.end:
             use.minutes += int(minutes or 0)
             use.keys.add(key)
-    return uses  # type: ignore[return-value]
+    return uses
 
 
 def must_minutes(items: Iterable[Item], stage: str, applies: Any) -> int:

@@ -77,8 +77,9 @@ def team_owners(session: Session) -> dict[str, int]:
         .order_by(col(Contact.id))
     )
     for contact_id, teams in session.exec(query):
+        assert contact_id is not None  # a primary key
         for tag in teams.split(","):
-            owners.setdefault(tag, contact_id)  # type: ignore[arg-type]
+            owners.setdefault(tag, contact_id)
     return owners
 
 
@@ -522,12 +523,12 @@ def _close(session: Session, item: ChecklistItem, **values: Any) -> ChecklistIte
     """Close an open item, unless another request closed it first (compare-and-set on the status)."""
     # One UPDATE ... WHERE status = 'open': of two requests racing (a double click, two tabs), the
     # database lets exactly one change the row; the other sees no row changed and is refused.
-    changed = session.execute(
+    changed = session.exec(
         update(ChecklistItem)
         .where(col(ChecklistItem.id) == item.id, col(ChecklistItem.status) == ItemStatus.open.value)
         .values(**values)
         .execution_options(synchronize_session=False)
-    ).rowcount  # type: ignore[attr-defined]
+    ).rowcount
     session.refresh(item)
     if changed != 1:
         raise Conflict(f"item {item.id} is already {item.status}")
@@ -667,6 +668,7 @@ def checklist_view(
     if rel is None:
         raise NotFound(f"no relationship {relationship_id}")
     partner = session.get(Partner, rel.partner_id)
+    assert partner is not None  # foreign key
     library = load_library()
     items = [
         item_public(i, library, lang) for i in items_of(session, relationship_id, stage=stage, period=period)
@@ -686,10 +688,10 @@ def checklist_view(
     generations = list(session.exec(query))
     return {
         "relationship": rel.model_dump(mode="json"),
-        "partner": partner.model_dump(mode="json"),  # type: ignore[union-attr]
+        "partner": partner.model_dump(mode="json"),
         "stage": stage or "all",
         "period": period or "",
-        "tier": tier_of(rel, partner),  # type: ignore[arg-type]
+        "tier": tier_of(rel, partner),
         "groups": [g for g in groups if g["items"]],
         "items": items,
         "budget_minutes": sum(g.budget_minutes for g in generations),

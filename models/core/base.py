@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from sqlalchemy import JSON, DateTime
+from sqlalchemy.orm import QueryableAttribute
 from sqlalchemy.types import TypeDecorator
 
 
@@ -18,6 +19,13 @@ def id_of(row: _Stored) -> int:
     if row.id is None:
         raise ValueError(f"{type(row).__name__} has no id yet: flush it first")
     return row.id
+
+
+def attribute(column: object) -> QueryableAttribute[Any]:
+    """Return a column as the mapped attribute loader options take (SQLModel types it as its value)."""
+    if not isinstance(column, QueryableAttribute):
+        raise TypeError(f"{column!r} is not a mapped column")
+    return column
 
 
 def utcnow() -> datetime:

@@ -87,7 +87,7 @@ def clause_title(clause: str, lang: str) -> str:
 
 def tier_label(tier: str | None, lang: str) -> str:
     """Return a tier's name in the reader's language (the raw value if it is not a tier)."""
-    words = glossary().tiers.get(tier) if tier in Tier.__members__ else None  # type: ignore[call-overload]
+    words = glossary().tiers.get(Tier[tier]) if tier is not None and tier in Tier.__members__ else None
     return words.get(lang) if words is not None else str(tier or "")
 
 

@@ -12,11 +12,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar, Token
 from dataclasses import dataclass, field, replace
-from typing import Literal
+from typing import Literal, get_args
 
 # How the person proved who they are (stored in AuditEvent.method).
 Method = Literal["cli-token", "local-admin", "web", "sso", "action-link", "cli-override", "api", "system"]
-METHODS: tuple[str, ...] = Method.__args__  # type: ignore[attr-defined]
+METHODS: tuple[str, ...] = get_args(Method)
 
 
 @dataclass(frozen=True)

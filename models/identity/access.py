@@ -7,6 +7,7 @@ manage (as manager or deputy), the ones they sponsor, or the items their team ow
 
 from __future__ import annotations
 
+from sqlalchemy import ColumnElement
 from sqlmodel import Session, col, or_, select
 
 from models.core.audit import record
@@ -29,13 +30,13 @@ def _in_scope(session: Session, role: Role, principal: Principal, target: Target
         return True
     me = principal.acting_for.lower()
     item = target if isinstance(target, ChecklistItem) else None
-    rel = session.get(Relationship, item.relationship_id) if item else target
+    rel = target if isinstance(target, Relationship) else session.get(Relationship, target.relationship_id)
     if rel is None:
         return False
     if role.scope == "managed":
-        return me in (_email(session, rel.manager_id), _email(session, rel.deputy_id))  # type: ignore[union-attr]
+        return me in (_email(session, rel.manager_id), _email(session, rel.deputy_id))
     if role.scope == "sponsored":
-        return me == _email(session, rel.sponsor_id)  # type: ignore[union-attr]
+        return me == _email(session, rel.sponsor_id)
     # team: an item owned by me or by one of my teams; a relationship with such an item.
     if item is not None:
         return _email(session, item.owner_contact_id) == me or (
@@ -97,7 +98,7 @@ def require_onboard(principal: Principal, *, manager: str, deputy: str | None, s
     raise NotAllowed(f"{principal.acting_for} may onboard only as the relationship's manager or deputy")
 
 
-def managed_filter(principal: Principal):  # type: ignore[no-untyped-def]
+def managed_filter(principal: Principal) -> ColumnElement[bool] | None:
     """Return a WHERE clause keeping the relationships a principal may read (None: all of them)."""
     names = {roles()[r].scope for r in principal.roles if r in roles()}
     if "all" in names:

@@ -15,7 +15,7 @@ from typing import cast
 from sqlmodel import Session, select
 
 from models.core.audit import record
-from models.core.base import utcnow
+from models.core.base import id_of, utcnow
 from models.core.errors import TandemError
 from models.core.principal import Method, Principal
 from models.core.settings import get_settings
@@ -41,7 +41,7 @@ class SignedIn:
 def start_session(session: Session, user: User, *, method: Method) -> str:
     """Open a session for a user; return the random id the browser keeps (in a cookie)."""
     raw = secrets.token_urlsafe(32)
-    row = WebSession(id_hash=digest(raw), user_id=user.id, method=method, csrf=secrets.token_urlsafe(24))  # type: ignore[arg-type]
+    row = WebSession(id_hash=digest(raw), user_id=id_of(user), method=method, csrf=secrets.token_urlsafe(24))
     user.last_seen_at = utcnow()
     session.add_all([row, user])
     session.flush()
@@ -70,13 +70,13 @@ def signed_in(session: Session, raw: str | None, *, now: datetime | None = None)
         return None
     user = session.get(User, row.user_id)
     why = "disabled" if user is None or user.disabled else _expired(row, now)
-    if why:
+    if why or user is None:
         row.ended_at, row.ended_why = now, why
         session.add(row)
         return None
     row.last_seen_at = now
     session.add(row)
-    return SignedIn(principal_of(user, cast(Method, row.method)), row.csrf, row.id)  # type: ignore[arg-type]
+    return SignedIn(principal_of(user, cast(Method, row.method)), row.csrf, id_of(row))
 
 
 def end_session(session: Session, raw: str | None) -> bool:

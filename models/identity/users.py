@@ -9,7 +9,7 @@ from typing import Any
 from sqlmodel import Session, col, func, select
 
 from models.core.audit import record
-from models.core.base import utcnow
+from models.core.base import id_of, utcnow
 from models.core.errors import Conflict, InputRejected, NotAllowed, NotFound, Problem
 from models.core.principal import Method, Principal
 from models.identity.roles import roles
@@ -120,7 +120,7 @@ def set_role(session: Session, email: str, *, role: str | list[str], teams: str 
     if teams is not None:
         user.teams = ",".join(split_tags(teams))
     session.add(user)
-    ended = end_sessions_of(session, user.id, why="role-changed")  # type: ignore[arg-type]
+    ended = end_sessions_of(session, id_of(user), why="role-changed")
     record(
         session,
         action="user.role_changed",
@@ -141,7 +141,7 @@ def disable_user(session: Session, email: str, *, reason: str | None = None) -> 
     user = find_user(session, email)
     user.disabled = True
     session.add(user)
-    ended = end_sessions_of(session, user.id, why="disabled")  # type: ignore[arg-type]
+    ended = end_sessions_of(session, id_of(user), why="disabled")
     record(
         session,
         action="user.disabled",
@@ -159,7 +159,7 @@ def issue_token(session: Session, email: str, *, label: str = "") -> tuple[Perso
     if user.disabled:
         raise Conflict(f"user {user.email} is disabled")
     raw = TOKEN_PREFIX + secrets.token_urlsafe(32)
-    row = PersonalToken(user_id=user.id, label=label.strip()[:80], token_hash=digest(raw))  # type: ignore[arg-type]
+    row = PersonalToken(user_id=id_of(user), label=label.strip()[:80], token_hash=digest(raw))
     session.add(row)
     session.flush()
     record(

@@ -56,8 +56,8 @@ def days_to_pay(
     start = as_of - timedelta(days=WINDOW_DAYS)
     out: dict[int, dict[str, Any]] = {}
     for rel, _ in pairs:
-        c = every[rel.id]  # type: ignore[index]
-        clocks = [invoice_clock(p, c.terms, c.law, as_of=as_of, check=c.check) for p in invoices[rel.id]]  # type: ignore[index]
+        c = every[id_of(rel)]
+        clocks = [invoice_clock(p, c.terms, c.law, as_of=as_of, check=c.check) for p in invoices[id_of(rel)]]
         k = payment_kpis(clocks, check=c.check, start=start, end=as_of, as_of=as_of)
         out[id_of(rel)] = {
             "avg": k["days_to_pay_avg"],
@@ -106,10 +106,10 @@ def relationship_rows(
     if not where.computed:  # page in SQL, compute the page only
         total, pairs = list_relationships(session, sql_filter, limit=limit, offset=offset)
         pay = days_to_pay(session, pairs, as_of=day)
-        return total, [_row(r, p, reviews.get(r.id), pay[r.id]) for r, p in pairs]  # type: ignore[arg-type,index]
+        return total, [_row(r, p, reviews.get(id_of(r)), pay[id_of(r)]) for r, p in pairs]
     _, pairs = list_relationships(session, sql_filter, limit=0)
     pay = days_to_pay(session, pairs, as_of=day)
-    rows = [_row(r, p, reviews.get(r.id), pay[r.id]) for r, p in pairs]  # type: ignore[arg-type,index]
+    rows = [_row(r, p, reviews.get(id_of(r)), pay[id_of(r)]) for r, p in pairs]
     kept = [
         row for row in rows
         if _within(row["health"], where.health_min, where.health_max)
@@ -123,7 +123,7 @@ def relationship_row(session: Session, rel: Relationship, *, as_of: date | None 
     partner = session.get(Partner, rel.partner_id)
     assert partner is not None  # foreign key
     pay = days_to_pay(session, [(rel, partner)], as_of=as_of or today_local())
-    return _row(rel, partner, latest_reviews(session).get(rel.id), pay[rel.id])  # type: ignore[arg-type,index]
+    return _row(rel, partner, latest_reviews(session).get(id_of(rel)), pay[id_of(rel)])
 
 
 def _page(session: Session, query: Any, order: Any, *, limit: int, offset: int) -> tuple[int, list[Any]]:

@@ -65,15 +65,15 @@ def remove_contact(session: Session, email: str, *, reason: str, actor: str) -> 
         name = role.value.replace("_", "-")  # change_contact's spelling of the role
         change_contact(session, rel, role=name, contact=None, actor=actor, reason=reason)
     # Open items return to their owner role: reminders then go to whoever holds it (or the manager).
-    released = session.execute(
+    released = session.exec(
         update(ChecklistItem)
         .where(col(ChecklistItem.owner_contact_id) == contact.id)
         .where(col(ChecklistItem.status) == ItemStatus.open.value)
         .values(owner_contact_id=None)
-    ).rowcount  # type: ignore[attr-defined]
+    ).rowcount
     contact.removed_at = utcnow()
     session.add(contact)
-    cleared = [(rel.id, role.value) for rel, role in held]
+    cleared = [(id_of(rel), role.value) for rel, role in held]
     audit.record(
         session,
         actor=actor,
@@ -83,4 +83,4 @@ def remove_contact(session: Session, email: str, *, reason: str, actor: str) -> 
         reason=reason.strip(),
         data={"email": contact.email, "cleared": cleared, "links_revoked": len(links), "items": released},
     )
-    return Removal(contact, cleared, len(links), released)  # type: ignore[arg-type]
+    return Removal(contact, cleared, len(links), released)

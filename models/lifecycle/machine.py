@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass
 from datetime import date, timedelta
 from functools import lru_cache
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field
 from sqlmodel import Session, select
@@ -45,7 +45,8 @@ TRANSITIONS: dict[Stage, dict[Stage, str]] = {
     Stage.exited: {},
 }
 PAST_TENSE = {"approve": "approved", "reject": "rejected"}
-EXIT_TRIGGERS = ("planned-end", "performance", "partner-request", "breach", "strategy-change")
+ExitTrigger = Literal["planned-end", "performance", "partner-request", "breach", "strategy-change"]
+EXIT_TRIGGERS: tuple[str, ...] = get_args(ExitTrigger)
 
 
 @dataclass(frozen=True)
@@ -97,7 +98,8 @@ def store_proposed_tier(session: Session, rel: Relationship, *, actor: str) -> T
     from models.checklists.generation import profile_of
 
     partner = session.get(Partner, rel.partner_id)
-    decision = propose_tier(profile_of(rel, partner))  # type: ignore[arg-type]
+    assert partner is not None  # foreign key
+    decision = propose_tier(profile_of(rel, partner))
     if rel.tier_proposed != decision.tier or not rel.tier_explanation:
         rel.tier_proposed, rel.tier_explanation = decision.tier, decision.to_dict()
         session.add(rel)
@@ -318,9 +320,9 @@ def start_exit(
     person = session.exec(select(Contact).where(Contact.email == by.strip().lower())).first()
     if person is None or person.id not in (rel.manager_id, rel.deputy_id, rel.sponsor_id):
         problems.append(Problem("by", f"{by} is not this relationship's manager, deputy or sponsor"))
-    if problems:
+    if problems or person is None:
         raise InputRejected(problems, summary="exit rejected")
-    plan = draft_exit_plan(session, rel, actor=person.email)  # type: ignore[union-attr]
+    plan = draft_exit_plan(session, rel, actor=person.email)
     if plan.exit_started_on is None:
         start = as_of or today_local()
         plan.exit_reason, plan.exit_trigger, plan.exit_started_on = reason.strip(), trigger, start
@@ -329,7 +331,7 @@ def start_exit(
         plan.final_payment_days = contract_for(session, rel).check.due_days
         plan.final_payment_due_on = plan.notice_ends_on + timedelta(days=plan.final_payment_days)
         session.add(plan)
-    change = transition(session, rel, Stage.exiting, actor=person.email, reason=reason)  # type: ignore[union-attr]
+    change = transition(session, rel, Stage.exiting, actor=person.email, reason=reason)
     return plan, change
 
 
@@ -339,7 +341,9 @@ def activate(
     """Move a governed relationship to active and set its first review by the tier's cadence."""
     change = transition(session, rel, Stage.active, actor=actor, reason="governance checklist complete")
     if change is not None:
-        months = load_library().review_cadence_months[tier_of(rel, session.get(Partner, rel.partner_id))]  # type: ignore[arg-type]
+        partner = session.get(Partner, rel.partner_id)
+        assert partner is not None  # foreign key
+        months = load_library().review_cadence_months[tier_of(rel, partner)]
         rel.next_review_on = add_months(as_of or today_local(), months)
         session.add(rel)
     return change
@@ -503,7 +507,7 @@ def hand_over_all(
             if me is not None:  # each relationship must be the acting person's to hand over
                 require(me, "relationship.handover", rel, session=session)
             change_contact(session, rel, role=role, contact=successor, actor=actor, reason=reason)
-            moved.append(rel.id)  # type: ignore[arg-type]
+            moved.append(id_of(rel))
     return sorted(set(moved))
 
 
@@ -520,6 +524,7 @@ def charter_context(session: Session, rel: Relationship) -> dict[str, Any]:
     from models.partners.registry import contact_public
 
     partner = session.get(Partner, rel.partner_id)
+    assert partner is not None  # foreign key
     people = {
         role: contact_public(c)
         if (c := session.get(Contact, getattr(rel, f)) if getattr(rel, f) else None)
@@ -527,13 +532,13 @@ def charter_context(session: Session, rel: Relationship) -> dict[str, Any]:
         for role, f in ROLE_FIELDS.items()
     }
     plan = session.exec(select(ExitPlan).where(ExitPlan.relationship_id == rel.id)).first()
-    tier = tier_of(rel, partner)  # type: ignore[arg-type]
+    tier = tier_of(rel, partner)
     contract = contract_for(session, rel)
     from models.core.settings import get_settings
 
     return {
         "organization": get_settings().organization_name,
-        "partner": partner.model_dump(mode="json"),  # type: ignore[union-attr]
+        "partner": partner.model_dump(mode="json"),
         "relationship": rel.model_dump(mode="json"),
         "people": people,
         "tier": tier,

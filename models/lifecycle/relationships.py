@@ -144,6 +144,12 @@ def live_relationship(session: Session, partner_id: int) -> Relationship | None:
     return session.exec(query).first()
 
 
+def _required_id(contacts: dict[str, Contact | None], role: str) -> int:
+    contact = contacts[role]
+    assert contact is not None, role  # RelationshipOpen requires this role
+    return id_of(contact)
+
+
 def open_relationship(session: Session, data: RelationshipOpen, *, actor: str) -> Relationship:
     """Open a relationship for a partner, freezing its size class; refuse a second live one."""
     partner = find_partner(session, data.partner)
@@ -162,10 +168,10 @@ def open_relationship(session: Session, data: RelationshipOpen, *, actor: str) -
     rel = Relationship(
         key=data.key or _unique_key(session, f"{partner.country.lower()}-{partner.registration_id.lower()}"),
         partner_id=id_of(partner),
-        manager_id=contacts["manager"].id,  # type: ignore[union-attr,arg-type]
+        manager_id=_required_id(contacts, "manager"),
         deputy_id=contacts["deputy"].id if contacts["deputy"] else None,
-        sponsor_id=contacts["sponsor"].id,  # type: ignore[union-attr,arg-type]
-        partner_contact_id=contacts["partner_contact"].id,  # type: ignore[union-attr,arg-type]
+        sponsor_id=_required_id(contacts, "sponsor"),
+        partner_contact_id=_required_id(contacts, "partner_contact"),
         backup_contact_id=contacts["backup_contact"].id if contacts["backup_contact"] else None,
         criticality=data.criticality.value,
         dependency_ratio=data.dependency_ratio,

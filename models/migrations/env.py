@@ -1,6 +1,7 @@
 """Alembic environment: runs Tandem's migrations on the configured connection."""
 
 from alembic import context
+from sqlalchemy import Connection
 
 import models.tables  # noqa: F401  (registers every table on the metadata)
 from models.core.db import engine_for
@@ -9,7 +10,7 @@ from models.tables import metadata
 config = context.config
 
 
-def _run(connection) -> None:  # type: ignore[no-untyped-def]
+def _run(connection: Connection) -> None:
     context.configure(
         connection=connection,
         target_metadata=metadata,

@@ -370,13 +370,13 @@ def _partner_changes(row: ImportRow) -> dict[str, list[Any]]:
 
 def _write_contacts(session: Session, rows: list[ImportRow], now: Any, events: list[dict[str, Any]]) -> None:
     """Add the new contacts and update the changed ones, in a statement each."""
-    new = [row for row in rows if row.contact is not None and row.contact_id is None]
+    new = [(row, row.contact) for row in rows if row.contact is not None and row.contact_id is None]
     found = insert_rows(
         session,
         table_of(Contact),
         [
-            {**contact_fields(row.contact, partner_id=row.partner_id), "created_at": now, "updated_at": now}  # type: ignore[arg-type]
-            for row in new
+            {**contact_fields(contact, partner_id=row.partner_id), "created_at": now, "updated_at": now}
+            for row, contact in new
         ],
         returning=("id", "email"),
     )

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Annotated, Any, get_args
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 from sqlalchemy.exc import IntegrityError
@@ -54,7 +54,8 @@ from models.tables.core import Side
 Persons = Annotated[int, Field(ge=0, le=MAX_PERSONS)]
 Amount = Annotated[int, Field(ge=0, le=MAX_AMOUNT, description="Whole currency units.")]
 SIZE_CLASSES: tuple[str, ...] = get_args(SizeClass)
-UNCLASSIFIABLE = "unclassifiable"
+Unclassifiable = Literal["unclassifiable"]
+UNCLASSIFIABLE: Unclassifiable = "unclassifiable"
 _SPACES = re.compile(r"\s+")
 _SEPARATORS = re.compile(r"[\s./-]")
 LOOKUP_CHUNK = 5000  # values in one IN (...): SQLite allows 32,766 parameters a statement

@@ -51,7 +51,8 @@ def sme_payments(session: Session, *, year: int, today: date | None = None) -> d
         clock = invoice_clock(inv, contract.terms, contract.law, as_of=as_of, check=contract.check)
         if clock.state == "overdue":
             rel, partner = partners[inv.relationship_id]
-            rows[contract.law.id].append(_row(rel, partner, inv, clock, contract))  # type: ignore[union-attr]
+            assert contract.law is not None  # only relationships under a covered law are read
+            rows[contract.law.id].append(_row(rel, partner, inv, clock, contract))
     return {
         "organization_name": get_settings().organization_name,
         "year": year,

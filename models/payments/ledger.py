@@ -149,7 +149,7 @@ class PaymentCreate(BaseModel):
         method, paid = info.data.get("payment_method"), info.data.get("paid_on")
         non_cash = method not in (None, PaymentMethod.cash)
         if value is None and non_cash:
-            raise ValueError(f"a {method.value} payment needs its maturity date")  # type: ignore[union-attr]
+            raise ValueError(f"a {method} payment needs its maturity date")  # a StrEnum prints its value
         if value is not None and not non_cash and "payment_method" not in _failed(info):
             raise ValueError("only a bill or e-voucher payment has a maturity date")
         if value is not None and paid is not None and value < paid:
@@ -232,10 +232,11 @@ def _relationship_ids(session: Session, refs: set[str]) -> dict[str, int]:
             col(Relationship.id).in_(ids) | col(Relationship.key).in_(refs)
         )
     ):
+        assert rid is not None  # a primary key
         if str(rid) in refs:
-            found[str(rid)] = rid  # type: ignore[assignment]
+            found[str(rid)] = rid
         if key in refs:
-            found[key] = rid  # type: ignore[assignment]
+            found[key] = rid
     return found
 
 

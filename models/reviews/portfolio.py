@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
+from models.core.base import id_of
 from models.core.calendar import add_months, today_local
 from models.core.settings import get_settings
 from models.payments.clock import invoice_clock
@@ -76,9 +77,10 @@ def payment_timeliness_by_month(session: Session, *, as_of: date, months: int = 
     paid: dict[str, list[int]] = defaultdict(lambda: [0, 0])
     query = select(Payment).where(col(Payment.paid_on) >= since, col(Payment.paid_on) <= as_of)
     for invoice in session.exec(query):
+        assert invoice.paid_on is not None  # the query keeps paid invoices only
         c = by_relationship[invoice.relationship_id]
         clock = invoice_clock(invoice, c.terms, c.law, as_of=as_of, check=c.check)
-        bucket = paid[invoice.paid_on.strftime("%Y-%m")]  # type: ignore[union-attr]
+        bucket = paid[invoice.paid_on.strftime("%Y-%m")]
         bucket[0] += 1
         bucket[1] += int(clock.state == "paid")
     out = []
@@ -108,7 +110,7 @@ def portfolio(session: Session, *, as_of: date | None = None) -> dict[str, Any]:
     )
     pairs = list(session.exec(query))
     every = contracts(session, pairs)
-    rows = [_row(r, p, reviews.get(r.id), overdue.get(r.id, 0), every[r.id]) for r, p in pairs]  # type: ignore[arg-type,index]
+    rows = [_row(r, p, reviews.get(id_of(r)), overdue.get(id_of(r), 0), every[id_of(r)]) for r, p in pairs]
     healths = [r["health"] for r in rows if r["health"] is not None]
     distribution = [
         {"label": f"{lo}-{min(hi, 100)}", "value": sum(1 for h in healths if lo <= h < hi)}

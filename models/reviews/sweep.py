@@ -33,7 +33,7 @@ from models.checklists.generation import (
 from models.checklists.library import Item, Library, load_library
 from models.checklists.proportionality import Selection, YearLimit, applies_to_profile
 from models.core.audit import attribution
-from models.core.base import UTCDateTime, id_of, utcnow
+from models.core.base import UTCDateTime, attribute, id_of, utcnow
 from models.core.calendar import add_business_days, add_months, today_local
 from models.core.db import insert_rows, json_text, table_of, update_rows
 from models.core.errors import NotFound
@@ -176,7 +176,7 @@ def prepare_batch(
     lock just for `write_batch`.
     """
     rels = _load_relationships(session, relationship_ids)
-    finished = _finished(session, [r.id for r, _ in rels], scope)  # type: ignore[misc]
+    finished = _finished(session, [id_of(r) for r, _ in rels], scope)
     rels = [(r, p) for r, p in rels if r.id not in finished]
     library = load_library()
     checklists = plan_review_checklists(session, rels, scope, library=library)
@@ -201,9 +201,9 @@ def _load_relationships(session: Session, ids: Sequence[int]) -> list[tuple[Rela
         # Explanations and objectives are long JSON a review never reads: not loaded, and reading
         # one by mistake raises instead of quietly querying once per relationship.
         .options(
-            defer(Relationship.tier_explanation, raiseload=True),  # type: ignore[arg-type]
-            defer(Relationship.size_explanation, raiseload=True),  # type: ignore[arg-type]
-            defer(Relationship.objectives, raiseload=True),  # type: ignore[arg-type]
+            defer(attribute(Relationship.tier_explanation), raiseload=True),
+            defer(attribute(Relationship.size_explanation), raiseload=True),
+            defer(attribute(Relationship.objectives), raiseload=True),
         )
     )
     return [(r, p) for r, p in session.exec(query)]
@@ -621,7 +621,7 @@ class _BatchFacts:
         cls, session: Session, rels: list[tuple[Relationship, Partner]], scope: SweepScope
     ) -> _BatchFacts:
         """Load payments, checklist items, scores, past reviews, contracts, requests and asks of a batch."""
-        ids: list[int] = [r.id for r, _ in rels]  # type: ignore[misc]
+        ids = [id_of(r) for r, _ in rels]
         start, end = scope.period.start, scope.period.end
         payments: dict[int, list[Any]] = defaultdict(list)
         pay_query = sa_select(
@@ -747,7 +747,7 @@ def _history(session: Session, ids: list[int], scope: SweepScope) -> dict[int, l
 
 def _contacts(session: Session, rels: list[tuple[Relationship, Partner]]) -> dict[int, Contact]:
     ids = {i for r, _ in rels for i in (r.manager_id, r.sponsor_id, r.partner_contact_id, r.deputy_id) if i}
-    return {c.id: c for c in session.exec(select(Contact).where(col(Contact.id).in_(ids)))}  # type: ignore[misc]
+    return {id_of(c): c for c in session.exec(select(Contact).where(col(Contact.id).in_(ids)))}
 
 
 # ---------------------------------------------------------------- one relationship

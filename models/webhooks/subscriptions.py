@@ -253,14 +253,15 @@ def list_subscriptions(session: Session, *, include_removed: bool = False) -> li
     if not include_removed:
         query = query.where(col(WebhookSubscription.removed_at).is_(None))
     subscriptions = list(session.exec(query))
-    counts: dict[int, dict[str, int]] = {s.id: {} for s in subscriptions}  # type: ignore[misc]
+    counts: dict[int, dict[str, int]] = {id_of(s): {} for s in subscriptions}
     tally = (
         select(OutboxMessage.webhook_id, OutboxMessage.status, func.count())
         .where(col(OutboxMessage.webhook_id).in_(list(counts)))
         .group_by(col(OutboxMessage.webhook_id), col(OutboxMessage.status))
     )
     for webhook_id, status, n in session.exec(tally):
-        counts[webhook_id][status] = n  # type: ignore[index]
+        assert webhook_id is not None  # the query reads these subscriptions' messages only
+        counts[webhook_id][status] = n
     return [subscription_public(s, counts[id_of(s)]) for s in subscriptions]
 
 

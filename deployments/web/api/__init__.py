@@ -36,12 +36,19 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
     return app.openapi_schema
 
 
+class _Api(FastAPI):
+    """FastAPI whose schema documents the problem body too."""
+
+    def openapi(self) -> dict[str, Any]:
+        return _openapi(self)
+
+
 def create_api(
     *, failures: FailureLimiter | None = None, rate_per_minute: int = RATE_PER_MINUTE,
     max_body_bytes: int = MAX_BODY_BYTES,
 ) -> FastAPI:  # fmt: skip
     """Build the API application (mounted at /api/v1 by the web app)."""
-    api = FastAPI(
+    api = _Api(
         title="Tandem API",
         version="1",
         description="Partners, invoices and payments in; relationships, checklists, reviews and audit out.",
@@ -56,5 +63,4 @@ def create_api(
     register_problem_handlers(api)
     for module in (writes, reads, work):
         api.include_router(module.router)
-    api.openapi = lambda: _openapi(api)  # type: ignore[method-assign]
     return api

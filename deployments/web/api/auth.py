@@ -11,6 +11,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from deployments.web.api.problems import ApiProblem
 from deployments.web.security import FailureLimiter, client_key
+from models.core.base import id_of
 from models.core.db import session_scope
 from models.integration.tokens import actor_for, authenticate
 
@@ -66,7 +67,7 @@ def caller(
         with session_scope() as session:
             token = authenticate(session, credentials.credentials)
             if token is not None:
-                found = Caller(token.id, token.name, frozenset(token.scopes))  # type: ignore[arg-type]
+                found = Caller(id_of(token), token.name, frozenset(token.scopes))
     if found is None:
         failures.fail(client, presented)
         raise ApiProblem(401, "give a live token: Authorization: Bearer tdm_...", kind="unauthenticated",

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Mapping
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -73,7 +74,7 @@ class ApiProblem(Exception):
 
 def problem_response(
     status: int, detail: str | None, *, instance: str | None = None, kind: str | None = None,
-    errors: list[FieldProblem] | None = None, headers: dict[str, str] | None = None,
+    errors: list[FieldProblem] | None = None, headers: Mapping[str, str] | None = None,
 ) -> JSONResponse:  # fmt: skip
     """Return a problem+json response."""
     body = ProblemDetails(

@@ -67,7 +67,7 @@ class Work:
 
 
 def _work(request: Request) -> Work:
-    return request.app.state.work  # type: ignore[no-any-return]
+    return request.app.state.work
 
 
 def _note(
