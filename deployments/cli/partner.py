@@ -28,7 +28,7 @@ from deployments.cli.common import (
 )
 from models.core.errors import InputRejected, Problem
 from models.core.validation import country_code, problems_from
-from models.core.vocabulary import LANGUAGES
+from models.core.vocabulary import LANGUAGES, SizeClass
 from models.partners.channel_urls import split_urls
 from models.partners.importer import ImportRow, import_partners
 from models.partners.registry import (
@@ -47,7 +47,7 @@ from models.partners.registry import (
     partner_public,
     refresh_sizes,
 )
-from models.partners.sizing import SizeClass, SizeResult
+from models.partners.sizing import SizeResult
 from models.tables import Contact
 from models.tables.core import Side
 

@@ -41,6 +41,7 @@ from models.core.audit import events_for
 from models.core.base import id_of
 from models.core.calendar import today_local
 from models.core.errors import InputRejected, Problem
+from models.core.vocabulary import SizeClass
 from models.lifecycle.machine import change_contact
 from models.lifecycle.relationships import (
     RelationshipFilter,
@@ -51,7 +52,6 @@ from models.lifecycle.relationships import (
     relationship_public,
 )
 from models.partners.registry import find_contact
-from models.partners.sizing import SizeClass
 from models.payments.contract import DeclarationCreate, declaration_public, declare_size
 from models.tables import Partner
 from models.tables.core import Criticality, Stage, Tier

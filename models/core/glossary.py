@@ -14,12 +14,9 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from models.core.data import load_data
-from models.core.vocabulary import LANGUAGES, Criticality, Tier
+from models.core.vocabulary import LANGUAGES, SIZE_CLASSES, Criticality, Tier
 
 CLAUSE_IDS = tuple(f"5.{n}" for n in range(1, 13))
-
-
-SIZE_CLASSES = ("micro", "small", "medium", "large")  # smallest first, as the schemes rank them
 
 
 class _Strict(BaseModel):

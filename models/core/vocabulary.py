@@ -1,5 +1,5 @@
-"""Tandem's vocabulary, defined once: sides, stages, tiers, criticality, languages, people's roles
-and outbound event types.
+"""Tandem's vocabulary, defined once: sides, stages, tiers, criticality, languages, size classes,
+people's roles and outbound event types.
 
 Plain enums with no database imports, so the command line can offer them as choices without loading
 SQLModel. The words shown to people live in per-language data files; these are the names.
@@ -8,10 +8,16 @@ SQLModel. The words shown to people live in per-language data files; these are t
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Literal
+from typing import Literal, get_args
 
 Language = Literal["en", "zh-CN"]
-LANGUAGES: tuple[Language, ...] = ("en", "zh-CN")
+LANGUAGES: tuple[Language, ...] = get_args(Language)
+
+# Legal size classes, smallest first as both sizing schemes rank them; the first three are SMEs.
+SmeClass = Literal["micro", "small", "medium"]
+SizeClass = Literal[SmeClass, "large"]
+SME_CLASSES: tuple[SmeClass, ...] = get_args(SmeClass)
+SIZE_CLASSES: tuple[SizeClass, ...] = get_args(SizeClass)
 
 
 class Side(StrEnum):

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Annotated, Any, Literal, get_args
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 from sqlalchemy.exc import IntegrityError
@@ -39,7 +39,6 @@ from models.partners.channel_urls import is_valid, masked
 from models.partners.sizing import (
     Figures,
     Size,
-    SizeClass,
     SizeResult,
     classify,
     currencies,
@@ -53,7 +52,6 @@ from models.tables.core import Side
 
 Persons = Annotated[int, Field(ge=0, le=MAX_PERSONS)]
 Amount = Annotated[int, Field(ge=0, le=MAX_AMOUNT, description="Whole currency units.")]
-SIZE_CLASSES: tuple[str, ...] = get_args(SizeClass)
 Unclassifiable = Literal["unclassifiable"]
 UNCLASSIFIABLE: Unclassifiable = "unclassifiable"
 _SPACES = re.compile(r"\s+")

@@ -29,10 +29,9 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_vali
 
 from models.core.data import load_data
 from models.core.errors import InputRejected, Problem
-from models.core.vocabulary import LANGUAGES
+from models.core.vocabulary import LANGUAGES, SME_CLASSES, SizeClass, SmeClass
 from models.partners.explain import render_explanation
 
-SizeClass = Literal["micro", "small", "medium", "large"]
 Metric = Literal["employees", "revenue", "assets"]
 CN_SCHEME = "CN-2011-300"
 EU_SCHEME = "EU-2003-361"
@@ -122,7 +121,7 @@ class _CnTable(_Strict):
 
 
 class _EuCategory(_Strict):
-    size_class: Literal["micro", "small", "medium"]
+    size_class: SmeClass
     staff_below: int = Field(gt=0)
     turnover_at_most: Decimal = Field(gt=0)
     balance_sheet_at_most: Decimal = Field(gt=0)
@@ -139,8 +138,8 @@ class _EuTable(_Strict):
     @model_validator(mode="after")
     def _smallest_first(self) -> _EuTable:
         # The first category that holds is the class, so they must run micro, small, medium.
-        if [c.size_class for c in self.categories] != ["micro", "small", "medium"]:
-            raise ValueError("categories must be micro, small, medium in that order")
+        if tuple(c.size_class for c in self.categories) != SME_CLASSES:
+            raise ValueError(f"categories must be {', '.join(SME_CLASSES)} in that order")
         if "CN" in self.countries:
             raise ValueError("CN has its own scheme")
         return self

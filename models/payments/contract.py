@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlmodel import Session, col, select
@@ -17,7 +17,7 @@ from models.core.calendar import today_local
 from models.core.errors import Conflict, InputRejected, Problem
 from models.core.settings import get_settings
 from models.core.validation import normalize_email
-from models.core.vocabulary import BuyerType, ClockBasis
+from models.core.vocabulary import BuyerType, ClockBasis, SizeClass
 from models.payments.clock import TermCheck, Terms, check_terms
 from models.payments.law import Jurisdiction, jurisdiction_for
 from models.tables import Contact, Partner, PaymentTerms, Relationship, SmeDeclaration
@@ -185,7 +185,7 @@ class DeclarationCreate(BaseModel):
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
-    size_class: Literal["micro", "small", "medium", "large"]
+    size_class: SizeClass
     declared_by: str = Field(description="The partner contact who declared (email).")
     declared_on: date
     note: str | None = Field(default=None, max_length=TEXT_MAX)

@@ -13,9 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, PositiveInt, model_validator
 
 from models.core.data import load_data, parse_content
 from models.core.validation import Text, currency_code
-from models.core.vocabulary import BuyerType
-
-SIZE_CLASSES = ("micro", "small", "medium", "large")
+from models.core.vocabulary import BuyerType, SizeClass
 
 
 class _Strict(BaseModel):
@@ -117,7 +115,7 @@ class Jurisdiction(_Strict):
     source: Text
     in_force_from: date
     countries: tuple[str, ...] = Field(min_length=1)
-    size_classes: tuple[Literal["micro", "small", "medium", "large"], ...] = Field(min_length=1)
+    size_classes: tuple[SizeClass, ...] = Field(min_length=1)
     declaration: Rule | None
     buyers: dict[BuyerType, BuyerRule]
     clock: Clock

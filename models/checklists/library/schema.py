@@ -20,12 +20,13 @@ from pydantic import (
 
 from models.core.conditions import Condition as Condition  # re-exported: the library's conditions
 from models.core.conditions import FactKind, FactSchema, all_hold
+from models.core.vocabulary import SIZE_CLASSES as SIZE_CLASSES  # re-exported: the library's classes
+from models.core.vocabulary import SizeClass
 
 Stage = Literal["onboarding", "governance", "review", "exit"]
 OwnerSide = Literal["ours", "partner", "joint"]
 Priority = Literal["must", "should", "could"]
 Tier = Literal["light", "standard", "enhanced"]
-SizeClass = Literal["micro", "small", "medium", "large"]
 Criticality = Literal["low", "medium", "high"]
 Locale = Literal["en", "zh-CN"]
 # Events that ask an item when they happen instead of at every stage (see ItemSpec.event).
@@ -36,7 +37,6 @@ EVENT_TEXT: dict[str, str] = {"key_person_change": "our manager or deputy change
 
 STAGES: tuple[Stage, ...] = ("onboarding", "governance", "review", "exit")
 TIERS: tuple[Tier, ...] = ("light", "standard", "enhanced")
-SIZE_CLASSES: tuple[SizeClass, ...] = ("micro", "small", "medium", "large")
 CRITICALITIES: tuple[Criticality, ...] = ("low", "medium", "high")
 CLAUSES: tuple[str, ...] = tuple(f"5.{n}" for n in range(1, 13))
 FIXED_ROLES = frozenset({"manager", "deputy", "sponsor", "partner_contact", "partner_backup"})
