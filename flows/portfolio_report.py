@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from datetime import date
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact
 from pydantic import Field
 
+from models.core.vocabulary import Language
 from tasks.review import portfolio_task
 
 
@@ -37,7 +38,7 @@ def _markdown(data: dict[str, Any], limit: int = 50) -> str:
 def portfolio_report(
     out: Annotated[str | None, Field(description="Write the HTML report to this path.")] = None,
     as_of: Annotated[date | None, Field(description="Report as of this date (default: today).")] = None,
-    language: Annotated[Literal["en", "zh-CN"], Field(description="Language of the report.")] = "en",
+    language: Annotated[Language, Field(description="Language of the report.")] = "en",
 ) -> dict[str, Any]:
     """Build the portfolio report; the lowest-health relationships become a Markdown artifact."""
     data = portfolio_task(out, as_of, language)

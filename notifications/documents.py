@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, RootModel, model_validator
 
 from models.core.data import load_data
 from models.core.glossary import tier_label
-from models.core.vocabulary import LANGUAGES, Language
+from models.core.vocabulary import LANGUAGES, ChecklistStage, Language, OwnerSide, Priority
 from models.tables.checklist import ItemStatus
 from notifications.render import DOCUMENT_CSP, render
 
@@ -61,9 +61,6 @@ def markdown_to_html(text: str) -> tuple[str, str]:
     return clean, title
 
 
-ChecklistStage = Literal["onboarding", "governance", "review", "exit"]
-
-
 class _Words(BaseModel):
     """One language's words for the values documents show."""
 
@@ -71,8 +68,8 @@ class _Words(BaseModel):
 
     stage: dict[ChecklistStage, str]
     status: dict[ItemStatus, str]
-    side: dict[Literal["ours", "partner", "joint"], str]
-    priority: dict[Literal["must", "should", "could"], str]
+    side: dict[OwnerSide, str]
+    priority: dict[Priority, str]
     invitation: dict[Literal["summary", "description"], str]
 
     @model_validator(mode="after")

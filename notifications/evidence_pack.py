@@ -19,8 +19,9 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
-from models.checklists.generation import CLAUSES, evidence_map, tier_of
+from models.checklists.generation import evidence_map, tier_of
 from models.core.base import id_of, utcnow
+from models.core.vocabulary import CLAUSES
 from models.integration.exports import write_audit
 from models.lifecycle.relationships import find_relationship
 from models.reviews.sweep import review_public

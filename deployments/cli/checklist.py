@@ -31,6 +31,7 @@ from models.checklists.generation import (
 )
 from models.core.base import id_of
 from models.core.validation import MAX_RECORD_ID
+from models.core.vocabulary import Language
 from models.lifecycle.machine import relationship_or_404, store_proposed_tier
 from models.lifecycle.relationships import find_relationship
 from notifications.documents import render_document
@@ -38,7 +39,7 @@ from notifications.documents import render_document
 app = typer.Typer(help="Proportionate checklists per relationship and stage.", no_args_is_help=True)
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON.")]
-Lang = Literal["en", "zh-CN"]
+Lang = Language
 
 
 def _stage(value: str | None) -> str | None:

@@ -15,6 +15,7 @@ import typer
 from deployments.cli.common import console, db, handle_errors
 from models.core.base import id_of
 from models.core.errors import InputRejected, Problem
+from models.core.vocabulary import Language
 
 app = typer.Typer(help="Files for auditors: the audit trail and the evidence pack.", no_args_is_help=True)
 
@@ -64,7 +65,7 @@ def evidence_pack(
         list[str], typer.Option("--relationship", help="Relationship id or key (repeatable).")
     ],
     out: Annotated[Path, typer.Option("--out", help="The .zip to write.")],
-    lang: Annotated[Literal["en", "zh-CN"], typer.Option("--lang", help="en or zh-CN.")] = "en",
+    lang: Annotated[Language, typer.Option("--lang", help="en or zh-CN.")] = "en",
 ) -> None:
     """Write the ISO 44001 evidence pack: evidence map, charters, reviews, audit extract and a manifest."""
     from notifications.evidence_pack import build_pack

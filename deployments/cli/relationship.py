@@ -41,7 +41,7 @@ from models.core.audit import events_for
 from models.core.base import id_of
 from models.core.calendar import today_local
 from models.core.errors import InputRejected, Problem
-from models.core.vocabulary import SizeClass
+from models.core.vocabulary import Language, SizeClass
 from models.lifecycle.machine import change_contact
 from models.lifecycle.relationships import (
     RelationshipFilter,
@@ -279,7 +279,7 @@ def declare(
 def evidence(
     ref: Annotated[str, typer.Argument(help="Relationship id or key.")],
     fmt: Annotated[Literal["md", "html", "json"], typer.Option("--format", help="md, html or json.")] = "md",
-    lang: Annotated[Literal["en", "zh-CN"], typer.Option("--lang", help="en or zh-CN.")] = "en",
+    lang: Annotated[Language, typer.Option("--lang", help="en or zh-CN.")] = "en",
 ) -> None:
     """Print the evidence map: for each clause 5.1 to 5.12, the items, their state and evidence."""
     with db() as session:

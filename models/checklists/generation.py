@@ -29,11 +29,11 @@ from models.core.db import insert_ignore
 from models.core.errors import Conflict, InputRejected, NotFound, Problem
 from models.core.periods import period_of
 from models.core.validation import normalize_email
+from models.core.vocabulary import CHECKLIST_STAGES, CLAUSES
 from models.tables import ChecklistGeneration, ChecklistItem, Contact, ItemStatus, Partner, Relationship
 
-STAGES = ("onboarding", "governance", "review", "exit")
+STAGES = CHECKLIST_STAGES
 ITEM_KEY = ("relationship_id", "stage", "period", "item_key")
-CLAUSES = tuple(f"5.{n}" for n in range(1, 13))
 
 
 @dataclass(frozen=True)

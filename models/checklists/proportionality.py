@@ -15,9 +15,10 @@ from models.checklists.library.schema import ConditionField
 from models.core.conditions import all_hold
 from models.core.data import load_data
 from models.core.glossary import criticality_label, size_label
+from models.core.vocabulary import PRIORITIES, Language
 
 TierName = Literal["light", "standard", "enhanced"]
-PRIORITY_ORDER = {"must": 0, "should": 1, "could": 2}
+PRIORITY_ORDER = {p: n for n, p in enumerate(PRIORITIES)}
 
 
 class TierRule(BaseModel):
@@ -28,7 +29,7 @@ class TierRule(BaseModel):
     id: str
     when: tuple[ConditionField, ...]  # the relationship's facts, in the library's condition language
     tier: TierName
-    reason: dict[Literal["en", "zh-CN"], str]
+    reason: dict[Language, str]
 
     def matches(self, profile: Profile) -> bool:
         """Return whether every condition of the rule holds for the profile."""

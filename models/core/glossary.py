@@ -14,9 +14,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from models.core.data import load_data
-from models.core.vocabulary import LANGUAGES, SIZE_CLASSES, Criticality, Tier
-
-CLAUSE_IDS = tuple(f"5.{n}" for n in range(1, 13))
+from models.core.vocabulary import CLAUSES, LANGUAGES, SIZE_CLASSES, Criticality, Tier
 
 
 class _Strict(BaseModel):
@@ -56,8 +54,8 @@ class Glossary(_Strict):
 
     @model_validator(mode="after")
     def _complete(self) -> Glossary:
-        if tuple(self.clauses) != CLAUSE_IDS:
-            raise ValueError(f"clauses must be exactly {', '.join(CLAUSE_IDS)} in order")
+        if tuple(self.clauses) != CLAUSES:
+            raise ValueError(f"clauses must be exactly {', '.join(CLAUSES)} in order")
         if set(self.tiers) != set(Tier):
             raise ValueError("tiers must name every tier")
         if tuple(self.size_classes) != SIZE_CLASSES:

@@ -12,6 +12,7 @@ from typing import Annotated, Any
 from pydantic import AfterValidator, PlainValidator, ValidationError
 
 from models.core.errors import InputRejected, Problem
+from models.core.vocabulary import LANGUAGES
 
 _EMAIL = re.compile(
     r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$"
@@ -120,13 +121,15 @@ def read_upload(path: Path) -> bytes:
 
 def both_languages(value: object) -> dict[str, str]:
     """Return text given in exactly en and zh-CN, both non-empty strings, or raise ValueError."""
+    names = " and ".join(LANGUAGES)
     if not isinstance(value, dict) or not all(isinstance(t, str) for t in value.values()):
-        raise ValueError("needs text in en and zh-CN, e.g. {en: ..., zh-CN: ...}")
-    missing = {"en", "zh-CN"} - set(value)
+        example = ", ".join(f"{lang}: ..." for lang in LANGUAGES)
+        raise ValueError(f"needs text in {names}, e.g. {{{example}}}")
+    missing = set(LANGUAGES) - set(value)
     if missing or any(not str(text).strip() for text in value.values()):
-        raise ValueError("needs non-empty text in en and zh-CN")
-    if set(value) - {"en", "zh-CN"}:
-        raise ValueError("only en and zh-CN are supported")
+        raise ValueError(f"needs non-empty text in {names}")
+    if set(value) - set(LANGUAGES):
+        raise ValueError(f"only {names} are supported")
     return value
 
 

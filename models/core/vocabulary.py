@@ -1,5 +1,5 @@
 """Tandem's vocabulary, defined once: sides, stages, tiers, criticality, languages, size classes,
-people's roles and outbound event types.
+checklist stages, priorities and clauses, people's roles and outbound event types.
 
 Plain enums with no database imports, so the command line can offer them as choices without loading
 SQLModel. The words shown to people live in per-language data files; these are the names.
@@ -18,6 +18,17 @@ SmeClass = Literal["micro", "small", "medium"]
 SizeClass = Literal[SmeClass, "large"]
 SME_CLASSES: tuple[SmeClass, ...] = get_args(SmeClass)
 SIZE_CLASSES: tuple[SizeClass, ...] = get_args(SizeClass)
+
+# A checklist item: the stage that asks it, the side that owes it, how much it matters, and the
+# clause of GB/T 43834-2024 it serves.
+ChecklistStage = Literal["onboarding", "governance", "review", "exit"]
+CHECKLIST_STAGES: tuple[ChecklistStage, ...] = get_args(ChecklistStage)
+OwnerSide = Literal["ours", "partner", "joint"]
+OWNER_SIDES: tuple[OwnerSide, ...] = get_args(OwnerSide)
+Priority = Literal["must", "should", "could"]  # most pressing first
+PRIORITIES: tuple[Priority, ...] = get_args(Priority)
+Clause = Literal["5.1", "5.2", "5.3", "5.4", "5.5", "5.6", "5.7", "5.8", "5.9", "5.10", "5.11", "5.12"]
+CLAUSES: tuple[Clause, ...] = get_args(Clause)
 
 
 class Side(StrEnum):

@@ -26,6 +26,7 @@ from models.core.db import insert_ignore
 from models.core.errors import Conflict, InputRejected, NotFound, Problem, TransitionRefused
 from models.core.principal import current_principal
 from models.core.validation import normalize_email
+from models.core.vocabulary import OwnerSide
 from models.identity.access import require
 from models.lifecycle.relationships import key_person_flags, wrong_side
 from models.payments.contract import contract_for
@@ -361,7 +362,7 @@ class _RiskBand(BaseModel):
 class _RiskSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
     key: str
-    created_by: Literal["ours", "partner", "joint"]
+    created_by: OwnerSide
     owner_role: str
     impact: int = Field(ge=1, le=5)
     likelihood: list[_RiskBand] = Field(min_length=1)

@@ -23,6 +23,7 @@ from pydantic import (
 from models.core.conditions import NUMBER, Condition, FactSchema
 from models.core.data import load_data, parse_content
 from models.core.validation import Text
+from models.core.vocabulary import OwnerSide
 
 FACTS: tuple[str, ...] = (
     "health",
@@ -80,7 +81,7 @@ class RiskSpec(_Strict):
     """The risk register entry an `add_risk` action writes."""
 
     key: str = Field(pattern=r"^[a-z0-9]+(?:-[a-z0-9]+)*$", max_length=60)
-    created_by_side: Literal["ours", "partner", "joint"]
+    created_by_side: OwnerSide
     likelihood: int = Field(ge=1, le=5)
     impact: int = Field(ge=1, le=5)
     title: Text

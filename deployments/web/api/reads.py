@@ -19,6 +19,7 @@ from deployments.web.api.schemas import (
 )
 from deployments.web.security import MAX_ID
 from models.core.db import session_scope
+from models.core.vocabulary import ChecklistStage, Clause
 from models.integration.reads import (
     RelationshipQuery,
     audit_after,
@@ -44,13 +45,11 @@ if TYPE_CHECKING:
     StageName = str
     TierName = str
     ItemStatusName = str
-    ClauseName = str
     ReviewStatusName = str
 else:
     StageName = Literal[STAGES]
     TierName = Literal[TIERS]
     ItemStatusName = Literal[tuple(s.value for s in ItemStatus)]
-    ClauseName = Literal[tuple(f"5.{n}" for n in range(1, 13))]
     ReviewStatusName = Literal[tuple(s.value for s in ReviewStatus)]
 
 
@@ -93,9 +92,9 @@ def relationship_by_ref(who: Reader, ref: str) -> dict[str, Any]:
 def checklist_items(
     who: Reader,
     relationship_id: RelationshipId = None,
-    stage: Annotated[Literal["onboarding", "governance", "review", "exit"] | None, Query()] = None,
+    stage: Annotated[ChecklistStage | None, Query()] = None,
     status: Annotated[ItemStatusName | None, Query()] = None,
-    clause: Annotated[ClauseName | None, Query()] = None,
+    clause: Annotated[Clause | None, Query()] = None,
     limit: Limit = 100,
     offset: Offset = 0,
 ) -> dict[str, Any]:

@@ -20,31 +20,34 @@ from pydantic import (
 
 from models.core.conditions import Condition as Condition  # re-exported: the library's conditions
 from models.core.conditions import FactKind, FactSchema, all_hold
-from models.core.vocabulary import SIZE_CLASSES as SIZE_CLASSES  # re-exported: the library's classes
-from models.core.vocabulary import SizeClass
 
-Stage = Literal["onboarding", "governance", "review", "exit"]
-OwnerSide = Literal["ours", "partner", "joint"]
-Priority = Literal["must", "should", "could"]
+# Re-exported: the library's names are the vocabulary's.
+from models.core.vocabulary import CHECKLIST_STAGES, ChecklistStage, Language
+from models.core.vocabulary import CLAUSES as CLAUSES
+from models.core.vocabulary import SIZE_CLASSES as SIZE_CLASSES
+from models.core.vocabulary import Clause as Clause
+from models.core.vocabulary import OwnerSide as OwnerSide
+from models.core.vocabulary import Priority as Priority
+from models.core.vocabulary import SizeClass as SizeClass
+
+Stage = ChecklistStage
 Tier = Literal["light", "standard", "enhanced"]
 Criticality = Literal["low", "medium", "high"]
-Locale = Literal["en", "zh-CN"]
+Locale = Language
 # Events that ask an item when they happen instead of at every stage (see ItemSpec.event).
 Event = Literal["key_person_change"]
 # How often a review item is asked: at every review, or at the first review of a relationship year.
 Every = Literal["review", "year"]
 EVENT_TEXT: dict[str, str] = {"key_person_change": "our manager or deputy changes"}
 
-STAGES: tuple[Stage, ...] = ("onboarding", "governance", "review", "exit")
+STAGES = CHECKLIST_STAGES
 TIERS: tuple[Tier, ...] = ("light", "standard", "enhanced")
 CRITICALITIES: tuple[Criticality, ...] = ("low", "medium", "high")
-CLAUSES: tuple[str, ...] = tuple(f"5.{n}" for n in range(1, 13))
 FIXED_ROLES = frozenset({"manager", "deputy", "sponsor", "partner_contact", "partner_backup"})
 PARTNER_ROLES = frozenset({"partner_contact", "partner_backup"})
 
 _ID = r"^[a-z0-9]+(?:[.-][a-z0-9]+)*$"
 Identifier = Annotated[str, StringConstraints(pattern=_ID, max_length=120)]
-Clause = Literal["5.1", "5.2", "5.3", "5.4", "5.5", "5.6", "5.7", "5.8", "5.9", "5.10", "5.11", "5.12"]
 LocalizedText = dict[str, str]
 
 
