@@ -25,6 +25,7 @@ from models.checklists.due import EntryState, entry_state, escalation_level
 from models.checklists.library import load_library
 from models.core.base import id_of, utcnow
 from models.core.settings import get_settings
+from models.core.vocabulary import RelationshipRole
 from models.portal.links import portal_url_for
 from models.tables import ChecklistItem, Contact, Partner, Relationship
 from models.tables.checklist import ItemStatus
@@ -38,13 +39,7 @@ _STRENGTH = {
     EntryState.escalated: 2,
     EntryState.handed_over: 2,
 }
-_ROLE_FIELDS = {
-    "manager": "manager_id",
-    "deputy": "deputy_id",
-    "sponsor": "sponsor_id",
-    "partner_contact": "partner_contact_id",
-    "backup_contact": "backup_contact_id",
-}
+_ROLE_FIELDS = {role.value: role.column for role in RelationshipRole}
 _INACTIVE_STAGES = (Stage.exited.value,)
 
 

@@ -26,7 +26,7 @@ from models.core.db import insert_ignore
 from models.core.errors import Conflict, InputRejected, NotFound, Problem, TransitionRefused
 from models.core.principal import current_principal
 from models.core.validation import normalize_email
-from models.core.vocabulary import OwnerSide
+from models.core.vocabulary import OwnerSide, RelationshipRole
 from models.identity.access import require
 from models.lifecycle.relationships import key_person_flags, wrong_side
 from models.payments.contract import contract_for
@@ -428,13 +428,8 @@ def risks_of(session: Session, relationship_id: int) -> list[Risk]:
     return sorted(risks, key=lambda r: (-r.score, r.key))
 
 
-ROLE_FIELDS = {
-    "manager": "manager_id",
-    "deputy": "deputy_id",
-    "sponsor": "sponsor_id",
-    "partner-contact": "partner_contact_id",
-    "backup-contact": "backup_contact_id",
-}
+# A handover names a role as people write it (`partner-contact`); the charter's people use the same keys.
+ROLE_FIELDS = {role.value.replace("_", "-"): role.column for role in RelationshipRole}
 
 
 def change_contact(
