@@ -6,6 +6,7 @@ from typing import Annotated
 
 import typer
 
+from models.core.vocabulary import RelationshipRole
 from models.tables.core import Criticality
 
 PartnerRef = Annotated[str, typer.Argument(help="Partner id, registration id or COUNTRY:REGID.")]
@@ -20,10 +21,4 @@ PaymentDays = Annotated[int, typer.Option(help="Contract payment term in days.")
 Key = Annotated[str | None, typer.Option(help="Idempotency key of the relationship.")]
 
 # A refusal names the role it is about ("partner_contact"); the command line calls it by its flag.
-ROLE_FLAGS = {
-    "manager": "--manager",
-    "deputy": "--deputy",
-    "sponsor": "--sponsor",
-    "partner_contact": "--partner-contact",
-    "backup_contact": "--backup-contact",
-}
+ROLE_FLAGS = {role.value: f"--{role.value.replace('_', '-')}" for role in RelationshipRole}

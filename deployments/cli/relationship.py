@@ -41,7 +41,7 @@ from models.core.audit import events_for
 from models.core.base import id_of
 from models.core.calendar import today_local
 from models.core.errors import InputRejected, Problem
-from models.core.vocabulary import Language, SizeClass
+from models.core.vocabulary import Language, RelationshipRole, SizeClass
 from models.lifecycle.machine import change_contact
 from models.lifecycle.relationships import (
     RelationshipFilter,
@@ -214,7 +214,7 @@ def show(
             highlight=False,
             markup=False,
         )
-    for role in ("manager", "deputy", "sponsor", "partner_contact", "backup_contact"):
+    for role in RelationshipRole:
         person = data[role]
         console.print(f"  {role}: {person['email'] if person else '-'}")
     if data["tier_explanation"]:
