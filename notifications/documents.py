@@ -71,6 +71,7 @@ class _Words(BaseModel):
     side: dict[OwnerSide, str]
     priority: dict[Priority, str]
     invitation: dict[Literal["summary", "description"], str]
+    legal_basis: dict[Literal["agreed", "law"], str]
 
     @model_validator(mode="after")
     def _every_value(self) -> _Words:
@@ -98,6 +99,12 @@ def invitation_words(lang: str) -> tuple[str, str]:
     """Return the review invitation's summary and description patterns (`{org}`, `{period}`, `{id}`)."""
     words = _words()["zh-CN" if lang == "zh-CN" else "en"].invitation
     return words["summary"], words["description"]
+
+
+def legal_basis_words(lang: str) -> tuple[str, str]:
+    """Return the exit notice's legal-basis patterns: the agreed term's and a payment law's."""
+    words = _words()["zh-CN" if lang == "zh-CN" else "en"].legal_basis
+    return words["agreed"], words["law"]
 
 
 def _labels(lang: str) -> dict[str, Any]:

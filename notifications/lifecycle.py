@@ -44,7 +44,7 @@ from models.payments.contract import contract_for
 from models.portal.links import portal_url_for
 from models.tables import ChecklistItem, Contact, Document, ExitPlan, ItemStatus, Partner, Relationship
 from models.tables.core import Side, Stage
-from notifications.documents import render_document
+from notifications.documents import legal_basis_words, render_document
 from notifications.outbox import cancel_reminders, cancel_unsent, queue, queue_message, recipient_language
 
 
@@ -341,14 +341,13 @@ def wind_down(
 def legal_basis(session: Session, rel: Relationship, plan: ExitPlan, lang: str) -> str:
     """Return the legal basis of the final payment date, in the reader's language."""
     contract = contract_for(session, rel)
+    agreed, by_law = legal_basis_words(lang)
     days = plan.final_payment_days
     if contract.law is None:
-        return f"约定付款期限 {days} 天" if lang == "zh-CN" else f"the agreed payment term of {days} days"
+        return agreed.format(days=days)
     name = contract.law.name.get(lang) or contract.law.name["en"]
     article = f" {contract.check.article}" if contract.check.article else ""
-    if lang == "zh-CN":
-        return f"{name}{article}：付款期限 {days} 天"
-    return f"{name}{article}: payment within {days} days"
+    return by_law.format(name=name, article=article, days=days)
 
 
 def begin_exit(
