@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, PositiveInt, model_validator
 
 from models.core.data import load_data, parse_content
 from models.core.validation import Text, currency_code
-from models.core.vocabulary import BuyerType, SizeClass
+from models.core.vocabulary import LANGUAGES, BuyerType, SizeClass
 
 
 class _Strict(BaseModel):
@@ -179,15 +179,27 @@ def _next_half_year(day: date) -> date:
     return date(day.year, 7, 1) if day.month < 7 else date(day.year + 1, 1, 1)
 
 
+class Citation(_Strict):
+    """How readers of one language cite an article, a paragraph and a point (`{n}` is the number)."""
+
+    article: str = Field(pattern=r"\{n\}")
+    paragraph: str = Field(pattern=r"\{n\}")
+    point: str = Field(pattern=r"\{n\}")
+    separator: str = Field(min_length=1)
+
+
 class PaymentLaw(_Strict):
-    """The whole table: jurisdictions and the rate tables they name."""
+    """The whole table: jurisdictions, the rate tables they name, and how each language cites articles."""
 
     version: Literal[2]
     jurisdictions: tuple[Jurisdiction, ...] = Field(min_length=1)
+    citations: dict[str, Citation] = Field(default_factory=dict)  # by language
     rates: dict[str, RateTable]
 
     @model_validator(mode="after")
     def _consistent(self) -> PaymentLaw:
+        if unknown := set(self.citations) - set(LANGUAGES):
+            raise ValueError(f"citations for unknown language(s): {', '.join(sorted(unknown))}")
         seen: dict[str, str] = {}
         for j in self.jurisdictions:
             for country in j.countries:
@@ -234,20 +246,21 @@ _REFERENCE = re.compile(r"(\d+)((?:\([0-9a-z]+\))*)")
 
 def article_label(article: str, language: str) -> str:
     """Return an article reference as readers of a language write it: `Art. 9(2)` is 第9条第2款 in Chinese."""
-    if language != "zh-CN":
+    citation = payment_law().citations.get(language)
+    if citation is None:
         return article
     parts = [part.strip().removeprefix("Art.").strip() for part in article.split(",")]
-    return "、".join(_chinese_reference(part) for part in parts)
+    return citation.separator.join(_cited(part, citation) for part in parts)
 
 
-def _chinese_reference(ref: str) -> str:
+def _cited(ref: str, citation: Citation) -> str:
     match = _REFERENCE.fullmatch(ref)
     if match is None:
         return ref
     parts = re.findall(r"\(([0-9a-z]+)\)", match.group(2))
-    paragraph = f"第{parts[0]}款" if parts and parts[0].isdigit() else ""
-    points = "".join(f"第({p})项" for p in parts[1 if paragraph else 0 :])
-    return f"第{match.group(1)}条{paragraph}{points}"
+    paragraph = citation.paragraph.format(n=parts[0]) if parts and parts[0].isdigit() else ""
+    points = "".join(citation.point.format(n=p) for p in parts[1 if paragraph else 0 :])
+    return citation.article.format(n=match.group(1)) + paragraph + points
 
 
 def _shown(rule: Rule | None) -> dict[str, object] | None:
