@@ -6,38 +6,15 @@ import io
 from functools import lru_cache
 from typing import Any
 
-from pydantic import RootModel
-
 from models.core.csvfiles import write_csv
-from models.core.data import load_data
-from models.core.settings import LANGUAGES
+from models.core.data import load_words
 from notifications.render import render
-
-
-class _Labels(RootModel[dict[str, dict[str, Any]]]):
-    """The report's words, per language."""
 
 
 @lru_cache(maxsize=1)
 def labels() -> dict[str, dict[str, Any]]:
     """Load the report's words per language, refusing a language that lacks a key another has."""
-    data = load_data("disclosure_labels.yaml", _Labels).root
-    shape = _keys(data[LANGUAGES[0]])
-    for lang in LANGUAGES:
-        if _keys(data[lang]) != shape:
-            raise ValueError(
-                f"disclosure_labels.yaml: {lang} differs in keys: {sorted(_keys(data[lang]) ^ shape)}"
-            )
-    return data
-
-
-def _keys(tree: dict[str, Any], prefix: str = "") -> set[str]:
-    out: set[str] = set()
-    for key, value in tree.items():
-        out.add(prefix + key)
-        if isinstance(value, dict):
-            out |= _keys(value, f"{prefix}{key}.")
-    return out
+    return load_words("disclosure_labels.yaml", package="notifications")
 
 
 def disclosure_html(data: dict[str, Any], *, language: str) -> str:

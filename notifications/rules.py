@@ -8,7 +8,8 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from models.core.data import load_data
-from models.core.errors import InputRejected, Problem
+from models.core.errors import InputRejected
+from models.core.validation import problems_from
 from models.tables.core import Tier
 
 Weekdays = list[int]
@@ -87,10 +88,7 @@ def parse_rules(data: Any, *, where: str = "reminder_rules.yaml") -> ReminderRul
     try:
         return ReminderRules.model_validate(data)
     except ValidationError as exc:
-        problems = [
-            Problem(f"{where}:{'.'.join(str(p) for p in err['loc'])}", err["msg"]) for err in exc.errors()
-        ]
-        raise InputRejected(problems, summary="reminder rules rejected") from exc
+        raise InputRejected(problems_from(exc, where=where), summary="reminder rules rejected") from exc
 
 
 @lru_cache(maxsize=1)

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 from functools import lru_cache
-from importlib import resources
 from typing import Any
 
 import jinja2
-import yaml
 from fastapi import Request
 from fastapi.responses import HTMLResponse
 
+from models.core.data import load_words
 from models.core.settings import LANGUAGES, get_settings
 from notifications.render import add_glossary
 
@@ -22,25 +21,10 @@ def _autoescape(name: str | None) -> bool:
     return bool(name) and str(name).removesuffix(".j2").endswith((".html", ".svg"))
 
 
-def _keys(tree: dict[str, Any], prefix: str = "") -> set[str]:
-    out: set[str] = set()
-    for key, value in tree.items():
-        out.add(prefix + str(key))
-        if isinstance(value, dict):
-            out |= _keys(value, f"{prefix}{key}.")
-    return out
-
-
 @lru_cache(maxsize=1)
 def strings() -> dict[str, dict[str, Any]]:
     """Load the pages' words per language, refusing a language that lacks a key another has."""
-    text = (resources.files("deployments.web") / "strings.yaml").read_text(encoding="utf-8")
-    data: dict[str, dict[str, Any]] = yaml.safe_load(text)
-    expected = _keys(data[LANGUAGES[0]])
-    for lang in LANGUAGES:
-        if _keys(data[lang]) != expected:
-            raise ValueError(f"strings.yaml: {lang} differs in keys: {sorted(_keys(data[lang]) ^ expected)}")
-    return data
+    return load_words("strings.yaml", package="deployments.web")
 
 
 @lru_cache(maxsize=1)

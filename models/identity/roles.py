@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
-from importlib import resources
-from typing import Literal
+from typing import Literal, get_args
 
-import yaml
+from pydantic import BaseModel, ConfigDict, RootModel, field_validator
+
+from models.core.data import load_data
 
 Scope = Literal["all", "managed", "sponsored", "team"]
-SCOPES: tuple[str, ...] = ("all", "managed", "sponsored", "team")
+SCOPES: tuple[str, ...] = get_args(Scope)
 
 # Every action a route or a command checks; roles.yaml may name only these (or "*").
 ACTIONS: frozenset[str] = frozenset(
@@ -58,18 +59,29 @@ class Role:
         return "*" in self.can or action in self.can
 
 
+class _RoleSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    scope: Scope
+    can: frozenset[str]
+
+    @field_validator("can")
+    @classmethod
+    def _known(cls, can: frozenset[str]) -> frozenset[str]:
+        if unknown := can - ACTIONS - {"*"}:
+            raise ValueError(f"unknown action(s) {', '.join(sorted(unknown))}")
+        return can
+
+
+class _RolesFile(RootModel[dict[str, _RoleSpec]]):
+    """roles.yaml: each role's scope and actions, in file order."""
+
+
 @lru_cache(maxsize=1)
 def roles() -> dict[str, Role]:
     """Load and check roles.yaml (packaged beside this module)."""
-    text = resources.files("models.identity").joinpath("roles.yaml").read_text(encoding="utf-8")
-    raw = yaml.safe_load(text)
-    out: dict[str, Role] = {}
-    for name, spec in raw.items():
-        unknown = set(spec["can"]) - ACTIONS - {"*"}
-        if unknown or spec["scope"] not in SCOPES:
-            raise ValueError(f"roles.yaml: role {name}: unknown {sorted(unknown) or spec['scope']}")
-        out[name] = Role(name, spec["scope"], frozenset(spec["can"]))
-    return out
+    specs = load_data("roles.yaml", _RolesFile).root
+    return {name: Role(name, spec.scope, spec.can) for name, spec in specs.items()}
 
 
 def role_names() -> list[str]:
