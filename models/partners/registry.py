@@ -16,7 +16,15 @@ import re
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    ValidatorFunctionWrapHandler,
+    field_validator,
+    model_validator,
+)
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, func, select
 
@@ -27,7 +35,6 @@ from models.core.secrets import decrypt_json, encrypt_json
 from models.core.settings import LANGUAGES
 from models.core.validation import (
     MAX_AMOUNT,
-    MAX_PERSONS,
     SingleLine,
     country_code,
     currency_code,
@@ -48,10 +55,8 @@ from models.partners.sizing import (
     tables_version,
 )
 from models.tables import Contact, Partner
-from models.tables.core import Side
+from models.tables.core import AMOUNT_UNITS, PartnerBase, Side
 
-Persons = Annotated[int, Field(ge=0, le=MAX_PERSONS)]
-Amount = Annotated[int, Field(ge=0, le=MAX_AMOUNT, description="Whole currency units.")]
 Unclassifiable = Literal["unclassifiable"]
 UNCLASSIFIABLE: Unclassifiable = "unclassifiable"
 _SPACES = re.compile(r"\s+")
@@ -110,39 +115,60 @@ def _vat_checked(text: str, country: str) -> str:
     return compact
 
 
-class PartnerCreate(BaseModel):
+@dataclass(frozen=True)
+class _IdIn:
+    """A registration id as given, with the country it is checked against (None: no valid country)."""
+
+    text: str
+    country: str | None
+
+
+def _country_or_none(value: object) -> str | None:
+    try:
+        return country_code(value) if isinstance(value, str) else None
+    except ValueError:
+        return None
+
+
+class PartnerCreate(PartnerBase):
     """A new partner as given at a boundary (CLI, CSV row, flow parameter)."""
 
-    # Not derived from PartnerBase: the registration id is checked per country, so country must be
-    # validated first, and PartnerBase's field order is the partner table's column order.
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    model_config = PartnerBase.model_config | {
+        "extra": "forbid",
+        "str_strip_whitespace": True,
+        "from_attributes": False,  # a mapping, as every boundary gives it
+    }
 
-    legal_name: SingleLine = Field(min_length=1, max_length=300)
-    # Before the registration id: how an id is checked depends on the country.
+    # Without the table's length limits: the checks below say better what is wrong.
     country: str = Field(description="ISO 3166 two-letter code, e.g. CN, DE.")
-    registration_id: str = Field(min_length=1, max_length=64)
     industry: str = Field(description="Industry code from the sizing tables.")
-    employees: Persons
-    annual_revenue: Amount
-    currency: str = Field(min_length=3, max_length=3)
-    total_assets: Amount | None = Field(default=None, validate_default=True)
-    linked_employees: Persons = 0
-    linked_revenue: Amount = 0
-    linked_assets: Amount = 0
-    partner_enterprise_employees: Persons = 0
-    partner_enterprise_revenue: Amount = 0
-    partner_enterprise_assets: Amount = 0
+    # Checked even when not given: some Chinese industries are sized by total assets.
+    total_assets: Annotated[int, Field(ge=0, le=MAX_AMOUNT, description=AMOUNT_UNITS)] | None = Field(
+        default=None, validate_default=True
+    )
     preferred_language: str = "en"
+
+    @model_validator(mode="before")
+    @classmethod
+    def _id_with_its_country(cls, data: Any) -> Any:
+        # How an id is checked depends on the country, but fields are validated in the table's
+        # column order, the id first: hand the id's validator the country given with it.
+        if isinstance(data, dict) and isinstance(data.get("registration_id"), str):
+            given = _IdIn(data["registration_id"], _country_or_none(data.get("country")))
+            return {**data, "registration_id": given}
+        return data
 
     @field_validator("country")
     @classmethod
     def _country(cls, value: str) -> str:
         return country_code(value)
 
-    @field_validator("registration_id")
+    @field_validator("registration_id", mode="wrap")
     @classmethod
-    def _registration(cls, value: str, info: ValidationInfo) -> str:
-        return registration_key(value, info.data.get("country"))
+    def _registration(cls, value: Any, handler: ValidatorFunctionWrapHandler) -> str:
+        if isinstance(value, _IdIn):
+            return registration_key(handler(value.text), value.country)
+        return str(handler(value))
 
     @field_validator("currency")
     @classmethod

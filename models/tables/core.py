@@ -9,6 +9,7 @@ from sqlalchemy import BigInteger, Column, UniqueConstraint, event
 from sqlmodel import Field, SQLModel
 
 from models.core.base import JSONType, UTCDateTime, utcnow
+from models.core.validation import MAX_AMOUNT, MAX_PERSONS, SingleLine
 from models.core.vocabulary import Criticality, Side, Stage, Tier
 
 # The enums are re-exported: they were defined here first, and tables read naturally with them beside.
@@ -35,23 +36,34 @@ def _updated() -> Any:
     )
 
 
-class PartnerBase(SQLModel):
-    """Fields a partner is described by."""
+AMOUNT_UNITS = "Whole currency units."
 
-    legal_name: str = Field(min_length=1, max_length=300)
+
+def _persons(default: Any = ...) -> Any:
+    return Field(default=default, ge=0, le=MAX_PERSONS)
+
+
+def _amount(default: Any = ...) -> Any:
+    return Field(default=default, ge=0, le=MAX_AMOUNT, sa_type=BigInteger, description=AMOUNT_UNITS)
+
+
+class PartnerBase(SQLModel):
+    """Fields a partner is described by, in column order (PartnerCreate checks them at a boundary)."""
+
+    legal_name: SingleLine = Field(min_length=1, max_length=300)
     registration_id: str = Field(min_length=1, max_length=64)
     country: str = Field(min_length=2, max_length=2, index=True)
     industry: str = Field(max_length=40)
-    employees: int = Field(ge=0)
-    annual_revenue: int = Field(ge=0, sa_type=BigInteger, description="Whole currency units.")
+    employees: int = _persons()
+    annual_revenue: int = _amount()
     currency: str = Field(min_length=3, max_length=3)
-    total_assets: int | None = Field(default=None, ge=0, sa_type=BigInteger)
-    linked_employees: int = Field(default=0, ge=0)
-    linked_revenue: int = Field(default=0, ge=0, sa_type=BigInteger)
-    linked_assets: int = Field(default=0, ge=0, sa_type=BigInteger)
-    partner_enterprise_employees: int = Field(default=0, ge=0)
-    partner_enterprise_revenue: int = Field(default=0, ge=0, sa_type=BigInteger)
-    partner_enterprise_assets: int = Field(default=0, ge=0, sa_type=BigInteger)
+    total_assets: int | None = _amount(None)
+    linked_employees: int = _persons(0)
+    linked_revenue: int = _amount(0)
+    linked_assets: int = _amount(0)
+    partner_enterprise_employees: int = _persons(0)
+    partner_enterprise_revenue: int = _amount(0)
+    partner_enterprise_assets: int = _amount(0)
     preferred_language: str = Field(default="en", max_length=5)
 
 
