@@ -35,6 +35,7 @@ from deployments.cli.options import (
 )
 from deployments.local_server import configure_prefect, prefect_runtime
 from models.core.errors import InputRejected, Problem
+from models.core.vocabulary import DEFAULT_PAYMENT_TERM_DAYS
 from models.lifecycle.machine import EXIT_TRIGGERS, ApprovalDecision, ExitTrigger
 from models.tables.core import Criticality, Tier
 
@@ -71,7 +72,7 @@ def onboard(
     backup_contact: BackupContact = None,
     criticality: CriticalityOpt = Criticality.medium,
     dependency: Dependency = 0.0,
-    payment_days: PaymentDays = 60,
+    payment_days: PaymentDays = DEFAULT_PAYMENT_TERM_DAYS,
     objective: Annotated[list[str] | None, typer.Option(help="Our objective (repeatable).")] = None,
     partner_objective: Annotated[
         list[str] | None, typer.Option(help="The partner's objective (repeatable).")

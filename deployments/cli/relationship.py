@@ -41,7 +41,7 @@ from models.core.audit import events_for
 from models.core.base import id_of
 from models.core.calendar import today_local
 from models.core.errors import InputRejected, Problem
-from models.core.vocabulary import Language, RelationshipRole, SizeClass
+from models.core.vocabulary import DEFAULT_PAYMENT_TERM_DAYS, Language, RelationshipRole, SizeClass
 from models.lifecycle.machine import change_contact
 from models.lifecycle.relationships import (
     RelationshipFilter,
@@ -85,7 +85,7 @@ def open_(
     backup_contact: BackupContact = None,
     criticality: CriticalityOpt = Criticality.medium,
     dependency: Dependency = 0.0,
-    payment_days: PaymentDays = 60,
+    payment_days: PaymentDays = DEFAULT_PAYMENT_TERM_DAYS,
     signed_on: Annotated[str | None, typer.Option(help="Contract signing date, YYYY-MM-DD.")] = None,
     key: Key = None,
     as_json: JsonFlag = False,

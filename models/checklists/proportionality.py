@@ -15,7 +15,7 @@ from models.checklists.library.schema import ConditionField
 from models.core.conditions import all_hold
 from models.core.data import load_data
 from models.core.glossary import criticality_label, size_label
-from models.core.vocabulary import PRIORITIES, Language
+from models.core.vocabulary import DEFAULT_PAYMENT_TERM_DAYS, PRIORITIES, Language
 
 TierName = Literal["light", "standard", "enhanced"]
 PRIORITY_ORDER = {p: n for n, p in enumerate(PRIORITIES)}
@@ -50,7 +50,7 @@ class Profile:
     size_class: str
     criticality: str
     dependency_ratio: float
-    payment_term_days: int = 60
+    payment_term_days: int = DEFAULT_PAYMENT_TERM_DAYS
     country: str = ""
     employees: int = 0
 

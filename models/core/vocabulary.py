@@ -91,6 +91,11 @@ PARTNER_ROLES: tuple[RelationshipRole, ...] = (
 )
 
 
+# A new relationship's contract payment term unless one is given: the payment laws' default for a
+# large buyer (what each law requires of a term is in models/payments/payment_law.yaml).
+DEFAULT_PAYMENT_TERM_DAYS = 60
+
+
 class BuyerType(StrEnum):
     """Who pays under a contract: the payment laws set different terms for each."""
 

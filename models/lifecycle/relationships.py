@@ -13,6 +13,7 @@ from models.core import audit
 from models.core.base import id_of, utcnow
 from models.core.errors import Conflict, InputRejected, NotFound, Problem
 from models.core.validation import normalize_email, record_id
+from models.core.vocabulary import DEFAULT_PAYMENT_TERM_DAYS
 from models.partners.registry import (
     ContactCreate,
     add_contact,
@@ -66,7 +67,9 @@ class RelationshipTerms(BaseModel):
     dependency_ratio: float = Field(
         default=0.0, ge=0, le=1, description="Share of the partner's revenue from us."
     )
-    payment_term_days: int = Field(default=60, ge=0, le=365, description="Contract payment term in days.")
+    payment_term_days: int = Field(
+        default=DEFAULT_PAYMENT_TERM_DAYS, ge=0, le=365, description="Contract payment term in days."
+    )
     key: str | None = Field(default=None, max_length=120, description="Idempotency key of the relationship.")
 
     @field_validator("manager", "deputy", "sponsor", "partner_contact", "backup_contact")

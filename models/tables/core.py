@@ -10,7 +10,7 @@ from sqlmodel import Field, SQLModel
 
 from models.core.base import JSONType, UTCDateTime, utcnow
 from models.core.validation import MAX_AMOUNT, MAX_PERSONS, SingleLine
-from models.core.vocabulary import Criticality, Side, Stage, Tier
+from models.core.vocabulary import DEFAULT_PAYMENT_TERM_DAYS, Criticality, Side, Stage, Tier
 
 # The enums are re-exported: they were defined here first, and tables read naturally with them beside.
 __all__ = [
@@ -143,7 +143,7 @@ class Relationship(SQLModel, table=True):
     backup_contact_id: int | None = Field(default=None, foreign_key="contact.id")
     criticality: str = Field(default="medium", max_length=10)
     dependency_ratio: float = Field(default=0.0, ge=0, le=1)
-    payment_term_days: int = Field(default=60, ge=0, le=365)
+    payment_term_days: int = Field(default=DEFAULT_PAYMENT_TERM_DAYS, ge=0, le=365)
     signed_on: date | None = None
     stage: str = Field(default="proposed", max_length=12, index=True)
     stage_changed_at: datetime = _created()

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
-from models.core.vocabulary import Criticality, Stage, Tier
+from models.core.vocabulary import DEFAULT_PAYMENT_TERM_DAYS, Criticality, Stage, Tier
 from models.lifecycle.machine import ExitTrigger
 from models.partners.importer import COLUMNS as PARTNER_COLUMNS
 from models.partners.importer import REQUIRED_COLUMNS as PARTNER_REQUIRED
@@ -231,7 +231,7 @@ class OnboardingIn(BaseModel):
     backup_contact: str | None = Field(default=None, max_length=254)
     criticality: Criticality = Criticality.medium
     dependency_ratio: float = Field(default=0.0, ge=0, le=1)
-    payment_term_days: int = Field(default=60, ge=0, le=365)
+    payment_term_days: int = Field(default=DEFAULT_PAYMENT_TERM_DAYS, ge=0, le=365)
     key: str | None = Field(default=None, max_length=60, description="The relationship's key (idempotent).")
 
 
