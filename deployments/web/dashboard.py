@@ -24,6 +24,7 @@ from models.core.db import session_scope
 from models.core.errors import InputRejected, NotFound
 from models.core.principal import Principal
 from models.core.settings import LANGUAGES, get_settings
+from models.core.vocabulary import STAGES, TIERS, Stage
 from models.identity.access import can, managed_filter
 from models.lifecycle.machine import relationship_or_404, risks_of
 from models.lifecycle.relationships import relationship_public
@@ -33,6 +34,7 @@ from models.reviews.scorecards import compare, scores_of
 from models.tables import (
     Contact,
     Document,
+    MessageStatus,
     OutboxDelivery,
     OutboxMessage,
     Relationship,
@@ -45,9 +47,10 @@ from notifications.review_publishing import PACK_FORMATS, review_pack
 
 router = APIRouter(prefix="/dashboard")
 SORT_KEYS = ("partner", "tier", "stage", "health", "trend", "overdue_items", "days_to_pay_avg")
-TIER_ORDER = {"light": 0, "standard": 1, "enhanced": 2}
-STAGE_ORDER = {s: i for i, s in enumerate(("proposed", "onboarding", "governance", "active", "exiting"))}
-OUTBOX_STATUSES = ("queued", "sending", "sent", "failed", "dead", "cancelled")
+TIER_ORDER: dict[str, int] = {tier: i for i, tier in enumerate(TIERS)}
+# The portfolio shows every stage but exited.
+STAGE_ORDER: dict[str, int] = {stage: i for i, stage in enumerate(STAGES) if stage != Stage.exited}
+OUTBOX_STATUSES = tuple(status.value for status in MessageStatus)
 PERIOD = r"^\d{4}Q[1-4]$"  # a review period such as 2026Q4
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -15,9 +15,8 @@ from models.checklists.library.schema import ConditionField
 from models.core.conditions import all_hold
 from models.core.data import load_data
 from models.core.glossary import criticality_label, size_label
-from models.core.vocabulary import DEFAULT_PAYMENT_TERM_DAYS, PRIORITIES, Language
+from models.core.vocabulary import DEFAULT_PAYMENT_TERM_DAYS, PRIORITIES, Language, TierName
 
-TierName = Literal["light", "standard", "enhanced"]
 PRIORITY_ORDER = {p: n for n, p in enumerate(PRIORITIES)}
 
 

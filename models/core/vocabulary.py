@@ -65,6 +65,27 @@ class Tier(StrEnum):
     enhanced = "enhanced"
 
 
+# The same names as Literals, for fields and options that hold a plain string (pydantic models,
+# typer options, API filters): mypy reads only Literals written out, so they are written here once
+# more, beside their enums, and checked against them when this module loads.
+CriticalityName = Literal["low", "medium", "high"]
+StageName = Literal["proposed", "onboarding", "governance", "active", "exiting", "exited"]
+TierName = Literal["light", "standard", "enhanced"]
+CRITICALITIES: tuple[CriticalityName, ...] = get_args(CriticalityName)
+STAGES: tuple[StageName, ...] = get_args(StageName)
+TIERS: tuple[TierName, ...] = get_args(TierName)
+
+
+def _same_names(names: tuple[str, ...], enum: type[StrEnum]) -> None:
+    if names != tuple(member.value for member in enum):
+        raise ImportError(f"the {enum.__name__} Literal and enum name different values")
+
+
+_same_names(CRITICALITIES, Criticality)
+_same_names(STAGES, Stage)
+_same_names(TIERS, Tier)
+
+
 class RelationshipRole(StrEnum):
     """A person's place in one relationship; each names the relationship column that holds it."""
 

@@ -9,8 +9,6 @@ from fastapi import APIRouter, Depends, Query
 from deployments.web.api.auth import Caller, needs
 from deployments.web.api.problems import problem_responses
 from deployments.web.api.schemas import (
-    STAGES,
-    TIERS,
     AuditPage,
     ChecklistPage,
     RelationshipOut,
@@ -19,7 +17,7 @@ from deployments.web.api.schemas import (
 )
 from deployments.web.security import MAX_ID
 from models.core.db import session_scope
-from models.core.vocabulary import ChecklistStage, Clause
+from models.core.vocabulary import ChecklistStage, Clause, StageName, TierName
 from models.integration.reads import (
     RelationshipQuery,
     audit_after,
@@ -42,13 +40,9 @@ READ_ERRORS = problem_responses(401, 403, 404, 422, 429, 500)
 # FastAPI checks and documents each filter's values from a Literal built from the vocabulary; mypy
 # takes only Literals written out, so it sees the plain strings the handlers receive.
 if TYPE_CHECKING:
-    StageName = str
-    TierName = str
     ItemStatusName = str
     ReviewStatusName = str
 else:
-    StageName = Literal[STAGES]
-    TierName = Literal[TIERS]
     ItemStatusName = Literal[tuple(s.value for s in ItemStatus)]
     ReviewStatusName = Literal[tuple(s.value for s in ReviewStatus)]
 

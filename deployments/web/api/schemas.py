@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
-from models.core.vocabulary import DEFAULT_PAYMENT_TERM_DAYS, Criticality, Stage, Tier
+from models.core.vocabulary import DEFAULT_PAYMENT_TERM_DAYS, Criticality
 from models.lifecycle.machine import ExitTrigger
 from models.partners.importer import COLUMNS as PARTNER_COLUMNS
 from models.partners.importer import REQUIRED_COLUMNS as PARTNER_REQUIRED
@@ -255,5 +255,3 @@ class WorkStarted(BaseModel):
     relationship_key: str | None
 
 
-STAGES = tuple(s.value for s in Stage)
-TIERS = tuple(t.value for t in Tier)

@@ -22,17 +22,19 @@ from models.core.conditions import Condition as Condition  # re-exported: the li
 from models.core.conditions import FactKind, FactSchema, all_hold
 
 # Re-exported: the library's names are the vocabulary's.
-from models.core.vocabulary import CHECKLIST_STAGES, ChecklistStage, Language
+from models.core.vocabulary import CHECKLIST_STAGES, ChecklistStage, CriticalityName, Language, TierName
 from models.core.vocabulary import CLAUSES as CLAUSES
+from models.core.vocabulary import CRITICALITIES as CRITICALITIES
 from models.core.vocabulary import SIZE_CLASSES as SIZE_CLASSES
+from models.core.vocabulary import TIERS as TIERS
 from models.core.vocabulary import Clause as Clause
 from models.core.vocabulary import OwnerSide as OwnerSide
 from models.core.vocabulary import Priority as Priority
 from models.core.vocabulary import SizeClass as SizeClass
 
 Stage = ChecklistStage
-Tier = Literal["light", "standard", "enhanced"]
-Criticality = Literal["low", "medium", "high"]
+Tier = TierName
+Criticality = CriticalityName
 Locale = Language
 # Events that ask an item when they happen instead of at every stage (see ItemSpec.event).
 Event = Literal["key_person_change"]
@@ -41,8 +43,6 @@ Every = Literal["review", "year"]
 EVENT_TEXT: dict[str, str] = {"key_person_change": "our manager or deputy changes"}
 
 STAGES = CHECKLIST_STAGES
-TIERS: tuple[Tier, ...] = ("light", "standard", "enhanced")
-CRITICALITIES: tuple[Criticality, ...] = ("low", "medium", "high")
 FIXED_ROLES = frozenset({"manager", "deputy", "sponsor", "partner_contact", "partner_backup"})
 PARTNER_ROLES = frozenset({"partner_contact", "partner_backup"})
 
