@@ -16,10 +16,11 @@ from models.core.base import id_of, utcnow
 from models.core.data import load_yaml
 from models.core.errors import InputRejected, Problem
 from models.core.periods import parse_period
+from models.core.vocabulary import Side
 from models.tables import Relationship, ScorecardEntry
 
 PRINCIPLES: tuple[str, ...] = tuple(f"5.{n}" for n in range(1, 13))
-SIDES = ("ours", "partner")
+SIDES = tuple(side.value for side in Side)
 COMMENT_MAX = 2000
 
 
@@ -91,7 +92,7 @@ def record_scores(
 ) -> int:
     """Store one side's scores for a period, replacing that side's earlier scores for it."""
     if side not in SIDES:
-        raise InputRejected([Problem("side", f"side must be ours or partner, not {side!r}")])
+        raise InputRejected([Problem("side", f"side must be {' or '.join(SIDES)}, not {side!r}")])
     name = parse_period(period).name
     session.execute(
         delete(ScorecardEntry).where(
