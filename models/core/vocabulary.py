@@ -76,14 +76,14 @@ STAGES: tuple[StageName, ...] = get_args(StageName)
 TIERS: tuple[TierName, ...] = get_args(TierName)
 
 
-def _same_names(names: tuple[str, ...], enum: type[StrEnum]) -> None:
-    if names != tuple(member.value for member in enum):
-        raise ImportError(f"the {enum.__name__} Literal and enum name different values")
+def _same_names(names: tuple[str, ...], members: tuple[StrEnum, ...]) -> None:
+    if names != tuple(member.value for member in members):
+        raise ImportError(f"a Literal names other values than its enum: {names}")
 
 
-_same_names(CRITICALITIES, Criticality)
-_same_names(STAGES, Stage)
-_same_names(TIERS, Tier)
+_same_names(CRITICALITIES, tuple(Criticality))
+_same_names(STAGES, tuple(Stage))
+_same_names(TIERS, tuple(Tier))
 
 
 class RelationshipRole(StrEnum):
@@ -110,6 +110,8 @@ PARTNER_ROLES: tuple[RelationshipRole, ...] = (
     RelationshipRole.partner_contact,
     RelationshipRole.backup_contact,
 )
+OurRoleName = Literal["manager", "deputy", "sponsor"]  # OUR_ROLES as a Literal, for pydantic fields
+_same_names(get_args(OurRoleName), OUR_ROLES)
 
 
 # A new relationship's contract payment term unless one is given: the payment laws' default for a

@@ -23,7 +23,7 @@ from pydantic import (
 from models.core.conditions import NUMBER, Condition, FactSchema
 from models.core.data import load_data, parse_content
 from models.core.validation import Text
-from models.core.vocabulary import OwnerSide
+from models.core.vocabulary import OurRoleName, OwnerSide
 
 FACTS: tuple[str, ...] = (
     "health",
@@ -55,7 +55,7 @@ ActionKind = Literal[
     "reduce_burden",
     "request_scores",
 ]
-OwnerRole = Literal["manager", "deputy", "sponsor"]
+OwnerRole = OurRoleName  # a review action is owned by one of our people
 # The partner's payment and confirmation requests are protected (no retaliation, e.g. Art. 20 of the
 # Chinese SME payment regulation): a rule may read them only to act for the partner.
 PROTECTED_FACTS = frozenset({"requests_open", "requests_overdue"})
