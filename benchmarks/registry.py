@@ -109,7 +109,8 @@ def tandem(
     extra_env: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """Run the installed `tandem` once; return its seconds, peak memory, exit code and output size."""
-    env = {**os.environ, "TANDEM_HOME": str(home), **(extra_env or {})}
+    # In the command's own process unless asked otherwise (benchmarks.cli measures the warm runner).
+    env = {**os.environ, "TANDEM_HOME": str(home), "TANDEM_NO_RUNNER": "1", **(extra_env or {})}
     if database_url:
         env["TANDEM_DATABASE_URL"] = database_url
     command = [str(Path(sys.executable).with_name("tandem")), *args]
