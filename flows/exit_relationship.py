@@ -8,6 +8,7 @@ from typing import Any, Literal
 
 from prefect import flow, get_run_logger
 
+from models.identity.acting import ActingAs, run_acting_as
 from tasks.lifecycle import begin_exit, close_exit_if_done, relationship_state
 
 ExitTrigger = Literal["planned-end", "performance", "partner-request", "breach", "strategy-change"]
@@ -15,15 +16,21 @@ ExitTrigger = Literal["planned-end", "performance", "partner-request", "breach",
 
 @flow(name="exit-relationship", log_prints=False)
 def exit_relationship(
-    relationship: str, reason: str, trigger: ExitTrigger, by: str, as_of: date | None = None
+    relationship: str,
+    reason: str,
+    trigger: ExitTrigger,
+    by: str,
+    as_of: date | None = None,
+    acting_as: ActingAs | None = None,
 ) -> dict[str, Any]:
     """Start or continue the exit of one relationship."""
     logger = get_run_logger()
-    state = relationship_state(relationship)
-    started: dict[str, Any] = {}
-    if state.stage != "exited":
-        started = begin_exit(state.id, reason, trigger, by, as_of)
-    result = close_exit_if_done(state.id)
+    with run_acting_as(acting_as):  # a run started from the web acts for its signed-in person
+        state = relationship_state(relationship)
+        started: dict[str, Any] = {}
+        if state.stage != "exited":
+            started = begin_exit(state.id, reason, trigger, by, as_of)
+        result = close_exit_if_done(state.id)
     logger.info("relationship %s is %s", state.id, result["stage"])
     return {**started, **result}
 

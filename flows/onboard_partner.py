@@ -14,6 +14,7 @@ from prefect.input import RunInput
 from pydantic import Field, field_validator, model_validator
 
 from models.core.validation import normalize_email
+from models.identity.acting import ActingAs, run_acting_as
 from models.lifecycle.machine import ApprovalDecision
 from models.lifecycle.relationships import Objectives, RelationshipTerms
 from models.partners.registry import PartnerCreate
@@ -96,8 +97,14 @@ def wait_for_sponsor(timeout_hours: float, poll_seconds: int, *, under_deploymen
 
 
 @flow(name="onboard-partner", log_prints=False)
-def onboard_partner(request: OnboardingRequest) -> dict[str, Any]:
+def onboard_partner(request: OnboardingRequest, acting_as: ActingAs | None = None) -> dict[str, Any]:
     """Onboard one partner, with the executive sponsor's approval of its governance tier."""
+    with run_acting_as(acting_as):  # a run started from the web acts for its signed-in person
+        return _onboard(request)
+
+
+def _onboard(request: OnboardingRequest) -> dict[str, Any]:
+    """Run the onboarding's steps (inside the flow run, as its acting person)."""
     logger = get_run_logger()
     run_id, under_deployment = _flow_run()
     new = request.new_partner.model_dump(mode="json") if request.new_partner else None
