@@ -89,9 +89,9 @@ def _submitted(run: Run, fn: Callable[..., Any], args: tuple[Any, ...]) -> bool:
     name = served_deployment(fn)
     if name is None:
         return False
-    flow_run_id, url = submit(fn, name, args, acting)
-    run.where, run.deployment = f"served deployment {name}", name
-    run.flow_run_id, run.run_url, run.outcome = flow_run_id, url, "submitted"
+    run.where, run.deployment = f"served deployment {name}", name  # a refused submission says where
+    run.flow_run_id, run.run_url = submit(fn, name, args, acting)
+    run.outcome = "submitted"
     return True
 
 

@@ -35,15 +35,15 @@ def served_governance() -> Iterator[uuid.UUID]:
     deployment_id = cast(uuid.UUID, cast(RunnerDeployment, built).apply())
     forget_deployments()
     yield deployment_id
-    forget_deployments()  # later tests in this session run embedded again
     with get_client(sync_client=True) as client, suppress(ObjectNotFound):
         client.delete_deployment(deployment_id)
+    forget_deployments()  # later tests in this session run embedded again
 
 
-def _chosen(who: str) -> Run:
-    """Return the person's latest run once the background thread has chosen where it runs."""
+def _started(who: str) -> Run:
+    """Return the person's latest run once the background thread has submitted (or run) it."""
     for _ in range(200):
-        if runs_of(who) and runs_of(who)[0].where:
+        if runs_of(who) and runs_of(who)[0].outcome != "running":
             break
         time.sleep(0.05)
     return runs_of(who)[0]
@@ -61,7 +61,7 @@ def test_the_web_creates_a_run_of_the_served_deployment_for_the_signed_in_person
     csrf = sign_in(client, session, manager, "manager")
     started = client.post(f"/work/relationships/{rel.id}/governance", data={"csrf": csrf})
     assert started.status_code == 303
-    run = _chosen(manager)
+    run = _started(manager)
     assert (run.where, run.outcome) == (f"served deployment {SERVED}", "submitted")
     page = client.get("/work").text
     assert SERVED in page and f'/runs/flow-run/{run.flow_run_id}">{run.flow_run_id}</a>' in page
