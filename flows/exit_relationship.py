@@ -8,7 +8,8 @@ from typing import Any, Literal
 
 from prefect import flow, get_run_logger
 
-from models.identity.acting import ActingAs, run_acting_as
+from models.identity.acting import ActingAs
+from tasks.acting import acting_for_run
 from tasks.lifecycle import begin_exit, close_exit_if_done, relationship_state
 
 ExitTrigger = Literal["planned-end", "performance", "partner-request", "breach", "strategy-change"]
@@ -25,7 +26,7 @@ def exit_relationship(
 ) -> dict[str, Any]:
     """Start or continue the exit of one relationship."""
     logger = get_run_logger()
-    with run_acting_as(acting_as):  # a run started from the web acts for its signed-in person
+    with acting_for_run(acting_as):  # a run started from the web acts for its signed-in person
         state = relationship_state(relationship)
         started: dict[str, Any] = {}
         if state.stage != "exited":

@@ -8,7 +8,8 @@ from typing import Any
 
 from prefect import flow, get_run_logger
 
-from models.identity.acting import ActingAs, run_acting_as
+from models.identity.acting import ActingAs
+from tasks.acting import acting_for_run
 from tasks.lifecycle import activate_if_governed, relationship_state, start_governance
 
 
@@ -18,7 +19,7 @@ def setup_governance(
 ) -> dict[str, Any]:
     """Set up joint governance for one relationship, or activate it when governance is done."""
     logger = get_run_logger()
-    with run_acting_as(acting_as):  # a run started from the web acts for its signed-in person
+    with acting_for_run(acting_as):  # a run started from the web acts for its signed-in person
         state = relationship_state(relationship)
         started: dict[str, Any] = {}
         if state.stage in ("onboarding", "governance"):

@@ -4,8 +4,9 @@ A page never waits for a flow, nor for a Prefect server: a background thread ask
 server (`PREFECT_API_URL`) whether it has the flow's deployment (`<flow>/tandem-local` from
 `tandem serve`, else `<flow>/tandem` from `tandem deploy`; a paused one does not count, as a stopped
 `tandem serve` pauses its own) and, if so, creates a run of it with the signed-in person as its
-`acting_as` parameter; otherwise the flow runs in that thread with the caller's principal (the
-embedded path). The page says which, with the run's id and a link to the Prefect UI.
+`acting_as` parameter (signed: models/identity/acting.py); otherwise the flow runs in that thread
+with the caller's principal (the embedded path). The page says which, with the run's id and a link
+to the Prefect UI.
 """
 
 from __future__ import annotations
@@ -82,15 +83,18 @@ def start_flow(label: str, who: str, fn: Callable[..., Any], *args: Any) -> Run:
 def _submitted(run: Run, fn: Callable[..., Any], args: tuple[Any, ...]) -> bool:
     """Create a run of the flow's served deployment, if there is one and it can carry the person."""
     from prefect import Flow
+    from prefect.utilities.callables import get_call_parameters
 
-    acting = acting_of(current_principal())
-    if not isinstance(fn, Flow) or acting is None:
+    if not isinstance(fn, Flow):
         return False
-    name = served_deployment(fn)
-    if name is None:
+    # Every parameter, defaults included, as JSON: what the run gets, and what the signature covers.
+    parameters = fn.serialize_parameters(get_call_parameters(fn.fn, args, {}))
+    acting = acting_of(current_principal(), fn.name, parameters)
+    name = served_deployment(fn) if acting is not None else None
+    if acting is None or name is None:
         return False
     run.where, run.deployment = f"served deployment {name}", name  # a refused submission says where
-    run.flow_run_id, run.run_url = submit(fn, name, args, acting)
+    run.flow_run_id, run.run_url = submit(name, parameters, acting)
     run.outcome = "submitted"
     return True
 
@@ -139,16 +143,13 @@ def _look_up(flow_name: str) -> str | None:
     return None
 
 
-def submit(
-    flow: Flow[..., Any], name: str, args: tuple[Any, ...], acting: ActingAs
-) -> tuple[str, str | None]:
+def submit(name: str, parameters: dict[str, Any], acting: ActingAs) -> tuple[str, str | None]:
     """Create a run of the deployment (not waiting for it); return its id and its Prefect UI page."""
     from prefect.deployments import run_deployment
-    from prefect.utilities.callables import get_call_parameters
     from prefect.utilities.urls import url_for
 
-    parameters = flow.serialize_parameters(get_call_parameters(flow.fn, args, {}))
-    parameters["acting_as"] = acting.model_dump(mode="json")  # an email and a method: nothing secret
+    # An email, a sign-in method and Tandem's signature over the rest: nothing secret.
+    parameters = {**parameters, "acting_as": acting.model_dump(mode="json")}
     flow_run = run_deployment(
         name,
         parameters=parameters,

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -53,6 +54,7 @@ class Stack:
     tandem_url: str = ""
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     marker: str = field(default_factory=lambda: uuid.uuid4().hex)
+    secret_key: str = field(default_factory=lambda: secrets.token_hex(32))
     cli_env: dict[str, str] = field(default_factory=dict)  # the `tandem` command's token, once people exist
     log_files: list[Any] = field(default_factory=list)
 
@@ -66,6 +68,7 @@ class Stack:
             "TANDEM_HOME": str(self.home / "tandem"),
             "TANDEM_DATABASE_URL": self.tandem_url,
             "TANDEM_TIMEZONE": "Asia/Shanghai",
+            "TANDEM_SECRET_KEY": self.secret_key,  # the web (this process) signs what the worker checks
             "TANDEM_IT_STACK": self.marker,  # inherited by every descendant, so leftovers can be found
             **extra,
         }
@@ -193,6 +196,7 @@ def stack(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
         # This test reads and writes Tandem's database too: point the test process at the same one.
         monkeypatch.setenv("TANDEM_DATABASE_URL", running.tandem_url)
         monkeypatch.setenv("TANDEM_TIMEZONE", "Asia/Shanghai")
+        monkeypatch.setenv("TANDEM_SECRET_KEY", running.secret_key)
         get_settings.cache_clear()
         server_env = running.env(
             PREFECT_API_DATABASE_CONNECTION_URL=urls["prefect"].replace("+psycopg", "+asyncpg"),
@@ -238,9 +242,9 @@ def test_onboarding_approval_automation_and_reviews_on_a_real_server(stack: Stac
     """The production path end to end: deploy, web start, worker, suspend, approve, automation, reviews."""
     from prefect.deployments import run_deployment
 
-    from deployments.web.runs import served_deployment, submit
+    from deployments.web.runs import start_flow
     from flows.onboard_partner import OnboardingRequest, onboard_partner
-    from models.identity.acting import ActingAs
+    from models.core.principal import Principal, acting_as
 
     stack.start(
         "worker",
@@ -253,13 +257,11 @@ def test_onboarding_approval_automation_and_reviews_on_a_real_server(stack: Stac
     with prefect_api(stack) as client:
         _check_registration(client)
         # Started as the web starts it: the pool's deployment is found, the signed-in manager rides along.
-        assert served_deployment(onboard_partner) == "onboard-partner/tandem"
-        run_id, _ = submit(
-            onboard_partner,
-            "onboard-partner/tandem",
-            (OnboardingRequest.model_validate(_request("it-1")),),
-            ActingAs(email=MANAGER, method="web"),
-        )
+        with acting_as(Principal(MANAGER, "web")):
+            web = start_flow("onboard", MANAGER, onboard_partner, OnboardingRequest(**_request("it-1")))
+        wait_for(lambda: web.outcome != "running", timeout=30, what="the web's run", stack=stack)
+        assert (web.where, web.outcome) == ("served deployment onboard-partner/tandem", "submitted")
+        run_id = str(web.flow_run_id)
         onboarding_id = uuid.UUID(run_id)
         suspended = wait_for(
             lambda: (r := run_state(client, onboarding_id)).state.name == "Suspended" and r,

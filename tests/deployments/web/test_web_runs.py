@@ -18,6 +18,7 @@ from sqlmodel import Session
 from deployments.definitions import SERVE_DEPLOYMENT
 from deployments.web.runs import Run, forget_deployments, runs_of, served_deployment
 from flows.setup_governance import setup_governance
+from models.identity.acting import signature_of
 from models.tables import Relationship
 from tests.deployments.web.support import sign_in
 from tests.support import factories as f
@@ -68,11 +69,11 @@ def test_the_web_creates_a_run_of_the_served_deployment_for_the_signed_in_person
     with get_client(sync_client=True) as prefect:
         flow_run = prefect.read_flow_run(uuid.UUID(run.flow_run_id or ""))
         assert flow_run.deployment_id == served_governance
-        assert flow_run.parameters == {
-            "relationship": str(rel.id),
-            "as_of": None,
-            "acting_as": {"email": manager, "method": "web"},
-        }
+        parameters = dict(flow_run.parameters)
+        acting = parameters.pop("acting_as")
+        assert parameters == {"relationship": str(rel.id), "as_of": None}
+        signed = signature_of("setup-governance", parameters, email=manager, method="web")
+        assert acting == {"email": manager, "method": "web", "signature": signed}
         prefect.delete_flow_run(flow_run.id)
     session.expire_all()
     assert session.get(Relationship, rel.id).stage == "onboarding"  # type: ignore[union-attr]  # not run here
