@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import time
 import uuid
 from datetime import date, timedelta
@@ -14,25 +13,10 @@ from sqlmodel import Session, select
 
 from deployments.web.runs import runs_of
 from models.identity.actions import ACKNOWLEDGE_ESCALATION, APPROVE_ONBOARDING, action_link
-from models.identity.sessions import start_session
-from models.identity.users import add_user
 from models.lifecycle.machine import approval_of
-from models.tables import AuditEvent, OneTimeLink, Relationship, User
+from models.tables import AuditEvent, OneTimeLink, Relationship
+from tests.deployments.web.support import sign_in as _as
 from tests.support import factories as f
-
-
-def _as(client: TestClient, session: Session, email: str, role: str) -> str:
-    """Sign a browser in as a new user (the emailed link is tested in test_dashboard); return CSRF."""
-    user = session.exec(select(User).where(User.email == email)).first() or add_user(
-        session, email=email, name="", role=role
-    )
-    client.cookies.set("tandem_session", start_session(session, user, method="web"))
-    session.commit()
-    page = client.get("/work")
-    assert page.status_code == 200, page.text
-    match = re.search(r'name="csrf" value="([^"]+)"', page.text)
-    assert match is not None
-    return match.group(1)
 
 
 def _proposed(session: Session) -> tuple[Relationship, str, str]:
@@ -173,6 +157,9 @@ def test_exit_proposed_approved_then_run_with_every_refusal(client: TestClient, 
         time.sleep(0.05)
     session.expire_all()
     assert session.get(Relationship, rel.id).stage == "exiting", runs_of(manager)  # type: ignore[union-attr]
+    # The server has no exit-relationship deployment: it ran in the web process, and the page says so.
+    assert runs_of(manager)[0].where == "embedded"
+    assert "exit-relationship #" in (page := client.get("/work").text) and "(embedded)" in page
     actions = [e.action for e in session.exec(select(AuditEvent).where(AuditEvent.relationship_id == rel.id))]
     assert {"exit.proposed", "exit.approved", "relationship.stage"} <= set(actions)
 
