@@ -19,7 +19,7 @@ import hmac
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, Field
 from sqlmodel import Session, select
@@ -34,7 +34,7 @@ from models.tables import User
 
 # The ways a person signs in that a run may carry (an override or the local administrator may not).
 RunMethod = Literal["web", "sso", "action-link", "api", "cli-token"]
-RUN_METHODS: tuple[str, ...] = RunMethod.__args__  # type: ignore[attr-defined]
+RUN_METHODS: tuple[str, ...] = get_args(RunMethod)
 
 
 class ActingAs(BaseModel):
