@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 
 from deployments.cli.common import actor, authorize, console, db, handle_errors
+from deployments.local_server import configure_prefect
 from models.core.errors import InputRejected, Problem
 from models.core.validation import problems_from
 from models.lifecycle.relationships import find_relationship
@@ -22,6 +23,7 @@ def web(
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
 ) -> None:
     """Serve the partner portal and the staff dashboard (see docs/WEB.md)."""
+    configure_prefect()  # before anything imports Prefect: flows started here use the local server
     import uvicorn
     from pydantic import ValidationError
 

@@ -23,6 +23,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from deployments.definitions import POOL_DEPLOYMENT, SERVE_DEPLOYMENT
+from deployments.local_server import prefect_runtime
 from models.core.base import utcnow
 from models.core.principal import current_principal
 from models.identity.acting import ActingAs, acting_of
@@ -64,10 +65,13 @@ def start_flow(label: str, who: str, fn: Callable[..., Any], *args: Any) -> Run:
 
     def work() -> None:
         try:
-            if _submitted(run, fn, args):
-                return
-            run.where = EMBEDDED
-            result = fn(*args)
+            # With no Prefect server configured: Tandem's local server under TANDEM_HOME, as for the
+            # CLI (started here, in the background thread, if it is not up: the page never waits).
+            with prefect_runtime():
+                if _submitted(run, fn, args):
+                    return
+                run.where = EMBEDDED
+                result = fn(*args)
             run.outcome = str(result.get("outcome", "done")) if isinstance(result, dict) else "done"
         except Exception as exc:  # the outer boundary of a background run: say it failed, log why
             run.outcome = f"failed: {type(exc).__name__}"
@@ -105,7 +109,7 @@ def served_deployment(flow: Flow[..., Any]) -> str | None:
 
     api = get_current_settings().api.url
     if not api:
-        return None  # the embedded default: no server to ask (and none to start)
+        return None  # no server to ask (outside prefect_runtime)
     key = (api, flow.name)
     with _LOCK:
         until, known = _KNOWN.get(key, (0.0, None))

@@ -85,6 +85,6 @@ def test_the_web_creates_a_run_of_the_served_deployment_for_the_signed_in_person
 
 
 def test_without_a_configured_server_the_web_runs_flows_embedded() -> None:
-    """No PREFECT_API_URL (the embedded default): no server is asked, and none started."""
+    """With no Prefect API known, no server is asked (a web run then enters the local server's runtime)."""
     with temporary_settings(restore_defaults={"api.url"}):
         assert served_deployment(setup_governance) is None
