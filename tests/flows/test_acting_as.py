@@ -9,6 +9,7 @@ from flows.exit_relationship import exit_relationship
 from models.core.errors import NotAllowed
 from models.identity.acting import ActingAs, signature_of
 from models.identity.users import add_user, disable_user
+from models.lifecycle.exits import approve_exit, propose_exit
 from models.tables import AuditEvent, Relationship
 from tests.support import factories as f
 
@@ -24,6 +25,10 @@ def test_a_served_run_writes_as_its_person_and_refuses_a_forged_unknown_or_disab
     add_user(session, email=manager, name="", role="manager")
     add_user(session, email="left@example.org", name="", role="manager")
     disable_user(session, "left@example.org")
+    session.commit()
+    sponsor = rel.key.replace("rel-", "sponsor") + "@example.org"
+    propose_exit(session, rel, reason="contract ends", trigger="planned-end", by=manager)
+    approve_exit(session, rel, by=sponsor)  # a manager runs an exit the sponsor approved
     session.commit()
     exit_args = (str(rel.id), "contract ends", "planned-end", manager)
     names = ("relationship", "reason", "trigger", "by")
@@ -50,7 +55,9 @@ def test_a_served_run_writes_as_its_person_and_refuses_a_forged_unknown_or_disab
         (manager, "Tandem did not sign it for this run"),
     ]
 
+    before = max(e.id or 0 for e in session.exec(select(AuditEvent)).all())
     done = exit_relationship(*exit_args, acting_as=acting(manager.upper()))
     assert done["stage"] == "exiting"
-    events = session.exec(select(AuditEvent).where(AuditEvent.relationship_id == rel.id)).all()
+    run_events = select(AuditEvent).where(AuditEvent.relationship_id == rel.id, AuditEvent.id > before)
+    events = session.exec(run_events).all()
     assert events and {(e.actor, e.method) for e in events} == {(manager, "sso")}
