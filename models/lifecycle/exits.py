@@ -119,6 +119,17 @@ def approve_exit(session: Session, rel: Relationship, *, by: str) -> ExitPlan:
     return plan
 
 
+def run_blockers(session: Session, rel: Relationship, by: str) -> list[str]:
+    """Return what stands in the way of `by` running the exit now (empty: it may run).
+
+    A sponsor may run an exit nobody proposed or approved: running it is their approval.
+    """
+    codes = exit_blockers(session, rel, "run")
+    if set(codes) <= {"not-proposed", "not-approved"} and _is_sponsor(session, rel, by):
+        return []
+    return codes
+
+
 def require_approved_exit(session: Session, rel: Relationship, *, reason: str, trigger: str, by: str) -> None:
     """Refuse to run an exit the sponsor has not approved; the sponsor running it approves it there.
 
@@ -126,9 +137,9 @@ def require_approved_exit(session: Session, rel: Relationship, *, reason: str, t
     then the exit runs. The sponsor who runs an exit themselves proposes and approves it in the same
     step, each recorded in the audit trail.
     """
-    codes = exit_blockers(session, rel, "run")
     by = by.strip().lower()
-    if codes and set(codes) <= {"not-proposed", "not-approved"} and _is_sponsor(session, rel, by):
+    codes = exit_blockers(session, rel, "run")
+    if codes and not run_blockers(session, rel, by):
         if "not-proposed" in codes:
             propose_exit(session, rel, reason=reason, trigger=trigger, by=by)
         approve_exit(session, rel, by=by)
@@ -138,4 +149,4 @@ def require_approved_exit(session: Session, rel: Relationship, *, reason: str, t
 
 def _is_sponsor(session: Session, rel: Relationship, email: str) -> bool:
     sponsor = session.get(Contact, rel.sponsor_id) if rel.sponsor_id is not None else None
-    return sponsor is not None and sponsor.email == email
+    return sponsor is not None and sponsor.email == email.strip().lower()
