@@ -218,3 +218,26 @@ def test_the_sponsor_acknowledges_an_escalation_once(client: TestClient, session
         select(AuditEvent).where(AuditEvent.action == "review.escalation_acknowledged")
     ).one()
     assert (event.actor, event.method) == (sponsor, "action-link")
+
+
+def test_partners_filter_by_a_relationships_tier_and_stage_and_the_pager_keeps_them(
+    client: TestClient, session: Session
+) -> None:
+    f.relationship(session, partner_name="Light Active Co", tier="light", stage="active")
+    f.relationship(session, partner_name="Standard Exiting Co", tier="standard", stage="exiting")
+    for n in range(30):  # more than a page of partners that match, none with a relationship
+        f.partner(session, name=f"Loose Partner {n}")
+    session.commit()
+    _as(client, session, "auditor@bigco.example", "auditor")
+    page = client.get("/work/partners", params={"tier": "standard", "stage": "exiting"})
+    assert (
+        page.status_code == 200 and "Standard Exiting Co" in page.text and "Light Active Co" not in page.text
+    )
+    assert "Loose Partner" not in page.text
+    assert "Light Active Co" not in client.get("/work/partners?tier=light&stage=exiting").text  # the same one
+    first = client.get("/work/partners", params={"q": "loose"})
+    assert (
+        'href="/work/partners?q=loose&amp;country=&amp;size=&amp;tier=&amp;stage=&amp;offset=25"'
+        in first.text
+    )
+    assert client.get("/work/partners?tier=platinum").status_code == 400  # not a tier: refused
