@@ -23,7 +23,6 @@ def web(
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
 ) -> None:
     """Serve the partner portal and the staff dashboard (see docs/WEB.md)."""
-    configure_prefect()  # before anything imports Prefect: flows started here use the local server
     import uvicorn
     from pydantic import ValidationError
 
@@ -36,6 +35,7 @@ def web(
         raise InputRejected(problems_from(exc), summary="settings rejected") from exc
     if problems:
         raise InputRejected(problems, summary="not serving")
+    configure_prefect()  # before anything imports Prefect: flows started here use the local server
     with db():
         pass  # upgrade the schema before serving
     # Proxy headers are read inside the app (from the configured proxy only); the log hides tokens.
