@@ -5,11 +5,11 @@
 Each figure runs the installed `tandem` in a subprocess (wall and CPU seconds of that process, from
 `wait4`) against a fresh TANDEM_HOME:
 - `tandem --help`, and `partner list` cold (the first command in a new home: it creates the
-  database) and warm (later runs, best and median);
+  database) and warm (later runs, best and median), in their own process (`TANDEM_NO_RUNNER=1`);
+  then `partner list` and `relationship list` handed to the warm runner;
 - the local Prefect server's one-time start (`tandem server start`), then `onboard --approve` runs
-  on it (each a new partner from the bundled samples): in the command's own process
-  (`TANDEM_NO_RUNNER=1`), then, once the warm runner is up, handed to it; and a refused `governance`
-  both ways; the server (and runner) is stopped at the end;
+  on it (each a new partner from the bundled samples) and a refused `governance`: in the command's
+  own process, then handed to the warm runner; the server and runner are stopped at the end;
 - the registry figures of `benchmarks.registry` (import of N partners, listings against them).
 Prints one JSON object.
 """
@@ -34,6 +34,7 @@ from deployments import warm
 
 SAMPLE = Path(str(resources.files("deployments.samples"))) / "partners.csv"
 SPONSOR = "li.wei@bigco.example"
+RUNNER = {"TANDEM_NO_RUNNER": ""}  # commands may go to the warm runner (registry.tandem keeps them home)
 
 
 def _summary(runs: list[dict[str, Any]]) -> dict[str, Any]:
@@ -49,16 +50,27 @@ def _summary(runs: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def startup_benchmark(home: Path, *, runs: int) -> dict[str, Any]:
-    """Time `--help` and a listing: the first in a new home (cold), then again (warm)."""
+    """Time `--help` and listings in their own process (cold, then warm), then handed to the runner."""
     cold = registry.tandem(home, "partner", "list")
-    warm = [registry.tandem(home, "partner", "list") for _ in range(runs)]
+    warm_own = [registry.tandem(home, "partner", "list") for _ in range(runs)]
     helps = [registry.tandem(home, "--help") for _ in range(runs)]
-    classify = [registry.tandem(home, "library", "list") for _ in range(runs)]
+    library = [registry.tandem(home, "library", "list") for _ in range(runs)]
+    registry.tandem(home, "partner", "list", extra_env=RUNNER)  # runs itself, starts the runner
+    try:
+        ready = _wait_for_runner(home)
+        handed = [registry.tandem(home, "partner", "list", extra_env=RUNNER) for _ in range(runs)]
+        relationships = [registry.tandem(home, "relationship", "list", extra_env=RUNNER) for _ in range(runs)]
+        assert warm.status(home)["commands_run"] == 2 * runs, "the listings did not go to the runner"
+    finally:
+        warm.stop(home)
     return {
         "partner list (cold: first command, creates the database)": cold,
-        "partner list (warm)": _summary(warm),
+        "partner list (warm, own process)": _summary(warm_own),
         "tandem --help": _summary(helps),
-        "library list": _summary(classify),
+        "library list (own process)": _summary(library),
+        "seconds until a runner started by a listing answered": ready,
+        "partner list (handed to the warm runner)": _summary(handed),
+        "relationship list (handed to the warm runner)": _summary(relationships),
     }
 
 
@@ -80,23 +92,23 @@ def flow_benchmark(home: Path, *, onboardings: int) -> dict[str, Any]:
     """Time the server's one start, then `onboard --approve` and a refused governance, both ways."""
     registry.tandem(home, "partner", "import", str(SAMPLE))
     started = registry.tandem(home, "server", "start")
+    warm.stop(home)  # `server start` started a runner too: first measure commands in their own process
     refs = _sample_refs(2 * onboardings)
-    local = {"TANDEM_NO_RUNNER": "1"}
     try:
-        own = [_onboard(home, n, ref, local) for n, ref in enumerate(refs[:onboardings], start=1)]
-        own_refused = registry.tandem(home, "governance", "1", expect_exit=1, extra_env=local)
-        first = _onboard(home, onboardings + 1, refs[onboardings])  # starts the runner for the next
+        own = [_onboard(home, n, ref) for n, ref in enumerate(refs[:onboardings], start=1)]
+        own_refused = registry.tandem(home, "governance", "1", expect_exit=1)
+        registry.tandem(home, "partner", "list", extra_env=RUNNER)  # starts the runner
         runner_ready = _wait_for_runner(home)
-        rest = enumerate(refs[onboardings + 1 :], start=onboardings + 2)
-        handed = [_onboard(home, n, ref) for n, ref in rest]
-        warm_refused = registry.tandem(home, "governance", "1", expect_exit=1)
+        rest = enumerate(refs[onboardings:], start=onboardings + 1)
+        handed = [_onboard(home, n, ref, RUNNER) for n, ref in rest]
+        warm_refused = registry.tandem(home, "governance", "1", expect_exit=1, extra_env=RUNNER)
+        assert warm.status(home)["commands_run"] == onboardings + 1, "not all went to the runner"
     finally:
         registry.tandem(home, "server", "stop")
     return {
         "server start (once per TANDEM_HOME)": started,
-        "onboard --approve, own process (server up, TANDEM_NO_RUNNER=1)": _summary(own),
+        "onboard --approve, own process (server up)": _summary(own),
         "governance refused, own process": own_refused,
-        "onboard --approve, first with the runner enabled (runs itself, then starts the runner)": first,
         "seconds until the runner answered": runner_ready,
         "onboard --approve, handed to the warm runner": _summary(handed),
         "governance refused, handed to the warm runner": warm_refused,

@@ -8,7 +8,9 @@ installed `tandem` against a fresh TANDEM_HOME (SQLite there, or a fresh schema 
 database that is dropped afterwards):
 - `partner import FILE` into the empty registry, then the same file again (all unchanged), then a
   copy with 1% of the rows changed and 1% new;
-- `partner list` as a table and as `--json`, plain and with filters, against the N partners.
+- `partner list` as a table and as `--json`, plain and with filters, against the N partners;
+- the staff workspace's partner search (`/work/partners`: search, filters, deep pages), the web app
+  in this process as a signed-in auditor.
 Prints one JSON object. `import_benchmark`, `list_benchmark` and `run` return the same data as
 dicts, for `benchmarks.cli` to include.
 """
@@ -20,6 +22,7 @@ import csv
 import json
 import os
 import random
+import re
 import shutil
 import statistics
 import subprocess
@@ -109,7 +112,8 @@ def tandem(
     extra_env: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """Run the installed `tandem` once; return its seconds, peak memory, exit code and output size."""
-    env = {**os.environ, "TANDEM_HOME": str(home), **(extra_env or {})}
+    # In the command's own process unless asked otherwise (benchmarks.cli measures the warm runner).
+    env = {**os.environ, "TANDEM_HOME": str(home), "TANDEM_NO_RUNNER": "1", **(extra_env or {})}
     if database_url:
         env["TANDEM_DATABASE_URL"] = database_url
     command = [str(Path(sys.executable).with_name("tandem")), *args]
@@ -183,6 +187,52 @@ def list_benchmark(home: Path, *, runs: int = 3, database_url: str | None = None
     }
 
 
+# The staff workspace's partner search, as a person pages and filters it (25 a page).
+WORKSPACE_PAGES = {
+    "first page": {},
+    "search by name": {"q": "伙伴 4242"},
+    "search by registration id": {"q": "MA00042"},
+    "class small, country CN": {"size": "small", "country": "CN"},
+    "tier and stage (EXISTS over relationships)": {"tier": "standard", "stage": "active"},
+    "page 1,000 (offset 24,975)": {"offset": "24975"},
+    "last page (offset 49,975)": {"offset": "49975"},
+}
+
+
+def workspace_benchmark(home: Path, *, runs: int = 3, database_url: str | None = None) -> dict[str, Any]:
+    """Time the workspace's partner search against the seeded registry: the app in this process."""
+    from fastapi.testclient import TestClient
+
+    from deployments.web import create_app
+    from models.core.db import session_scope
+    from models.core.settings import get_settings
+    from models.identity.sessions import start_session
+    from models.identity.users import add_user
+
+    os.environ["TANDEM_HOME"] = str(home)
+    if database_url:
+        os.environ["TANDEM_DATABASE_URL"] = database_url
+    get_settings.cache_clear()
+    with session_scope() as session:
+        cookie = start_session(
+            session, add_user(session, email="bench@bigco.example", name="", role="auditor"), method="web"
+        )
+    figures: dict[str, Any] = {}
+    with TestClient(create_app()) as client:
+        client.cookies.set("tandem_session", cookie)
+        for name, params in WORKSPACE_PAGES.items():
+            seconds = []
+            for _ in range(runs):
+                started = time.perf_counter()
+                page = client.get("/work/partners", params=params)
+                seconds.append(time.perf_counter() - started)
+                if page.status_code != 200:
+                    raise RuntimeError(f"/work/partners {params}: {page.status_code}")
+            found = re.search(r'role="status">([^<]*)<', page.text)
+            figures[name] = {"seconds_best": round(min(seconds), 3), "shown": found.group(1) if found else ""}
+    return figures
+
+
 def run(partners: int = 50_000, *, runs: int = 3, database_url: str | None = None) -> dict[str, Any]:
     """Run the import and listing benchmarks in a throwaway directory; return their figures."""
     workdir = Path(tempfile.mkdtemp(prefix="tandem-registry-"))
@@ -190,6 +240,7 @@ def run(partners: int = 50_000, *, runs: int = 3, database_url: str | None = Non
         with _database(database_url) as url:
             imported = import_benchmark(partners, workdir=workdir, database_url=url)
             listed = list_benchmark(workdir / "home", runs=runs, database_url=url)
+            workspace = workspace_benchmark(workdir / "home", runs=runs, database_url=url)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     return {
@@ -197,6 +248,7 @@ def run(partners: int = 50_000, *, runs: int = 3, database_url: str | None = Non
         "database": "postgresql" if database_url else "sqlite",
         **imported,
         "list": listed,
+        "workspace /work/partners": workspace,
     }
 
 

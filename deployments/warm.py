@@ -2,22 +2,23 @@
 
 Most of a command's time goes to importing SQLAlchemy, the table models and, for a flow command,
 Prefect and the flows, in a new process, before any work (0.6 s for a listing, 3 s for a flow command
-here). For the embedded default (no `PREFECT_API_URL`), a command that runs while the local Prefect
-server is up starts this runner beside it, in the background: one process that imports everything
-once and then runs the commands later `tandem` processes hand it over a Unix socket in TANDEM_HOME.
-A request carries the command line and the caller's terminal (its standard input, output and error
-travel as file descriptors), so the command prints, prompts, is refused and exits exactly as it would
-have in the caller's own process; the caller exits with its exit code, and its Ctrl-C interrupts the
-command.
+here). For the embedded default (no `PREFECT_API_URL`), a command that ran in its own process starts
+this runner in the background: one process that imports everything once and then runs the commands
+later `tandem` processes hand it over a Unix socket in TANDEM_HOME (flow commands on the local Prefect
+server, which it starts on first use as any command would). A request carries the command line and
+the caller's terminal (its standard input, output and error travel as file descriptors), so the
+command prints, is refused and exits exactly as it would have in the caller's own process; the caller
+exits with its exit code, and its Ctrl-C interrupts the command.
 
 Trust and staleness. The socket is the owner's alone (mode 0600, and the peer's uid is checked): the
 same person who could run the command in-process. A request names the fingerprint of its
 environment (the interpreter, the working folder, every TANDEM_/PREFECT_ variable, `.env`, the code
-and the installed packages, the local server's port); the runner declines a request whose
-fingerprint is not its own, and declines while busy with another command. A declined or missing
-runner costs nothing: the command runs in its own process as before, and a stale runner is replaced
-for the next command. Long-running and server-managing commands (`server`, `web`, `serve`, `deploy`,
-`db`, `onboard --wait`) always run in their own process. `tandem server stop` ends the runner.
+and the installed packages); the runner declines a request whose fingerprint is not its own, and
+declines while busy with another command. A declined or missing runner costs nothing: the command
+runs in its own process as before, and a stale runner is replaced for the next command. A runner
+nobody used for 30 minutes exits. Long-running and server-managing commands (`server`, `web`,
+`serve`, `deploy`, `db`, `onboard --wait`) always run in their own process, and `tandem server stop`
+ends the runner with the server. `TANDEM_NO_RUNNER=1` keeps a command in its own process.
 """
 
 from __future__ import annotations
@@ -53,9 +54,11 @@ STATS_FILE = "tandem-runner.json"
 # Commands that serve, wait for hours, or manage the server and schema stay in their own process.
 LOCAL_COMMANDS = frozenset({"server", "web", "serve", "deploy", "db"})
 LOCAL_FLAGS = frozenset({"--wait"})
+FINGERPRINT_ENV = "TANDEM_RUNNER_FINGERPRINT"
 CODE_PACKAGES = ("models", "notifications", "tasks", "flows", "deployments")
 CONNECT_TIMEOUT_S = 2.0
 IDLE_CHECK_S = 15.0
+IDLE_EXIT_S = 30 * 60.0  # a runner nobody used for this long goes; the next command starts another
 _MAX_REQUEST = 1 << 20
 INTERRUPT = b"INT\n"
 # How the caller's terminal wants output: not settings (no fingerprint), passed with each command.
@@ -108,8 +111,8 @@ def _dot_env() -> str:
         return ""
 
 
-def fingerprint(server_port: int, environ: dict[str, str] | None = None) -> str:
-    """Return the fingerprint of an environment (this process's at start), the code and the server."""
+def fingerprint(environ: dict[str, str] | None = None) -> str:
+    """Return the fingerprint of an environment (this process's at start) and the code."""
     settings_env = sorted(
         (k, v)
         for k, v in (os.environ if environ is None else environ).items()
@@ -120,7 +123,7 @@ def fingerprint(server_port: int, environ: dict[str, str] | None = None) -> str:
         installed = packages.stat().st_mtime_ns
     except OSError:
         installed = 0
-    parts = [sys.executable, os.getcwd(), settings_env, _dot_env(), _code_stamp(), installed, server_port]
+    parts = [sys.executable, os.getcwd(), settings_env, _dot_env(), _code_stamp(), installed]
     return hashlib.sha256(json.dumps(parts, default=str).encode()).hexdigest()[:32]
 
 
@@ -144,25 +147,14 @@ def wants(argv: list[str]) -> bool:
     return warm_command(argv)
 
 
-def _server_port(base: Path) -> int | None:
-    """Return the port of the local Prefect server if it runs (the runner works only beside it)."""
-    from deployments import local_server
-
-    info = local_server.running(base)
-    return info.port if info else None
-
-
 def delegate(argv: list[str]) -> int | None:
     """Run `tandem ARGV` in the runner and return its exit code; None when it was not taken."""
     base = home()
     path = base / SOCKET_FILE
     if not path.exists():
         return None
-    port = _server_port(base)
-    if port is None:
-        return None
     display = {k: v for k, v in os.environ.items() if k in DISPLAY_ENV}
-    request = {"argv": argv, "fingerprint": fingerprint(port), "display": display}
+    request = {"argv": argv, "fingerprint": fingerprint(), "display": display}
     try:
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
             sock.settimeout(CONNECT_TIMEOUT_S)
@@ -220,15 +212,13 @@ def start_if_needed(environ: dict[str, str]) -> None:
     fingerprint is kept; one for another fingerprint (new code, other settings) is replaced.
     """
     base = home()
-    port = _server_port(base)
-    if port is None:
-        return
-    wanted = fingerprint(port, environ)
+    base.mkdir(parents=True, exist_ok=True)
+    wanted = fingerprint(environ)
     with _spawn_lock(base) as held:
         if not held or _answers(base, wanted):
             return
         retire(base)
-        _spawn(base, wanted, port, environ)
+        _spawn(base, wanted, environ)
 
 
 @contextlib.contextmanager
@@ -259,15 +249,17 @@ def _answers(base: Path, wanted: str) -> bool:
     return answer is not None and answer.get("fingerprint") == wanted
 
 
-def _spawn(base: Path, wanted: str, port: int, environ: dict[str, str]) -> None:
+def _spawn(base: Path, wanted: str, environ: dict[str, str]) -> None:
     """Start a runner in its own session (it outlives this command), logging beside the server's."""
     # No display variables of its own: Rich would fix its width from COLUMNS at import, for good;
     # each command brings its caller's.
     env = {k: v for k, v in environ.items() if k not in DISPLAY_ENV}
-    env["PREFECT_API_URL"] = f"http://127.0.0.1:{port}/api"
+    # In the environment, which only its owner can read, not in the command line `ps` shows everyone:
+    # the fingerprint is a hash over settings that include secrets.
+    env[FINGERPRINT_ENV] = wanted
     with open(base / LOG_FILE, "ab") as log:
         subprocess.Popen(
-            [sys.executable, "-m", "deployments.warm", wanted, str(base)],
+            [sys.executable, "-m", "deployments.warm", str(base)],
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -347,6 +339,7 @@ class Runner:
         self.listener: socket.socket | None = None
         self.running: Job | None = None
         self.context = contextvars.copy_context()
+        self.last_used = time.monotonic()
 
     def warm_up(self) -> None:
         """Import what commands need, once: the time a command no longer pays."""
@@ -404,9 +397,7 @@ class Runner:
             job.done.set()
 
     def watch(self) -> None:
-        """Exit the process when the socket is no longer ours (stopped or replaced) or the server has gone."""
-        from deployments import local_server
-
+        """Exit the process when the socket is no longer ours (stopped or replaced) or nobody used it."""
         while True:
             time.sleep(IDLE_CHECK_S)
             try:
@@ -415,7 +406,7 @@ class Runner:
                 ours = False
             if self.busy.locked():
                 continue  # never leave a command half done
-            if not ours or local_server.running(self.base) is None:
+            if not ours or time.monotonic() - self.last_used > IDLE_EXIT_S:
                 os._exit(0)  # Prefect's background threads must not keep a retired runner alive
 
     def _handle(self, conn: socket.socket) -> None:
@@ -508,11 +499,12 @@ class Runner:
                 os.dup2(fd, n)
                 os.close(fd)
         self.commands_run += 1
+        self.last_used = time.monotonic()
         self._write_stats()
         return code
 
     def _write_stats(self) -> None:
-        stats = {"pid": os.getpid(), "commands_run": self.commands_run, "fingerprint": self.fingerprint}
+        stats = {"pid": os.getpid(), "commands_run": self.commands_run}
         (self.base / STATS_FILE).write_text(json.dumps(stats), encoding="utf-8")
 
 
@@ -560,14 +552,14 @@ def _exit_code(app: Any, argv: list[str]) -> int:
 
 
 def main(args: list[str]) -> None:
-    """Entry point: `python -m deployments.warm FINGERPRINT TANDEM_HOME`."""
-    wanted, base = args[0], Path(args[1])
+    """Entry point: `python -m deployments.warm TANDEM_HOME`, the fingerprint in its environment."""
+    wanted, base = os.environ.pop(FINGERPRINT_ENV), Path(args[0])
     runner = Runner(wanted, base)
     runner.warm_up()
     runner.listen()
     threading.Thread(target=runner.watch, daemon=True).start()
     threading.Thread(target=runner.accept, daemon=True).start()
-    sys.stdout.write(f"tandem runner {os.getpid()} ready for {wanted}\n")
+    sys.stdout.write(f"tandem runner {os.getpid()} ready in {base}\n")
     sys.stdout.flush()
     runner.run_jobs()
 

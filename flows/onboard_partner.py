@@ -14,10 +14,12 @@ from prefect.input import RunInput
 from pydantic import Field, field_validator, model_validator
 
 from models.core.validation import normalize_email
+from models.identity.acting import ActingAs
 from models.lifecycle.machine import ApprovalDecision
 from models.lifecycle.relationships import Objectives, RelationshipTerms
 from models.partners.registry import PartnerCreate
 from models.tables.core import Tier
+from tasks.acting import acting_for_run
 from tasks.lifecycle import (
     finish_onboarding,
     open_or_reuse_relationship,
@@ -96,8 +98,14 @@ def wait_for_sponsor(timeout_hours: float, poll_seconds: int, *, under_deploymen
 
 
 @flow(name="onboard-partner", log_prints=False)
-def onboard_partner(request: OnboardingRequest) -> dict[str, Any]:
+def onboard_partner(request: OnboardingRequest, acting_as: ActingAs | None = None) -> dict[str, Any]:
     """Onboard one partner, with the executive sponsor's approval of its governance tier."""
+    with acting_for_run(acting_as):  # a run started from the web acts for its signed-in person
+        return _onboard(request)
+
+
+def _onboard(request: OnboardingRequest) -> dict[str, Any]:
+    """Run the onboarding's steps (inside the flow run, as its acting person)."""
     logger = get_run_logger()
     run_id, under_deployment = _flow_run()
     new = request.new_partner.model_dump(mode="json") if request.new_partner else None

@@ -28,6 +28,7 @@ from models.core.calendar import today_local
 from models.core.errors import NotFound, TransitionRefused
 from models.core.settings import get_settings
 from models.core.vocabulary import LANGUAGES
+from models.lifecycle.exits import require_approved_exit
 from models.lifecycle.machine import (
     StageChange,
     activate,
@@ -362,6 +363,7 @@ def begin_exit(
 ) -> Step:
     """Start the exit: notice from the plan, earlier asks withdrawn, exit checklist, everyone told."""
     rel = relationship_or_404(session, relationship_id)
+    require_approved_exit(session, rel, reason=reason, trigger=trigger, by=by)
     plan, change = start_exit(session, rel, reason=reason, trigger=trigger, by=by, as_of=as_of)
     cancelled = wind_down(session, rel, reason=f"exit: {reason}", actor=by, keep_stage="exit")
     result = generate_checklist(session, relationship_id, "exit", actor=by, start_on=plan.exit_started_on)

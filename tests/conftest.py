@@ -157,6 +157,9 @@ def tandem_env(
     template = None if empty else request.getfixturevalue("migrated_template")
     home = tmp_path / "tandem-home"
     monkeypatch.setenv("TANDEM_HOME", str(home))
+    # No warm runner for `tandem` subprocesses of a test (tests/integration starts its own): one would
+    # load everything in the background and outlive the test.
+    monkeypatch.setenv("TANDEM_NO_RUNNER", "1")
     fresh = None  # a PostgreSQL database made for this test alone, dropped after it
     if ON_POSTGRES and template:
         _reset(template)

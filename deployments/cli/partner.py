@@ -49,7 +49,7 @@ from models.partners.registry import (
 )
 from models.partners.sizing import SizeResult
 from models.tables import Contact
-from models.tables.core import Side
+from models.tables.core import Side, Stage, Tier
 
 # The flags `partner add` names in a refusal, for the fields whose flag is not --field-name.
 ADD_FLAGS = {"legal_name": "--name", "annual_revenue": "--revenue", "preferred_language": "--language"}
@@ -173,12 +173,20 @@ def list_(
     ] = None,
     size_class: Annotated[SizeFilter | None, typer.Option("--class", help="Size by today's tables.")] = None,
     country: Annotated[str | None, typer.Option(help="ISO 3166 two-letter code, e.g. CN, DE.")] = None,
+    tier: Annotated[Tier | None, typer.Option(help="With a relationship of this governance tier.")] = None,
+    stage: Annotated[Stage | None, typer.Option(help="With a relationship in this stage.")] = None,
     limit: Limit = 50,
     offset: Offset = 0,
     as_json: JsonFlag = False,
 ) -> None:
     """List partners with their size class under today's tables, a page at a time."""
-    where = PartnerFilter(search=search, size_class=size_class, country=_country(country))
+    where = PartnerFilter(
+        search=search,
+        size_class=size_class,
+        country=_country(country),
+        tier=tier.value if tier else None,
+        stage=stage.value if stage else None,
+    )
     with db() as session:
         total, partners = list_partners(session, where, limit=limit, offset=offset)
         rows = [partner_public(p) for p in partners]

@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 
 from deployments.cli.common import actor, authorize, console, db, handle_errors
+from deployments.local_server import configure_prefect
 from models.core.errors import InputRejected, Problem
 from models.core.validation import problems_from
 from models.lifecycle.relationships import find_relationship
@@ -34,6 +35,7 @@ def web(
         raise InputRejected(problems_from(exc), summary="settings rejected") from exc
     if problems:
         raise InputRejected(problems, summary="not serving")
+    configure_prefect()  # before anything imports Prefect: flows started here use the local server
     with db():
         pass  # upgrade the schema before serving
     # Proxy headers are read inside the app (from the configured proxy only); the log hides tokens.

@@ -7,7 +7,8 @@ relationship outside someone's scope is a 404 (its existence is not theirs to le
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Form, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -37,6 +38,7 @@ from models.tables import (
     Review,
     User,
 )
+from models.tables.core import Stage, Tier
 
 router = APIRouter()
 PAGE_SIZE = 25
@@ -196,20 +198,32 @@ def partners(
     q: Annotated[str, Query(max_length=200)] = "",
     country: Annotated[str, Query(max_length=2)] = "",
     size: Annotated[str, Query(max_length=20)] = "",
+    tier: Annotated[Tier | Literal[""], Query()] = "",
+    stage: Annotated[Stage | Literal[""], Query()] = "",
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
 ) -> HTMLResponse:
     """Search partners a page at a time (the listing of `tandem partner list`)."""
     with session_scope() as session:
         require(me, "partner.read", session=session)
-        where = PartnerFilter(search=q or None, size_class=size or None, country=country.upper() or None)
+        where = PartnerFilter(
+            search=q or None,
+            size_class=size or None,
+            country=country.upper() or None,
+            tier=tier or None,
+            stage=stage or None,
+        )
         total, rows = list_partners(session, where, limit=PAGE_SIZE, offset=offset)
         found = [partner_public(p) for p in rows]
+    filters = {"q": q, "country": country, "size": size, "tier": tier, "stage": stage}
     context = {
         "partners": found,
         "total": total,
         "offset": offset,
         "size": PAGE_SIZE,
-        "filters": {"q": q, "country": country, "size": size},
+        "filters": filters,
+        "query": urlencode(filters),
+        "tiers": [t.value for t in Tier],
+        "stages": [s.value for s in Stage],
     }
     return work_page(request, "work_partners.html.j2", context, me)
 

@@ -14,7 +14,7 @@ from models.core import audit
 from models.core.base import utcnow
 from models.core.errors import InputRejected, Problem, TransitionRefused
 from models.lifecycle.machine import EXIT_TRIGGERS, TRANSITIONS, draft_exit_plan
-from models.tables import ExitPlan, Relationship
+from models.tables import Contact, ExitPlan, Relationship
 from models.tables.core import Stage
 
 Step = Literal["propose", "approve", "run"]
@@ -117,3 +117,36 @@ def approve_exit(session: Session, rel: Relationship, *, by: str) -> ExitPlan:
         reason=plan.exit_reason,
     )
     return plan
+
+
+def run_blockers(session: Session, rel: Relationship, by: str) -> list[str]:
+    """Return what stands in the way of `by` running the exit now (empty: it may run).
+
+    A sponsor may run an exit nobody proposed or approved: running it is their approval.
+    """
+    codes = exit_blockers(session, rel, "run")
+    if set(codes) <= {"not-proposed", "not-approved"} and _is_sponsor(session, rel, by):
+        return []
+    return codes
+
+
+def require_approved_exit(session: Session, rel: Relationship, *, reason: str, trigger: str, by: str) -> None:
+    """Refuse to run an exit the sponsor has not approved; the sponsor running it approves it there.
+
+    One rule for every path (CLI, web, API, a served run): a manager proposes, the sponsor approves,
+    then the exit runs. The sponsor who runs an exit themselves proposes and approves it in the same
+    step, each recorded in the audit trail.
+    """
+    by = by.strip().lower()
+    codes = exit_blockers(session, rel, "run")
+    if codes and not run_blockers(session, rel, by):
+        if "not-proposed" in codes:
+            propose_exit(session, rel, reason=reason, trigger=trigger, by=by)
+        approve_exit(session, rel, by=by)
+        return
+    refuse_blocked(session, rel, "run")
+
+
+def _is_sponsor(session: Session, rel: Relationship, email: str) -> bool:
+    sponsor = session.get(Contact, rel.sponsor_id) if rel.sponsor_id is not None else None
+    return sponsor is not None and sponsor.email == email.strip().lower()

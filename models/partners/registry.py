@@ -54,7 +54,7 @@ from models.partners.sizing import (
     size_of,
     tables_version,
 )
-from models.tables import Contact, Partner
+from models.tables import Contact, Partner, Relationship
 from models.tables.core import AMOUNT_UNITS, PartnerBase, Side
 
 Unclassifiable = Literal["unclassifiable"]
@@ -328,6 +328,8 @@ class PartnerFilter:
     search: str | None = None  # part of the legal name or of the registration id, any case
     size_class: str | None = None  # micro, small, medium, large or unclassifiable
     country: str | None = None
+    tier: str | None = None  # of one of the partner's relationships
+    stage: str | None = None  # of one of the partner's relationships (with the tier, the same one)
 
 
 def list_partners(
@@ -348,6 +350,13 @@ def list_partners(
         query = query.where(Partner.size_class == where.size_class)
     if where.country:
         query = query.where(Partner.country == where.country.strip().upper())
+    if where.tier or where.stage:
+        related = select(Relationship.id).where(Relationship.partner_id == Partner.id)
+        if where.tier:
+            related = related.where(Relationship.tier == where.tier)
+        if where.stage:
+            related = related.where(Relationship.stage == where.stage)
+        query = query.where(related.exists())
     total = session.exec(select(func.count()).select_from(query.subquery())).one()
     page = query.order_by(col(Partner.id)).offset(offset)
     return total, list(session.exec(page.limit(limit) if limit else page))

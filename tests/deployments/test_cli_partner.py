@@ -7,10 +7,12 @@ import json
 from pathlib import Path
 
 import pytest
+from sqlmodel import Session
 from typer.testing import CliRunner
 
 from deployments.cli import app
 from deployments.cli import common as cli_common
+from tests.support import factories as f
 from tests.support.factories import partner_row_of_older_tables
 
 runner = CliRunner()
@@ -19,7 +21,7 @@ HOSTILE = [
     "Acme [/x] GmbH",
     "[link=http://evil.example]Legit AG[/link]",
     "[bold red]Loud[/] :thumbs_up: Ltd",
-    "=HYPERLINK(\"http://evil.example\") SA",
+    '=HYPERLINK("http://evil.example") SA',
 ]
 
 
@@ -227,3 +229,18 @@ def test_a_reference_too_big_for_an_id_is_not_found(tandem_env: str, command: tu
 def test_numbers_past_any_id_are_usage_errors(tandem_env: str, command: tuple[str, ...]) -> None:
     code, out = tandem(*command)
     assert code == 2 and "999999999999999999" in out
+
+
+def test_partners_with_a_relationship_of_a_tier_and_stage(session: Session) -> None:
+    light = f.relationship(session, partner_name="Light Active Co", tier="light", stage="active")
+    f.relationship(session, partner_name="Standard Exiting Co", tier="standard", stage="exiting")
+    f.partner(session, name="Loose Partner")
+    session.commit()
+    found = tandem_json("partner", "list", "--tier", "light", "--stage", "active")["items"]
+    assert [p["id"] for p in found] == [light.partner_id]
+    assert tandem_json("partner", "list", "--tier", "light", "--stage", "exiting")["total"] == 0
+    assert (
+        tandem_json("partner", "list", "--stage", "exiting")["items"][0]["legal_name"]
+        == "Standard Exiting Co"
+    )
+    assert tandem("partner", "list", "--tier", "platinum")[0] == 2  # not a tier: a usage error

@@ -53,18 +53,19 @@ def test_a_configured_prefect_api_or_opting_out_keeps_commands_local(monkeypatch
     assert not warm.wants(["governance", "4"])
 
 
-def test_the_fingerprint_follows_settings_dot_env_and_server(
+def test_the_fingerprint_follows_the_folder_dot_env_and_settings(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    (tmp_path / "a").mkdir()
     monkeypatch.chdir(tmp_path)
-    first = warm.fingerprint(4200)
-    assert warm.fingerprint(4200) == first
-    assert warm.fingerprint(4201) != first  # another local server
+    first = warm.fingerprint()
+    assert warm.fingerprint() == first
+    assert warm.fingerprint({**os.environ, "TANDEM_SMTP_PORT": "2525"}) != first  # another setting
+    assert warm.fingerprint({**os.environ, "COLUMNS": "99"}) == first  # display only: not a setting
     (tmp_path / ".env").write_text("TANDEM_SMTP_HOST=mail.example\n")
-    assert warm.fingerprint(4200) != first  # settings from .env
-    with_env = warm.fingerprint(4200)
-    monkeypatch.setenv("TANDEM_SMTP_PORT", "2525")
-    assert warm.fingerprint(4200) != with_env  # settings from the environment
+    assert warm.fingerprint() != first  # settings from .env
+    monkeypatch.chdir(tmp_path / "a")
+    assert warm.fingerprint() != first  # another folder (relative paths, its own .env)
 
 
 @pytest.fixture

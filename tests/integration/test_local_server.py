@@ -72,6 +72,7 @@ def home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     pid, _port = local_server.recorded(folder)
     if pid is not None and local_server._alive(pid):
         local_server.stop_server(folder)
+    warm.stop(folder)
 
 
 @pytest.fixture(scope="module")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -38,6 +39,8 @@ REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 POOL = "tandem-it"
 SPONSOR = "li.wei@bigco.example"
+MANAGER = "zhang.hua@bigco.example"
+ADMIN = "admin@bigco.example"
 SAMPLES = REPO / "deployments" / "samples" / "partners.csv"
 T = TypeVar("T")
 
@@ -51,6 +54,8 @@ class Stack:
     tandem_url: str = ""
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     marker: str = field(default_factory=lambda: uuid.uuid4().hex)
+    secret_key: str = field(default_factory=lambda: secrets.token_hex(32))
+    cli_env: dict[str, str] = field(default_factory=dict)  # the `tandem` command's token, once people exist
     log_files: list[Any] = field(default_factory=list)
 
     def env(self, **extra: str) -> dict[str, str]:
@@ -63,6 +68,7 @@ class Stack:
             "TANDEM_HOME": str(self.home / "tandem"),
             "TANDEM_DATABASE_URL": self.tandem_url,
             "TANDEM_TIMEZONE": "Asia/Shanghai",
+            "TANDEM_SECRET_KEY": self.secret_key,  # the web (this process) signs what the worker checks
             "TANDEM_IT_STACK": self.marker,  # inherited by every descendant, so leftovers can be found
             **extra,
         }
@@ -168,7 +174,12 @@ def healthy(api_url: str) -> bool:
 def tandem(stack: Stack, *args: str) -> dict[str, Any] | str:
     """Run the `tandem` command as a person would, in a child process; return its JSON or text output."""
     done = subprocess.run(
-        [str(BIN / "tandem"), *args], env=stack.env(), cwd=REPO, capture_output=True, text=True, timeout=120
+        [str(BIN / "tandem"), *args],
+        env=stack.env(**stack.cli_env),
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert done.returncode == 0, f"tandem {' '.join(args)}: {done.stdout}\n{done.stderr}"
     return json.loads(done.stdout) if "--json" in args else done.stdout
@@ -185,6 +196,7 @@ def stack(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Stack]:
         # This test reads and writes Tandem's database too: point the test process at the same one.
         monkeypatch.setenv("TANDEM_DATABASE_URL", running.tandem_url)
         monkeypatch.setenv("TANDEM_TIMEZONE", "Asia/Shanghai")
+        monkeypatch.setenv("TANDEM_SECRET_KEY", running.secret_key)
         get_settings.cache_clear()
         server_env = running.env(
             PREFECT_API_DATABASE_CONNECTION_URL=urls["prefect"].replace("+psycopg", "+asyncpg"),
@@ -227,8 +239,12 @@ def run_state(client: Any, run_id: uuid.UUID) -> Any:
 
 
 def test_onboarding_approval_automation_and_reviews_on_a_real_server(stack: Stack) -> None:
-    """The production path end to end: deploy, worker, suspend, approve, automation, reviews."""
+    """The production path end to end: deploy, web start, worker, suspend, approve, automation, reviews."""
     from prefect.deployments import run_deployment
+
+    from deployments.web.runs import start_flow
+    from flows.onboard_partner import OnboardingRequest, onboard_partner
+    from models.core.principal import Principal, acting_as
 
     stack.start(
         "worker",
@@ -237,28 +253,28 @@ def test_onboarding_approval_automation_and_reviews_on_a_real_server(stack: Stac
     )
     report = tandem(stack, "deploy", "--pool", POOL, "--email-per-minute", "120", "--json")
     assert isinstance(report, dict) and len(report["deployments"]) == 7
+    _people(stack)
     with prefect_api(stack) as client:
         _check_registration(client)
-        onboarding = run_deployment(
-            "onboard-partner/tandem",
-            parameters={"request": _request("it-1")},
-            timeout=0,
-            idempotency_key="it-1",
-        )
+        # Started as the web starts it: the pool's deployment is found, the signed-in manager rides along.
+        with acting_as(Principal(MANAGER, "web")):
+            web = start_flow("onboard", MANAGER, onboard_partner, OnboardingRequest(**_request("it-1")))
+        wait_for(lambda: web.outcome != "running", timeout=30, what="the web's run", stack=stack)
+        assert (web.where, web.outcome) == ("served deployment onboard-partner/tandem", "submitted")
+        run_id = str(web.flow_run_id)
+        onboarding_id = uuid.UUID(run_id)
         suspended = wait_for(
-            lambda: (r := run_state(client, onboarding.id)).state.name == "Suspended" and r,
+            lambda: (r := run_state(client, onboarding_id)).state.name == "Suspended" and r,
             timeout=120,
             what="onboarding to suspend for the sponsor",
             stack=stack,
         )
         # The server keeps the input schema, so the UI shows the sponsor a form for this run.
         assert suspended.state.state_details.run_input_keyset
-        approved = tandem(
-            stack, "approve", str(onboarding.id), "--on-behalf-of", SPONSOR, "--reason", "test", "--json"
-        )
+        approved = tandem(stack, "approve", run_id, "--on-behalf-of", SPONSOR, "--reason", "test", "--json")
         assert isinstance(approved, dict) and approved["outcome"] == "resumed"
-        wait_for(lambda: _completed(client, onboarding.id), timeout=120, what="onboarding", stack=stack)
-        rel_id = _check_onboarded("it-1", str(onboarding.id))
+        wait_for(lambda: _completed(client, onboarding_id), timeout=120, what="onboarding", stack=stack)
+        rel_id = _check_onboarded("it-1", run_id)
 
         _close_required(rel_id, "onboarding")
         _emit_onboarding_complete(rel_id)
@@ -283,10 +299,21 @@ def test_onboarding_approval_automation_and_reviews_on_a_real_server(stack: Stac
         _check_prefect_yaml_registers_the_same(client, stack)
 
 
+def _people(stack: Stack) -> None:
+    """Make the manager a user (the web's run acts for them); the CLI then signs in with a token."""
+    from models.core.db import session_scope
+    from models.identity.users import add_user, issue_token
+
+    with session_scope() as session:
+        add_user(session, email=MANAGER, name="Zhang Hua", role="manager")
+        add_user(session, email=ADMIN, name="Operator", role="administrator")
+        _, stack.cli_env["TANDEM_TOKEN"] = issue_token(session, ADMIN)
+
+
 def _request(key: str) -> dict[str, Any]:
     return {
         "partner_ref": "CN:91510100MA6QT0005D",
-        "manager": "zhang.hua@bigco.example",
+        "manager": MANAGER,
         "deputy": "chen.jing@bigco.example",
         "sponsor": SPONSOR,
         "partner_contact": "liu.fang@qiaoshou.example.cn",
@@ -335,9 +362,15 @@ def _check_onboarded(key: str, run_id: str) -> int:
                 AuditEvent.relationship_id == rel.id, AuditEvent.action == "onboarding.awaiting_approval"
             )
         ).all()
+        events = session.exec(select(AuditEvent).where(AuditEvent.relationship_id == rel.id)).all()
     assert (rel.stage, approval.decision, approval.decided_by) == ("onboarding", "approve", SPONSOR)
     assert rel.tier and items > 0
     assert [e.data.get("flow_run_id") for e in waited] == [run_id]  # asked once, not again on resume
+    # The run wrote as the manager who started it from the web; the approval is the operator's override.
+    assert {(e.actor, e.method, e.on_behalf_of) for e in events} == {
+        (MANAGER, "web", None),
+        (ADMIN, "cli-override", SPONSOR),
+    }
     return int(rel.id)  # type: ignore[arg-type]
 
 

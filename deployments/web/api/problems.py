@@ -150,7 +150,10 @@ def register_problem_handlers(app: FastAPI) -> None:
         return problem_response(404, str(exc), instance=request.url.path, kind="not-found")
 
     async def conflict(request: Request, exc: Exception) -> JSONResponse:
-        return problem_response(409, str(exc), instance=request.url.path, kind="conflict")
+        # A refused transition says every reason, as the CLI and the workspace do.
+        reasons = exc.reasons if isinstance(exc, TransitionRefused) else []
+        errors = [FieldProblem(detail=reason) for reason in reasons]
+        return problem_response(409, str(exc), instance=request.url.path, kind="conflict", errors=errors)
 
     async def http_error(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, StarletteHTTPException)

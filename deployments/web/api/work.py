@@ -8,6 +8,7 @@ answers with its relationship; a slow one (a first start of Prefect) answers wit
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import threading
 from typing import Annotated, Any
@@ -16,11 +17,14 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 from sqlmodel import Session
 
+from deployments.local_server import prefect_runtime
 from deployments.web.api.auth import Caller, needs
 from deployments.web.api.problems import problem_responses
 from deployments.web.api.schemas import ExitIn, OnboardingIn, WorkStarted
 from deployments.web.api.writes import IdempotencyKey, idempotent
 from models.core import audit
+from models.core.errors import TransitionRefused
+from models.lifecycle.exits import describe_blocker, run_blockers
 from models.lifecycle.relationships import find_relationship
 from models.partners.registry import find_partner
 
@@ -47,13 +51,15 @@ class Work:
 
         def run() -> None:
             try:
-                known["result"] = flow.with_options(on_running=[running])(**kwargs)
+                with prefect_runtime():  # no server configured: the local one, as for the CLI and web
+                    known["result"] = flow.with_options(on_running=[running])(**kwargs)
             except Exception:  # the run's own state and logs say why; the API answered already
                 log.exception("flow %s started by the API failed", flow.name)
             finally:
                 ended.set()
 
-        thread = threading.Thread(target=run, name=f"api-{flow.name}")
+        context = contextvars.copy_context()  # the caller's principal goes with the run
+        thread = threading.Thread(target=context.run, args=(run,), name=f"api-{flow.name}")
         with self._lock:
             self.threads = [t for t in self.threads if t.is_alive()] + [thread]
         thread.start()
@@ -129,6 +135,10 @@ def start_exit(
 
     def work(session: Session) -> tuple[int, dict[str, Any]]:
         rel = find_relationship(session, body.relationship)  # 404 before anything starts
+        if codes := run_blockers(session, rel, body.by):  # 409 now, not a failed run later
+            raise TransitionRefused(
+                f"relationship {rel.id}: cannot run the exit", [describe_blocker(c) for c in codes], codes
+            )
         args = {"relationship": str(rel.id), "reason": body.reason, "trigger": body.trigger, "by": body.by}
         session.commit()  # no transaction of ours stays open while the flow writes
         found = _work(request).start(exit_relationship, args)

@@ -235,10 +235,13 @@ def test_onboarding_and_exit_start_the_cli_flows(
     assert started["flow"] == "onboard-partner" and started["flow_run_id"] and started["relationship_id"]
     read = client.get("/api/v1/relationships/api-onb", headers=world.auth("read")).json()
     assert read["stage"] == "proposed"  # waits for the sponsor, as any onboarding does
+    n = world.rel.key.split("-")[1]
     body = {"relationship": world.rel.key, "reason": "contract ends", "trigger": "planned-end",
-            "by": f"manager{world.rel.key.split('-')[1]}@example.org"}  # fmt: skip
+            "by": f"manager{n}@example.org"}  # fmt: skip
     r = client.post("/api/v1/exits", json=body, headers=flows)
-    assert r.status_code == 202 and r.json()["relationship_id"] == world.rel.id
+    assert r.status_code == 409 and "no exit has been proposed yet" in r.text  # the sponsor approves first
+    r = client.post("/api/v1/exits", json=body | {"by": f"sponsor{n}@example.org"}, headers=flows)
+    assert r.status_code == 202 and r.json()["relationship_id"] == world.rel.id  # the sponsor's own exit
     client.app.state.api.state.work.join(timeout=60)  # type: ignore[attr-defined]
     with Session(get_engine()) as fresh:
         actions = [

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import timedelta
 
+from fastapi.testclient import TestClient
 from sqlmodel import Session, func, select
 
 from models.core.calendar import today_local
+from models.identity.sessions import start_session
+from models.identity.users import add_user
 from models.portal.links import issue_link
-from models.tables import AuditEvent, ChecklistItem, Contact, Relationship
+from models.tables import AuditEvent, ChecklistItem, Contact, Relationship, User
 from tests.support import factories as f
 
 DASHBOARD_TOKEN = "dash-token-for-tests-4f0c9a1e7b2d6c3f8e5a0b9d1c7e2f6a3b8d4c0e9f1a"  # 256+ bits
@@ -83,3 +87,17 @@ def status_of(session: Session, item: ChecklistItem) -> str:
     stored = session.get(ChecklistItem, item.id)
     assert stored is not None
     return stored.status
+
+
+def sign_in(client: TestClient, session: Session, email: str, role: str) -> str:
+    """Sign a browser in as a new user (the emailed link is tested in test_dashboard); return CSRF."""
+    user = session.exec(select(User).where(User.email == email)).first() or add_user(
+        session, email=email, name="", role=role
+    )
+    client.cookies.set("tandem_session", start_session(session, user, method="web"))
+    session.commit()
+    page = client.get("/work")
+    assert page.status_code == 200, page.text
+    match = re.search(r'name="csrf" value="([^"]+)"', page.text)
+    assert match is not None
+    return match.group(1)

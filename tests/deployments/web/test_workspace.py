@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import time
 import uuid
 from datetime import date, timedelta
@@ -14,25 +13,10 @@ from sqlmodel import Session, select
 
 from deployments.web.runs import runs_of
 from models.identity.actions import ACKNOWLEDGE_ESCALATION, APPROVE_ONBOARDING, action_link
-from models.identity.sessions import start_session
-from models.identity.users import add_user
 from models.lifecycle.machine import approval_of
-from models.tables import AuditEvent, OneTimeLink, Relationship, User
+from models.tables import AuditEvent, OneTimeLink, Relationship
+from tests.deployments.web.support import sign_in as _as
 from tests.support import factories as f
-
-
-def _as(client: TestClient, session: Session, email: str, role: str) -> str:
-    """Sign a browser in as a new user (the emailed link is tested in test_dashboard); return CSRF."""
-    user = session.exec(select(User).where(User.email == email)).first() or add_user(
-        session, email=email, name="", role=role
-    )
-    client.cookies.set("tandem_session", start_session(session, user, method="web"))
-    session.commit()
-    page = client.get("/work")
-    assert page.status_code == 200, page.text
-    match = re.search(r'name="csrf" value="([^"]+)"', page.text)
-    assert match is not None
-    return match.group(1)
 
 
 def _proposed(session: Session) -> tuple[Relationship, str, str]:
@@ -173,6 +157,9 @@ def test_exit_proposed_approved_then_run_with_every_refusal(client: TestClient, 
         time.sleep(0.05)
     session.expire_all()
     assert session.get(Relationship, rel.id).stage == "exiting", runs_of(manager)  # type: ignore[union-attr]
+    # The server has no exit-relationship deployment: it ran in the web process, and the page says so.
+    assert runs_of(manager)[0].where == "embedded"
+    assert "exit-relationship #" in (page := client.get("/work").text) and "(embedded)" in page
     actions = [e.action for e in session.exec(select(AuditEvent).where(AuditEvent.relationship_id == rel.id))]
     assert {"exit.proposed", "exit.approved", "relationship.stage"} <= set(actions)
 
@@ -231,3 +218,26 @@ def test_the_sponsor_acknowledges_an_escalation_once(client: TestClient, session
         select(AuditEvent).where(AuditEvent.action == "review.escalation_acknowledged")
     ).one()
     assert (event.actor, event.method) == (sponsor, "action-link")
+
+
+def test_partners_filter_by_a_relationships_tier_and_stage_and_the_pager_keeps_them(
+    client: TestClient, session: Session
+) -> None:
+    f.relationship(session, partner_name="Light Active Co", tier="light", stage="active")
+    f.relationship(session, partner_name="Standard Exiting Co", tier="standard", stage="exiting")
+    for n in range(30):  # more than a page of partners that match, none with a relationship
+        f.partner(session, name=f"Loose Partner {n}")
+    session.commit()
+    _as(client, session, "auditor@bigco.example", "auditor")
+    page = client.get("/work/partners", params={"tier": "standard", "stage": "exiting"})
+    assert (
+        page.status_code == 200 and "Standard Exiting Co" in page.text and "Light Active Co" not in page.text
+    )
+    assert "Loose Partner" not in page.text
+    assert "Light Active Co" not in client.get("/work/partners?tier=light&stage=exiting").text  # the same one
+    first = client.get("/work/partners", params={"q": "loose"})
+    assert (
+        'href="/work/partners?q=loose&amp;country=&amp;size=&amp;tier=&amp;stage=&amp;offset=25"'
+        in first.text
+    )
+    assert client.get("/work/partners?tier=platinum").status_code == 400  # not a tier: refused
