@@ -38,7 +38,7 @@ from models.tables import (
     Review,
     User,
 )
-from models.tables.core import Stage, Tier
+from models.tables.core import Criticality, Stage, Tier
 
 router = APIRouter()
 PAGE_SIZE = 25
@@ -382,7 +382,7 @@ def onboard_form(request: Request, me: Person) -> HTMLResponse:
     with session_scope() as session:
         require(me, "relationship.onboard", session=session)
     return work_page(
-        request, "work_onboard.html.j2", {"criticalities": ["low", "medium", "high", "critical"]}, me
+        request, "work_onboard.html.j2", {"criticalities": [c.value for c in Criticality]}, me
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 import uuid
 from datetime import date, timedelta
@@ -241,3 +242,14 @@ def test_partners_filter_by_a_relationships_tier_and_stage_and_the_pager_keeps_t
         in first.text
     )
     assert client.get("/work/partners?tier=platinum").status_code == 400  # not a tier: refused
+
+
+def test_the_onboarding_form_offers_only_what_onboarding_accepts(
+    client: TestClient, session: Session
+) -> None:
+    _as(client, session, "rm@bigco.example", "manager")
+    form = client.get("/work/onboard").text
+    offered = re.findall(
+        r'<option value="([^"]+)"', form.split('id="criticality"', 1)[1].split("</select>", 1)[0]
+    )
+    assert offered == ["low", "medium", "high"]  # no "critical": onboarding would refuse it
