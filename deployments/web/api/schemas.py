@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
-from models.core.vocabulary import DEFAULT_PAYMENT_TERM_DAYS, Criticality
 from models.lifecycle.machine import ExitTrigger
+from models.lifecycle.relationships import RelationshipTerms
 from models.partners.importer import COLUMNS as PARTNER_COLUMNS
 from models.partners.importer import REQUIRED_COLUMNS as PARTNER_REQUIRED
 from models.partners.registry import PartnerCreate
@@ -218,21 +218,14 @@ class AuditPage(BaseModel):
     next_after: int
 
 
-class OnboardingIn(BaseModel):
-    """Start `onboard-partner` for a registered partner; the sponsor approves it as for any onboarding."""
+class OnboardingIn(RelationshipTerms):
+    """Start `onboard-partner` for a registered partner; the sponsor approves it as for any onboarding.
 
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    The people and terms are the domain's `RelationshipTerms`, declared once: the API validates them
+    exactly as onboarding will read them (emails normalized, a bad one refused before anything runs).
+    """
 
     partner: str = Field(min_length=1, max_length=100, description="Partner id, registration id or CC:ID.")
-    manager: str = Field(min_length=3, max_length=254, description="Our relationship manager's email.")
-    deputy: str | None = Field(default=None, max_length=254)
-    sponsor: str = Field(min_length=3, max_length=254, description="Our executive sponsor's email.")
-    partner_contact: str = Field(min_length=3, max_length=254, description="The partner's primary contact.")
-    backup_contact: str | None = Field(default=None, max_length=254)
-    criticality: Criticality = Criticality.medium
-    dependency_ratio: float = Field(default=0.0, ge=0, le=1)
-    payment_term_days: int = Field(default=DEFAULT_PAYMENT_TERM_DAYS, ge=0, le=365)
-    key: str | None = Field(default=None, max_length=60, description="The relationship's key (idempotent).")
 
 
 class ExitIn(BaseModel):

@@ -229,6 +229,9 @@ def test_onboarding_and_exit_start_the_cli_flows(
         "partner_contact": "owner30@partner30.example.cn",
         "key": "api-onb",
     }
+    bad = body | {"manager": "rm at bigco", "sponsor": "VP@BigCo.example"}
+    r = client.post("/api/v1/onboardings", json=bad, headers=flows)  # refused as onboarding would
+    assert r.status_code == 422 and {e["field"] for e in r.json()["errors"]} == {"manager"}
     r = client.post("/api/v1/onboardings", json=body, headers=flows)
     assert r.status_code == 202, r.text
     started = r.json()
