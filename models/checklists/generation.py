@@ -29,7 +29,7 @@ from models.core.db import insert_ignore
 from models.core.errors import Conflict, InputRejected, NotFound, Problem
 from models.core.periods import period_of
 from models.core.validation import normalize_email
-from models.core.vocabulary import CHECKLIST_STAGES, CLAUSES
+from models.core.vocabulary import CHECKLIST_STAGES, CLAUSES, RelationshipRole
 from models.tables import ChecklistGeneration, ChecklistItem, Contact, ItemStatus, Partner, Relationship
 
 STAGES = CHECKLIST_STAGES
@@ -90,13 +90,10 @@ def owner_for(rel: Relationship, role: str, teams: dict[str, int]) -> int | None
 
 def owner_map(rel: Relationship, teams: dict[str, int]) -> Callable[[str], int | None]:
     """Return a resolver of owner roles for one relationship (its people read once, for many items)."""
-    fixed = {
-        "manager": rel.manager_id,
-        "deputy": rel.deputy_id or rel.manager_id,
-        "sponsor": rel.sponsor_id,
-        "partner_contact": rel.partner_contact_id,
-        "partner_backup": rel.backup_contact_id or rel.partner_contact_id,
-    }
+    # Each role's own column, except that a missing deputy or backup falls back to the main person.
+    fixed = {role.value: getattr(rel, f"{role.value}_id") for role in RelationshipRole}
+    fixed["deputy"] = rel.deputy_id or rel.manager_id
+    fixed["backup_contact"] = rel.backup_contact_id or rel.partner_contact_id
 
     def resolve(role: str) -> int | None:
         return fixed[role] if role in fixed else teams.get(role.removeprefix("team:"))

@@ -189,9 +189,7 @@ def _content_sources(path: Path | None, problems: list[Problem]) -> list[_Source
     return sources
 
 
-def _folder_sources(
-    folder: Path, *, shipped: bool, problems: list[Problem], label: str
-) -> list[_Source]:
+def _folder_sources(folder: Path, *, shipped: bool, problems: list[Problem], label: str) -> list[_Source]:
     """Return the YAML files of a folder, sorted by name (budgets.yaml excluded)."""
     if not folder.is_dir():
         problems.append(Problem(str(folder), f"{label} folder does not exist"))
@@ -272,9 +270,7 @@ def _header_problems(header: FileHeader, source: _Source) -> list[Problem]:
         found.append(Problem(source.name, f"locales must include {', '.join(missing)}"))
     if len(set(header.locales)) != len(header.locales):
         found.append(Problem(source.name, "locales are listed twice"))
-    found += [
-        Problem(source.name, m) for m in _text_problems("title", header.title, header.locales)
-    ]
+    found += [Problem(source.name, m) for m in _text_problems("title", header.title, header.locales)]
     expected = f"tandem.{header.clause}"
     if source.shipped and header.id != expected:
         found.append(Problem(source.name, f"file id {header.id!r} should be {expected!r}"))
@@ -366,15 +362,9 @@ def _text_problems(name: str, text: Mapping[str, str], locales: Iterable[str]) -
     """Check that a localized text has every declared locale, non-empty, and nothing else."""
     declared = tuple(locales)
     found = [
-        f"{name}: missing {lang} translation"
-        for lang in declared
-        if not str(text.get(lang) or "").strip()
+        f"{name}: missing {lang} translation" for lang in declared if not str(text.get(lang) or "").strip()
     ]
-    found += [
-        f"{name}: locale {lang!r} is not declared in locales"
-        for lang in text
-        if lang not in declared
-    ]
+    found += [f"{name}: locale {lang!r} is not declared in locales" for lang in text if lang not in declared]
     return found
 
 
@@ -473,9 +463,9 @@ def _year_problems(items: list[Item], budgets: BudgetsSpec) -> list[Problem]:
         worst = {"first": (0, ""), "later": (0, "")}
         for size, crit in itertools.product(SIZE_CLASSES, CRITICALITIES):
             must = {
-                stage: partner_must_minutes(
-                    items, tier=tier, stage=stage, size_class=size, criticality=crit
-                )[0]
+                stage: partner_must_minutes(items, tier=tier, stage=stage, size_class=size, criticality=crit)[
+                    0
+                ]
                 for stage in ("onboarding", "governance", "exit")
             }
             profile = f"size {size}, criticality {crit}"
@@ -502,9 +492,7 @@ def _stage_problems(items: list[Item], budgets: BudgetsSpec) -> list[Problem]:
         worst = max(
             (
                 (
-                    *partner_must_minutes(
-                        items, tier=tier, stage=stage, size_class=s, criticality=c
-                    ),
+                    *partner_must_minutes(items, tier=tier, stage=stage, size_class=s, criticality=c),
                     s,
                     c,
                 )

@@ -22,9 +22,17 @@ from models.core.conditions import Condition as Condition  # re-exported: the li
 from models.core.conditions import FactKind, FactSchema, all_hold
 
 # Re-exported: the library's names are the vocabulary's.
-from models.core.vocabulary import CHECKLIST_STAGES, ChecklistStage, CriticalityName, Language, TierName
+from models.core.vocabulary import (
+    CHECKLIST_STAGES,
+    ChecklistStage,
+    CriticalityName,
+    Language,
+    RelationshipRole,
+    TierName,
+)
 from models.core.vocabulary import CLAUSES as CLAUSES
 from models.core.vocabulary import CRITICALITIES as CRITICALITIES
+from models.core.vocabulary import PARTNER_ROLES as RELATIONSHIP_PARTNER_ROLES
 from models.core.vocabulary import SIZE_CLASSES as SIZE_CLASSES
 from models.core.vocabulary import TIERS as TIERS
 from models.core.vocabulary import Clause as Clause
@@ -43,8 +51,9 @@ Every = Literal["review", "year"]
 EVENT_TEXT: dict[str, str] = {"key_person_change": "our manager or deputy changes"}
 
 STAGES = CHECKLIST_STAGES
-FIXED_ROLES = frozenset({"manager", "deputy", "sponsor", "partner_contact", "partner_backup"})
-PARTNER_ROLES = frozenset({"partner_contact", "partner_backup"})
+# Owner roles are the relationship's roles, named as everywhere else (models/core/vocabulary.py).
+FIXED_ROLES = frozenset(role.value for role in RelationshipRole)
+PARTNER_ROLES = frozenset(role.value for role in RELATIONSHIP_PARTNER_ROLES)
 
 _ID = r"^[a-z0-9]+(?:[.-][a-z0-9]+)*$"
 Identifier = Annotated[str, StringConstraints(pattern=_ID, max_length=120)]
@@ -157,10 +166,8 @@ class ItemSpec(Strict):
     def _known_role(cls, value: str) -> str:
         if value in FIXED_ROLES or re.fullmatch(r"team:[a-z][a-z0-9-]*", value):
             return value
-        raise ValueError(
-            f"unknown owner_role {value!r}: use manager, deputy, sponsor, partner_contact, "
-            "partner_backup or team:<tag> with a lowercase tag"
-        )
+        names = ", ".join(role.value for role in RelationshipRole)
+        raise ValueError(f"unknown owner_role {value!r}: use {names} or team:<tag> with a lowercase tag")
 
     @property
     def is_required(self) -> bool:

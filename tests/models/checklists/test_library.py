@@ -298,9 +298,7 @@ def test_missing_translation_is_rejected(tmp_path: Path) -> None:
 
 def test_empty_translation_is_rejected(tmp_path: Path) -> None:
     _write(tmp_path, "a.yaml", [_item("tandem.5.5.charter", title={"en": "Charter", "zh-CN": " "})])
-    assert _problems_text(tmp_path) == [
-        "a.yaml: tandem.5.5.charter: title: missing zh-CN translation"
-    ]
+    assert _problems_text(tmp_path) == ["a.yaml: tandem.5.5.charter: title: missing zh-CN translation"]
 
 
 def test_file_must_declare_both_locales(tmp_path: Path) -> None:
@@ -349,6 +347,17 @@ def test_bad_vocabulary_is_rejected(tmp_path: Path, field: str, value: object) -
     [problem] = check_library(tmp_path, overlay=None)[1]
     assert problem.where == "a.yaml: tandem.5.5.charter"
     assert field in problem.message or "owner_role" in problem.message
+
+
+def test_owner_roles_are_the_relationships_role_names(tmp_path: Path) -> None:
+    _write(tmp_path, "a.yaml", [_item("tandem.5.5.charter", owner_role="partner_backup")])
+    [problem] = check_library(tmp_path, overlay=None)[1]
+    assert "use manager, deputy, sponsor, partner_contact, backup_contact or team:<tag>" in problem.message
+    backup = _item(
+        "tandem.5.5.charter", owner_role="backup_contact", owner_side="partner", partner_title=None
+    )
+    _write(tmp_path, "a.yaml", [backup])
+    assert check_library(tmp_path, overlay=None)[1] == []
 
 
 def test_item_id_must_start_with_file_id(tmp_path: Path) -> None:
@@ -539,6 +548,4 @@ def test_items_are_checked_even_when_the_file_top_is_broken(tmp_path: Path) -> N
 
 def test_unquoted_clause_gets_a_helpful_message(tmp_path: Path) -> None:
     _write(tmp_path, "a.yaml", [_item("tandem.5.5.charter")], clause=5.1)
-    assert 'a.yaml: clause: write the clause as a quoted string, e.g. "5.10"' in _problems_text(
-        tmp_path
-    )
+    assert 'a.yaml: clause: write the clause as a quoted string, e.g. "5.10"' in _problems_text(tmp_path)
