@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 from deployments.definitions import POOL_DEPLOYMENT, SERVE_DEPLOYMENT
 from deployments.local_server import prefect_runtime
 from models.core.base import utcnow
+from models.core.errors import Refused
 from models.core.principal import current_principal
 from models.identity.acting import ActingAs, acting_of
 
@@ -46,7 +47,9 @@ class Run:
     label: str
     who: str
     started_at: datetime = field(default_factory=utcnow)
-    outcome: str = "running"
+    outcome: str = "running"  # running, submitted, done, refused or failed (t.work.outcomes)
+    detail: str = ""  # what the flow said it did, or why it was refused
+    reasons: list[str] = field(default_factory=list)  # every reason of a refusal
     where: str = ""  # "embedded" or "served deployment <name>", once the background thread has chosen
     deployment: str | None = None
     flow_run_id: str | None = None
@@ -72,9 +75,14 @@ def start_flow(label: str, who: str, fn: Callable[..., Any], *args: Any) -> Run:
                     return
                 run.where = EMBEDDED
                 result = fn(*args)
-            run.outcome = str(result.get("outcome", "done")) if isinstance(result, dict) else "done"
+            run.outcome = "done"
+            run.detail = str(result.get("outcome", "")) if isinstance(result, dict) else ""
+        except Refused as exc:  # a refusal is not a failure: say why, every reason, no traceback
+            run.outcome, run.detail = "refused", str(exc)
+            run.reasons = list(getattr(exc, "reasons", []))
+            log.info("web-started run %s refused: %s", label, exc)
         except Exception as exc:  # the outer boundary of a background run: say it failed, log why
-            run.outcome = f"failed: {type(exc).__name__}"
+            run.outcome, run.detail = "failed", type(exc).__name__
             log.exception("web-started run %s failed", label)
 
     with _LOCK:

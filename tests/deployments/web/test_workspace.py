@@ -10,9 +10,12 @@ from datetime import date, timedelta
 import pytest
 from fastapi.testclient import TestClient
 from httpx import Response
+from markupsafe import escape
 from sqlmodel import Session, select
 
 from deployments.web.runs import runs_of
+from models.checklists.generation import generate_checklist
+from models.core.base import id_of
 from models.identity.actions import ACKNOWLEDGE_ESCALATION, APPROVE_ONBOARDING, action_link
 from models.lifecycle.machine import approval_of
 from models.tables import AuditEvent, OneTimeLink, Relationship
@@ -253,3 +256,24 @@ def test_the_onboarding_form_offers_only_what_onboarding_accepts(
         r'<option value="([^"]+)"', form.split('id="criticality"', 1)[1].split("</select>", 1)[0]
     )
     assert offered == ["low", "medium", "high"]  # no "critical": onboarding would refuse it
+
+
+@pytest.mark.usefixtures("prefect_server")
+def test_a_refused_background_run_says_refused_with_every_reason(
+    client: TestClient, session: Session
+) -> None:
+    rel = f.relationship(session, stage="onboarding")
+    generate_checklist(session, id_of(rel), "onboarding", actor="test")
+    session.commit()
+    manager = rel.key.replace("rel-", "manager") + "@example.org"
+    csrf = _as(client, session, manager, "manager")
+    assert client.post(f"/work/relationships/{rel.id}/governance", data={"csrf": csrf}).status_code == 303
+    for _ in range(600):  # governance runs in the background
+        if runs_of(manager) and runs_of(manager)[0].outcome != "running":
+            break
+        time.sleep(0.05)
+    run = runs_of(manager)[0]
+    assert run.outcome == "refused" and "required item(s) open" in run.detail and run.reasons
+    page = client.get("/work").text
+    assert "refused (onboarding is not complete" in page and "failed" not in page
+    assert all(str(escape(reason)) in page for reason in run.reasons)  # every open item, as the CLI lists
