@@ -166,11 +166,18 @@ def welcome(session: Session, rel: Relationship, *, now: datetime | None = None)
     return queued
 
 
-class OnboardingSummary(BaseModel):
-    """What finishing an onboarding did, as the flow reports it."""
+class StageSummary(BaseModel):
+    """Where a relationship stands after a lifecycle step: the start of every step's report."""
+
+    model_config = ConfigDict(extra="forbid")
 
     relationship_id: int
     stage: str
+
+
+class OnboardingSummary(StageSummary):
+    """What finishing an onboarding did, as the flow reports it."""
+
     tier: str | None
     checklist_items: int
     partner_minutes: int
@@ -188,35 +195,23 @@ class WindDownSummary(BaseModel):
     messages_cancelled: int
 
 
-class GovernanceSummary(BaseModel):
+class GovernanceSummary(StageSummary):
     """What starting governance did, as the flow reports it."""
 
-    model_config = ConfigDict(extra="forbid")
-
-    relationship_id: int
-    stage: str
     risks_seeded: int
     governance_items: int
 
 
-class ActivationSummary(BaseModel):
+class ActivationSummary(StageSummary):
     """Where a relationship stands after the check for a closed governance checklist."""
 
-    model_config = ConfigDict(extra="forbid")
-
-    relationship_id: int
-    stage: str
     open_governance_items: int
     next_review_on: str | None  # ISO date
 
 
-class ExitSummary(BaseModel):
+class ExitSummary(StageSummary):
     """What starting an exit did, as the flow reports it."""
 
-    model_config = ConfigDict(extra="forbid")
-
-    relationship_id: int
-    stage: str
     notice_days: int
     notice_ends_on: str | None  # ISO date
     final_payment_due_on: str | None  # ISO date
@@ -226,13 +221,9 @@ class ExitSummary(BaseModel):
     messages_cancelled: int
 
 
-class ExitCloseSummary(BaseModel):
+class ExitCloseSummary(StageSummary):
     """Where an exit stands after the check for a closed exit checklist."""
 
-    model_config = ConfigDict(extra="forbid")
-
-    relationship_id: int
-    stage: str
     open_exit_items: int
 
 
