@@ -33,10 +33,12 @@ import queue
 import select
 import signal
 import socket
+import stat
 import struct
 import subprocess
 import sys
 import sysconfig
+import tempfile
 import threading
 import time
 import traceback
@@ -60,7 +62,17 @@ CONNECT_TIMEOUT_S = 2.0
 IDLE_CHECK_S = 15.0
 IDLE_EXIT_S = 30 * 60.0  # a runner nobody used for this long goes; the next command starts another
 _MAX_REQUEST = 1 << 20
+MAX_SOCKET_PATH = 100  # bytes; Linux allows 107 in sockaddr_un
 INTERRUPT = b"INT\n"
+# Besides TANDEM_* and PREFECT_* (any case): what changes a command's behaviour, so a runner started
+# with other values is not used (time zone, locale, home, proxies and certificates for sends).
+BEHAVIOUR_ENV = frozenset(
+    {
+        "DO_NOT_TRACK", "TZ", "LANG", "LANGUAGE", "LC_ALL", "LC_CTYPE", "LC_TIME", "HOME", "USER",
+        "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "ALL_PROXY", "SSL_CERT_FILE", "SSL_CERT_DIR",
+        "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "PYTHONPATH", "PYTHONHASHSEED", "VIRTUAL_ENV",
+    }
+)  # fmt: skip
 # How the caller's terminal wants output: not settings (no fingerprint), passed with each command.
 DISPLAY_ENV = frozenset({"COLUMNS", "LINES", "NO_COLOR", "FORCE_COLOR", "TERM", "TTY_COMPATIBLE"})
 
@@ -78,6 +90,27 @@ def home() -> Path:
 
         value = {k.upper(): v for k, v in dotenv_values(".env").items()}.get("TANDEM_HOME")
     return Path(value or "~/.tandem").expanduser()
+
+
+def socket_path(base: Path) -> Path:
+    """Return where the runner of TANDEM_HOME listens: in it, or in a private folder if that is too long.
+
+    A Unix socket's path is limited to 107 bytes on Linux: a deep TANDEM_HOME gets a short path in
+    an owner-only folder of the temporary directory instead (refused if anyone else could write there).
+    """
+    path = base / SOCKET_FILE
+    if len(os.fsencode(path)) <= MAX_SOCKET_PATH:
+        return path
+    folder = Path(tempfile.gettempdir()) / f"tandem-{os.getuid()}"
+    try:
+        folder.mkdir(mode=0o700, exist_ok=True)
+        found = folder.lstat()
+    except OSError:
+        return path  # binding it fails: commands then run in their own process, as without a runner
+    if found.st_uid != os.getuid() or found.st_mode & 0o077 or not stat.S_ISDIR(found.st_mode):
+        return path  # someone else's folder: never listen or connect there
+    name = hashlib.sha256(os.fsencode(base.resolve())).hexdigest()[:24]
+    return folder / f"{name}.sock"
 
 
 # --- the fingerprint: what makes two processes interchangeable -----------------------------------
@@ -99,9 +132,14 @@ def _code_stamp() -> tuple[int, int]:
                 if entry.name != "__pycache__" and not entry.name.startswith("."):
                     todo.append(Path(entry.path))
             elif not entry.name.endswith((".pyc", ".pyo")):
-                stat = entry.stat()
-                newest, count = max(newest, stat.st_mtime_ns), count + 1
+                newest, count = max(newest, entry.stat().st_mtime_ns), count + 1
     return newest, count
+
+
+def _matters(name: str) -> bool:
+    """Return whether a variable can change what a command does (settings are read in any case)."""
+    upper = name.upper()
+    return upper.startswith(("TANDEM_", "PREFECT_")) or upper in BEHAVIOUR_ENV
 
 
 def _dot_env() -> str:
@@ -114,9 +152,7 @@ def _dot_env() -> str:
 def fingerprint(environ: dict[str, str] | None = None) -> str:
     """Return the fingerprint of an environment (this process's at start) and the code."""
     settings_env = sorted(
-        (k, v)
-        for k, v in (os.environ if environ is None else environ).items()
-        if k.startswith(("TANDEM_", "PREFECT_")) or k == "DO_NOT_TRACK"
+        (k, v) for k, v in (os.environ if environ is None else environ).items() if _matters(k)
     )
     packages = Path(sysconfig.get_paths()["purelib"])
     try:
@@ -150,7 +186,7 @@ def wants(argv: list[str]) -> bool:
 def delegate(argv: list[str]) -> int | None:
     """Run `tandem ARGV` in the runner and return its exit code; None when it was not taken."""
     base = home()
-    path = base / SOCKET_FILE
+    path = socket_path(base)
     if not path.exists():
         return None
     display = {k: v for k, v in os.environ.items() if k in DISPLAY_ENV}
@@ -241,7 +277,7 @@ def _answers(base: Path, wanted: str) -> bool:
     try:
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
             sock.settimeout(CONNECT_TIMEOUT_S)
-            sock.connect(str(base / SOCKET_FILE))
+            sock.connect(str(socket_path(base)))
             sock.sendall(json.dumps({"ping": True}).encode() + b"\n")
             answer = _read_line(sock)
     except OSError:
@@ -271,7 +307,7 @@ def _spawn(base: Path, wanted: str, environ: dict[str, str]) -> None:
 def retire(base: Path) -> int | None:
     """Take the runner's socket away: it finishes a command it is running, then exits by itself."""
     pid = _read_pid(base)
-    (base / SOCKET_FILE).unlink(missing_ok=True)
+    socket_path(base).unlink(missing_ok=True)
     (base / PID_FILE).unlink(missing_ok=True)
     return pid if pid is not None and _is_runner(pid) else None
 
@@ -304,7 +340,7 @@ def _is_runner(pid: int) -> bool:
 def status(base: Path) -> dict[str, Any]:
     """Describe the runner: whether it runs, its pid, and how many commands it has run."""
     pid = _read_pid(base)
-    alive = pid is not None and _is_runner(pid) and (base / SOCKET_FILE).exists()
+    alive = pid is not None and _is_runner(pid) and socket_path(base).exists()
     try:
         stats = json.loads((base / STATS_FILE).read_text(encoding="utf-8")) if alive else {}
     except (OSError, ValueError):
@@ -358,7 +394,7 @@ class Runner:
 
     def listen(self) -> None:
         """Bind the owner-only socket and record this runner."""
-        path = self.base / SOCKET_FILE
+        path = socket_path(self.base)
         path.unlink(missing_ok=True)
         listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         old_mask = os.umask(0o177)  # the socket is created owner-only: no window where others connect
@@ -401,7 +437,7 @@ class Runner:
         while True:
             time.sleep(IDLE_CHECK_S)
             try:
-                ours = (self.base / SOCKET_FILE).stat().st_ino == self.inode
+                ours = socket_path(self.base).stat().st_ino == self.inode
             except OSError:
                 ours = False
             if self.busy.locked():

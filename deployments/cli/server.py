@@ -57,5 +57,8 @@ def start() -> None:
 @handle_errors
 def stop() -> None:
     """Stop the local server; the next command that runs a flow starts it again."""
-    info = local_server.stop_server()
+    runner = warm.status(local_server.home())["pid"]
+    info = local_server.stop_server()  # and the warm runner
     console.print(f"stopped the server at {info.url} (pid {info.pid})" if info else "not running")
+    if runner is not None:
+        console.print(f"stopped the warm command runner (pid {runner})")

@@ -62,6 +62,9 @@ def test_the_fingerprint_follows_the_folder_dot_env_and_settings(
     assert warm.fingerprint() == first
     assert warm.fingerprint({**os.environ, "TANDEM_SMTP_PORT": "2525"}) != first  # another setting
     assert warm.fingerprint({**os.environ, "COLUMNS": "99"}) == first  # display only: not a setting
+    assert warm.fingerprint({**os.environ, "tandem_smtp_port": "2525"}) != first  # settings in any case
+    assert warm.fingerprint({**os.environ, "HTTPS_PROXY": "http://proxy:3128"}) != first  # how sends go
+    assert warm.fingerprint({**os.environ, "TZ": "Asia/Shanghai"}) != first
     (tmp_path / ".env").write_text("TANDEM_SMTP_HOST=mail.example\n")
     assert warm.fingerprint() != first  # settings from .env
     monkeypatch.chdir(tmp_path / "a")
@@ -85,7 +88,7 @@ def _ask(base: Path, request: dict[str, object], fds: list[int]) -> tuple[list[d
     read_err, write_err = os.pipe()
     sent = [*fds, write_err] if fds else []
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
-        sock.connect(str(base / warm.SOCKET_FILE))
+        sock.connect(str(warm.socket_path(base)))
         socket.send_fds(sock, [json.dumps(request).encode() + b"\n"], sent)
         os.close(write_err)
         data = b""
@@ -104,7 +107,7 @@ def test_the_runner_declines_other_settings_and_commands_that_stay_local(runner:
         os.close(devnull)
     assert stale == [{"declined": "stale"}] and local == [{"declined": "local"}]
     assert runner.commands_run == 0
-    assert (runner.base / warm.SOCKET_FILE).stat().st_mode & 0o777 == 0o600
+    assert warm.socket_path(runner.base).stat().st_mode & 0o777 == 0o600
 
 
 @pytest.mark.usefixtures("schema")
@@ -119,3 +122,11 @@ def test_the_runner_runs_a_command_in_the_callers_terminal_with_its_exit_code(ru
     assert answers == [{"accepted": True}, {"code": 1}]  # refused, as in the caller's own process
     assert "999" in shown and "Traceback" not in shown  # written straight to the caller's stderr
     assert runner.commands_run == 1
+
+
+def test_a_deep_home_gets_a_short_private_socket_path(tmp_path: Path) -> None:
+    deep = tmp_path / ("d" * 60) / ("e" * 60)
+    path = warm.socket_path(deep)
+    assert len(str(path)) <= warm.MAX_SOCKET_PATH and path.parent.stat().st_mode & 0o777 == 0o700
+    assert path == warm.socket_path(deep) != warm.socket_path(tmp_path / ("d" * 60) / ("f" * 60))
+    assert warm.socket_path(tmp_path) == tmp_path / warm.SOCKET_FILE  # a short home keeps it inside

@@ -172,7 +172,7 @@ def test_a_runner_for_other_settings_is_not_used_and_is_replaced(home: Path, wor
     while (now := _runner(home, work))["pid"] in (None, runner["pid"]) and time.monotonic() < deadline:
         time.sleep(0.5)
     assert now["running"] and now["pid"] != runner["pid"]  # replaced, for the next command
-    assert (home / warm.SOCKET_FILE).stat().st_mode & 0o777 == 0o600  # the owner's alone
+    assert warm.socket_path(home).stat().st_mode & 0o777 == 0o600  # the owner's alone
 
 
 def _partners(home: Path, cwd: Path) -> int:
