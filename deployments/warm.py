@@ -461,7 +461,10 @@ class Runner:
 
     def _receive(self, conn: socket.socket) -> tuple[dict[str, Any], list[int]]:
         """Read the request line (and the caller's descriptors), after checking who is calling."""
-        creds = conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+        peer = getattr(socket, "SO_PEERCRED", None)
+        if peer is None:  # no way to check who calls (not Linux): take no command at all
+            raise ValueError("peer credentials unavailable")
+        creds = conn.getsockopt(socket.SOL_SOCKET, peer, struct.calcsize("3i"))
         _pid, uid, _gid = struct.unpack("3i", creds)
         if uid != os.getuid():
             raise ValueError("another user")
