@@ -68,9 +68,14 @@ def refuse_blocked(session: Session, rel: Relationship, step: Step) -> None:
     """Raise TransitionRefused listing every reason this exit step cannot be taken now."""
     codes = exit_blockers(session, rel, step)
     if codes:
-        raise TransitionRefused(
-            f"relationship {rel.id}: cannot {step} the exit", [describe_blocker(c) for c in codes], codes
-        )
+        raise refusal(rel, step, codes)
+
+
+def refusal(rel: Relationship, step: Step, codes: list[str]) -> TransitionRefused:
+    """Return the refusal of an exit step, with every blocker as a sentence and as its code."""
+    return TransitionRefused(
+        f"relationship {rel.id}: cannot {step} the exit", [describe_blocker(c) for c in codes], codes
+    )
 
 
 def propose_exit(session: Session, rel: Relationship, *, reason: str, trigger: str, by: str) -> ExitPlan:
@@ -119,14 +124,15 @@ def approve_exit(session: Session, rel: Relationship, *, by: str) -> ExitPlan:
     return plan
 
 
-def run_blockers(session: Session, rel: Relationship, by: str) -> list[str]:
-    """Return what stands in the way of `by` running the exit now (empty: it may run).
+def refuse_run(session: Session, rel: Relationship, by: str) -> list[str]:
+    """Refuse unless `by` may run the exit now; return the approval that running it gives.
 
-    A sponsor may run an exit nobody proposed or approved: running it is their approval.
+    A sponsor may run an exit nobody proposed or approved: running it is their approval, and the
+    codes returned ("not-proposed", "not-approved") say what the caller records on their behalf.
     """
     codes = exit_blockers(session, rel, "run")
-    if set(codes) <= {"not-proposed", "not-approved"} and _is_sponsor(session, rel, by):
-        return []
+    if codes and not (set(codes) <= {"not-proposed", "not-approved"} and _is_sponsor(session, rel, by)):
+        raise refusal(rel, "run", codes)
     return codes
 
 
@@ -138,13 +144,11 @@ def require_approved_exit(session: Session, rel: Relationship, *, reason: str, t
     step, each recorded in the audit trail.
     """
     by = by.strip().lower()
-    codes = exit_blockers(session, rel, "run")
-    if codes and not run_blockers(session, rel, by):
-        if "not-proposed" in codes:
-            propose_exit(session, rel, reason=reason, trigger=trigger, by=by)
+    pending = refuse_run(session, rel, by)
+    if "not-proposed" in pending:
+        propose_exit(session, rel, reason=reason, trigger=trigger, by=by)
+    if pending:
         approve_exit(session, rel, by=by)
-        return
-    refuse_blocked(session, rel, "run")
 
 
 def _is_sponsor(session: Session, rel: Relationship, email: str) -> bool:

@@ -23,8 +23,7 @@ from deployments.web.api.problems import problem_responses
 from deployments.web.api.schemas import ExitIn, OnboardingIn, WorkStarted
 from deployments.web.api.writes import IdempotencyKey, idempotent
 from models.core import audit
-from models.core.errors import TransitionRefused
-from models.lifecycle.exits import describe_blocker, run_blockers
+from models.lifecycle.exits import refuse_run
 from models.lifecycle.relationships import find_relationship
 from models.partners.registry import find_partner
 
@@ -135,10 +134,7 @@ def start_exit(
 
     def work(session: Session) -> tuple[int, dict[str, Any]]:
         rel = find_relationship(session, body.relationship)  # 404 before anything starts
-        if codes := run_blockers(session, rel, body.by):  # 409 now, not a failed run later
-            raise TransitionRefused(
-                f"relationship {rel.id}: cannot run the exit", [describe_blocker(c) for c in codes], codes
-            )
+        refuse_run(session, rel, body.by)  # 409 now, not a failed run later
         args = {"relationship": str(rel.id), "reason": body.reason, "trigger": body.trigger, "by": body.by}
         session.commit()  # no transaction of ours stays open while the flow writes
         found = _work(request).start(exit_relationship, args)
