@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 from deployments.definitions import POOL_DEPLOYMENT, SERVE_DEPLOYMENT
 from deployments.local_server import prefect_runtime
 from models.core.base import utcnow
-from models.core.errors import Refused
+from models.core.errors import Refused, TransitionRefused
 from models.core.principal import current_principal
 from models.identity.acting import ActingAs, acting_of
 
@@ -79,7 +79,7 @@ def start_flow(label: str, who: str, fn: Callable[..., Any], *args: Any) -> Run:
             run.detail = str(result.get("outcome", "")) if isinstance(result, dict) else ""
         except Refused as exc:  # a refusal is not a failure: say why, every reason, no traceback
             run.outcome, run.detail = "refused", str(exc)
-            run.reasons = list(getattr(exc, "reasons", []))
+            run.reasons = exc.reasons if isinstance(exc, TransitionRefused) else []
             log.info("web-started run %s refused: %s", label, exc)
         except Exception as exc:  # the outer boundary of a background run: say it failed, log why
             run.outcome, run.detail = "failed", type(exc).__name__
