@@ -13,6 +13,7 @@ from sqlmodel import Session, select
 from models.core import audit
 from models.core.base import utcnow
 from models.core.errors import InputRejected, Problem, TransitionRefused
+from models.core.principal import current_principal
 from models.lifecycle.machine import EXIT_TRIGGERS, TRANSITIONS, draft_exit_plan
 from models.tables import Contact, ExitPlan, Relationship
 from models.tables.core import Stage
@@ -131,7 +132,8 @@ def refuse_run(session: Session, rel: Relationship, by: str) -> list[str]:
     codes returned ("not-proposed", "not-approved") say what the caller records on their behalf.
     """
     codes = exit_blockers(session, rel, "run")
-    if codes and not (set(codes) <= {"not-proposed", "not-approved"} and _is_sponsor(session, rel, by)):
+    pending_approval = set(codes) <= {"not-proposed", "not-approved"}
+    if codes and not (pending_approval and _is_sponsor(session, rel, by) and _speaks_for(by)):
         raise refusal(rel, "run", codes)
     return codes
 
@@ -149,6 +151,15 @@ def require_approved_exit(session: Session, rel: Relationship, *, reason: str, t
         propose_exit(session, rel, reason=reason, trigger=trigger, by=by)
     if pending:
         approve_exit(session, rel, by=by)
+
+
+def _speaks_for(email: str) -> bool:
+    """Return whether the acting principal may give `email`'s approval: that person, not a token.
+
+    Without a principal the caller is Tandem's own code in this process (a test, the demo).
+    """
+    me = current_principal()
+    return me is None or (me.method != "api" and me.acting_for == email.strip().lower())
 
 
 def _is_sponsor(session: Session, rel: Relationship, email: str) -> bool:

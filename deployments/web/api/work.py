@@ -23,7 +23,7 @@ from deployments.web.api.problems import problem_responses
 from deployments.web.api.schemas import ExitIn, OnboardingIn, WorkStarted
 from deployments.web.api.writes import IdempotencyKey, idempotent
 from models.core import audit
-from models.lifecycle.exits import refuse_run
+from models.lifecycle.exits import refuse_blocked
 from models.lifecycle.relationships import find_relationship
 from models.partners.registry import find_partner
 
@@ -134,7 +134,8 @@ def start_exit(
 
     def work(session: Session) -> tuple[int, dict[str, Any]]:
         rel = find_relationship(session, body.relationship)  # 404 before anything starts
-        refuse_run(session, rel, body.by)  # 409 now, not a failed run later
+        # 409 now, not a failed run later; a token never approves in the sponsor's name.
+        refuse_blocked(session, rel, "run")
         args = {"relationship": str(rel.id), "reason": body.reason, "trigger": body.trigger, "by": body.by}
         session.commit()  # no transaction of ours stays open while the flow writes
         found = _work(request).start(exit_relationship, args)

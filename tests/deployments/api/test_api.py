@@ -13,7 +13,8 @@ from deployments.web import create_app
 from deployments.web.api import create_api
 from models.core.calendar import today_local
 from models.core.db import get_engine
-from models.tables import ApiToken, AuditEvent, Partner, Payment
+from models.lifecycle.exits import approve_exit, propose_exit
+from models.tables import ApiToken, AuditEvent, Partner, Payment, Relationship
 from tests.deployments.api.conftest import World, partner_row
 
 PROBLEM = "application/problem+json"
@@ -243,8 +244,16 @@ def test_onboarding_and_exit_start_the_cli_flows(
             "by": f"manager{n}@example.org"}  # fmt: skip
     r = client.post("/api/v1/exits", json=body, headers=flows)
     assert r.status_code == 409 and "no exit has been proposed yet" in r.text  # the sponsor approves first
-    r = client.post("/api/v1/exits", json=body | {"by": f"sponsor{n}@example.org"}, headers=flows)
-    assert r.status_code == 202 and r.json()["relationship_id"] == world.rel.id  # the sponsor's own exit
+    sponsor = f"sponsor{n}@example.org"
+    r = client.post("/api/v1/exits", json=body | {"by": sponsor}, headers=flows)
+    assert r.status_code == 409  # a token never approves in the sponsor's name
+    rel = session.get(Relationship, world.rel.id)
+    assert rel is not None
+    propose_exit(session, rel, reason="contract ends", trigger="planned-end", by=body["by"])
+    approve_exit(session, rel, by=sponsor)  # as the sponsor does in the workspace
+    session.commit()
+    r = client.post("/api/v1/exits", json=body, headers=flows)
+    assert r.status_code == 202 and r.json()["relationship_id"] == world.rel.id  # an approved exit runs
     client.app.state.api.state.work.join(timeout=60)  # type: ignore[attr-defined]
     with Session(get_engine()) as fresh:
         actions = [

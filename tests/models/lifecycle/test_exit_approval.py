@@ -8,6 +8,7 @@ import pytest
 from sqlmodel import Session, select
 
 from models.core.errors import TransitionRefused
+from models.core.principal import Principal, acting_as
 from models.lifecycle.exits import approve_exit, propose_exit
 from models.tables import AuditEvent, Contact, Relationship
 from notifications import lifecycle
@@ -62,3 +63,18 @@ def test_the_sponsor_running_an_exit_proposes_and_approves_it_on_the_record(sess
         ("exit.proposed", sponsor),
         ("exit.approved", sponsor),
     }
+
+
+def test_only_the_sponsor_themselves_approves_by_running_never_a_token_or_another_person(
+    session: Session,
+) -> None:
+    rel = f.relationship(session)
+    session.commit()
+    sponsor = _email(session, rel.sponsor_id)
+    for someone in (Principal(who="api:erp", method="api"), Principal(who="rm@example.org", method="web")):
+        with acting_as(someone), pytest.raises(TransitionRefused, match="cannot run"):
+            _begin(session, rel, sponsor)  # names the sponsor, but is not them
+        session.rollback()
+    with acting_as(Principal(who=sponsor, method="web")):
+        _begin(session, rel, sponsor)
+    assert rel.stage == "exiting"
